@@ -1,0 +1,1164 @@
+// crdt.js: Lattice's CRDT core in JavaScript, a port of the Go package crdt/.
+//
+// It must agree with the Go core on semantics and on the canonical JSON text
+// byte for byte: both replay crdt/testdata/vectors/*.json. Like the Go core it
+// is pure: no I/O, no timers, no clock reads (time comes in as a Timestamp the
+// caller made). The client (lattice.js) is plumbing around it.
+//
+// Representation notes, each chosen to match the Go encodings exactly:
+// - A leaf key is the path's binary form (see crdt/path.go) held as a
+//   "byte string": one char per byte, codes 0..255. JavaScript compares
+//   strings by UTF-16 code units, which for such strings is byte order, so
+//   sorting keys with < gives the canonical leaf order for free.
+// - Scalars are plain JS values: null, booleans, numbers, strings. A number
+//   is an integer when it is whole and within ±(2^53-1), otherwise a float,
+//   as in Go's crdt.Float; -0 becomes 0.
+// - Integers (sequences, counter totals, wall times) are JS numbers; every
+//   limit below keeps them exact.
+
+/** Type names by number; the numbers are part of the encodings. */
+export const TYPE_NAMES = Object.freeze(['', 'gcounter', 'counter', 'set', 'map', 'lww', 'mvreg', 'flag']);
+const T = Object.freeze({ gcounter: 1, counter: 2, set: 3, map: 4, lww: 5, mvreg: 6, flag: 7 });
+const MAX_TYPE = 7;
+
+/** Operations each type has (crdt/op.go opsOf). */
+const OPS_OF = Object.freeze({
+  1: ['inc'],
+  2: ['inc', 'dec'],
+  3: ['add', 'remove'],
+  4: ['delete'],
+  5: ['set'],
+  6: ['set'],
+  7: ['enable', 'disable'],
+});
+const OP_NAMES = Object.freeze(['inc', 'dec', 'add', 'remove', 'set', 'enable', 'disable', 'delete']);
+
+// Limits, the same as the Go core's (docs/crdt.md, "Decoding limits").
+export const MAX_SAFE_INT = Number.MAX_SAFE_INTEGER; // 2^53-1
+export const MAX_SEQ = 2 ** 48 - 1;
+export const MAX_DEPTH = 32;
+export const MAX_FIELD_NAME = 1024;
+export const MAX_KEY_LEN = 64 * 1024;
+export const MAX_REPLICAS = 65536;
+export const MAX_ENCODED_SIZE = 64 * 1024 * 1024;
+const MAX_LOGICAL = 2 ** 32 - 1;
+// Go decodes `by` into an int64 before range checks; a number beyond int64
+// is a decoding error (invalid) whatever else is wrong with the op.
+const INT64_LIMIT = 2 ** 63;
+
+// The one-byte form of small non-negative integers in the value encoding:
+// 0x80|i for 0..127 (crdt/wire.go). It decides the canonical order of set
+// elements and mvreg values (these integers sort after every other value), so
+// it must match the Go core exactly; vector 015 checks it.
+const SMALL_INT_TAG = 0x80;
+const SMALL_INT_LIMIT = 128;
+
+/**
+ * CrdtError is every error this module throws. `code` is one of the codes
+ * the vectors and the protocol use: 'invalid' (malformed input), 'wrong_type',
+ * 'invalid_op', 'limit' (beyond a limit above), 'seq_exhausted'.
+ */
+export class CrdtError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'CrdtError';
+    this.code = code;
+  }
+}
+const invalid = (msg) => new CrdtError('invalid', msg);
+
+// ---------------------------------------------------------------------------
+// Types
+
+/** typeNumber returns the number of a type name, or 0 if it is unknown. */
+export function typeNumber(name) {
+  return typeof name === 'string' && Object.hasOwn(T, name) ? T[name] : 0;
+}
+
+/** typeName returns the name of a type number. */
+export function typeName(t) {
+  return TYPE_NAMES[t] || `type(${t})`;
+}
+
+// A type set is a bit mask, bit t for type t, as in Go's TypeSet.
+const typeBit = (t) => 1 << t;
+const hasType = (set, t) => (set & typeBit(t)) !== 0;
+function firstType(set) {
+  for (let t = 1; t <= MAX_TYPE; t++) if (hasType(set, t)) return t;
+  return 0;
+}
+function typeList(set) {
+  const out = [];
+  for (let t = 1; t <= MAX_TYPE; t++) if (hasType(set, t)) out.push(t);
+  return out;
+}
+
+// What a leaf's entries carry, decided by the type owning the leaf.
+const LEAF_DOTS = 0; // flags and set elements
+const LEAF_COUNTER = 1; // gcounter, counter: P, N
+const LEAF_MV = 2; // mvreg: value
+const LEAF_LWW = 3; // lww: timestamp, value
+function leafKindOf(t) {
+  if (t === T.gcounter || t === T.counter) return LEAF_COUNTER;
+  if (t === T.mvreg) return LEAF_MV;
+  if (t === T.lww) return LEAF_LWW;
+  return LEAF_DOTS;
+}
+function pathLeafKind(path) {
+  if (path.segs.length === 0) return leafKindOf(path.root);
+  const last = path.segs[path.segs.length - 1];
+  return isElem(last) ? LEAF_DOTS : leafKindOf(last.type);
+}
+const isElem = (seg) => !('type' in seg);
+
+// ---------------------------------------------------------------------------
+// Scalars and their binary encoding (crdt/value.go, crdt/wire.go)
+
+const textEncoder = new TextEncoder();
+
+/** isWellFormed reports whether s has no lone surrogates (it is valid UTF-8 once encoded). */
+function isWellFormed(s) {
+  if (typeof s.isWellFormed === 'function') return s.isWellFormed();
+  return !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s);
+}
+
+/**
+ * scalar checks that x is a JSON scalar the data model holds and returns its
+ * canonical JS form. Strings with lone surrogates are refused because they
+ * have no UTF-8 form (Go refuses invalid UTF-8 the same way).
+ */
+export function scalar(x, what = 'value') {
+  if (x === null || typeof x === 'boolean') return x;
+  if (typeof x === 'string') {
+    if (!isWellFormed(x)) throw invalid(`${what}: string is not valid Unicode (lone surrogate)`);
+    return x;
+  }
+  if (typeof x === 'number') {
+    if (!Number.isFinite(x)) throw invalid(`${what}: number ${x} is not finite`);
+    return x === 0 ? 0 : x; // -0 is 0, as Go's Float makes it the integer 0
+  }
+  throw invalid(`${what}: ${Array.isArray(x) ? 'an array' : typeof x} is not a JSON scalar`);
+}
+
+const isInt = (x) => typeof x === 'number' && Number.isInteger(x) && Math.abs(x) <= MAX_SAFE_INT;
+
+function bytesToKey(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+  return s;
+}
+
+/** utf8Key is s's UTF-8 bytes as a byte string. */
+function utf8Key(s) {
+  return bytesToKey(textEncoder.encode(s));
+}
+
+/** uvarint is the unsigned varint of n (a number or a bigint) as a byte string. */
+function uvarint(n) {
+  if (typeof n === 'number' && n < 2 ** 31) {
+    let s = '';
+    while (n >= 0x80) {
+      s += String.fromCharCode((n & 0x7f) | 0x80);
+      n >>>= 7;
+    }
+    return s + String.fromCharCode(n);
+  }
+  let b = BigInt(n);
+  let s = '';
+  while (b >= 0x80n) {
+    s += String.fromCharCode(Number(b & 0x7fn) | 0x80);
+    b >>= 7n;
+  }
+  return s + String.fromCharCode(Number(b));
+}
+
+const floatView = new DataView(new ArrayBuffer(8));
+
+/**
+ * encodeValue is the binary encoding of a scalar (crdt/wire.go appendValue),
+ * as a byte string. Its byte order is the canonical order of values.
+ */
+export function encodeValue(v) {
+  if (v === null) return '\x00';
+  if (v === false) return '\x01';
+  if (v === true) return '\x02';
+  if (typeof v === 'number') {
+    if (isInt(v)) {
+      if (v >= 0 && v < SMALL_INT_LIMIT) return String.fromCharCode(SMALL_INT_TAG | v);
+      const b = BigInt(v);
+      const zz = b >= 0n ? b << 1n : (-b << 1n) - 1n; // zigzag
+      return '\x03' + uvarint(zz);
+    }
+    floatView.setFloat64(0, v, false); // IEEE 754, big-endian
+    let s = '\x04';
+    for (let i = 0; i < 8; i++) s += String.fromCharCode(floatView.getUint8(i));
+    return s;
+  }
+  const bytes = utf8Key(v);
+  return '\x05' + uvarint(bytes.length) + bytes;
+}
+
+/** compareValues orders scalars canonically: by their binary encoding. */
+export function compareValues(a, b) {
+  const x = encodeValue(a);
+  const y = encodeValue(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Paths (crdt/path.go)
+//
+// A path is {root, segs}; a segment is a map field {name, type} or a set
+// element {elem}. Its key is the root type byte, then per field
+// uvarint(utf8len(name)<<3 | type) and the name's bytes, then for a set
+// element the element's value encoding.
+
+function fieldKey(name, t) {
+  const bytes = utf8Key(name);
+  return uvarint(bytes.length * 8 + t) + bytes;
+}
+
+function pathKey(path) {
+  let k = String.fromCharCode(path.root);
+  for (const s of path.segs) k += isElem(s) ? encodeValue(s.elem) : fieldKey(s.name, s.type);
+  return k;
+}
+
+function pathJSON(path) {
+  const out = [TYPE_NAMES[path.root]];
+  for (const s of path.segs) out.push(isElem(s) ? s.elem : [s.name, TYPE_NAMES[s.type]]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Timestamps and the hybrid logical clock (crdt/hlc.go)
+
+/** compareTimestamps orders hybrid timestamps {wall, logical}. */
+export function compareTimestamps(a, b) {
+  if (a.wall !== b.wall) return a.wall < b.wall ? -1 : 1;
+  if (a.logical !== b.logical) return a.logical < b.logical ? -1 : 1;
+  return 0;
+}
+
+function successor(t) {
+  return t.logical === MAX_LOGICAL ? { wall: t.wall + 1, logical: 0 } : { wall: t.wall, logical: t.logical + 1 };
+}
+
+/**
+ * Clock is a hybrid logical clock (Kulkarni et al.). It never reads the time:
+ * callers pass physical time in milliseconds. Readings never go backwards and
+ * a reading taken after update(remote) exceeds remote, so a replica whose
+ * wall clock is behind still stamps its later writes after what it has seen.
+ */
+export class Clock {
+  constructor(last = { wall: 0, logical: 0 }) {
+    this.last = { wall: last.wall, logical: last.logical };
+  }
+
+  /** now issues a timestamp for a local event at physical time pt. */
+  now(pt) {
+    this.last = pt > this.last.wall ? { wall: pt, logical: 0 } : successor(this.last);
+    return this.last;
+  }
+
+  /** update folds in a timestamp seen in a message and returns the receive event's timestamp. */
+  update(pt, remote) {
+    const m = compareTimestamps(remote, this.last) > 0 ? remote : this.last;
+    this.last = pt > m.wall ? { wall: pt, logical: 0 } : successor(m);
+    return this.last;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Dots and entries (crdt/dot.go, crdt/leaf.go)
+//
+// An entry is {r, s, p, n, w, l, v}: the dot (replica, seq) and the payload
+// its leaf kind uses (P and N for counters, w and l the LWW timestamp, v the
+// value); unused fields are 0 or null. Entries are never modified in place.
+
+function compareDot(ar, as, br, bs) {
+  if (ar !== br) return ar < br ? -1 : 1;
+  return as < bs ? -1 : as > bs ? 1 : 0;
+}
+const compareEntryDot = (a, b) => compareDot(a.r, a.s, b.r, b.s);
+
+function entry(r, s, p = 0, n = 0, w = 0, l = 0, v = null) {
+  return { r, s, p, n, w, l, v };
+}
+
+// comparePayload orders entries carrying the same dot; only forged input has
+// two, and keeping the greater keeps join a semilattice even then.
+function comparePayload(a, b) {
+  if (a.p !== b.p) return a.p < b.p ? -1 : 1;
+  if (a.n !== b.n) return a.n < b.n ? -1 : 1;
+  const c = compareTimestamps({ wall: a.w, logical: a.l }, { wall: b.w, logical: b.l });
+  if (c !== 0) return c;
+  return compareValues(a.v, b.v);
+}
+
+function sameEntry(a, b) {
+  return a.r === b.r && a.s === b.s && a.p === b.p && a.n === b.n && a.w === b.w && a.l === b.l &&
+    encodeValue(a.v) === encodeValue(b.v);
+}
+
+function sameEntries(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!sameEntry(a[i], b[i])) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Causal context (crdt/context.go)
+
+const REPLICA_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** isReplicaId reports whether s is a lowercase UUID, the only replica id form on the wire. */
+export function isReplicaId(s) {
+  return typeof s === 'string' && REPLICA_RE.test(s);
+}
+
+/**
+ * Context is a causal context: a version vector plus a cloud of dots seen out
+ * of order. It keeps Go's invariant that vv[r]+1 is never in the cloud and no
+ * cloud dot is at or below vv[r], so equal dot sets have equal encodings.
+ */
+export class Context {
+  constructor() {
+    this.vv = new Map(); // replica -> highest seq with every lower one seen
+    this.cloud = new Map(); // replica -> Set of seqs
+  }
+
+  contains(r, s) {
+    if (s >= 1 && s <= (this.vv.get(r) || 0)) return true;
+    const c = this.cloud.get(r);
+    return c !== undefined && c.has(s);
+  }
+
+  add(r, s) {
+    if (s === 0 || this.contains(r, s)) return;
+    if (s === (this.vv.get(r) || 0) + 1) {
+      this.vv.set(r, s);
+      this._compact(r);
+      return;
+    }
+    let c = this.cloud.get(r);
+    if (!c) this.cloud.set(r, (c = new Set()));
+    c.add(s);
+  }
+
+  /** max is the highest sequence seen from r, in the vector or the cloud. */
+  max(r) {
+    let m = this.vv.get(r) || 0;
+    const c = this.cloud.get(r);
+    if (c) for (const s of c) if (s > m) m = s;
+    return m;
+  }
+
+  join(o) {
+    const touched = new Set();
+    for (const [r, s] of o.vv) {
+      if (s > (this.vv.get(r) || 0)) {
+        this.vv.set(r, s);
+        touched.add(r);
+      }
+    }
+    for (const [r, seqs] of o.cloud) {
+      for (const s of seqs) {
+        if (!this.contains(r, s)) {
+          let c = this.cloud.get(r);
+          if (!c) this.cloud.set(r, (c = new Set()));
+          c.add(s);
+          touched.add(r);
+        }
+      }
+    }
+    for (const r of touched) this._compact(r);
+  }
+
+  // _compact moves the cloud dots of r that the vector reaches into it and
+  // drops the ones it covers.
+  _compact(r) {
+    const c = this.cloud.get(r);
+    if (!c) return;
+    let top = this.vv.get(r) || 0;
+    while (c.has(top + 1)) {
+      c.delete(top + 1);
+      top++;
+    }
+    if (top > 0) this.vv.set(r, top);
+    for (const s of c) if (s <= top) c.delete(s);
+    if (c.size === 0) this.cloud.delete(r);
+  }
+
+  clone() {
+    const n = new Context();
+    for (const [r, s] of this.vv) n.vv.set(r, s);
+    for (const [r, c] of this.cloud) n.cloud.set(r, new Set(c));
+    return n;
+  }
+
+  isEmpty() {
+    return this.vv.size === 0 && this.cloud.size === 0;
+  }
+
+  /** ranges calls fn(r, lo, hi) for every run of dots held: one per vector entry, one per cloud dot. */
+  ranges(fn) {
+    for (const [r, s] of this.vv) if (s > 0) fn(r, 1, s);
+    for (const [r, c] of this.cloud) for (const s of c) fn(r, s, s);
+  }
+
+  /** toWire is the canonical {vv, cloud} of the JSON encoding. */
+  toWire() {
+    const vv = [...this.vv].filter(([, s]) => s > 0).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const cloud = [];
+    for (const [r, c] of this.cloud) for (const s of c) cloud.push([r, s]);
+    cloud.sort((a, b) => compareDot(a[0], a[1], b[0], b[1]));
+    return { vv, cloud };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Operations (crdt/op.go)
+
+/**
+ * Op is a decoded, validated operation. Build one with parseOp from the JSON
+ * form: {"type":"counter","op":"inc","by":1}, {"type":"set","op":"add","value":"x"},
+ * {"type":"lww","op":"set","path":["title"],"value":"Plan"},
+ * {"type":"map","op":"delete","path":["cards","c1"]}.
+ */
+export class Op {
+  constructor(type, kind, path, value, by) {
+    this.type = type; // type number
+    this.kind = kind; // op name
+    this.path = path; // field names, root first
+    this.value = value;
+    this.by = by;
+    Object.freeze(this);
+  }
+
+  /** toJSON is the op's JSON form. */
+  toJSON() {
+    const j = { type: TYPE_NAMES[this.type], op: this.kind };
+    if (this.path.length) j.path = [...this.path];
+    if (this.kind === 'inc' || this.kind === 'dec') j.by = this.by;
+    if (this.kind === 'add' || this.kind === 'remove' || this.kind === 'set') j.value = this.value;
+    return j;
+  }
+}
+
+/**
+ * parseOp decodes and validates an operation from its JSON form (an object or
+ * JSON text). The checks run in the Go decoder's order, so a bad op fails with
+ * the same code in every implementation: malformed fields ('invalid'), then an
+ * unknown op name ('invalid_op'), a missing value ('invalid'), an unknown type
+ * ('invalid'), an op the type lacks ('invalid_op'), then limits and ranges.
+ */
+export function parseOp(x) {
+  if (x instanceof Op) return x;
+  if (typeof x === 'string') {
+    try {
+      x = JSON.parse(x);
+    } catch (e) {
+      throw invalid(`op: ${e.message}`);
+    }
+  }
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) throw invalid('op: want a JSON object');
+  // Decoding: every field must have the JSON type the Go struct declares.
+  let type = 0;
+  if (x.type !== undefined) {
+    if (typeof x.type !== 'string') throw invalid('op: "type" must be a string');
+    type = typeNumber(x.type);
+    if (!type) throw invalid(`op: unknown type "${x.type}"`);
+  }
+  if (x.op !== undefined && x.op !== null && typeof x.op !== 'string') throw invalid('op: "op" must be a string');
+  let path = [];
+  if (x.path !== undefined && x.path !== null) {
+    if (!Array.isArray(x.path) || !x.path.every((f) => typeof f === 'string')) {
+      throw invalid('op: "path" must be an array of field names');
+    }
+    path = [...x.path];
+  }
+  let by = 1;
+  if (x.by !== undefined && x.by !== null) {
+    if (typeof x.by !== 'number' || !Number.isInteger(x.by) || Math.abs(x.by) >= INT64_LIMIT) {
+      throw invalid(`op: "by" must be an integer, got ${JSON.stringify(x.by)}`);
+    }
+    by = x.by === 0 ? 0 : x.by;
+  }
+  const kind = x.op || '';
+  if (!OP_NAMES.includes(kind)) throw new CrdtError('invalid_op', `unknown op "${kind}"`);
+  let value = null;
+  if (kind === 'add' || kind === 'remove' || kind === 'set') {
+    if (!Object.hasOwn(x, 'value') || x.value === undefined) {
+      throw invalid(`${x.type} ${kind} needs a value`);
+    }
+    value = scalar(x.value, 'op value');
+  }
+  if (kind !== 'inc' && kind !== 'dec') by = 0;
+  // Validation (Go's Op.Validate).
+  if (!type) throw invalid('op: unknown type 0 (missing "type")');
+  if (!OPS_OF[type].includes(kind)) {
+    throw new CrdtError('invalid_op', `a ${TYPE_NAMES[type]} has no "${kind}" operation`);
+  }
+  if (kind === 'delete' && path.length === 0) throw new CrdtError('invalid_op', 'delete needs the path of a map field');
+  if (path.length > MAX_DEPTH) throw new CrdtError('limit', `path of ${path.length} fields exceeds ${MAX_DEPTH}`);
+  for (const f of path) {
+    if (!isWellFormed(f)) throw invalid('field name is not valid Unicode (lone surrogate)');
+    const n = textEncoder.encode(f).length;
+    if (n > MAX_FIELD_NAME) throw new CrdtError('limit', `field name of ${n} bytes exceeds ${MAX_FIELD_NAME}`);
+  }
+  if (kind === 'inc' || kind === 'dec') {
+    if (Math.abs(by) > MAX_SAFE_INT) throw invalid(`by ${by} is beyond ±2^53-1`);
+    if (type === T.gcounter && by < 0) throw new CrdtError('invalid_op', `a gcounter only grows (by ${by})`);
+  }
+  return new Op(type, kind, Object.freeze(path), value, by);
+}
+
+// ---------------------------------------------------------------------------
+// Objects
+
+/**
+ * CrdtObject is the state of one key: a set of leaves keyed by path key, a dot
+ * index, a causal context and a type set. A delta is a CrdtObject too, and so
+ * is the empty state. Not safe to share between concurrent mutators (there are
+ * none in JavaScript, but a caller must not mutate a delta it also keeps).
+ */
+export class CrdtObject {
+  constructor() {
+    this.types = 0; // type set bit mask
+    this.ctx = new Context();
+    this.leaves = new Map(); // key -> {path, entries}
+    this.dots = new Map(); // "replica/seq" -> leaf key
+    this._sorted = null; // sorted leaf keys, rebuilt lazily
+  }
+
+  // --- the store interface the algorithms run against -----------------------
+
+  leaf(key) {
+    const l = this.leaves.get(key);
+    return l ? l.entries : [];
+  }
+
+  setLeaf(key, path, entries) {
+    const old = this.leaves.get(key);
+    if (old) for (const e of old.entries) this.dots.delete(`${e.r}/${e.s}`);
+    if (entries.length === 0) {
+      if (old) {
+        this.leaves.delete(key);
+        this._sorted = null;
+      }
+      return;
+    }
+    for (const e of entries) this.dots.set(`${e.r}/${e.s}`, key);
+    if (!old) this._sorted = null;
+    this.leaves.set(key, { path, entries });
+  }
+
+  sortedKeys() {
+    if (!this._sorted) this._sorted = [...this.leaves.keys()].sort();
+    return this._sorted;
+  }
+
+  /** leavesUnder returns the keys starting with prefix, in key order. */
+  keysUnder(prefix) {
+    const keys = this.sortedKeys();
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (keys[mid] < prefix) lo = mid + 1;
+      else hi = mid;
+    }
+    const out = [];
+    for (let i = lo; i < keys.length && keys[i].startsWith(prefix); i++) out.push(keys[i]);
+    return out;
+  }
+
+  // dotsIn calls fn(key) for the leaf of every dot of r with lo <= seq <= hi.
+  // Small ranges, which is what deltas carry, are probed dot by dot; large
+  // ones (a whole state's vector) scan the index.
+  _dotsIn(r, lo, hi, fn) {
+    if (hi - lo < 64 || this.dots.size > hi - lo) {
+      for (let s = lo; s <= hi; s++) {
+        const k = this.dots.get(`${r}/${s}`);
+        if (k !== undefined) fn(r, s, k);
+      }
+      return;
+    }
+    for (const [d, k] of this.dots) {
+      const i = d.lastIndexOf('/');
+      if (d.slice(0, i) !== r) continue;
+      const s = Number(d.slice(i + 1));
+      if (s >= lo && s <= hi) fn(r, s, k);
+    }
+  }
+
+  // --- reading --------------------------------------------------------------
+
+  /** type is the object's type number (the lowest of its type set), 0 if never written. */
+  type() {
+    return firstType(this.types);
+  }
+
+  /** typeName is the object's type name, or null if it was never written. */
+  typeName() {
+    const t = this.type();
+    return t ? TYPE_NAMES[t] : null;
+  }
+
+  /** typeNames lists every type the object has been written as. */
+  typeNames() {
+    return typeList(this.types).map((t) => TYPE_NAMES[t]);
+  }
+
+  isEmpty() {
+    return this.leaves.size === 0 && this.ctx.isEmpty() && this.types === 0;
+  }
+
+  /**
+   * value renders the plain value: a number for counters, an array of scalars
+   * in canonical order for sets and mvregs, an object for maps, a scalar or
+   * null for lww, a boolean for flags, null for an object never written.
+   */
+  value() {
+    const t = this.type();
+    if (!t) return null;
+    const leaves = [];
+    for (const k of this.sortedKeys()) {
+      if (k.charCodeAt(0) === t) leaves.push(this.leaves.get(k));
+    }
+    return render(t, leaves, 0);
+  }
+
+  // --- mutating -------------------------------------------------------------
+
+  /**
+   * apply performs op (an Op or its JSON form) as replica at time now
+   * ({wall, logical}), changes this object, and returns the delta: join it
+   * into any replica, any number of times, in any order. It is the
+   * delta-mutator of every type: the delta is computed from the current
+   * state, then joined in. A wrong-type or invalid op throws a CrdtError and
+   * changes nothing.
+   */
+  apply(replica, now, op) {
+    if (!isReplicaId(replica)) throw invalid(`replica id ${JSON.stringify(replica)} is not a lowercase UUID`);
+    op = parseOp(op);
+    if (!now || !Number.isInteger(now.wall) || now.wall < 0 || now.wall > MAX_SAFE_INT ||
+      !Number.isInteger(now.logical) || now.logical < 0 || now.logical > MAX_LOGICAL) {
+      throw invalid(`time ${JSON.stringify(now)} out of range`);
+    }
+    const { key, path } = this._resolve(op);
+    const delta = new CrdtObject();
+    delta.types = typeBit(op.path.length ? T.map : op.type);
+    const seq = this.ctx.max(replica) + 1;
+    if (seq > MAX_SEQ) throw new CrdtError('seq_exhausted', `replica ${replica} has minted ${MAX_SEQ} dots for this object`);
+    // covers puts the dots of the entries a mutation supersedes into the
+    // delta's context: that is how the delta removes them everywhere.
+    const covers = (es) => {
+      for (const e of es) delta.ctx.add(e.r, e.s);
+    };
+    const put = (e) => {
+      delta.ctx.add(replica, seq);
+      delta.setLeaf(key, path, [e]);
+    };
+    if (op.kind === 'delete') {
+      const parent = key;
+      const name = op.path[op.path.length - 1];
+      for (let t = 1; t <= MAX_TYPE; t++) {
+        for (const k of this.keysUnder(parent + fieldKey(name, t))) covers(this.leaf(k));
+      }
+    } else {
+      const es = this.leaf(key);
+      switch (op.kind) {
+        case 'inc':
+        case 'dec': {
+          const by = op.kind === 'dec' ? -op.by : op.by;
+          // by 0 counts nothing, but the delta still names the type, so
+          // before ⊔ delta = after holds.
+          if (by === 0) break;
+          // One entry per replica holding its running totals; the new entry
+          // replaces this replica's old ones.
+          const mine = es.filter((e) => e.r === replica);
+          let last = null;
+          for (const e of mine) if (!last || e.s > last.s) last = e;
+          let p = last ? last.p : 0;
+          let n = last ? last.n : 0;
+          if (by > 0) p += by;
+          else n -= by;
+          if (p > MAX_SAFE_INT || n > MAX_SAFE_INT) throw invalid('counter total would exceed 2^53-1');
+          covers(mine);
+          put(entry(replica, seq, p, n));
+          break;
+        }
+        case 'add':
+        case 'enable':
+          covers(es);
+          put(entry(replica, seq));
+          break;
+        case 'remove':
+        case 'disable':
+          covers(es);
+          break;
+        case 'set': {
+          let w = 0;
+          let l = 0;
+          if (op.type === T.lww) {
+            // A write that has seen others must beat them whatever the
+            // caller's clock says: stamp it past everything it supersedes.
+            let ts = { wall: now.wall, logical: now.logical };
+            for (const old of es) {
+              const ots = { wall: old.w, logical: old.l };
+              if (compareTimestamps(ots, ts) >= 0) ts = successor(ots);
+            }
+            w = ts.wall;
+            l = ts.logical;
+          }
+          covers(es);
+          put(entry(replica, seq, 0, 0, w, l, op.value));
+          break;
+        }
+      }
+    }
+    this.join(delta);
+    return delta;
+  }
+
+  // _resolve checks op's types against what the object holds and returns the
+  // key (and path) of the leaf op acts on; for delete, the prefix of the map
+  // holding the field.
+  _resolve(op) {
+    const root = op.path.length ? T.map : op.type;
+    if (this.types !== 0 && !hasType(this.types, root)) {
+      throw new CrdtError('wrong_type', `the object is a ${TYPE_NAMES[firstType(this.types)]}, not a ${TYPE_NAMES[root]}`);
+    }
+    let key = String.fromCharCode(root);
+    const segs = [];
+    for (let i = 0; i < op.path.length; i++) {
+      const name = op.path[i];
+      const last = i === op.path.length - 1;
+      if (last && op.kind === 'delete') break;
+      const want = last ? op.type : T.map;
+      // As at the root, a field written concurrently as two types stays
+      // writable as either; only a type it does not hold is refused.
+      let present = 0;
+      for (let t = 1; t <= MAX_TYPE; t++) {
+        if (this.keysUnder(key + fieldKey(name, t)).length > 0) present |= typeBit(t);
+      }
+      if (present !== 0 && !hasType(present, want)) {
+        throw new CrdtError('wrong_type', `field "${name}" is a ${TYPE_NAMES[firstType(present)]}, not a ${TYPE_NAMES[want]}`);
+      }
+      key += fieldKey(name, want);
+      segs.push({ name, type: want });
+    }
+    if (op.type === T.set) {
+      key += encodeValue(op.value);
+      segs.push({ elem: op.value });
+    }
+    if (key.length > MAX_KEY_LEN) throw new CrdtError('limit', `leaf key of ${key.length} bytes exceeds ${MAX_KEY_LEN}`);
+    return { key, path: { root, segs } };
+  }
+
+  /**
+   * join merges d (any state or delta of any replica) into this object. It is
+   * the lattice join: commutative, associative and idempotent. For each dot:
+   * keep it if both sides have it, or if one side has it and the other has
+   * not seen it; drop it if the other side saw it and no longer holds it.
+   */
+  join(d) {
+    for (const [key, l] of d.leaves) {
+      const cur = this.leaf(key);
+      const res = joinEntries(cur, l.entries, this.ctx, d.ctx);
+      if (!sameEntries(cur, res)) this.setLeaf(key, l.path, res);
+    }
+    // Dots d's context covers that sit in leaves d does not hold were
+    // removed where d came from, so they go here too.
+    const removed = new Map(); // key -> [[r, s]]
+    d.ctx.ranges((r, lo, hi) => {
+      this._dotsIn(r, lo, hi, (rr, s, key) => {
+        if (d.leaves.has(key)) return;
+        if (!removed.has(key)) removed.set(key, []);
+        removed.get(key).push(`${rr}/${s}`);
+      });
+    });
+    for (const [key, gone] of removed) {
+      const drop = new Set(gone);
+      const l = this.leaves.get(key);
+      this.setLeaf(key, l.path, l.entries.filter((e) => !drop.has(`${e.r}/${e.s}`)));
+    }
+    this.ctx.join(d.ctx);
+    this.types |= d.types;
+    return this;
+  }
+
+  /** clone returns an independent copy (entries are shared: they are immutable). */
+  clone() {
+    const c = new CrdtObject();
+    c.types = this.types;
+    c.ctx = this.ctx.clone();
+    for (const [k, l] of this.leaves) c.leaves.set(k, l);
+    for (const [d, k] of this.dots) c.dots.set(d, k);
+    return c;
+  }
+
+  /** equals reports whether both objects hold the same state. */
+  equals(o) {
+    return this.toJSON() === o.toJSON();
+  }
+
+  /** lwwTimestamps returns the greatest LWW timestamp the object holds, for a hybrid clock to fold in. */
+  maxTimestamp() {
+    let best = { wall: 0, logical: 0 };
+    for (const l of this.leaves.values()) {
+      if (pathLeafKind(l.path) !== LEAF_LWW) continue;
+      for (const e of l.entries) {
+        const ts = { wall: e.w, logical: e.l };
+        if (compareTimestamps(ts, best) > 0) best = ts;
+      }
+    }
+    return best;
+  }
+
+  // --- encoding -------------------------------------------------------------
+
+  /**
+   * toWire is the canonical JSON structure: JSON.stringify(o.toWire()) is the
+   * canonical text. Embed it in protocol messages.
+   */
+  toWire() {
+    const leaves = [];
+    for (const k of this.sortedKeys()) {
+      const l = this.leaves.get(k);
+      const kind = pathLeafKind(l.path);
+      leaves.push([pathJSON(l.path), l.entries.map((e) => entryJSON(kind, e))]);
+    }
+    return { types: this.typeNames(), leaves, ctx: this.ctx.toWire() };
+  }
+
+  /**
+   * toJSON returns the canonical JSON text, byte for byte what the Go core's
+   * MarshalJSON writes. Note that JSON.stringify(object) therefore embeds the
+   * state as a string; use toWire() to embed it as a JSON object.
+   */
+  toJSON() {
+    return JSON.stringify(this.toWire());
+  }
+
+  /**
+   * fromJSON decodes a state or delta from its JSON form (text or parsed).
+   * The input is untrusted: like the Go decoder it accepts any order of keys,
+   * leaves and entries, adds leaf root types to the type set and leaf dots to
+   * the context, and refuses anything malformed with a CrdtError that says
+   * where.
+   */
+  static fromJSON(x) {
+    if (typeof x === 'string') {
+      if (x.length > MAX_ENCODED_SIZE) throw new CrdtError('limit', `${x.length} bytes of JSON exceeds ${MAX_ENCODED_SIZE}`);
+      try {
+        x = JSON.parse(x);
+      } catch (e) {
+        throw invalid(`json: ${e.message}`);
+      }
+    }
+    return decodeObject(x);
+  }
+}
+
+function entryJSON(kind, e) {
+  switch (kind) {
+    case LEAF_COUNTER:
+      return [e.r, e.s, e.p, e.n];
+    case LEAF_MV:
+      return [e.r, e.s, e.v];
+    case LEAF_LWW:
+      return [e.r, e.s, e.w, e.l, e.v];
+  }
+  return [e.r, e.s];
+}
+
+// joinEntries is the join of two dot stores (Almeida et al., section 5) for
+// one leaf: s and o sorted by dot, sc and oc their contexts.
+function joinEntries(s, o, sc, oc) {
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < s.length || j < o.length) {
+    let c;
+    if (i === s.length) c = 1;
+    else if (j === o.length) c = -1;
+    else c = compareEntryDot(s[i], o[j]);
+    if (c === 0) {
+      out.push(comparePayload(o[j], s[i]) > 0 ? o[j] : s[i]);
+      i++;
+      j++;
+    } else if (c < 0) {
+      if (!oc.contains(s[i].r, s[i].s)) out.push(s[i]);
+      i++;
+    } else {
+      if (!sc.contains(o[j].r, o[j].s)) out.push(o[j]);
+      j++;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Rendering plain values (crdt/read.go)
+
+// counterTotal sums, per replica, the entry with the highest sequence: an
+// entry holds that replica's running totals, so an older one still present
+// must not count twice.
+function counterTotal(es) {
+  const latest = new Map();
+  for (const e of es) {
+    const l = latest.get(e.r);
+    if (!l || e.s > l.s) latest.set(e.r, e);
+  }
+  let p = 0;
+  let n = 0;
+  for (const e of latest.values()) {
+    p += e.p;
+    n += e.n;
+  }
+  return [p, n];
+}
+
+// lwwWinner is the entry with the greatest timestamp, ties broken by replica
+// id and then sequence.
+function lwwWinner(es) {
+  let best = null;
+  for (const e of es) {
+    if (!best) {
+      best = e;
+      continue;
+    }
+    let c = compareTimestamps({ wall: e.w, logical: e.l }, { wall: best.w, logical: best.l });
+    if (c === 0) c = compareEntryDot(e, best);
+    if (c > 0) best = e;
+  }
+  return best;
+}
+
+function setField(obj, name, v) {
+  // defineProperty, so a field named "__proto__" is a field, not a prototype.
+  Object.defineProperty(obj, name, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+// render builds the plain value of type t from its leaves, which share the
+// path down to depth and are in key order.
+function render(t, leaves, depth) {
+  switch (t) {
+    case T.gcounter:
+    case T.counter: {
+      let p = 0;
+      let n = 0;
+      for (const l of leaves) {
+        const [lp, ln] = counterTotal(l.entries);
+        p += lp;
+        n += ln;
+      }
+      return p - n;
+    }
+    case T.lww: {
+      for (const l of leaves) {
+        const w = lwwWinner(l.entries);
+        if (w) return w.v;
+      }
+      return null;
+    }
+    case T.mvreg: {
+      const byEnc = new Map();
+      for (const l of leaves) for (const e of l.entries) byEnc.set(encodeValue(e.v), e.v);
+      return [...byEnc.keys()].sort().map((k) => byEnc.get(k));
+    }
+    case T.flag:
+      return leaves.some((l) => l.entries.length > 0);
+    case T.set: {
+      const out = [];
+      for (const l of leaves) {
+        if (l.entries.length > 0 && l.path.segs.length > depth) out.push(l.path.segs[depth].elem);
+      }
+      return out;
+    }
+    case T.map: {
+      const out = {};
+      const types = new Map();
+      for (let i = 0; i < leaves.length;) {
+        const seg = leaves[i].path.segs[depth];
+        let j = i + 1;
+        while (j < leaves.length) {
+          const s = leaves[j].path.segs[depth];
+          if (s.name !== seg.name || s.type !== seg.type) break;
+          j++;
+        }
+        // Concurrent creations of one name with different types keep both;
+        // the lower type number is the one read.
+        const prev = types.get(seg.name);
+        if (prev === undefined || seg.type < prev) {
+          types.set(seg.name, seg.type);
+          setField(out, seg.name, render(seg.type, leaves.slice(i, j), depth + 1));
+        }
+        i = j;
+      }
+      return out;
+    }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// Decoding the JSON form (crdt/codec_json.go)
+
+function decodeObject(x) {
+  const obj = new CrdtObject();
+  const vv = new Map();
+  const seen = new Map(); // replica -> [seq] of cloud and leaf dots
+  const replicas = new Set();
+  const where = [];
+  const fail = (msg) => invalid(`json${where.length ? ' ' + where.join('') : ''}: ${msg}`);
+  const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+
+  const fields = (v, what, keys) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw fail(`${what}: want an object, got ${kind(v)}`);
+    for (const k of Object.keys(v)) if (!keys.includes(k)) throw fail(`${what}: unexpected key "${k}"`);
+    for (const k of keys) if (!Object.hasOwn(v, k)) throw fail(`${what}: missing key "${k}"`);
+  };
+  const array = (v, what) => {
+    if (!Array.isArray(v)) throw fail(`${what}: want an array, got ${kind(v)}`);
+    return v;
+  };
+  const uint = (v, what, lo, hi) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+      throw fail(`${what} ${JSON.stringify(v)} is not an integer in ${lo}..${hi}`);
+    }
+    return v;
+  };
+  const typeOf = (v, what) => {
+    const t = typeNumber(v);
+    if (!t) throw fail(`${what}: unknown type ${JSON.stringify(v)}`);
+    return t;
+  };
+  const dot = (v, i) => {
+    const r = v[i];
+    if (!isReplicaId(r)) throw fail(`replica ${JSON.stringify(r)} is not a lowercase UUID`);
+    if (!replicas.has(r)) {
+      if (replicas.size >= MAX_REPLICAS) throw new CrdtError('limit', `more than ${MAX_REPLICAS} replicas`);
+      replicas.add(r);
+    }
+    return [r, uint(v[i + 1], 'seq', 1, MAX_SEQ)];
+  };
+  const sc = (v, what) => {
+    try {
+      return scalar(v, what);
+    } catch (e) {
+      throw fail(e.message);
+    }
+  };
+  const remember = (r, s) => {
+    if (!seen.has(r)) seen.set(r, []);
+    seen.get(r).push(s);
+  };
+
+  fields(x, 'object', ['types', 'leaves', 'ctx']);
+  for (const name of array(x.types, 'types')) obj.types |= typeBit(typeOf(name, 'type'));
+
+  array(x.leaves, 'leaves').forEach((leaf, li) => {
+    where.push(`leaves[${li}]`);
+    if (!Array.isArray(leaf) || leaf.length !== 2) throw fail('a leaf is [PATH, [ENTRY, ...]]');
+    const path = decodePath(leaf[0], fail, typeOf, sc);
+    const key = pathKey(path);
+    if (key.length > MAX_KEY_LEN) throw new CrdtError('limit', `leaf key of ${key.length} bytes exceeds ${MAX_KEY_LEN}`);
+    // A leaf is proof of a write of its root type.
+    obj.types |= typeBit(path.root);
+    if (obj.leaves.has(key)) throw fail(`leaf ${JSON.stringify(leaf[0])} appears twice`);
+    const lk = pathLeafKind(path);
+    const want = { [LEAF_DOTS]: 2, [LEAF_COUNTER]: 4, [LEAF_MV]: 3, [LEAF_LWW]: 5 }[lk];
+    const es = array(leaf[1], 'entries').map((e) => {
+      if (!Array.isArray(e) || e.length !== want) throw fail(`entry: want an array of ${want} elements`);
+      const [r, s] = dot(e, 0);
+      switch (lk) {
+        case LEAF_COUNTER:
+          return entry(r, s, uint(e[2], 'P', 0, MAX_SAFE_INT), uint(e[3], 'N', 0, MAX_SAFE_INT));
+        case LEAF_MV:
+          return entry(r, s, 0, 0, 0, 0, sc(e[2], 'value'));
+        case LEAF_LWW:
+          return entry(r, s, 0, 0, uint(e[2], 'wall', 0, MAX_SAFE_INT), uint(e[3], 'logical', 0, MAX_LOGICAL), sc(e[4], 'value'));
+      }
+      return entry(r, s);
+    });
+    if (es.length === 0) throw fail('a leaf has no entries');
+    es.sort(compareEntryDot);
+    es.forEach((e, i) => {
+      if (obj.dots.has(`${e.r}/${e.s}`) || (i > 0 && es[i - 1].r === e.r && es[i - 1].s === e.s)) {
+        throw fail(`dot ${e.r}:${e.s} appears twice`);
+      }
+      remember(e.r, e.s);
+    });
+    obj.setLeaf(key, path, es);
+    where.pop();
+  });
+
+  fields(x.ctx, 'ctx', ['vv', 'cloud']);
+  for (const p of array(x.ctx.vv, 'vv')) {
+    if (!Array.isArray(p) || p.length !== 2) throw fail('vv: want [REPLICA, SEQ] pairs');
+    const [r, s] = dot(p, 0);
+    if (vv.has(r)) throw fail(`vv: replica ${r} appears twice`);
+    vv.set(r, s);
+  }
+  for (const p of array(x.ctx.cloud, 'cloud')) {
+    if (!Array.isArray(p) || p.length !== 2) throw fail('cloud: want [REPLICA, SEQ] pairs');
+    const [r, s] = dot(p, 0);
+    remember(r, s);
+  }
+  // The context is the sent vector plus every other dot, leaf dots included,
+  // in compact form: sorted once per replica rather than added one by one.
+  const ctx = obj.ctx;
+  for (const [r, s] of vv) ctx.vv.set(r, s);
+  for (const [r, seqs] of seen) {
+    seqs.sort((a, b) => a - b);
+    let top = ctx.vv.get(r) || 0;
+    for (const s of seqs) {
+      if (s <= top) continue;
+      if (s === top + 1) {
+        top = s;
+        continue;
+      }
+      if (!ctx.cloud.has(r)) ctx.cloud.set(r, new Set());
+      ctx.cloud.get(r).add(s);
+    }
+    if (top > 0) ctx.vv.set(r, top);
+    const c = ctx.cloud.get(r);
+    if (c) for (const s of c) if (s <= top) c.delete(s);
+  }
+  return obj;
+}
+
+// decodePath reads [ROOT, SEG...], letting the type reached so far decide what
+// the next segment must be: a map takes a field, a set one element, and
+// anything else ends the path.
+function decodePath(v, fail, typeOf, sc) {
+  if (!Array.isArray(v) || v.length === 0) throw fail('path: want [ROOT, SEG...]');
+  const root = typeOf(v[0], 'path root');
+  const path = { root, segs: [] };
+  let cur = root;
+  for (let i = 1; i < v.length; i++) {
+    if (cur === T.map) {
+      if (path.segs.length >= MAX_DEPTH) throw new CrdtError('limit', `path deeper than ${MAX_DEPTH}`);
+      const f = v[i];
+      if (!Array.isArray(f) || f.length !== 2 || typeof f[0] !== 'string') throw fail('path: a map field is [NAME, TYPE]');
+      if (!isWellFormed(f[0])) throw fail('path: field name is not valid Unicode');
+      const n = textEncoder.encode(f[0]).length;
+      if (n > MAX_FIELD_NAME) throw new CrdtError('limit', `field name of ${n} bytes exceeds ${MAX_FIELD_NAME}`);
+      const t = typeOf(f[1], 'field type');
+      path.segs.push({ name: f[0], type: t });
+      cur = t;
+    } else if (cur === T.set) {
+      path.segs.push({ elem: sc(v[i], 'set element') });
+      cur = 0; // an element ends the path
+    } else {
+      throw fail(`path: nothing may follow a ${TYPE_NAMES[cur] || 'set element'} leaf`);
+    }
+  }
+  if (cur === T.map) throw fail('path: a map is not a leaf; name a field');
+  if (cur === T.set) throw fail('path: a set leaf needs an element');
+  return path;
+}

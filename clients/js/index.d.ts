@@ -1,0 +1,244 @@
+// Types for the Lattice JavaScript client (lattice.js) and its CRDT core (crdt.js).
+
+/** A JSON scalar: the only values Lattice stores. Integers are exact within ±(2^53-1). */
+export type Scalar = null | boolean | number | string;
+
+/** The plain value of an object: a counter's number, a set's or mvreg's array, a map's object, a register's scalar, a flag's boolean. */
+export type PlainValue = Scalar | Scalar[] | { [field: string]: PlainValue };
+
+export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag';
+export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete';
+
+/**
+ * An operation in its JSON form, e.g. {type:'counter', op:'inc', by:1},
+ * {type:'lww', op:'set', path:['title'], value:'Plan'}, {type:'map', op:'delete', path:['cards','c1']}.
+ * With a path the object is a map; every field but the last is a map and the last is of `type`.
+ */
+export interface OpJSON {
+  type: TypeName;
+  op: OpName;
+  path?: string[];
+  value?: Scalar;
+  by?: number;
+}
+
+/** A hybrid logical clock reading: milliseconds since the epoch and a logical counter. */
+export interface Timestamp {
+  wall: number;
+  logical: number;
+}
+
+/** The canonical JSON structure of a state or delta (docs/crdt.md, "The JSON encoding"). */
+export interface WireState {
+  types: TypeName[];
+  leaves: [unknown[], unknown[][]][];
+  ctx: { vv: [string, number][]; cloud: [string, number][] };
+}
+
+/** Error codes of the CRDT core; the vectors name 'limit' as 'invalid'. */
+export type CrdtErrorCode = 'invalid' | 'wrong_type' | 'invalid_op' | 'limit' | 'seq_exhausted';
+
+export class CrdtError extends Error {
+  readonly code: CrdtErrorCode;
+}
+
+/** A decoded, validated operation. */
+export class Op {
+  readonly type: number;
+  readonly kind: OpName;
+  readonly path: readonly string[];
+  readonly value: Scalar;
+  readonly by: number;
+  toJSON(): OpJSON;
+}
+
+/** parseOp decodes and validates an operation; throws CrdtError. */
+export function parseOp(op: OpJSON | string | Op): Op;
+
+/** A hybrid logical clock. It never reads the time: pass physical time in ms. */
+export class Clock {
+  constructor(last?: Timestamp);
+  last: Timestamp;
+  now(pt: number): Timestamp;
+  update(pt: number, remote: Timestamp): Timestamp;
+}
+
+/** The state of one key, or a delta: the same type. */
+export class CrdtObject {
+  /** apply performs op as replica at time now, changes this object and returns the delta. Throws CrdtError and changes nothing on a bad op. */
+  apply(replica: string, now: Timestamp, op: OpJSON | string | Op): CrdtObject;
+  /** join merges any state or delta in: commutative, associative, idempotent. */
+  join(other: CrdtObject): this;
+  value(): PlainValue;
+  type(): number;
+  typeName(): TypeName | null;
+  typeNames(): TypeName[];
+  isEmpty(): boolean;
+  clone(): CrdtObject;
+  equals(other: CrdtObject): boolean;
+  maxTimestamp(): Timestamp;
+  /** The canonical JSON text (byte-identical to the Go core's). */
+  toJSON(): string;
+  /** The canonical JSON structure: JSON.stringify(o.toWire()) === o.toJSON(). */
+  toWire(): WireState;
+  static fromJSON(state: string | WireState): CrdtObject;
+}
+
+export function compareValues(a: Scalar, b: Scalar): number;
+export function compareTimestamps(a: Timestamp, b: Timestamp): number;
+export function isReplicaId(s: unknown): boolean;
+
+// ---------------------------------------------------------------------------
+// The client
+
+export type Status = 'online' | 'connecting' | 'offline';
+
+/** What a Store saves: everything a client needs to resume after a reload. */
+export interface Snapshot {
+  v: 1;
+  replica: string;
+  cursor: Cursor | null;
+  synced: string[];
+  nextId: number;
+  clock: Timestamp;
+  objects: [string, WireState][];
+  pending: [number, string, WireState][];
+}
+
+/** Where a client keeps its replica between sessions. */
+export interface Store {
+  load(): Promise<Snapshot | undefined>;
+  save(snapshot: Snapshot): Promise<void>;
+}
+
+export class MemoryStore implements Store {
+  load(): Promise<Snapshot | undefined>;
+  save(snapshot: Snapshot): Promise<void>;
+}
+
+export class IndexedDBStore implements Store {
+  constructor(name?: string, idb?: IDBFactory);
+  load(): Promise<Snapshot | undefined>;
+  save(snapshot: Snapshot): Promise<void>;
+}
+
+/** IndexedDB in a browser, memory elsewhere. */
+export function defaultStore(name?: string): Store;
+
+/** A node version vector: how much of each node's delta log the client has seen. */
+export type Cursor = Record<string, number>;
+
+export interface Backoff {
+  /** ms before the first retry. Default 250. */
+  initial?: number;
+  /** ms, the cap. Default 10000. */
+  max?: number;
+  /** growth per failed attempt. Default 2. */
+  factor?: number;
+  /** fraction of each delay that is random. Default 0.5. */
+  jitter?: number;
+}
+
+export const DEFAULT_BACKOFF: Required<Backoff>;
+export const PROTOCOL_VERSION: 1;
+
+export interface ClientOptions {
+  /** ws:// or wss:// node URLs ending in /v1/ws; the client moves to the next one when a connection fails. */
+  urls: string[];
+  /** This replica's id, a lowercase UUID. Default: the store's, or a new random one. Only pass it with a store that keeps state. */
+  replica?: string;
+  /** Default: IndexedDB in a browser, memory elsewhere. */
+  store?: Store;
+  /** Credentials sent in hello: a string, or a function returning one (called on every connect). */
+  token?: string | (() => string | Promise<string>);
+  backoff?: Backoff;
+  /** A WebSocket constructor. Default: globalThis.WebSocket. */
+  WebSocket?: unknown;
+  /** ms between pings; 0 turns them off. Default 20000. */
+  pingInterval?: number;
+  /** ms to wait for welcome before trying the next URL. Default 10000. */
+  connectTimeout?: number;
+  /** The IndexedDB database name suffix of the default store. */
+  name?: string;
+  /** For tests: hooks into the message flow. */
+  testHooks?: {
+    ignoreAck?(id: number, client: Client): boolean;
+    afterSend?(id: number, client: Client): void;
+    onMessage?(msg: Record<string, unknown>, client: Client): void;
+  };
+}
+
+export interface ChangeEvent {
+  key: string;
+  value: PlainValue;
+  /** 'local' for this client's edits, 'remote' for what arrived from a node. */
+  source: 'local' | 'remote';
+}
+
+/** What 'error' events carry: a protocol error code (docs/protocol.md) or a client-side one. */
+export class LatticeError extends Error {
+  readonly code: string;
+  /** The id of the refused message, if it had one. */
+  readonly id?: number;
+  /** The key of a refused delta. */
+  readonly key?: string;
+  /** The key or prefix of a refused subscription. */
+  readonly subscription?: string;
+  /** The WebSocket close code, for errors a close produced. */
+  readonly closeCode?: number;
+}
+
+export interface SetOptions {
+  path?: string | string[];
+}
+
+export class Client {
+  constructor(options: ClientOptions);
+  readonly replica: string;
+  readonly status: Status;
+  /** Local deltas no node has acknowledged yet. */
+  readonly pending: number;
+  /** The resume cursor, or null before the first snapshot. */
+  readonly cursor: Cursor | null;
+  /** The name of the node this client is connected to, or null. */
+  readonly node: string | null;
+  token?: ClientOptions['token'];
+
+  /** Loads the persisted replica, then connects (unless offline). Resolves once loaded. */
+  open(): Promise<void>;
+  /** Disconnects for good and waits until the state is saved. */
+  close(): Promise<void>;
+  setOffline(offline: boolean): void;
+  reconnect(options?: { next?: boolean }): void;
+  /** Resolves once everything changed so far is saved. */
+  flush(): Promise<void>;
+
+  /** Subscribe to a key, or with {prefix: true} to every key under a prefix. Returns an unsubscribe function. */
+  subscribe(keyOrPrefix: string, options?: { prefix?: boolean }): () => void;
+  unsubscribe(keyOrPrefix: string, options?: { prefix?: boolean }): void;
+
+  get(key: string): PlainValue;
+  typeOf(key: string): TypeName | null;
+  /** The canonical JSON state of key. */
+  canonical(key: string): string;
+  keys(prefix?: string): string[];
+
+  /** Applies op locally at once and queues its delta. Throws CrdtError (nothing changes) on a bad or wrong-type op. Returns the new value. */
+  apply(key: string, op: OpJSON | string): PlainValue;
+  inc(key: string, by?: number, options?: SetOptions & { type?: 'counter' | 'gcounter' }): PlainValue;
+  dec(key: string, by?: number, options?: SetOptions): PlainValue;
+  add(key: string, value: Scalar, options?: SetOptions): PlainValue;
+  remove(key: string, value: Scalar, options?: SetOptions): PlainValue;
+  set(key: string, value: Scalar, options?: SetOptions & { type?: 'lww' | 'mvreg' }): PlainValue;
+  enable(key: string, options?: SetOptions): PlainValue;
+  disable(key: string, options?: SetOptions): PlainValue;
+  /** Removes the map field path names, whatever its type. */
+  del(key: string, path: string | string[]): PlainValue;
+
+  on(event: 'change', fn: (event: ChangeEvent) => void): () => void;
+  on(event: 'status', fn: (status: Status) => void): () => void;
+  on(event: 'error', fn: (error: LatticeError) => void): () => void;
+  off(event: 'change' | 'status' | 'error', fn: (arg: any) => void): void;
+  onKey(key: string, fn: (value: PlainValue, event: ChangeEvent) => void): () => void;
+  onPrefix(prefix: string, fn: (event: ChangeEvent) => void): () => void;
+}

@@ -1,0 +1,254 @@
+// Unit and law tests of the CRDT core. Random states come from a small seeded
+// PRNG; the seed is logged, and LATTICE_SEED=<n> replays a failing run.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Clock, CrdtError, CrdtObject, compareValues, parseOp } from '../crdt.js';
+
+const SEED = Number(process.env.LATTICE_SEED) || (Date.now() % 2 ** 31);
+console.log(`crdt.test.js: seed ${SEED} (rerun with LATTICE_SEED=${SEED})`);
+
+// mulberry32: tiny, fast and good enough to explore states.
+function prng(seed) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { next, int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)] };
+}
+
+const R = ['00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-00000000000c'];
+const VALUES = [null, true, false, 0, 1, 127, 128, -1, 0.5, 'x', 'y', 'é', ''];
+
+// Op generators per family. The map family mixes field types, nested maps and
+// deletes, so wrong-type refusals and type conflicts happen too.
+const FAMILIES = {
+  gcounter: (g) => ({ type: 'gcounter', op: 'inc', by: g.int(4) }),
+  counter: (g) => ({ type: 'counter', op: g.pick(['inc', 'dec']), by: g.int(4) }),
+  set: (g) => ({ type: 'set', op: g.pick(['add', 'add', 'remove']), value: g.pick(VALUES) }),
+  lww: (g) => ({ type: 'lww', op: 'set', value: g.pick(VALUES) }),
+  mvreg: (g) => ({ type: 'mvreg', op: 'set', value: g.pick(VALUES) }),
+  flag: (g) => ({ type: 'flag', op: g.pick(['enable', 'disable']) }),
+  map: (g) => {
+    const path = g.int(3) === 0 ? [g.pick(['a', 'b'])] : [g.pick(['m', 'n']), g.pick(['a', 'b'])];
+    const t = g.pick(['counter', 'set', 'lww', 'mvreg', 'flag', 'delete']);
+    if (t === 'delete') return { type: 'map', op: 'delete', path: g.int(2) ? path : path.slice(0, 1) };
+    const op = FAMILIES[t](g);
+    return { ...op, path };
+  },
+};
+
+// randomHistory runs random ops on three replicas with random, lossy,
+// duplicated delivery, and returns every state and delta it saw.
+function randomHistory(g, family, steps = 40) {
+  const reps = R.map(() => new CrdtObject());
+  const deltas = [];
+  const states = [];
+  let wall = 1000;
+  for (let i = 0; i < steps; i++) {
+    const k = g.int(R.length);
+    if (g.int(3) > 0) {
+      const op = FAMILIES[family](g);
+      const before = reps[k].toJSON();
+      const old = reps[k].clone();
+      let d;
+      try {
+        d = reps[k].apply(R[k], { wall: wall + g.int(5) - 2, logical: g.int(2) }, op);
+      } catch (e) {
+        assert.ok(e instanceof CrdtError, `${JSON.stringify(op)} threw ${e}`);
+        assert.equal(reps[k].toJSON(), before, `failed ${JSON.stringify(op)} changed the state`);
+        continue;
+      }
+      // Delta-mutator law: old ⊔ δ = new.
+      assert.equal(old.join(d).toJSON(), reps[k].toJSON(), `old ⊔ delta != new for ${JSON.stringify(op)}`);
+      deltas.push(d);
+      wall += g.int(3);
+    } else if (deltas.length) {
+      reps[k].join(g.pick(deltas));
+    }
+    if (g.int(4) === 0) states.push(reps[k].clone());
+  }
+  return { reps, deltas, states: [...states, ...reps, ...deltas, new CrdtObject()] };
+}
+
+const joined = (a, b) => a.clone().join(b);
+
+for (const family of Object.keys(FAMILIES)) {
+  test(`join is a semilattice and deltas are mutators: ${family}`, () => {
+    const g = prng(SEED ^ family.length * 7919);
+    for (let round = 0; round < 15; round++) {
+      const { states } = randomHistory(g, family);
+      for (let i = 0; i < 25; i++) {
+        const a = g.pick(states);
+        const b = g.pick(states);
+        const c = g.pick(states);
+        assert.equal(joined(a, b).toJSON(), joined(b, a).toJSON(), 'join is not commutative');
+        assert.equal(joined(joined(a, b), c).toJSON(), joined(a, joined(b, c)).toJSON(), 'join is not associative');
+        assert.equal(joined(a, a).toJSON(), a.toJSON(), 'join is not idempotent');
+        // JSON round trip: the canonical text decodes to the same state.
+        const back = CrdtObject.fromJSON(a.toJSON());
+        assert.equal(back.toJSON(), a.toJSON(), 'JSON round trip changed the state');
+        assert.deepEqual(back.value(), a.value());
+      }
+    }
+  });
+
+  test(`replicas converge once every delta is delivered: ${family}`, () => {
+    const g = prng(SEED ^ family.length * 104729);
+    for (let round = 0; round < 10; round++) {
+      const { reps, deltas } = randomHistory(g, family);
+      // Deliver everything, in a random order, twice.
+      for (const r of reps) for (const d of [...deltas, ...deltas].sort(() => g.next() - 0.5)) r.join(d);
+      const want = reps[0].toJSON();
+      for (const r of reps) assert.equal(r.toJSON(), want);
+    }
+  });
+}
+
+const A = R[0];
+const B = R[1];
+const t = (wall, logical = 0) => ({ wall, logical });
+
+test('plain values of every type', () => {
+  const c = new CrdtObject();
+  c.apply(A, t(1), { type: 'counter', op: 'inc', by: 5 });
+  c.apply(A, t(2), { type: 'counter', op: 'dec', by: 2 });
+  assert.equal(c.value(), 3);
+
+  const s = new CrdtObject();
+  for (const v of ['bread', 'milk', 1, 200, null]) s.apply(A, t(1), { type: 'set', op: 'add', value: v });
+  s.apply(A, t(1), { type: 'set', op: 'remove', value: 'milk' });
+  // Canonical order: null, other integers, strings (by length), small integers.
+  assert.deepEqual(s.value(), [null, 200, 'bread', 1]);
+
+  const m = new CrdtObject();
+  m.apply(A, t(1), { type: 'lww', op: 'set', path: ['cards', 'c1', 'title'], value: 'Plan' });
+  m.apply(A, t(1), { type: 'counter', op: 'inc', path: ['cards', 'c1', 'votes'] });
+  m.apply(A, t(1), { type: 'set', op: 'add', path: ['cards', 'c1', 'tags'], value: 'urgent' });
+  m.apply(A, t(1), { type: 'flag', op: 'enable', path: ['done'] });
+  assert.deepEqual(m.value(), { cards: { c1: { title: 'Plan', votes: 1, tags: ['urgent'] } }, done: true });
+  m.apply(A, t(1), { type: 'map', op: 'delete', path: ['cards', 'c1'] });
+  assert.deepEqual(m.value(), { done: true }, 'a map field holding nothing is gone');
+
+  const f = new CrdtObject();
+  assert.equal(f.value(), null, 'an object never written reads null');
+  f.apply(A, t(1), { type: 'flag', op: 'disable' });
+  assert.equal(f.value(), false);
+
+  const proto = new CrdtObject();
+  proto.apply(A, t(1), { type: 'lww', op: 'set', path: ['__proto__'], value: 1 });
+  assert.deepEqual(Object.keys(proto.value()), ['__proto__'], 'a field named __proto__ is a field');
+});
+
+test('lww: timestamp decides, replica id breaks ties, a later write beats what it saw', () => {
+  const a = new CrdtObject();
+  const b = new CrdtObject();
+  const da = a.apply(A, t(1000), { type: 'lww', op: 'set', value: 'alice' });
+  const db = b.apply(B, t(1000), { type: 'lww', op: 'set', value: 'bob' });
+  a.join(db);
+  b.join(da);
+  assert.equal(a.value(), 'bob');
+  assert.equal(a.toJSON(), b.toJSON());
+  // A's clock is far behind, but its write has seen bob's: it must win.
+  a.apply(A, t(5), { type: 'lww', op: 'set', value: 'late' });
+  assert.equal(a.value(), 'late');
+  assert.match(a.toJSON(), /1000,1,"late"/, 'the write is stamped past what it supersedes');
+});
+
+test('mvreg keeps concurrent writes, in canonical order', () => {
+  const a = new CrdtObject();
+  const b = new CrdtObject();
+  const da = a.apply(A, t(1), { type: 'mvreg', op: 'set', value: 'alice' });
+  const db = b.apply(B, t(1), { type: 'mvreg', op: 'set', value: 'bob' });
+  a.join(db);
+  b.join(da);
+  assert.deepEqual(a.value(), ['bob', 'alice']);
+  a.apply(A, t(2), { type: 'mvreg', op: 'set', value: 'merged' });
+  assert.deepEqual(a.value(), ['merged']);
+});
+
+test('wrong-type ops throw and change nothing', () => {
+  const o = new CrdtObject();
+  o.apply(A, t(1), { type: 'set', op: 'add', value: 'x' });
+  const before = o.toJSON();
+  for (const op of [
+    { type: 'counter', op: 'inc' },
+    { type: 'lww', op: 'set', path: ['f'], value: 1 },
+  ]) {
+    assert.throws(() => o.apply(A, t(2), op), (e) => e instanceof CrdtError && e.code === 'wrong_type' && /not a/.test(e.message));
+    assert.equal(o.toJSON(), before);
+  }
+  const m = new CrdtObject();
+  m.apply(A, t(1), { type: 'counter', op: 'inc', path: ['votes'] });
+  const mb = m.toJSON();
+  assert.throws(() => m.apply(A, t(2), { type: 'set', op: 'add', path: ['votes'], value: 1 }), { code: 'wrong_type' });
+  assert.throws(() => m.apply(A, t(2), { type: 'lww', op: 'set', path: ['votes', 'x'], value: 1 }), { code: 'wrong_type' });
+  assert.equal(m.toJSON(), mb);
+  // delete frees the name for another type.
+  m.apply(A, t(3), { type: 'map', op: 'delete', path: ['votes'] });
+  m.apply(A, t(4), { type: 'set', op: 'add', path: ['votes'], value: 1 });
+  assert.deepEqual(m.value(), { votes: [1] });
+});
+
+test('invalid ops are refused with their codes', () => {
+  const cases = [
+    [{ type: 'gcounter', op: 'dec' }, 'invalid_op'],
+    [{ type: 'set', op: 'add' }, 'invalid'],
+    [{ type: 'set', op: 'add', value: {} }, 'invalid'],
+    [{ type: 'widget', op: 'set', value: 1 }, 'invalid'],
+    [{ type: 'counter', op: 'inc', by: 0.5 }, 'invalid'],
+    [{ type: 'counter', op: 'inc', by: 2 ** 53 }, 'invalid'],
+    [{ type: 'map', op: 'delete' }, 'invalid_op'],
+    [{ type: 'lww', op: 'set', value: '\ud800' }, 'invalid'],
+    [{ type: 'lww', op: 'set', path: Array(33).fill('a'), value: 1 }, 'limit'],
+    ['{not json', 'invalid'],
+  ];
+  for (const [op, code] of cases) assert.throws(() => parseOp(op), { code }, JSON.stringify(op));
+  assert.throws(() => new CrdtObject().apply('not-a-uuid', t(1), { type: 'flag', op: 'enable' }), { code: 'invalid' });
+  assert.throws(() => new CrdtObject().apply(A, t(-1), { type: 'flag', op: 'enable' }), { code: 'invalid' });
+});
+
+test('canonical JSON text and malformed input', () => {
+  const o = new CrdtObject();
+  o.apply('a1000000-0000-0000-0000-000000000000', t(1000), { type: 'set', op: 'add', path: ['cards', 'c1', 'tags'], value: 'urgent' });
+  o.apply('a1000000-0000-0000-0000-000000000000', t(1000), { type: 'counter', op: 'inc', by: 2, path: ['cards', 'c1', 'votes'] });
+  o.apply('a1000000-0000-0000-0000-000000000000', t(1000), { type: 'lww', op: 'set', path: ['cards', 'c1', 'title'], value: 'Plan' });
+  // The example of docs/crdt.md, "The JSON encoding".
+  assert.equal(o.toJSON(), '{"types":["map"],"leaves":[[["map",["cards","map"],["c1","map"],["tags","set"],"urgent"],[["a1000000-0000-0000-0000-000000000000",1]]],[["map",["cards","map"],["c1","map"],["votes","counter"]],[["a1000000-0000-0000-0000-000000000000",2,2,0]]],[["map",["cards","map"],["c1","map"],["title","lww"]],[["a1000000-0000-0000-0000-000000000000",3,1000,0,"Plan"]]]],"ctx":{"vv":[["a1000000-0000-0000-0000-000000000000",3]],"cloud":[]}}');
+  // Lenient input: whitespace, key order, missing types and ctx dots.
+  const lenient = CrdtObject.fromJSON(' { "ctx": {"cloud": [], "vv": []}, "leaves": [[["flag"], [["00000000-0000-4000-8000-00000000000b", 2]]]], "types": [] } ');
+  assert.equal(lenient.toJSON(), '{"types":["flag"],"leaves":[[["flag"],[["00000000-0000-4000-8000-00000000000b",2]]]],"ctx":{"vv":[],"cloud":[["00000000-0000-4000-8000-00000000000b",2]]}}');
+  const bad = [
+    '[]',
+    '{"types":[],"leaves":[]}',
+    '{"types":["nope"],"leaves":[],"ctx":{"vv":[],"cloud":[]}}',
+    '{"types":[],"leaves":[[["map"],[["00000000-0000-4000-8000-00000000000b",1]]]],"ctx":{"vv":[],"cloud":[]}}',
+    '{"types":[],"leaves":[[["set"],[["00000000-0000-4000-8000-00000000000b",1]]]],"ctx":{"vv":[],"cloud":[]}}',
+    '{"types":[],"leaves":[[["flag"],[]]],"ctx":{"vv":[],"cloud":[]}}',
+    '{"types":[],"leaves":[[["flag"],[["00000000-0000-4000-8000-00000000000B",1]]]],"ctx":{"vv":[],"cloud":[]}}',
+    '{"types":[],"leaves":[[["flag"],[["00000000-0000-4000-8000-00000000000b",0]]]],"ctx":{"vv":[],"cloud":[]}}',
+    '{"types":[],"leaves":[[["counter"],[["00000000-0000-4000-8000-00000000000b",1,-1,0]]]],"ctx":{"vv":[],"cloud":[]}}',
+    '{"types":[],"leaves":[],"ctx":{"vv":[["00000000-0000-4000-8000-00000000000b",1],["00000000-0000-4000-8000-00000000000b",2]],"cloud":[]}}',
+    '{"types":[],"leaves":[],"ctx":{"vv":[],"cloud":[]},"extra":1}',
+  ];
+  for (const text of bad) assert.throws(() => CrdtObject.fromJSON(text), (e) => e instanceof CrdtError && /json/.test(e.message), text);
+});
+
+test('value order is the binary encoding order', () => {
+  const sorted = [null, false, true, -1, 128, -100, 1.5e-7, 0.1, 1e21, '', 'x', 'é', 'say', 0, 1, 127];
+  const shuffled = [...sorted].reverse();
+  assert.deepEqual(shuffled.sort(compareValues), sorted);
+});
+
+test('hybrid clock never goes backwards and passes what it receives', () => {
+  const c = new Clock();
+  assert.deepEqual(c.now(100), { wall: 100, logical: 0 });
+  assert.deepEqual(c.now(90), { wall: 100, logical: 1 });
+  assert.deepEqual(c.update(95, { wall: 500, logical: 3 }), { wall: 500, logical: 4 });
+  assert.deepEqual(c.now(600), { wall: 600, logical: 0 });
+  const full = new Clock({ wall: 7, logical: 2 ** 32 - 1 });
+  assert.deepEqual(full.now(0), { wall: 8, logical: 0 });
+});

@@ -1,0 +1,176 @@
+package crdt
+
+import (
+	"fmt"
+)
+
+// Apply performs op as replica r at time now on the object held by st with
+// context ctx, and returns the delta. It is the delta-mutator of every
+// type: the delta is computed from the current state, then joined in, so
+// the new state is by construction the old one joined with the delta.
+//
+// Type checks come first: an operation of one type on an object or field of
+// another fails with ErrWrongType and changes nothing.
+func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error) {
+	if err := op.Validate(); err != nil {
+		return nil, err
+	}
+	if now.Wall < 0 || now.Wall > MaxSafeInt {
+		return nil, fmt.Errorf("%w: time %s out of range", ErrInvalid, now)
+	}
+	key, err := resolve(st, m.Types, op)
+	if err != nil {
+		return nil, err
+	}
+	delta := NewObject()
+	delta.meta.Types = TypeSetOf(rootOf(op))
+	dot := Dot{Replica: r, Seq: m.Ctx.Max(r) + 1}
+	if dot.Seq > MaxSeq {
+		return nil, ErrSeqExhausted
+	}
+	// covers puts the dots of the entries a mutation supersedes into the
+	// delta's context: that is how the delta removes them everywhere.
+	covers := func(es []Entry) {
+		for _, e := range es {
+			delta.meta.Ctx.Add(e.Dot)
+		}
+	}
+	put := func(e Entry) {
+		e.Dot = dot
+		delta.meta.Ctx.Add(dot)
+		_ = delta.SetLeaf(key, []Entry{e})
+	}
+	switch op.Kind {
+	case OpDelete:
+		dots, err := dotsUnderField(st, key, op.Path[len(op.Path)-1])
+		if err != nil {
+			return nil, fmt.Errorf("reading field %q: %w", op.Path[len(op.Path)-1], err)
+		}
+		for _, d := range dots {
+			delta.meta.Ctx.Add(d)
+		}
+	default:
+		es, err := st.Leaf(key)
+		if err != nil {
+			return nil, fmt.Errorf("reading leaf: %w", err)
+		}
+		switch op.Kind {
+		case OpInc, OpDec:
+			by := op.By
+			if op.Kind == OpDec {
+				by = -by
+			}
+			if by == 0 {
+				// Nothing to count, but the delta still names the type,
+				// so it must reach the state too: before ⊔ delta = after.
+				break
+			}
+			// A counter keeps one entry per replica holding its running
+			// totals; the new entry replaces this replica's old ones.
+			var mine []Entry
+			for _, e := range es {
+				if e.Dot.Replica == r {
+					mine = append(mine, e)
+				}
+			}
+			last, _ := latestOf(mine, r)
+			e := Entry{P: last.P, N: last.N}
+			if by > 0 {
+				e.P += uint64(by)
+			} else {
+				e.N += uint64(-by)
+			}
+			if e.P > MaxSafeInt || e.N > MaxSafeInt {
+				return nil, fmt.Errorf("%w: counter total would exceed 2^53-1", ErrInvalid)
+			}
+			covers(mine)
+			put(e)
+		case OpAdd, OpEnable:
+			covers(es)
+			put(Entry{})
+		case OpRemove, OpDisable:
+			covers(es)
+		case OpSet:
+			e := Entry{V: op.Value}
+			if op.Type == TypeLWW {
+				// A write that has seen others must win over them whatever
+				// the caller's clock says: that is the hybrid clock's promise.
+				e.TS = now
+				for _, old := range es {
+					if old.TS.Compare(e.TS) >= 0 {
+						e.TS = old.TS.successor()
+					}
+				}
+			}
+			covers(es)
+			put(e)
+		}
+	}
+	if err := JoinInto(st, m, delta); err != nil {
+		return nil, err
+	}
+	return delta, nil
+}
+
+// resolve checks op's types against what the object holds and returns the
+// key of the leaf op acts on (for OpDelete, the prefix of the map holding
+// the field).
+func resolve(st Store, types TypeSet, op Op) (string, error) {
+	root := rootOf(op)
+	if types != 0 && !types.Has(root) {
+		return "", fmt.Errorf("%w: the object is a %s, not a %s", ErrWrongType, types.First(), root)
+	}
+	key := string([]byte{byte(root)})
+	for i, name := range op.Path {
+		last := i == len(op.Path)-1
+		if last && op.Kind == OpDelete {
+			break
+		}
+		want := TypeORMap
+		if last {
+			want = op.Type
+		}
+		// As at the root, a field written concurrently as two types stays
+		// writable as either; only a type it does not hold is refused.
+		var present TypeSet
+		for t := TypeGCounter; t <= maxType; t++ {
+			found, err := hasLeaves(st, fieldPrefix(key, name, t))
+			if err != nil {
+				return "", fmt.Errorf("reading field %q: %w", name, err)
+			}
+			if found {
+				present |= TypeSetOf(t)
+			}
+		}
+		if present != 0 && !present.Has(want) {
+			return "", fmt.Errorf("%w: field %q is a %s, not a %s", ErrWrongType, name, present.First(), want)
+		}
+		key = fieldPrefix(key, name, want)
+	}
+	if op.Type == TypeORSet {
+		key = string(appendValue([]byte(key), op.Value))
+	}
+	return key, nil
+}
+
+// rootOf is the type of the object an operation acts on.
+func rootOf(op Op) Type {
+	if len(op.Path) > 0 {
+		return TypeORMap
+	}
+	return op.Type
+}
+
+// dotsUnderField returns every dot below the field a delete names, of any
+// type.
+func dotsUnderField(st Store, parent, name string) ([]Dot, error) {
+	var all []Dot
+	for t := TypeGCounter; t <= maxType; t++ {
+		ds, err := dotsUnder(st, fieldPrefix(parent, name, t))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ds...)
+	}
+	return all, nil
+}

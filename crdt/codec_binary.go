@@ -1,0 +1,427 @@
+package crdt
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+)
+
+// Binary encoding, version 1. It is canonical: equal states encode to equal
+// bytes, and a decoder refuses any other encoding of a state, so
+// decode(b) succeeding implies encode(decode(b)) == b.
+//
+//	object := version header body
+//	header := base-wall replicas          (base-wall: uvarint)
+//	replicas := uvarint(n) n*[16]byte     (sorted; only those referenced)
+//	body := uvarint(nleaves<<1 | explicit) [types] leaf* context
+//
+// types is one byte, bit t for each root type the object has been written
+// as; it is written only when it differs from the root types of the
+// leaves (explicit=1), which for a delta is never.
+//
+//	leaf := [uvarint(shared)] uvarint(len) suffix uvarint(nentries) entry*
+//	entry := dot payload                  (payload by leaf kind, see below)
+//	dot := uvarint(seq*n + index)         (n = number of replicas in the header)
+//	context := uvarint(ncloud<<1 | hasvv) [uvarint(nvv) (uvarint(index) uvarint(seq))*] dot*
+//
+// A leaf's key shares `shared` leading bytes with the previous key (the
+// first leaf omits it). Payloads: nothing for flags and set elements,
+// uvarint P and N for counters, a value for multi-value registers, a
+// timestamp and a value for LWW registers. A timestamp is
+// uvarint(zigzag(base-wall)<<1 | haslogical) [uvarint(logical)]: offsets
+// from one base per unit keep the common case to one byte. The context's
+// cloud omits the dots the leaves hold; the decoder adds them back.
+const binaryVersion = 1
+
+// Decoding limits. Allocation while decoding is bounded by a constant times
+// the input's length, and the input by MaxEncodedSize.
+const (
+	MaxEncodedSize = 64 << 20 // bytes in one encoded object or batch
+	MaxReplicas    = 1 << 16  // replica ids in one header
+	MaxKeyLen      = 64 << 10 // bytes in one leaf key
+)
+
+// header is what one encoded unit writes once: the timestamp base and the
+// replica table its dots refer to by index.
+type header struct {
+	base     int64
+	replicas []ReplicaID
+	index    map[ReplicaID]int
+}
+
+func newHeader(base int64, rs map[ReplicaID]struct{}) *header {
+	h := &header{base: base, index: make(map[ReplicaID]int, len(rs))}
+	for r := range rs {
+		h.replicas = append(h.replicas, r)
+	}
+	slices.SortFunc(h.replicas, compareReplica)
+	for i, r := range h.replicas {
+		h.index[r] = i
+	}
+	return h
+}
+
+func (h *header) appendReplicas(b []byte) []byte {
+	b = appendUvarint(b, uint64(len(h.replicas)))
+	for _, r := range h.replicas {
+		b = append(b, r[:]...)
+	}
+	return b
+}
+
+func (h *header) appendDot(b []byte, d Dot) []byte {
+	return appendUvarint(b, d.Seq*uint64(len(h.replicas))+uint64(h.index[d.Replica]))
+}
+
+func (h *header) appendTimestamp(b []byte, t Timestamp) []byte {
+	x := zigzag(h.base-t.Wall) << 1
+	if t.Logical == 0 {
+		return appendUvarint(b, x)
+	}
+	return appendUvarint(appendUvarint(b, x|1), uint64(t.Logical))
+}
+
+// collect adds o's replicas to rs and returns the greatest wall time of its
+// timestamps.
+func (o *Object) collect(rs map[ReplicaID]struct{}) (maxWall int64) {
+	o.eachLeaf(func(_ string, es []Entry) {
+		for _, e := range es {
+			rs[e.Dot.Replica] = struct{}{}
+			if e.TS.Wall > maxWall {
+				maxWall = e.TS.Wall
+			}
+		}
+	})
+	o.meta.Ctx.eachRange(func(r ReplicaID, _, _ uint64) { rs[r] = struct{}{} })
+	return maxWall
+}
+
+// MarshalBinary returns the canonical binary encoding.
+func (o *Object) MarshalBinary() ([]byte, error) {
+	rs := map[ReplicaID]struct{}{}
+	h := newHeader(o.collect(rs), rs)
+	b := []byte{binaryVersion}
+	b = appendUvarint(b, uint64(h.base))
+	b = h.appendReplicas(b)
+	return h.appendBody(b, o), nil
+}
+
+func (h *header) appendBody(b []byte, o *Object) []byte {
+	if o.meta.Types == o.leafRoots() {
+		b = appendUvarint(b, uint64(o.leaves.Len())<<1)
+	} else {
+		b = append(appendUvarint(b, uint64(o.leaves.Len())<<1|1), byte(o.meta.Types))
+	}
+	prev := ""
+	first := true
+	stored := map[Dot]struct{}{}
+	o.eachLeaf(func(key string, es []Entry) {
+		shared := 0
+		if !first {
+			for shared < len(prev) && shared < len(key) && prev[shared] == key[shared] {
+				shared++
+			}
+			b = appendUvarint(b, uint64(shared))
+		}
+		first = false
+		b = appendString(b, key[shared:])
+		prev = key
+		for _, e := range es {
+			stored[e.Dot] = struct{}{}
+		}
+		b = h.appendEntries(b, leafKindOfKey(key), es)
+	})
+	return h.appendContext(b, &o.meta.Ctx, stored)
+}
+
+// appendContext writes c less the dots in stored, which the decoder adds
+// back from the leaves.
+func (h *header) appendContext(b []byte, c *CausalContext, stored map[Dot]struct{}) []byte {
+	var cloud []Dot
+	for _, d := range c.Cloud() {
+		if _, ok := stored[d]; !ok {
+			cloud = append(cloud, d)
+		}
+	}
+	vv := c.vv.Replicas()
+	x := uint64(len(cloud)) << 1
+	if len(vv) > 0 {
+		x |= 1
+	}
+	b = appendUvarint(b, x)
+	if len(vv) > 0 {
+		b = appendUvarint(b, uint64(len(vv)))
+		for _, r := range vv {
+			b = appendUvarint(appendUvarint(b, uint64(h.index[r])), c.vv[r])
+		}
+	}
+	for _, d := range cloud {
+		b = h.appendDot(b, d)
+	}
+	return b
+}
+
+// leafKindOfKey is the kind of a stored, already validated, key.
+func leafKindOfKey(key string) leafKind {
+	p, err := ParseKey(key)
+	if err != nil {
+		return leafDots
+	}
+	return p.leafKind()
+}
+
+// UnmarshalBinary decodes a canonical binary encoding into o, replacing its
+// state. Untrusted input gets an error wrapping ErrInvalid, ErrVersion or
+// ErrLimit, never a panic.
+func (o *Object) UnmarshalBinary(data []byte) error {
+	if len(data) > MaxEncodedSize {
+		return fmt.Errorf("%w: %d bytes exceeds %d", ErrLimit, len(data), MaxEncodedSize)
+	}
+	r := &reader{b: data}
+	h, err := readHeaderStart(r)
+	if err != nil {
+		return err
+	}
+	if h.base, err = r.wall(); err != nil {
+		return fmt.Errorf("base time: %w", err)
+	}
+	if err := r.replicas(h); err != nil {
+		return err
+	}
+	n, err := r.body(h)
+	if err != nil {
+		return err
+	}
+	if r.remaining() != 0 {
+		return r.errf("%d trailing bytes", r.remaining())
+	}
+	again, _ := n.MarshalBinary()
+	if !bytes.Equal(again, data) {
+		return fmt.Errorf("%w: not the canonical encoding of its state", ErrInvalid)
+	}
+	*o = *n
+	return nil
+}
+
+// UnmarshalObject decodes a binary object.
+func UnmarshalObject(data []byte) (*Object, error) {
+	o := NewObject()
+	if err := o.UnmarshalBinary(data); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func readHeaderStart(r *reader) (*header, error) {
+	v, err := r.byte()
+	if err != nil {
+		return nil, fmt.Errorf("version: %w", err)
+	}
+	if v != binaryVersion {
+		return nil, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, v, binaryVersion)
+	}
+	return &header{}, nil
+}
+
+func (r *reader) wall() (int64, error) {
+	w, err := r.uvarint()
+	if err != nil {
+		return 0, err
+	}
+	if w > MaxSafeInt {
+		return 0, r.errf("wall time %d beyond 2^53-1", w)
+	}
+	return int64(w), nil
+}
+
+func (r *reader) replicas(h *header) error {
+	n, err := r.count(16)
+	if err != nil {
+		return fmt.Errorf("replica table: %w", err)
+	}
+	if n > MaxReplicas {
+		return fmt.Errorf("%w: %d replicas exceeds %d", ErrLimit, n, MaxReplicas)
+	}
+	h.replicas = make([]ReplicaID, n)
+	h.index = make(map[ReplicaID]int, n)
+	for i := range h.replicas {
+		b, _ := r.bytes(16)
+		copy(h.replicas[i][:], b)
+		if i > 0 && compareReplica(h.replicas[i-1], h.replicas[i]) >= 0 {
+			return r.errf("replica table not sorted or has duplicates")
+		}
+		h.index[h.replicas[i]] = i
+	}
+	return nil
+}
+
+func (r *reader) dot(h *header) (Dot, error) {
+	x, err := r.uvarint()
+	if err != nil {
+		return Dot{}, err
+	}
+	n := uint64(len(h.replicas))
+	if n == 0 {
+		return Dot{}, r.errf("dot with an empty replica table")
+	}
+	d := Dot{Replica: h.replicas[x%n], Seq: x / n}
+	if d.Seq == 0 || d.Seq > MaxSeq {
+		return Dot{}, r.errf("dot sequence %d out of range", d.Seq)
+	}
+	return d, nil
+}
+
+func (r *reader) timestamp(h *header) (Timestamp, error) {
+	x, err := r.uvarint()
+	if err != nil {
+		return Timestamp{}, err
+	}
+	off := unzigzag(x >> 1)
+	if off > MaxSafeInt || off < -MaxSafeInt {
+		return Timestamp{}, r.errf("timestamp offset out of range")
+	}
+	t := Timestamp{Wall: h.base - off}
+	if t.Wall < 0 || t.Wall > MaxSafeInt {
+		return Timestamp{}, r.errf("wall time %d out of range", t.Wall)
+	}
+	if x&1 == 1 {
+		l, err := r.uvarint()
+		if err != nil {
+			return Timestamp{}, err
+		}
+		if l == 0 || l > uint64(^uint32(0)) {
+			return Timestamp{}, r.errf("logical time %d out of range", l)
+		}
+		t.Logical = uint32(l)
+	}
+	return t, nil
+}
+
+// body decodes leaves and context. Checks beyond bounds (key order, dot
+// order, unique dots) are what make a decoded state valid to join.
+func (r *reader) body(h *header) (*Object, error) {
+	o := NewObject()
+	x, err := r.uvarint()
+	if err != nil {
+		return nil, fmt.Errorf("leaf count: %w", err)
+	}
+	if x>>1 > uint64(r.remaining()/3) {
+		return nil, r.errf("%d leaves exceed the %d bytes left", x>>1, r.remaining())
+	}
+	nleaves, explicit := int(x>>1), x&1 == 1
+	if explicit {
+		ts, err := r.byte()
+		if err != nil {
+			return nil, fmt.Errorf("types: %w", err)
+		}
+		o.meta.Types = TypeSet(ts)
+		if !o.meta.Types.Valid() {
+			return nil, r.errf("unknown types in set 0x%02x", ts)
+		}
+	}
+	var roots TypeSet
+	prev := ""
+	for i := 0; i < nleaves; i++ {
+		shared := 0
+		if i > 0 {
+			s, err := r.uvarint()
+			if err != nil {
+				return nil, fmt.Errorf("leaf %d: %w", i, err)
+			}
+			if s > uint64(len(prev)) {
+				return nil, r.errf("leaf %d shares %d bytes of a %d-byte key", i, s, len(prev))
+			}
+			shared = int(s)
+		}
+		n, err := r.count(1)
+		if err != nil {
+			return nil, fmt.Errorf("leaf %d key: %w", i, err)
+		}
+		if shared+n > MaxKeyLen {
+			return nil, fmt.Errorf("%w: leaf key of %d bytes exceeds %d", ErrLimit, shared+n, MaxKeyLen)
+		}
+		suffix, _ := r.bytes(n)
+		key := prev[:shared] + string(suffix)
+		if i > 0 && key <= prev {
+			return nil, r.errf("leaf keys not in order")
+		}
+		prev = key
+		p, err := ParseKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("leaf %d: %w", i, err)
+		}
+		roots |= TypeSetOf(p.Root)
+		if explicit && !o.meta.Types.Has(p.Root) {
+			return nil, r.errf("leaf %s: root type not in the object's types", p)
+		}
+		es, err := r.entries(h, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if _, dup := o.dots[e.Dot]; dup {
+				return nil, r.errf("dot %s appears in two leaves", e.Dot)
+			}
+			o.dots[e.Dot] = key
+		}
+		o.leaves.ReplaceOrInsert(leafItem{key: key, entries: es})
+	}
+	if !explicit {
+		o.meta.Types = roots
+	}
+	if err := r.context(h, &o.meta.Ctx); err != nil {
+		return nil, fmt.Errorf("context: %w", err)
+	}
+	for d := range o.dots {
+		o.meta.Ctx.Add(d)
+	}
+	return o, nil
+}
+
+func (r *reader) context(h *header, c *CausalContext) error {
+	x, err := r.uvarint()
+	if err != nil {
+		return err
+	}
+	ncloud := x >> 1
+	if ncloud > uint64(r.remaining()) {
+		return r.errf("cloud of %d dots exceeds the %d bytes left", ncloud, r.remaining())
+	}
+	if x&1 == 1 {
+		nvv, err := r.count(2)
+		if err != nil {
+			return err
+		}
+		if nvv == 0 || nvv > len(h.replicas) {
+			return r.errf("version vector of %d entries", nvv)
+		}
+		c.vv = make(VersionVector, nvv)
+		last := -1
+		for i := 0; i < nvv; i++ {
+			idx, err := r.uvarint()
+			if err != nil {
+				return err
+			}
+			if idx >= uint64(len(h.replicas)) || int(idx) <= last {
+				return r.errf("version vector index %d out of order or range", idx)
+			}
+			last = int(idx)
+			seq, err := r.uvarint()
+			if err != nil {
+				return err
+			}
+			if seq == 0 || seq > MaxSeq {
+				return r.errf("version vector sequence %d out of range", seq)
+			}
+			c.vv[h.replicas[idx]] = seq
+		}
+	}
+	for i := uint64(0); i < ncloud; i++ {
+		d, err := r.dot(h)
+		if err != nil {
+			return err
+		}
+		c.Add(d)
+	}
+	return nil
+}

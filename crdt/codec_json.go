@@ -1,0 +1,594 @@
+package crdt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+)
+
+// Canonical JSON encoding of an object. It is what the JavaScript client
+// speaks, and it must produce the same text byte for byte, so the form is
+// fixed down to the last character and every part of it is easy to write
+// with JSON.stringify:
+//
+//	{"types":[TYPE,...],"leaves":[[PATH,[ENTRY,...]],...],"ctx":{"vv":[[REPLICA,SEQ],...],"cloud":[[REPLICA,SEQ],...]}}
+//
+// TYPE is a type name; types are every root type the object has been
+// written as (Meta.Types), lowest number first. PATH is [ROOT, SEG...]:
+// ROOT is a type name, a map-field segment is [FIELD, TYPE] and a
+// set-element segment is the element itself, e.g.
+// ["map",["cards","map"],["c1","map"],["tags","set"],"urgent"]. ENTRY is
+// [REPLICA,SEQ] for flags and set elements, [REPLICA,SEQ,P,N] for
+// counters, [REPLICA,SEQ,VALUE] for multi-value registers and
+// [REPLICA,SEQ,WALL,LOGICAL,VALUE] for LWW registers. REPLICA is the
+// lowercase UUID text, whose string order is its byte order.
+//
+// Order: leaves by their binary key (Path.Key), entries and cloud dots by
+// replica then sequence, vv by replica. The cloud is the context's whole
+// cloud, leaf dots included (the binary form omits those; here the simpler
+// rule wins). No whitespace. Scalars print as ECMAScript prints them.
+
+var (
+	_ json.Marshaler   = (*Object)(nil)
+	_ json.Unmarshaler = (*Object)(nil)
+)
+
+// MarshalJSON returns the canonical JSON encoding. Call it directly, or
+// use a json.Encoder with SetEscapeHTML(false): json.Marshal escapes <, >
+// and & inside strings, which keeps the meaning but not the canonical text.
+func (o *Object) MarshalJSON() ([]byte, error) {
+	b := append(make([]byte, 0, 64+48*len(o.dots)), `{"types":[`...)
+	for i, t := range o.meta.Types.List() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendQuoted(b, t.String())
+	}
+	b = append(b, `],"leaves":[`...)
+	var err error
+	first := true
+	o.eachLeaf(func(key string, es []Entry) {
+		if err != nil {
+			return
+		}
+		p, perr := ParseKey(key)
+		if perr != nil {
+			// Only a Store user calling SetLeaf with a forged key gets here.
+			err = fmt.Errorf("leaf %q: %w", key, perr)
+			return
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendPathJSON(append(b, '['), p)
+		b = append(b, ",["...)
+		kind := p.leafKind()
+		for i, e := range es {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendEntryJSON(b, kind, e)
+		}
+		b = append(b, "]]"...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `],"ctx":{"vv":[`...)
+	for i, r := range o.meta.Ctx.vv.Replicas() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendDotJSON(append(b, '['), Dot{Replica: r, Seq: o.meta.Ctx.vv[r]})
+		b = append(b, ']')
+	}
+	b = append(b, `],"cloud":[`...)
+	for i, d := range o.meta.Ctx.Cloud() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(appendDotJSON(append(b, '['), d), ']')
+	}
+	return append(b, "]}}"...), nil
+}
+
+func appendPathJSON(b []byte, p Path) []byte {
+	b = appendQuoted(append(b, '['), p.Root.String())
+	for _, s := range p.Segs {
+		b = append(b, ',')
+		if s.IsElem() {
+			b = appendValueJSON(b, s.Elem)
+			continue
+		}
+		b = appendQuoted(append(b, '['), s.Field)
+		b = appendQuoted(append(b, ','), s.Type.String())
+		b = append(b, ']')
+	}
+	return append(b, ']')
+}
+
+// appendDotJSON writes "replica",seq without brackets, since an entry
+// continues after them.
+func appendDotJSON(b []byte, d Dot) []byte {
+	b = append(b, '"')
+	b = append(b, d.Replica.String()...)
+	b = append(b, '"', ',')
+	return strconv.AppendUint(b, d.Seq, 10)
+}
+
+func appendEntryJSON(b []byte, kind leafKind, e Entry) []byte {
+	b = appendDotJSON(append(b, '['), e.Dot)
+	switch kind {
+	case leafCounter:
+		b = strconv.AppendUint(append(b, ','), e.P, 10)
+		b = strconv.AppendUint(append(b, ','), e.N, 10)
+	case leafMV:
+		b = appendValueJSON(append(b, ','), e.V)
+	case leafLWW:
+		b = strconv.AppendInt(append(b, ','), e.TS.Wall, 10)
+		b = strconv.AppendUint(append(b, ','), uint64(e.TS.Logical), 10)
+		b = appendValueJSON(append(b, ','), e.V)
+	}
+	return append(b, ']')
+}
+
+// UnmarshalJSON decodes the JSON encoding into o, replacing its state. The
+// input is untrusted (clients send deltas in this form): anything malformed
+// or beyond a limit gets an error wrapping ErrInvalid or ErrLimit that says
+// where, never a panic. Unlike the binary decoder it does not insist on the
+// canonical text: leaves, entries and keys may come in any order,
+// whitespace is allowed, and types and ctx may leave out what the leaves
+// prove (their root types, their dots), which is added. Hand-written and
+// JavaScript-built deltas are welcome; the decoded state re-encodes
+// canonically.
+func (o *Object) UnmarshalJSON(data []byte) error {
+	n, err := UnmarshalObjectJSON(data)
+	if err != nil {
+		return err
+	}
+	*o = *n
+	return nil
+}
+
+// UnmarshalObjectJSON decodes an object from its JSON encoding.
+func UnmarshalObjectJSON(data []byte) (*Object, error) {
+	if len(data) > MaxEncodedSize {
+		return nil, fmt.Errorf("%w: %d bytes of JSON exceeds %d", ErrLimit, len(data), MaxEncodedSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	r := &jsonReader{dec: dec, obj: NewObject(), vv: VersionVector{}, seen: map[ReplicaID][]uint64{}}
+	if err := r.object(); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, r.errf("trailing data after the object")
+	}
+	r.buildContext()
+	return r.obj, nil
+}
+
+// jsonReader walks the token stream with the shape in mind, so it never
+// descends into structure it did not ask for: nesting, and with it memory,
+// stays bounded by the format, not by the input.
+type jsonReader struct {
+	dec *json.Decoder
+	obj *Object
+	// vv is the context's vector as sent; seen holds every other dot (cloud
+	// and leaf dots) by replica, for buildContext.
+	vv   VersionVector
+	seen map[ReplicaID][]uint64
+	// replicas counts distinct ids against MaxReplicas, which the binary
+	// encoding of the result must respect.
+	replicas map[ReplicaID]struct{}
+}
+
+func (r *jsonReader) errf(format string, args ...any) error {
+	return fmt.Errorf("%w: json at byte %d: %s", ErrInvalid, r.dec.InputOffset(), fmt.Sprintf(format, args...))
+}
+
+func (r *jsonReader) token() (json.Token, error) {
+	t, err := r.dec.Token()
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, r.errf("truncated")
+	}
+	if err != nil {
+		return nil, r.errf("%v", err)
+	}
+	return t, nil
+}
+
+// delim reads the delimiter d: an opening one, or a closing one where a
+// fixed number of elements must end.
+func (r *jsonReader) delim(d json.Delim, what string) error {
+	t, err := r.token()
+	if err != nil {
+		return err
+	}
+	if t != d {
+		return r.errf("%s: want %q, got %s", what, d, describe(t))
+	}
+	return nil
+}
+
+func describe(t json.Token) string {
+	switch t := t.(type) {
+	case json.Delim:
+		return strconv.Quote(t.String())
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return "null"
+}
+
+func (r *jsonReader) string(what string) (string, error) {
+	t, err := r.token()
+	if err != nil {
+		return "", err
+	}
+	s, ok := t.(string)
+	if !ok {
+		return "", r.errf("%s: want a string, got %s", what, describe(t))
+	}
+	return s, nil
+}
+
+// uint reads an integer in lo..hi written without fraction or exponent.
+func (r *jsonReader) uint(what string, lo, hi uint64) (uint64, error) {
+	t, err := r.token()
+	if err != nil {
+		return 0, err
+	}
+	n, ok := t.(json.Number)
+	if !ok {
+		return 0, r.errf("%s: want an integer, got %s", what, describe(t))
+	}
+	x, err := strconv.ParseUint(string(n), 10, 64)
+	if err != nil || x < lo || x > hi {
+		return 0, r.errf("%s %s is not an integer in %d..%d", what, n, lo, hi)
+	}
+	return x, nil
+}
+
+func (r *jsonReader) scalar(what string) (Value, error) {
+	t, err := r.token()
+	if err != nil {
+		return Value{}, err
+	}
+	if _, ok := t.(json.Delim); ok {
+		return Value{}, r.errf("%s: want a scalar, got %s", what, describe(t))
+	}
+	v, err := ValueOf(t)
+	if err != nil {
+		return Value{}, r.errf("%s: %v", what, err)
+	}
+	return v, nil
+}
+
+func (r *jsonReader) typeName(what string) (Type, error) {
+	s, err := r.string(what)
+	if err != nil {
+		return 0, err
+	}
+	t, err := ParseType(s)
+	if err != nil {
+		return 0, r.errf("%s: unknown type %q", what, s)
+	}
+	return t, nil
+}
+
+// fields reads a JSON object whose keys are exactly the ones in read, in
+// any order, each once, calling read[key] for its value.
+func (r *jsonReader) fields(what string, read map[string]func() error) error {
+	if err := r.delim('{', what); err != nil {
+		return err
+	}
+	done := map[string]bool{}
+	for r.dec.More() {
+		k, err := r.string(what + " key")
+		if err != nil {
+			return err
+		}
+		fn, ok := read[k]
+		if !ok || done[k] {
+			return r.errf("%s: unexpected or repeated key %q", what, k)
+		}
+		done[k] = true
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	if err := r.delim('}', what); err != nil {
+		return err
+	}
+	for k := range read {
+		if !done[k] {
+			return r.errf("%s: missing key %q", what, k)
+		}
+	}
+	return nil
+}
+
+// array reads a JSON array, calling each for every element with its index.
+func (r *jsonReader) array(what string, each func(i int) error) error {
+	if err := r.delim('[', what); err != nil {
+		return err
+	}
+	for i := 0; r.dec.More(); i++ {
+		if err := each(i); err != nil {
+			return fmt.Errorf("%s[%d]: %w", what, i, err)
+		}
+	}
+	return r.delim(']', what)
+}
+
+func (r *jsonReader) object() error {
+	return r.fields("object", map[string]func() error{
+		"types": func() error {
+			return r.array("types", func(int) error {
+				t, err := r.typeName("type")
+				if err == nil {
+					r.obj.meta.Types |= TypeSetOf(t)
+				}
+				return err
+			})
+		},
+		"leaves": func() error { return r.array("leaves", func(int) error { return r.leaf() }) },
+		"ctx": func() error {
+			return r.fields("ctx", map[string]func() error{
+				"vv":    func() error { return r.array("vv", func(int) error { return r.vvEntry() }) },
+				"cloud": func() error { return r.array("cloud", func(int) error { return r.cloudDot() }) },
+			})
+		},
+	})
+}
+
+func (r *jsonReader) leaf() error {
+	if err := r.delim('[', "leaf"); err != nil {
+		return err
+	}
+	p, err := r.path()
+	if err != nil {
+		return err
+	}
+	key := p.Key()
+	if len(key) > MaxKeyLen {
+		return fmt.Errorf("%w: leaf %s: key of %d bytes exceeds %d", ErrLimit, p, len(key), MaxKeyLen)
+	}
+	// The key form is the one every store keeps; checking it the way the
+	// binary decoder does keeps the two decoders' notions of valid equal.
+	if _, err := ParseKey(key); err != nil {
+		return fmt.Errorf("leaf %s: %w", p, err)
+	}
+	// A leaf is proof of a write of its root type, so a sender that left
+	// the type out loses nothing: the same leniency as for dots.
+	r.obj.meta.Types |= TypeSetOf(p.Root)
+	if r.obj.hasLeaf(key) {
+		return r.errf("leaf %s appears twice", p)
+	}
+	kind := p.leafKind()
+	var es []Entry
+	err = r.array("entries", func(int) error {
+		e, err := r.entry(kind)
+		es = append(es, e)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("leaf %s: %w", p, err)
+	}
+	if len(es) == 0 {
+		return r.errf("leaf %s has no entries", p)
+	}
+	slices.SortFunc(es, compareEntryDot)
+	for i, e := range es {
+		_, dup := r.obj.dots[e.Dot]
+		if dup || (i > 0 && es[i-1].Dot == e.Dot) {
+			return r.errf("leaf %s: dot %s appears twice", p, e.Dot)
+		}
+		r.seen[e.Dot.Replica] = append(r.seen[e.Dot.Replica], e.Dot.Seq)
+	}
+	_ = r.obj.SetLeaf(key, es)
+	return r.delim(']', "leaf")
+}
+
+// path reads [ROOT, SEG...], letting the type reached so far decide what
+// the next segment must be: a map takes a field, a set one element, and
+// anything else ends the path.
+func (r *jsonReader) path() (Path, error) {
+	if err := r.delim('[', "path"); err != nil {
+		return Path{}, err
+	}
+	root, err := r.typeName("path root")
+	if err != nil {
+		return Path{}, err
+	}
+	p := Path{Root: root}
+	cur := root
+	for r.dec.More() {
+		switch cur {
+		case TypeORMap:
+			if len(p.Segs) >= MaxDepth {
+				return Path{}, fmt.Errorf("%w: path %s: deeper than %d", ErrLimit, p, MaxDepth)
+			}
+			seg, err := r.field(p)
+			if err != nil {
+				return Path{}, err
+			}
+			p.Segs = append(p.Segs, seg)
+			cur = seg.Type
+		case TypeORSet:
+			v, err := r.scalar("set element")
+			if err != nil {
+				return Path{}, err
+			}
+			p.Segs = append(p.Segs, Elem(v))
+			cur = 0 // an element ends the path
+		default:
+			return Path{}, r.errf("path %s: nothing may follow a %s leaf", p, p.leafName())
+		}
+	}
+	switch cur {
+	case TypeORMap:
+		return Path{}, r.errf("path %s: a map is not a leaf; name a field", p)
+	case TypeORSet:
+		return Path{}, r.errf("path %s: a set leaf needs an element", p)
+	}
+	return p, r.delim(']', "path")
+}
+
+// field reads a map-field segment [NAME, TYPE] below p.
+func (r *jsonReader) field(p Path) (Segment, error) {
+	if err := r.delim('[', "map field"); err != nil {
+		return Segment{}, err
+	}
+	name, err := r.string("field name")
+	if err != nil {
+		return Segment{}, err
+	}
+	if len(name) > MaxFieldName {
+		return Segment{}, fmt.Errorf("%w: path %s: field name of %d bytes exceeds %d", ErrLimit, p, len(name), MaxFieldName)
+	}
+	t, err := r.typeName("field type")
+	if err != nil {
+		return Segment{}, err
+	}
+	return Field(name, t), r.delim(']', "map field")
+}
+
+// leafName names what a path ends in, for errors.
+func (p Path) leafName() string {
+	if len(p.Segs) == 0 {
+		return p.Root.String()
+	}
+	if last := p.Segs[len(p.Segs)-1]; !last.IsElem() {
+		return last.Type.String()
+	}
+	return "set element"
+}
+
+func (r *jsonReader) dot() (Dot, error) {
+	s, err := r.string("replica")
+	if err != nil {
+		return Dot{}, err
+	}
+	id, err := ParseReplicaID(s)
+	if err != nil || id.String() != s {
+		return Dot{}, r.errf("replica %q is not a lowercase UUID", s)
+	}
+	if r.replicas == nil {
+		r.replicas = map[ReplicaID]struct{}{}
+	}
+	if _, ok := r.replicas[id]; !ok {
+		if len(r.replicas) >= MaxReplicas {
+			return Dot{}, fmt.Errorf("%w: more than %d replicas", ErrLimit, MaxReplicas)
+		}
+		r.replicas[id] = struct{}{}
+	}
+	seq, err := r.uint("seq", 1, MaxSeq)
+	if err != nil {
+		return Dot{}, err
+	}
+	return Dot{Replica: id, Seq: seq}, nil
+}
+
+func (r *jsonReader) entry(kind leafKind) (Entry, error) {
+	var e Entry
+	if err := r.delim('[', "entry"); err != nil {
+		return e, err
+	}
+	var err error
+	if e.Dot, err = r.dot(); err != nil {
+		return e, err
+	}
+	switch kind {
+	case leafCounter:
+		if e.P, err = r.uint("P", 0, MaxSafeInt); err == nil {
+			e.N, err = r.uint("N", 0, MaxSafeInt)
+		}
+	case leafMV:
+		e.V, err = r.scalar("value")
+	case leafLWW:
+		var wall, logical uint64
+		if wall, err = r.uint("wall", 0, MaxSafeInt); err == nil {
+			logical, err = r.uint("logical", 0, uint64(^uint32(0)))
+		}
+		e.TS = Timestamp{Wall: int64(wall), Logical: uint32(logical)}
+		if err == nil {
+			e.V, err = r.scalar("value")
+		}
+	}
+	if err != nil {
+		return e, err
+	}
+	return e, r.delim(']', "entry")
+}
+
+// pair reads [REPLICA, SEQ].
+func (r *jsonReader) pair() (Dot, error) {
+	if err := r.delim('[', "dot"); err != nil {
+		return Dot{}, err
+	}
+	d, err := r.dot()
+	if err != nil {
+		return Dot{}, err
+	}
+	return d, r.delim(']', "dot")
+}
+
+func (r *jsonReader) vvEntry() error {
+	d, err := r.pair()
+	if err != nil {
+		return err
+	}
+	if _, dup := r.vv[d.Replica]; dup {
+		return r.errf("replica %s appears twice", d.Replica)
+	}
+	r.vv[d.Replica] = d.Seq
+	return nil
+}
+
+func (r *jsonReader) cloudDot() error {
+	d, err := r.pair()
+	if err != nil {
+		return err
+	}
+	r.seen[d.Replica] = append(r.seen[d.Replica], d.Seq)
+	return nil
+}
+
+// buildContext sets the object's context to the sent vector plus every
+// other dot, leaf dots included, in compact form. It sorts once per replica
+// rather than calling Add per dot, whose compaction scans the whole cloud
+// each time the vector advances: quadratic on hostile input.
+func (r *jsonReader) buildContext() {
+	c := &r.obj.meta.Ctx
+	c.vv = r.vv
+	for id, seqs := range r.seen {
+		slices.Sort(seqs)
+		top := c.vv[id]
+		for _, s := range seqs {
+			switch {
+			case s <= top:
+			case s == top+1:
+				top = s
+			default:
+				if c.cloud == nil {
+					c.cloud = map[Dot]struct{}{}
+				}
+				c.cloud[Dot{Replica: id, Seq: s}] = struct{}{}
+			}
+		}
+		if top > 0 {
+			c.vv[id] = top
+		}
+	}
+}

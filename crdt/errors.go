@@ -1,0 +1,21 @@
+package crdt
+
+import "errors"
+
+// Sentinel errors. Every error the package returns wraps one of them, with
+// context, so callers (the node's HTTP and WebSocket layers) can map them to
+// documented codes with errors.Is.
+var (
+	// ErrInvalid: malformed input, from a decoder or an operation's fields.
+	ErrInvalid = errors.New("crdt: invalid input")
+	// ErrWrongType: an operation of one type on an object or map field of another.
+	ErrWrongType = errors.New("crdt: wrong type")
+	// ErrInvalidOp: an operation its type does not have, such as decrementing a G-counter.
+	ErrInvalidOp = errors.New("crdt: invalid operation")
+	// ErrVersion: an encoding version this build does not know.
+	ErrVersion = errors.New("crdt: unknown encoding version")
+	// ErrLimit: input larger than a stated decoding limit.
+	ErrLimit = errors.New("crdt: decoding limit exceeded")
+	// ErrSeqExhausted: a replica has minted MaxSeq dots for one object.
+	ErrSeqExhausted = errors.New("crdt: dot sequence exhausted")
+)

@@ -1,0 +1,163 @@
+package crdt
+
+import (
+	"github.com/google/btree"
+)
+
+// Object is the state of one key, in memory: its leaves, a dot index and its
+// causal context. A delta is an Object too, and so is the empty state. The
+// zero value is not ready; use NewObject. An Object is not safe for
+// concurrent use.
+type Object struct {
+	meta   Meta
+	leaves *btree.BTreeG[leafItem]
+	dots   map[Dot]string
+}
+
+type leafItem struct {
+	key     string
+	entries []Entry
+}
+
+func lessLeaf(a, b leafItem) bool { return a.key < b.key }
+
+// NewObject returns an empty object: the bottom of every type.
+func NewObject() *Object {
+	return &Object{leaves: btree.NewG(16, lessLeaf), dots: map[Dot]string{}}
+}
+
+var _ Store = (*Object)(nil)
+
+// Leaf implements Store.
+func (o *Object) Leaf(key string) ([]Entry, error) {
+	it, _ := o.leaves.Get(leafItem{key: key})
+	return it.entries, nil
+}
+
+// SetLeaf implements Store.
+func (o *Object) SetLeaf(key string, es []Entry) error {
+	if old, ok := o.leaves.Get(leafItem{key: key}); ok {
+		for _, e := range old.entries {
+			delete(o.dots, e.Dot)
+		}
+	}
+	if len(es) == 0 {
+		o.leaves.Delete(leafItem{key: key})
+		return nil
+	}
+	for _, e := range es {
+		o.dots[e.Dot] = key
+	}
+	o.leaves.ReplaceOrInsert(leafItem{key: key, entries: es})
+	return nil
+}
+
+// Range implements Store.
+func (o *Object) Range(lo, hi string, fn func(string, []Entry) error) error {
+	var err error
+	o.leaves.AscendGreaterOrEqual(leafItem{key: lo}, func(it leafItem) bool {
+		if hi != "" && it.key >= hi {
+			return false
+		}
+		err = fn(it.key, it.entries)
+		return err == nil
+	})
+	if err == ErrStop {
+		return nil
+	}
+	return err
+}
+
+// Dots implements Store. Small ranges, which is what deltas carry, are
+// probed dot by dot; large ones scan the index.
+func (o *Object) Dots(r ReplicaID, lo, hi uint64, fn func(Dot, string) error) error {
+	var err error
+	if hi-lo < 64 || uint64(len(o.dots)) > hi-lo {
+		for s := lo; s <= hi && err == nil; s++ {
+			d := Dot{Replica: r, Seq: s}
+			if key, ok := o.dots[d]; ok {
+				err = fn(d, key)
+			}
+			if s == hi {
+				break
+			}
+		}
+	} else {
+		for d, key := range o.dots {
+			if d.Replica == r && d.Seq >= lo && d.Seq <= hi {
+				if err = fn(d, key); err != nil {
+					break
+				}
+			}
+		}
+	}
+	if err == ErrStop {
+		return nil
+	}
+	return err
+}
+
+// Context returns a copy of the object's causal context.
+func (o *Object) Context() *CausalContext { return o.meta.Ctx.Clone() }
+
+// Len is the number of leaves.
+func (o *Object) Len() int { return o.leaves.Len() }
+
+// IsEmpty reports whether the object is bottom: no leaves and no context.
+func (o *Object) IsEmpty() bool {
+	return o.leaves.Len() == 0 && o.meta.Ctx.IsEmpty() && o.meta.Types == 0
+}
+
+// Type is the object's type, fixed by its first write and kept after every
+// remove; zero for an object never written. Should two replicas have
+// created the key concurrently with different types, both states are kept
+// and the lower type number is the one reported and read.
+func (o *Object) Type() Type { return o.meta.Types.First() }
+
+// Types is every type the object has been written as.
+func (o *Object) Types() TypeSet { return o.meta.Types }
+
+// Clone returns an independent copy. Entry slices are shared: they are
+// never modified in place.
+func (o *Object) Clone() *Object {
+	c := &Object{meta: Meta{Ctx: *o.meta.Ctx.Clone(), Types: o.meta.Types}, leaves: o.leaves.Clone(), dots: make(map[Dot]string, len(o.dots))}
+	for d, k := range o.dots {
+		c.dots[d] = k
+	}
+	return c
+}
+
+// Join merges d into o. It is the lattice join: commutative, associative
+// and idempotent, and d is any state or delta of any replica.
+func (o *Object) Join(d *Object) {
+	// An in-memory store cannot fail.
+	_ = JoinInto(o, &o.meta, d)
+}
+
+// Apply performs op as replica r at time now, changes o, and returns the
+// delta: join it into any replica to carry the change there.
+func (o *Object) Apply(r ReplicaID, now Timestamp, op Op) (*Object, error) {
+	return Apply(o, &o.meta, r, now, op)
+}
+
+// eachLeaf walks every leaf in key order.
+func (o *Object) eachLeaf(fn func(key string, es []Entry)) {
+	o.leaves.Ascend(func(it leafItem) bool {
+		fn(it.key, it.entries)
+		return true
+	})
+}
+
+// hasLeaf reports whether the object holds a leaf at key.
+func (o *Object) hasLeaf(key string) bool { return o.leaves.Has(leafItem{key: key}) }
+
+// Equal reports whether two objects hold the same state.
+func (o *Object) Equal(p *Object) bool {
+	a, _ := o.MarshalBinary()
+	b, _ := p.MarshalBinary()
+	return string(a) == string(b)
+}
+
+// SetMeta replaces the object's context and type set; stores that load an
+// object leaf by leaf (the node reading Badger) finish with it.
+func (o *Object) SetMeta(m Meta) { o.meta = Meta{Ctx: *m.Ctx.Clone(), Types: m.Types} }

@@ -1,0 +1,104 @@
+package crdt
+
+import (
+	"slices"
+)
+
+// Value returns the object's plain value, ready for encoding/json: int64
+// for counters, []any of scalars for sets and multi-value registers (in
+// canonical order), map[string]any for maps, a scalar or nil for an LWW
+// register, bool for a flag, and nil for an empty object.
+func (o *Object) Value() any {
+	t := o.Type()
+	if t == 0 {
+		return nil
+	}
+	var leaves []pathLeaf
+	o.eachLeaf(func(key string, es []Entry) {
+		if key[0] != byte(t) {
+			return
+		}
+		p, err := ParseKey(key)
+		if err != nil {
+			return // unreachable: keys are validated on the way in
+		}
+		leaves = append(leaves, pathLeaf{path: p, entries: es})
+	})
+	return render(t, leaves, 0)
+}
+
+type pathLeaf struct {
+	path    Path
+	entries []Entry
+}
+
+// render builds the plain value of a type from its leaves, which all share
+// the path down to depth and are in key order.
+func render(t Type, leaves []pathLeaf, depth int) any {
+	switch t {
+	case TypeGCounter, TypePNCounter:
+		var p, n uint64
+		for _, l := range leaves {
+			lp, ln := counterTotal(l.entries)
+			p, n = p+lp, n+ln
+		}
+		return int64(p) - int64(n)
+	case TypeLWW:
+		for _, l := range leaves {
+			if w, ok := lwwWinner(l.entries); ok {
+				return w.V.Interface()
+			}
+		}
+		return nil
+	case TypeMVRegister:
+		var vs []Value
+		for _, l := range leaves {
+			for _, e := range l.entries {
+				vs = append(vs, e.V)
+			}
+		}
+		slices.SortFunc(vs, Value.Compare)
+		vs = slices.Compact(vs)
+		out := make([]any, len(vs))
+		for i, v := range vs {
+			out[i] = v.Interface()
+		}
+		return out
+	case TypeEWFlag:
+		for _, l := range leaves {
+			if len(l.entries) > 0 {
+				return true
+			}
+		}
+		return false
+	case TypeORSet:
+		out := []any{}
+		for _, l := range leaves {
+			if len(l.entries) > 0 && len(l.path.Segs) > depth {
+				out = append(out, l.path.Segs[depth].Elem.Interface())
+			}
+		}
+		return out
+	case TypeORMap:
+		out := map[string]any{}
+		types := map[string]Type{}
+		for i := 0; i < len(leaves); {
+			seg := leaves[i].path.Segs[depth]
+			j := i + 1
+			for j < len(leaves) && sameField(leaves[j].path.Segs[depth], seg) {
+				j++
+			}
+			// Concurrent creations of one name with different types keep
+			// both; the lower type number is the one read.
+			if prev, ok := types[seg.Field]; !ok || seg.Type < prev {
+				types[seg.Field] = seg.Type
+				out[seg.Field] = render(seg.Type, leaves[i:j], depth+1)
+			}
+			i = j
+		}
+		return out
+	}
+	return nil
+}
+
+func sameField(a, b Segment) bool { return a.Field == b.Field && a.Type == b.Type }

@@ -1,0 +1,647 @@
+// Package dockertest runs the docker compose cluster of docker-compose.yml
+// and breaks it with the container engine's own tools: a node cut off its
+// network with `docker network disconnect`, a node killed with `docker
+// kill`. Clients write counters and sets on all three nodes throughout, and
+// Jepsen-style checkers judge what the nodes hold once they converge.
+//
+// It needs a Docker engine and compose (v2 `docker compose` or v1
+// `docker-compose`). Without them it skips, unless CI is set: CI must run
+// it. Every random choice comes from a logged seed; LATTICE_SEED replays it
+// (the engine's and the nodes' own timing cannot be replayed).
+package dockertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	counterKey = "ft/counter"
+	setKey     = "ft/set"
+	converge   = 20 * time.Second // the issue's bound on convergence
+)
+
+var services = []string{"node1", "node2", "node3"}
+
+func TestPartitionAndKill(t *testing.T) {
+	c := startCluster(t)
+	hist := &history{}
+
+	t.Log("phase 1: cut node3 off the gossip network while writes go on")
+	w := startWriters(c, hist, 6)
+	time.Sleep(2 * time.Second)
+	victim := "node3"
+	c.docker("network", "disconnect", c.gossipNet, c.ids[victim])
+	cutAt := hist.len()
+	// Write on until memberlist on both sides has declared the other dead,
+	// so the heal goes through failure detection and rejoin, as for real.
+	c.waitCut(victim, 20*time.Second)
+	time.Sleep(time.Second)
+	if n := hist.acked(victim, cutAt); n == 0 {
+		t.Errorf("no write acknowledged by %s while it was cut off", victim)
+	} else {
+		t.Logf("while cut off: %s acknowledged %d writes, the others %d", victim, n, hist.ackedOthers(victim, cutAt))
+	}
+	c.logReachability()
+	c.docker("network", "connect", "--ip", c.gossipIP[victim], "--alias", victim, c.gossipNet, c.ids[victim])
+	time.Sleep(time.Second)
+	w.halt()
+	c.waitConverged(hist, "after the partition healed")
+
+	victim = services[c.rng.IntN(len(services))]
+	t.Logf("phase 2: kill %s during writes and start it again", victim)
+	w = startWriters(c, hist, 6)
+	time.Sleep(2 * time.Second)
+	c.docker("kill", c.ids[victim])
+	time.Sleep(2 * time.Second)
+	c.docker("start", c.ids[victim])
+	c.refreshClientAddr(victim)
+	if err := c.waitHealthy(victim, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	w.halt()
+	c.waitConverged(hist, "after the restart")
+}
+
+// cluster is one compose project and the addresses the test reaches it at.
+type cluster struct {
+	t         *testing.T
+	seed      int64
+	rng       *rand.Rand
+	compose   []string // the compose command and its file and project flags
+	env       []string
+	project   string
+	gossipNet string
+	ids       map[string]string // service → container id
+	gossipIP  map[string]string // service → fixed address on the gossip network
+	addrs     sync.Map          // service → "ip:port" on the client network
+	http      *http.Client
+	ports     map[string]int // service → HTTP port inside the container
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	compose := requireDocker(t)
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("LATTICE_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("LATTICE_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("seed %d (LATTICE_SEED=%d replays it)", seed, seed)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{
+		t: t, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 0)),
+		project:  fmt.Sprintf("latticeft%d", uint64(seed)%1_000_000_000),
+		ids:      map[string]string{},
+		gossipIP: map[string]string{},
+		http:     &http.Client{Timeout: 3 * time.Second},
+		ports:    map[string]int{"node1": 8080, "node2": 8081, "node3": 8082},
+	}
+	c.gossipNet = c.project + "_default"
+	c.compose = append(compose, "-p", c.project,
+		"-f", filepath.Join(root, "docker-compose.yml"),
+		"-f", filepath.Join(root, "deploy/docker/compose.faults.yml"))
+
+	start := time.Now()
+	c.run(root, "bash", "deploy/docker/setup.sh")
+	t.Logf("setup: %v", time.Since(start).Round(time.Millisecond))
+
+	subnet := c.freeSubnet()
+	c.env = append(os.Environ(), "LATTICE_FT_SUBNET="+subnet.String(), "LATTICE_FT_NETWORK="+c.gossipNet,
+		"LATTICE_LOG_LEVEL=info")
+	for i, s := range services {
+		ip := subnet.Addr() // .11, .12, .13: clear of the gateway
+		for range 11 + i {
+			ip = ip.Next()
+		}
+		c.gossipIP[s] = ip.String()
+		c.env = append(c.env, fmt.Sprintf("LATTICE_FT_NODE%d=%s", i+1, ip),
+			fmt.Sprintf("LATTICE_NODE%d_PORT=%d", i+1, freePort(t)))
+	}
+
+	// Cleanups run last first: logs on failure, then down.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := c.cmd(ctx, root, c.composeArgs("down", "-v", "--remove-orphans", "-t", "2")...).CombinedOutput()
+		if err != nil {
+			t.Logf("compose down: %v\n%s", err, out)
+		}
+	})
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		out, _ := c.cmd(context.Background(), root, c.composeArgs("logs", "--no-color", "--tail", "300")...).CombinedOutput()
+		t.Logf("seed %d; the nodes' logs:\n%s", seed, out)
+	})
+
+	start = time.Now()
+	c.run(root, c.composeArgs("build", "node1")...)
+	t.Logf("build: %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	c.run(root, c.composeArgs("up", "-d", "--no-build")...)
+	for _, s := range services {
+		c.ids[s] = strings.TrimSpace(c.run(root, c.composeArgs("ps", "-q", s)...))
+		c.refreshClientAddr(s)
+	}
+	for _, s := range services {
+		if err := c.waitHealthy(s, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitMembers(60 * time.Second)
+	t.Logf("up, healthy and joined: %v", time.Since(start).Round(time.Millisecond))
+	return c
+}
+
+// requireDocker returns the compose command, or skips the test when there
+// is no engine, unless CI is set.
+func requireDocker(t *testing.T) []string {
+	t.Helper()
+	fail := t.Skipf
+	if os.Getenv("CI") != "" {
+		fail = t.Fatalf
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		fail("no docker on PATH: the container fault test needs a Docker engine and compose")
+	}
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		fail("the Docker engine does not answer (%v): %s", err, out)
+	}
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		return []string{"docker", "compose"}
+	}
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{p}
+	}
+	fail("neither `docker compose` nor `docker-compose` works")
+	return nil
+}
+
+// freeSubnet asks the engine for a subnet it has free: it makes a network,
+// reads the subnet it chose, and removes it, so compose can claim it.
+func (c *cluster) freeSubnet() netip.Prefix {
+	name := c.project + "_probe"
+	c.docker("network", "create", name)
+	out := c.docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", name)
+	c.docker("network", "rm", name)
+	for _, f := range strings.Fields(out) {
+		if p, err := netip.ParsePrefix(f); err == nil && p.Addr().Is4() && p.Bits() <= 24 {
+			return p.Masked()
+		}
+	}
+	c.t.Fatalf("no IPv4 subnet of /24 or more in %q", out)
+	return netip.Prefix{}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (c *cluster) composeArgs(args ...string) []string {
+	return append(slices.Clone(c.compose), args...)
+}
+
+func (c *cluster) cmd(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir, cmd.Env = dir, c.env
+	return cmd
+}
+
+// run runs a command to completion and fails the test if it fails.
+func (c *cluster) run(dir string, args ...string) string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := c.cmd(ctx, dir, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		c.t.Fatalf("%s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func (c *cluster) docker(args ...string) string {
+	c.t.Helper()
+	return c.run("", append([]string{"docker"}, args...)...)
+}
+
+// refreshClientAddr reads where the test reaches a service: its address on
+// the client network, which a restart may change.
+func (c *cluster) refreshClientAddr(s string) {
+	c.t.Helper()
+	ip := strings.TrimSpace(c.docker("inspect", "-f",
+		fmt.Sprintf(`{{(index .NetworkSettings.Networks "%s_client").IPAddress}}`, c.project), c.ids[s]))
+	if ip == "" {
+		c.t.Fatalf("%s has no address on the client network", s)
+	}
+	c.addrs.Store(s, net.JoinHostPort(ip, strconv.Itoa(c.ports[s])))
+}
+
+func (c *cluster) url(s, path string) string {
+	a, _ := c.addrs.Load(s)
+	return "http://" + a.(string) + path
+}
+
+func (c *cluster) getJSON(s, path string, v any) error {
+	resp, err := c.http.Get(c.url(s, path))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s on %s: %s", path, s, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func (c *cluster) waitHealthy(s string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		var st struct{ Status string }
+		if err = c.getJSON(s, "/readyz", &st); err == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %v: %v", s, timeout, err)
+}
+
+type clusterInfo struct {
+	Members []struct {
+		Name      string `json:"name"`
+		Addr      string `json:"addr"`
+		Reachable bool   `json:"reachable"`
+	} `json:"members"`
+}
+
+// waitMembers waits until every node sees the other two, reachable at their
+// fixed gossip addresses.
+func (c *cluster) waitMembers(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok := true
+		for _, s := range services {
+			var ci clusterInfo
+			if err := c.getJSON(s, "/v1/cluster", &ci); err != nil {
+				ok, last = false, err.Error()
+				break
+			}
+			n := 0
+			for _, m := range ci.Members {
+				if m.Reachable && m.Addr == net.JoinHostPort(c.gossipIP[m.Name], "7946") {
+					n++
+				}
+			}
+			if n != len(services)-1 {
+				ok, last = false, fmt.Sprintf("%s sees %+v", s, ci.Members)
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.t.Fatalf("the nodes did not all join in %v: %s", timeout, last)
+}
+
+// waitCut waits until the victim and the others each report the other side
+// unreachable.
+func (c *cluster) waitCut(victim string, timeout time.Duration) {
+	c.t.Helper()
+	start := time.Now()
+	for {
+		cut := true
+		for _, s := range services {
+			var ci clusterInfo
+			if err := c.getJSON(s, "/v1/cluster", &ci); err != nil {
+				c.t.Fatal(err)
+			}
+			for _, m := range ci.Members {
+				if (s == victim || m.Name == victim) && m.Reachable {
+					cut = false
+				}
+			}
+		}
+		if cut {
+			c.t.Logf("both sides saw the cut after %v", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Since(start) > timeout {
+			c.logReachability()
+			c.t.Fatalf("%s still reachable %v after the disconnect", victim, timeout)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// logReachability logs who each node can reach, to show the cut was real.
+func (c *cluster) logReachability() {
+	for _, s := range services {
+		var ci clusterInfo
+		if err := c.getJSON(s, "/v1/cluster", &ci); err != nil {
+			c.t.Logf("%s: %v", s, err)
+			continue
+		}
+		var reach []string
+		for _, m := range ci.Members {
+			reach = append(reach, fmt.Sprintf("%s=%v", m.Name, m.Reachable))
+		}
+		c.t.Logf("%s reaches %s", s, strings.Join(reach, " "))
+	}
+}
+
+// waitConverged waits until every digest is equal, within the issue's
+// bound, then checks every node's counter and set against the history.
+func (c *cluster) waitConverged(h *history, when string) {
+	c.t.Helper()
+	start := time.Now()
+	var digests map[string]string
+	for {
+		digests = map[string]string{}
+		for _, s := range services {
+			var d struct{ Digest string }
+			if err := c.getJSON(s, "/v1/digest", &d); err != nil {
+				digests[s] = err.Error()
+			} else {
+				digests[s] = d.Digest
+			}
+		}
+		if digests["node1"] == digests["node2"] && digests["node2"] == digests["node3"] {
+			break
+		}
+		if time.Since(start) > converge {
+			c.t.Fatalf("%s: digests differ after %v: %v", when, converge, digests)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ok, info, fail := h.tally()
+	c.t.Logf("%s: digests equal in %v (%s); writes: %d ok, %d indeterminate, %d failed",
+		when, time.Since(start).Round(time.Millisecond), digests["node1"][:12], ok, info, fail)
+	for _, s := range services {
+		var cv struct{ Value int64 }
+		if err := c.getJSON(s, "/v1/objects/"+counterKey, &cv); err != nil {
+			c.t.Fatal(err)
+		}
+		v := h.checkCounter(cv.Value)
+		c.t.Logf("%s %s: %s", s, counterKey, v)
+		if !v.valid() {
+			c.t.Errorf("%s: %s %s is out of bounds", when, s, counterKey)
+		}
+		var sv struct{ Value []any }
+		if err := c.getJSON(s, "/v1/objects/"+setKey, &sv); err != nil {
+			c.t.Fatal(err)
+		}
+		sw := h.checkSet(sv.Value)
+		c.t.Logf("%s %s: %s", s, setKey, sw)
+		if len(sw.lost) > 0 || len(sw.unexpected) > 0 {
+			c.t.Errorf("%s: %s %s lost or invented elements", when, s, setKey)
+		}
+	}
+}
+
+// outcome is how a write ended as its client saw it, in Jepsen's terms.
+type outcome int
+
+const (
+	ok   outcome = iota // 200: acknowledged, so durable
+	fail                // certainly no effect: never sent, or refused
+	info                // indeterminate: may or may not have taken effect
+)
+
+type write struct {
+	node    string
+	at      int // index in the history
+	inc     int64
+	element string // a set add, if not empty
+	outcome outcome
+}
+
+type history struct {
+	mu     sync.Mutex
+	writes []write
+}
+
+func (h *history) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.writes)
+}
+
+func (h *history) add(w write) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.at = len(h.writes)
+	h.writes = append(h.writes, w)
+}
+
+func (h *history) count(from int, match func(write) bool) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, w := range h.writes[from:] {
+		if w.outcome == ok && match(w) {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *history) acked(node string, from int) int {
+	return h.count(from, func(w write) bool { return w.node == node })
+}
+
+func (h *history) ackedOthers(node string, from int) int {
+	return h.count(from, func(w write) bool { return w.node != node })
+}
+
+func (h *history) tally() (nOK, nInfo, nFail int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range h.writes {
+		switch w.outcome {
+		case ok:
+			nOK++
+		case info:
+			nInfo++
+		default:
+			nFail++
+		}
+	}
+	return
+}
+
+type counterVerdict struct{ lo, value, hi int64 }
+
+func (v counterVerdict) valid() bool { return v.lo <= v.value && v.value <= v.hi }
+func (v counterVerdict) String() string {
+	return fmt.Sprintf("counter acknowledged %d <= value %d <= attempted %d: %v", v.lo, v.value, v.hi, v.valid())
+}
+
+// checkCounter: the value must count every acknowledged increment and no
+// increment that certainly failed.
+func (h *history) checkCounter(value int64) counterVerdict {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := counterVerdict{value: value}
+	for _, w := range h.writes {
+		if w.element != "" {
+			continue
+		}
+		if w.outcome == ok {
+			v.lo += w.inc
+		}
+		if w.outcome != fail {
+			v.hi += w.inc
+		}
+	}
+	return v
+}
+
+type setVerdict struct {
+	ok, recovered    int
+	lost, unexpected []string
+}
+
+func (v setVerdict) String() string {
+	return fmt.Sprintf("set %d acknowledged, %d indeterminate present, lost %d %v, unexpected %d %v",
+		v.ok, v.recovered, len(v.lost), first(v.lost), len(v.unexpected), first(v.unexpected))
+}
+
+func first(xs []string) []string { return xs[:min(len(xs), 5)] }
+
+// checkSet: every acknowledged add must be present (else lost), and every
+// element present must have been attempted (else unexpected).
+func (h *history) checkSet(actual []any) setVerdict {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	present := map[string]bool{}
+	for _, e := range actual {
+		present[fmt.Sprint(e)] = true
+	}
+	attempted := map[string]outcome{}
+	var v setVerdict
+	for _, w := range h.writes {
+		if w.element == "" {
+			continue
+		}
+		attempted[w.element] = w.outcome
+		switch {
+		case w.outcome == ok && present[w.element]:
+			v.ok++
+		case w.outcome == ok:
+			v.lost = append(v.lost, w.element)
+		case w.outcome == info && present[w.element]:
+			v.recovered++
+		}
+	}
+	for e := range present {
+		if o, seen := attempted[e]; !seen || o == fail {
+			v.unexpected = append(v.unexpected, e)
+		}
+	}
+	slices.Sort(v.unexpected)
+	return v
+}
+
+type writers struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (w *writers) halt() {
+	close(w.stop)
+	w.wg.Wait()
+}
+
+var writerIDs atomic.Int64
+
+// startWriters starts n clients, spread over the nodes, each adding unique
+// elements to the set and incrementing the counter at random.
+func startWriters(c *cluster, h *history, n int) *writers {
+	ws := &writers{stop: make(chan struct{})}
+	for i := range n {
+		id := writerIDs.Add(1)
+		rng := rand.New(rand.NewPCG(uint64(c.seed), uint64(id)))
+		s := services[i%len(services)]
+		ws.wg.Add(1)
+		go func() {
+			defer ws.wg.Done()
+			for seq := 0; ; seq++ {
+				select {
+				case <-ws.stop:
+					return
+				case <-time.After(time.Duration(5+rng.IntN(20)) * time.Millisecond):
+				}
+				w := write{node: s}
+				body := ""
+				if rng.IntN(2) == 0 {
+					w.inc = int64(1 + rng.IntN(5))
+					body = fmt.Sprintf(`{"type":"counter","op":"inc","by":%d}`, w.inc)
+				} else {
+					w.element = fmt.Sprintf("w%d-%d", id, seq)
+					body = fmt.Sprintf(`{"type":"set","op":"add","value":%q}`, w.element)
+				}
+				w.outcome = post(c, s, body)
+				h.add(w)
+			}
+		}()
+	}
+	return ws
+}
+
+func post(c *cluster, s, body string) outcome {
+	key := counterKey
+	if strings.Contains(body, `"set"`) {
+		key = setKey
+	}
+	resp, err := c.http.Post(c.url(s, "/v1/objects/"+key), "application/json", strings.NewReader(body))
+	if err != nil {
+		if op := (*net.OpError)(nil); errors.As(err, &op) && op.Op == "dial" {
+			return fail // never reached the node
+		}
+		return info
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return ok
+	case resp.StatusCode < 500:
+		return fail // refused: nothing changed
+	}
+	return info
+}

@@ -1,0 +1,363 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+type reqKind int
+
+const (
+	reqOp          reqKind = iota // an operation made here (HTTP)
+	reqClientDelta                // a delta a client made
+	reqRemote                     // log entries from a peer
+	reqState                      // whole object states from a peer
+	reqRange                      // one object's state, in ranges, from a state transfer
+	reqFloor                      // the end of a state transfer: raise log floors
+)
+
+type writeReq struct {
+	kind   reqKind
+	key    string
+	op     crdt.Op
+	delta  *crdt.Object
+	client crdt.ReplicaID
+	origin crdt.ReplicaID
+	remote []logEntry
+	states []crdt.BatchItem
+	ranges []*message
+	floors crdt.VersionVector
+	done   chan *writeResult
+}
+
+type writeResult struct {
+	delta *crdt.Object
+	err   error
+}
+
+// logEntry is one entry of a node's delta log as it travels: the origin's
+// sequence number and the encoded one-item batch.
+type logEntry struct {
+	seq uint64
+	raw []byte
+}
+
+// change is one committed change, for observers and for pushing.
+type change struct {
+	key   string
+	delta *crdt.Object
+}
+
+// stage is what a commit will change in memory once it is durable.
+type stage struct {
+	own     uint64 // last own sequence assigned
+	entries map[crdt.ReplicaID][]uint64
+	pushes  []logEntry
+	changes []change
+	clocks  []crdt.Timestamp
+	floors  crdt.VersionVector
+}
+
+func (s *stage) has(l *logIndex, o crdt.ReplicaID, seq uint64) bool {
+	return l.has(o, seq) || containsSeq(s.entries[o], seq)
+}
+
+func containsSeq(ss []uint64, s uint64) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// commitLoop is the committer: the one goroutine that writes. It takes
+// whatever has queued up, up to MaxBatch, and commits it as one
+// transaction, so concurrent writers share one sync.
+func (n *Node) commitLoop() {
+	defer n.wg.Done()
+	for {
+		var batch []*writeReq
+		select {
+		case r := <-n.writes:
+			batch = append(batch, r)
+		case <-n.quit:
+			for {
+				select {
+				case r := <-n.writes:
+					n.commit([]*writeReq{r})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < n.cfg.MaxBatch {
+			select {
+			case r := <-n.writes:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		n.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction. A batch too big for one Badger
+// transaction is split in halves and retried, so a transaction never
+// commits part of a request.
+func (n *Node) commit(batch []*writeReq) {
+	n.mu.Lock()
+	st := &stage{own: n.logs.vv[n.id], entries: map[crdt.ReplicaID][]uint64{}}
+	n.mu.Unlock()
+	txn := newBatch(n.db)
+	results := make([]*writeResult, len(batch))
+	for i, r := range batch {
+		delta, err := n.exec(txn, st, r)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			txn.discard()
+			if len(batch) == 1 {
+				r.done <- &writeResult{err: fmt.Errorf("write too large for one transaction: %w", err)}
+				return
+			}
+			n.commit(batch[:len(batch)/2])
+			n.commit(batch[len(batch)/2:])
+			return
+		}
+		results[i] = &writeResult{delta: delta, err: err}
+	}
+	if err := txn.commit(); err != nil {
+		err = fmt.Errorf("commit: %w", err)
+		n.log.Error("commit failed", "err", err, "batch", len(batch))
+		for _, r := range batch {
+			r.done <- &writeResult{err: err}
+		}
+		return
+	}
+	n.mu.Lock()
+	for o, f := range st.floors {
+		n.logs.raiseFloor(o, f)
+	}
+	for o, seqs := range st.entries {
+		for _, s := range seqs {
+			n.logs.add(o, s)
+		}
+	}
+	observers := n.observers
+	n.mu.Unlock()
+	for _, t := range st.clocks {
+		n.observeClock(t)
+	}
+	n.metrics.commits.Inc()
+	n.metrics.bytesWritten.Add(float64(txn.bytes))
+	n.written.Add(int64(txn.bytes))
+	n.metrics.batchSize.Observe(float64(len(batch)))
+	for i, r := range batch {
+		r.done <- results[i]
+	}
+	for _, c := range st.changes {
+		for _, o := range observers {
+			o(c.key, c.delta)
+		}
+	}
+	if r := n.repl.Load(); r != nil {
+		r.afterCommit(st)
+	}
+}
+
+// exec performs one request inside txn. Every check that can refuse a
+// request runs before its first write, so a refused request leaves the
+// transaction as it found it.
+func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) {
+	switch r.kind {
+	case reqOp:
+		ts := n.now()
+		m, _, err := loadMeta(txn, r.key)
+		if err != nil {
+			return nil, err
+		}
+		delta, err := crdt.Apply(newObjectStore(txn, r.key), &m, n.id, ts, r.op)
+		if err != nil {
+			return nil, err
+		}
+		if err := storeMeta(txn, r.key, &m); err != nil {
+			return nil, err
+		}
+		n.metrics.ops.WithLabelValues(r.op.Type.String(), r.op.Kind.String()).Inc()
+		return delta, n.logOwn(txn, st, ts, r.key, delta)
+	case reqClientDelta:
+		m, _, err := loadMeta(txn, r.key)
+		if err != nil {
+			return nil, err
+		}
+		maxWall := n.cfg.Now() + n.cfg.MaxClockSkew.Milliseconds()
+		if err := checkClientDelta(&m, r.client, r.delta, maxWall); err != nil {
+			return nil, err
+		}
+		os := &countingStore{Store: newObjectStore(txn, r.key)}
+		before := m.Ctx.Clone()
+		types := m.Types
+		if err := crdt.JoinInto(os, &m, r.delta); err != nil {
+			return nil, err
+		}
+		if os.writes == 0 && m.Types == types && m.Ctx.Equal(before) {
+			return r.delta, nil // a resend: already here, nothing to log
+		}
+		if err := storeMeta(txn, r.key, &m); err != nil {
+			return nil, err
+		}
+		return r.delta, n.logOwn(txn, st, n.now(), r.key, r.delta)
+	case reqRemote:
+		for _, e := range r.remote {
+			if st.has(n.logs, r.origin, e.seq) {
+				n.metrics.duplicates.Inc()
+				continue
+			}
+			b, err := crdt.UnmarshalBatch(e.raw)
+			if err != nil {
+				n.log.Warn("dropping undecodable log entry", "origin", r.origin, "seq", e.seq, "err", err)
+				continue
+			}
+			for _, it := range b.Items {
+				if err := n.joinState(txn, st, it.Key, it.Delta); err != nil {
+					return nil, err
+				}
+			}
+			if err := txn.set(logKey(r.origin, e.seq), e.raw); err != nil {
+				return nil, err
+			}
+			st.entries[r.origin] = append(st.entries[r.origin], e.seq)
+			st.clocks = append(st.clocks, b.Clock)
+		}
+		return nil, nil
+	case reqRange:
+		m, _, err := loadMeta(txn, r.key)
+		if err != nil {
+			return nil, err
+		}
+		os := newObjectStore(txn, r.key)
+		for i, rg := range r.ranges {
+			if err := crdt.JoinRange(os, &m, rg.slice, rg.lo, rg.hi, i == len(r.ranges)-1); err != nil {
+				return nil, err
+			}
+		}
+		if err := storeMeta(txn, r.key, &m); err != nil {
+			return nil, err
+		}
+		o, _, err := loadObject(txn, r.key)
+		if err != nil {
+			return nil, err
+		}
+		st.changes = append(st.changes, change{key: r.key, delta: o})
+		return nil, nil
+	case reqFloor:
+		if st.floors == nil {
+			st.floors = crdt.VersionVector{}
+		}
+		for o, f := range r.floors {
+			n.mu.Lock()
+			cur := n.logs.floor[o]
+			n.mu.Unlock()
+			if f > cur && f > st.floors[o] {
+				if err := txn.set(floorKey(o), binary.BigEndian.AppendUint64(nil, f)); err != nil {
+					return nil, err
+				}
+				st.floors[o] = f
+			}
+		}
+		return nil, nil
+	case reqState:
+		for _, it := range r.states {
+			if err := n.joinState(txn, st, it.Key, it.Delta); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("unknown request kind %d", r.kind)
+}
+
+// joinState joins a delta or state that came from a peer.
+func (n *Node) joinState(txn *batchKV, st *stage, key string, d *crdt.Object) error {
+	if checkKey(key) != nil {
+		n.log.Warn("dropping delta for an invalid key", "key", key)
+		return nil
+	}
+	m, _, err := loadMeta(txn, key)
+	if err != nil {
+		return err
+	}
+	if err := crdt.JoinInto(newObjectStore(txn, key), &m, d); err != nil {
+		return err
+	}
+	if err := storeMeta(txn, key, &m); err != nil {
+		return err
+	}
+	st.changes = append(st.changes, change{key: key, delta: d})
+	return nil
+}
+
+// logOwn appends a delta made or accepted here to this node's own log.
+func (n *Node) logOwn(txn *batchKV, st *stage, ts crdt.Timestamp, key string, delta *crdt.Object) error {
+	raw, err := crdt.Batch{Clock: ts, Items: []crdt.BatchItem{{Key: key, Delta: delta}}}.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	st.own++
+	if err := txn.set(logKey(n.id, st.own), raw); err != nil {
+		return err
+	}
+	st.entries[n.id] = append(st.entries[n.id], st.own)
+	st.pushes = append(st.pushes, logEntry{seq: st.own, raw: raw})
+	st.changes = append(st.changes, change{key: key, delta: delta})
+	return nil
+}
+
+// checkClientDelta refuses a delta whose type does not match the object's,
+// whose leaves hold a dot this node has not seen and the client did not
+// mint, or whose new timestamps run ahead of this node's clock by more than
+// MaxClockSkew (a client with a clock in the future would win every
+// last-writer-wins race until real time caught up).
+func checkClientDelta(m *crdt.Meta, client crdt.ReplicaID, d *crdt.Object, maxWall int64) error {
+	dt := d.Types()
+	if dt == 0 {
+		return fmt.Errorf("%w: delta names no type", crdt.ErrInvalid)
+	}
+	if m.Types != 0 && dt&^m.Types != 0 {
+		return fmt.Errorf("%w: the object is a %s, the delta a %s", crdt.ErrWrongType, m.Types.First(), dt.First())
+	}
+	if len(dt.List()) > 1 {
+		return fmt.Errorf("%w: a delta names one type", crdt.ErrInvalid)
+	}
+	return crdt.Leaves(d, "", func(_ string, es []crdt.Entry) error {
+		for _, e := range es {
+			if m.Ctx.Contains(e.Dot) {
+				continue
+			}
+			if e.Dot.Replica != client {
+				return fmt.Errorf("%w: %s", ErrForgedDot, e.Dot)
+			}
+			if e.TS.Wall > maxWall {
+				return fmt.Errorf("%w: timestamp %s is ahead of the node's clock by more than the allowed skew", crdt.ErrInvalid, e.TS)
+			}
+		}
+		return nil
+	})
+}
+
+// countingStore counts leaf writes, to tell a resent delta from a new one.
+type countingStore struct {
+	crdt.Store
+	writes int
+}
+
+func (c *countingStore) SetLeaf(key string, es []crdt.Entry) error {
+	c.writes++
+	return c.Store.SetLeaf(key, es)
+}

@@ -1,0 +1,100 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Node. Start from DefaultConfig.
+type Config struct {
+	// Name is the node's name in the cluster; it must be unique. No default.
+	Name string
+	// Dir is the Badger data directory. No default.
+	Dir string
+	// AdvertiseHTTP is the URL clients and the demo reach this node's HTTP
+	// API at, shown in ClusterInfo. Default "": unknown.
+	AdvertiseHTTP string
+	// SyncWrites makes every acknowledged write durable (fsync, shared by
+	// all writes in a group commit). Default true: an acknowledged write
+	// survives kill -9. False trades that for speed: a crash may lose the
+	// last writes, which anti-entropy then restores only if a peer has them.
+	SyncWrites bool
+	// AntiEntropyInterval is how often the node compares version vectors
+	// with its peers. Default 2s: pushes carry the live traffic, so this
+	// only bounds how long a missed push stays missed.
+	AntiEntropyInterval time.Duration
+	// MaxBatch is how many queued writes one commit takes at most. Default
+	// 512: enough to amortise a sync, small enough to keep latency flat.
+	MaxBatch int
+	// MaxSyncBytes bounds what one anti-entropy answer sends. Default 4 MiB;
+	// the rest follows in the next round, which starts from the receiver's
+	// new version vector, so large transfers resume rather than restart.
+	MaxSyncBytes int
+	// MaxClockSkew bounds how far ahead of local physical time a peer's
+	// clock may pull this node's hybrid clock. Default 1 minute.
+	MaxClockSkew time.Duration
+	// LogRetention is how many entries of each node's log this node keeps.
+	// Older entries are dropped; a peer that needs them gets the objects'
+	// state instead. Default 100,000: minutes to hours of writes, so that a
+	// node that was down briefly catches up from the log alone.
+	LogRetention uint64
+	// FullState turns off delta propagation: pushes and anti-entropy ship
+	// whole object states. Only for tests and benchmarks that compare the
+	// two. Default false.
+	FullState bool
+	// Now returns physical time in milliseconds. Default: the wall clock.
+	// Tests inject skewed clocks.
+	Now func() int64
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig(name, dir string) Config {
+	return Config{
+		Name:                name,
+		Dir:                 dir,
+		SyncWrites:          true,
+		AntiEntropyInterval: 2 * time.Second,
+		MaxBatch:            512,
+		MaxSyncBytes:        4 << 20,
+		MaxClockSkew:        time.Minute,
+		LogRetention:        100_000,
+		Now:                 func() int64 { return time.Now().UnixMilli() },
+		Logger:              slog.Default(),
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("Name is empty"))
+	}
+	if c.Dir == "" {
+		errs = append(errs, errors.New("Dir is empty"))
+	}
+	if c.AntiEntropyInterval <= 0 {
+		errs = append(errs, fmt.Errorf("AntiEntropyInterval %v must be positive", c.AntiEntropyInterval))
+	}
+	if c.MaxBatch <= 0 {
+		errs = append(errs, fmt.Errorf("MaxBatch %d must be positive", c.MaxBatch))
+	}
+	if c.MaxSyncBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("MaxSyncBytes %d must be at least 64 KiB", c.MaxSyncBytes))
+	}
+	if c.LogRetention == 0 {
+		errs = append(errs, errors.New("LogRetention must be positive"))
+	}
+	if c.Now == nil {
+		errs = append(errs, errors.New("Now is nil"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("Logger is nil"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("node config: %w", errors.Join(errs...))
+	}
+	return nil
+}

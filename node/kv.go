@@ -1,0 +1,165 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/google/btree"
+)
+
+// kv is the storage the object store and the committer read and write: a
+// read-only snapshot (readKV) or the committer's batch (batchKV).
+type kv interface {
+	// get returns a copy of the value at key; ok is false if it is absent.
+	get(key []byte) (val []byte, ok bool, err error)
+	set(key, val []byte) error
+	del(key []byte) error
+	// scan calls fn for every key with the prefix, from start on, in key
+	// order, until fn returns false or an error.
+	scan(prefix, start []byte, fn func(key, val []byte) (bool, error)) error
+}
+
+// readKV reads one Badger snapshot.
+type readKV struct{ txn *badger.Txn }
+
+func (r readKV) get(key []byte) ([]byte, bool, error) {
+	item, err := r.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := item.ValueCopy(nil)
+	return v, err == nil, err
+}
+
+func (readKV) set([]byte, []byte) error { return errors.New("node: write to a read-only snapshot") }
+func (readKV) del([]byte) error         { return errors.New("node: write to a read-only snapshot") }
+
+func (r readKV) scan(prefix, start []byte, fn func(k, v []byte) (bool, error)) error {
+	it := r.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		more, err := fn(it.Item().KeyCopy(nil), v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchKV is the committer's transaction. Badger's read-write iterators
+// sort every pending write each time one is created, which would make a
+// batch of many writes quadratic; so writes go to Badger and also to an
+// ordered overlay, and reads merge a read-only snapshot taken at the same
+// moment with the overlay. It also counts the bytes written.
+type batchKV struct {
+	txn     *badger.Txn // the update transaction: where writes go
+	snap    readKV      // the state before this batch
+	overlay *btree.BTreeG[pending]
+	bytes   int
+}
+
+type pending struct {
+	key []byte
+	val []byte // nil: deleted
+}
+
+func lessPending(a, b pending) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+// newBatch starts a batch. Only the committer writes to object, dot and
+// meta keys, so no commit can land between the two transactions' start.
+func newBatch(db *badger.DB) *batchKV {
+	return &batchKV{
+		txn:     db.NewTransaction(true),
+		snap:    readKV{db.NewTransaction(false)},
+		overlay: btree.NewG(16, lessPending),
+	}
+}
+
+func (b *batchKV) discard() {
+	b.txn.Discard()
+	b.snap.txn.Discard()
+}
+
+func (b *batchKV) commit() error {
+	defer b.snap.txn.Discard()
+	return b.txn.Commit()
+}
+
+func (b *batchKV) get(key []byte) ([]byte, bool, error) {
+	if p, ok := b.overlay.Get(pending{key: key}); ok {
+		return bytes.Clone(p.val), p.val != nil, nil
+	}
+	return b.snap.get(key)
+}
+
+func (b *batchKV) set(key, val []byte) error {
+	if err := b.txn.Set(key, val); err != nil {
+		return err
+	}
+	b.bytes += len(key) + len(val)
+	b.overlay.ReplaceOrInsert(pending{key: bytes.Clone(key), val: bytes.Clone(val)})
+	return nil
+}
+
+func (b *batchKV) del(key []byte) error {
+	if err := b.txn.Delete(key); err != nil {
+		return err
+	}
+	b.bytes += len(key)
+	b.overlay.ReplaceOrInsert(pending{key: bytes.Clone(key)})
+	return nil
+}
+
+// scan merges the snapshot and the overlay; the overlay wins on equal keys.
+func (b *batchKV) scan(prefix, start []byte, fn func(k, v []byte) (bool, error)) error {
+	var over []pending
+	b.overlay.AscendGreaterOrEqual(pending{key: start}, func(p pending) bool {
+		if !bytes.HasPrefix(p.key, prefix) {
+			return false
+		}
+		over = append(over, p)
+		return true
+	})
+	i := 0
+	// emitOver sends overlay entries before key (all of them if key is nil).
+	emitOver := func(key []byte) (bool, error) {
+		for i < len(over) && (key == nil || bytes.Compare(over[i].key, key) < 0) {
+			p := over[i]
+			i++
+			if p.val == nil {
+				continue
+			}
+			if more, err := fn(p.key, p.val); err != nil || !more {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	stopped := false
+	err := b.snap.scan(prefix, start, func(k, v []byte) (bool, error) {
+		more, err := emitOver(k)
+		if err != nil || !more {
+			stopped = true
+			return false, err
+		}
+		if i < len(over) && bytes.Equal(over[i].key, k) {
+			return true, nil // the overlay's version comes with the next key or at the end
+		}
+		more, err = fn(k, v)
+		stopped = !more
+		return more, err
+	})
+	if err != nil || stopped {
+		return err
+	}
+	_, err = emitOver(nil)
+	return err
+}

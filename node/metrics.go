@@ -1,0 +1,78 @@
+package node
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the node's Prometheus collectors, on a registry of the node's
+// own so that several nodes can live in one process (tests, the demo).
+type Metrics struct {
+	reg *prometheus.Registry
+
+	ops               *prometheus.CounterVec
+	commits           prometheus.Counter
+	bytesWritten      prometheus.Counter
+	batchSize         prometheus.Histogram
+	duplicates        prometheus.Counter
+	clockSkewRejected prometheus.Counter
+	deltasSent        prometheus.Counter
+	deltasReceived    prometheus.Counter
+	bytesSent         *prometheus.CounterVec
+	bytesReceived     *prometheus.CounterVec
+	aeRounds          prometheus.Counter
+	members           prometheus.Gauge
+	peerLag           *prometheus.GaugeVec
+}
+
+func newMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lattice_operations_total", Help: "Operations applied at this node, by type and op.",
+		}, []string{"type", "op"}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_commits_total", Help: "Group commits (Badger transactions) of the committer.",
+		}),
+		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_bytes_written_total", Help: "Key and value bytes the committer wrote to Badger.",
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lattice_commit_batch_size", Help: "Writes per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_duplicate_deltas_total", Help: "Log entries received that were already here.",
+		}),
+		clockSkewRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_clock_skew_rejected_total", Help: "Peer clocks ignored for running too far ahead.",
+		}),
+		deltasSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_deltas_sent_total", Help: "Log entries sent to peers (push and anti-entropy).",
+		}),
+		deltasReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_deltas_received_total", Help: "Log entries received from peers.",
+		}),
+		bytesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lattice_peer_bytes_sent_total", Help: "Bytes sent to peers, by message kind.",
+		}, []string{"kind"}),
+		bytesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lattice_peer_bytes_received_total", Help: "Bytes received from peers, by message kind.",
+		}, []string{"kind"}),
+		aeRounds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_anti_entropy_rounds_total", Help: "Anti-entropy requests sent.",
+		}),
+		members: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lattice_members", Help: "Peers known, reachable or not.",
+		}),
+		peerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lattice_peer_lag_entries", Help: "Log entries this node holds that a peer lacked at its last report.",
+		}, []string{"peer"}),
+	}
+	m.reg.MustRegister(m.ops, m.commits, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
+		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag)
+	return m
+}
+
+// Registry is where the node's collectors live; the HTTP layer serves it
+// and may register its own.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

@@ -1,0 +1,373 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/transport"
+)
+
+// peerNet is what the node needs of a transport.
+type peerNet interface {
+	LocalName() string
+	Start(r transport.Receiver) error
+	Send(to string, payload []byte) error
+	Peers() []transport.Peer
+}
+
+// replicator pushes this node's new log entries to live peers as soon as
+// they commit, answers anti-entropy requests with the log ranges a peer
+// lacks, and asks its peers on a timer and whenever one joins or becomes
+// reachable again.
+type replicator struct {
+	n    *Node
+	net  peerNet
+	quit chan struct{}
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	stopped bool
+	peers   map[string]*peerInfo
+	outs    map[string]*outSession // state transfers we are sending, by peer
+	ins     map[string]*inSession  // state transfers we are receiving, by peer/session
+}
+
+// peerInfo is what this node last heard from a peer.
+type peerInfo struct {
+	id   crdt.ReplicaID
+	vv   crdt.VersionVector
+	seen time.Time
+}
+
+// Attach connects the node to its peers through t and starts replication.
+func (n *Node) Attach(t peerNet) error {
+	r := &replicator{n: n, net: t, quit: make(chan struct{}), peers: map[string]*peerInfo{},
+		outs: map[string]*outSession{}, ins: map[string]*inSession{}}
+	if !n.repl.CompareAndSwap(nil, r) {
+		return errors.New("node: already attached")
+	}
+	if err := t.Start(r); err != nil {
+		n.repl.Store(nil)
+		return fmt.Errorf("starting transport: %w", err)
+	}
+	r.wg.Add(1)
+	go r.antiEntropyLoop()
+	return nil
+}
+
+// stop ends replication: no message is handled after it returns, and the
+// work messages started (answers, state transfers) has finished, so the
+// node may close Badger under it.
+func (r *replicator) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	close(r.quit)
+	r.wg.Wait()
+}
+
+// spawn runs fn in a goroutine that stop waits for, unless replication has
+// stopped.
+func (r *replicator) spawn(fn func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		fn()
+	}()
+}
+
+// Receive implements transport.Receiver. It must not block: log entries go
+// to the committer's queue without waiting for the commit, and a full queue
+// drops them, which anti-entropy repairs.
+func (r *replicator) Receive(from string, payload []byte) {
+	r.mu.Lock()
+	stopped := r.stopped
+	r.mu.Unlock()
+	if stopped {
+		return
+	}
+	m, err := decodeMessage(payload)
+	if err != nil {
+		r.n.log.Warn("bad peer message", "from", from, "err", err)
+		return
+	}
+	r.n.metrics.bytesReceived.WithLabelValues(string(m.kind)).Add(float64(len(payload)))
+	r.notePeer(from, m.sender)
+	switch m.kind {
+	case msgEntries:
+		if m.origin == r.n.id {
+			return // our own entries, back from a peer: never needed
+		}
+		r.n.metrics.deltasReceived.Add(float64(len(m.entries)))
+		r.enqueue(&writeReq{kind: reqRemote, origin: m.origin, remote: m.entries})
+	case msgStates:
+		r.enqueue(&writeReq{kind: reqState, states: m.states})
+	case msgSyncReq:
+		r.mu.Lock()
+		if p := r.peers[from]; p != nil {
+			p.vv = m.vv
+		}
+		r.mu.Unlock()
+		r.spawn(func() { r.answer(from, m) })
+	case msgDigests:
+		r.spawn(func() { r.onDigests(from, m) })
+	case msgWants:
+		r.spawn(func() { r.onWants(from, m) })
+	case msgRange:
+		r.onRange(from, m)
+	case msgFinish:
+		r.onFinish(from, m)
+	}
+}
+
+func (r *replicator) enqueue(w *writeReq) {
+	w.done = make(chan *writeResult, 1)
+	select {
+	case r.n.writes <- w:
+	default:
+		r.n.log.Warn("write queue full; leaving peer data to anti-entropy")
+	}
+}
+
+func (r *replicator) notePeer(name string, id crdt.ReplicaID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers[name]
+	if p == nil {
+		p = &peerInfo{}
+		r.peers[name] = p
+	}
+	p.id, p.seen = id, time.Now()
+}
+
+// PeerEvent implements transport.Receiver: a peer that joins or comes back
+// gets an anti-entropy request at once.
+func (r *replicator) PeerEvent(ev transport.Event) {
+	if ev.Kind == transport.EventJoin || ev.Kind == transport.EventReachable {
+		r.spawn(func() { r.requestSync(ev.Peer, 0) })
+	}
+}
+
+func (r *replicator) send(to string, kind string, b []byte) {
+	if err := r.net.Send(to, b); err != nil {
+		r.n.log.Debug("send failed", "to", to, "err", err)
+		return
+	}
+	r.n.metrics.bytesSent.WithLabelValues(kind).Add(float64(len(b)))
+}
+
+func (r *replicator) reachable() []string {
+	var names []string
+	for _, p := range r.net.Peers() {
+		if p.Reachable {
+			names = append(names, p.Name)
+		}
+	}
+	r.n.metrics.members.Set(float64(len(r.net.Peers())))
+	return names
+}
+
+// afterCommit pushes what a commit made here to every reachable peer.
+// Entries that came from peers are not pushed on: their origin pushed them,
+// and anti-entropy carries them to whoever missed that push.
+func (r *replicator) afterCommit(st *stage) {
+	if len(st.pushes) == 0 {
+		return // nothing made here: in full-state mode too, pushing on what peers sent would echo forever
+	}
+	if r.n.cfg.FullState {
+		r.pushStates(st.changes)
+		return
+	}
+	peers := r.reachable()
+	for _, chunk := range chunkEntries(st.pushes) {
+		msg := encodeEntries(r.n.id, r.n.id, chunk)
+		for _, p := range peers {
+			r.send(p, "push", msg)
+			r.n.metrics.deltasSent.Add(float64(len(chunk)))
+		}
+	}
+}
+
+// pushStates sends whole states of the changed keys (full-state mode).
+func (r *replicator) pushStates(changes []change) {
+	keys := map[string]bool{}
+	for _, c := range changes {
+		keys[c.key] = true
+	}
+	var items []crdt.BatchItem
+	for k := range keys {
+		o, err := r.n.Get(k)
+		if err != nil {
+			continue
+		}
+		items = append(items, crdt.BatchItem{Key: k, Delta: o})
+	}
+	r.sendStates(r.reachable(), items)
+}
+
+func (r *replicator) sendStates(peers []string, items []crdt.BatchItem) {
+	sort.Slice(items, func(i, j int) bool { return items[i].Key < items[j].Key })
+	for len(items) > 0 {
+		n := len(items)
+		var raw []byte
+		for {
+			b, err := crdt.Batch{Clock: r.n.now(), Items: items[:n]}.MarshalBinary()
+			if err == nil && (len(b) <= maxChunk || n == 1) {
+				raw = b
+				break
+			}
+			n = (n + 1) / 2
+		}
+		if len(raw) <= maxChunk {
+			msg := encodeStates(r.n.id, raw)
+			for _, p := range peers {
+				r.send(p, "state", msg)
+			}
+		} else {
+			r.n.log.Warn("object state too large for one message", "key", items[0].Key, "bytes", len(raw))
+		}
+		items = items[n:]
+	}
+}
+
+func chunkEntries(es []logEntry) [][]logEntry {
+	var out [][]logEntry
+	size := 0
+	start := 0
+	for i, e := range es {
+		if size+len(e.raw)+20 > maxChunk && i > start {
+			out = append(out, es[start:i])
+			start, size = i, 0
+		}
+		size += len(e.raw) + 20
+	}
+	if start < len(es) {
+		out = append(out, es[start:])
+	}
+	return out
+}
+
+func (r *replicator) antiEntropyLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.n.cfg.AntiEntropyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.quit:
+			return
+		case <-t.C:
+			peers := r.reachable()
+			rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+			for _, p := range peers {
+				r.requestSync(p, 0)
+			}
+			r.updateLag()
+			r.expireSessions()
+			if err := r.n.truncateLogs(); err != nil {
+				r.n.log.Warn("log truncation", "err", err)
+			}
+		}
+	}
+}
+
+// requestSync sends our version vector; the peer answers with what we lack.
+func (r *replicator) requestSync(peer string, flags byte) {
+	r.n.metrics.aeRounds.Inc()
+	r.send(peer, "sync", encodeSyncReq(r.n.id, flags, r.n.VersionVector()))
+}
+
+// answer sends a peer the log entries its vector says it lacks, up to
+// MaxSyncBytes; the next round resumes from the peer's new vector. If the
+// peer has entries we lack, we ask for them in turn (once: a reply is not
+// answered back).
+func (r *replicator) answer(from string, m *message) {
+	if r.n.cfg.FullState {
+		var items []crdt.BatchItem
+		_ = r.n.Scan("", func(k string, o *crdt.Object) error {
+			items = append(items, crdt.BatchItem{Key: k, Delta: o})
+			return nil
+		})
+		r.sendStates([]string{from}, items)
+		return
+	}
+	if r.n.needsState(m.vv) {
+		r.spawn(func() { r.offerState(from) })
+	}
+	r.n.mu.Lock()
+	origins := r.n.logs.origins()
+	ours := r.n.logs.vv.Clone()
+	maxHeld := map[crdt.ReplicaID]uint64{}
+	for _, o := range origins {
+		maxHeld[o] = r.n.logs.maxHeld(o)
+	}
+	r.n.mu.Unlock()
+	budget := r.n.cfg.MaxSyncBytes
+	err := r.n.db.View(func(txn *badger.Txn) error {
+		for _, o := range origins {
+			if budget <= 0 {
+				break
+			}
+			from0 := max(m.vv[o], r.n.floorOf(o)) + 1
+			if from0 > maxHeld[o] {
+				continue
+			}
+			var es []logEntry
+			used, err := readLog(txn, o, from0, maxHeld[o], budget, func(seq uint64, raw []byte) {
+				es = append(es, logEntry{seq: seq, raw: raw})
+			})
+			if err != nil {
+				return err
+			}
+			budget -= used
+			for _, chunk := range chunkEntries(es) {
+				r.send(from, "sync-entries", encodeEntries(r.n.id, o, chunk))
+				r.n.metrics.deltasSent.Add(float64(len(chunk)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		r.n.log.Warn("answering anti-entropy", "peer", from, "err", err)
+	}
+	if m.flags&flagReply == 0 {
+		for o, s := range m.vv {
+			if s > ours[o] {
+				r.requestSync(from, flagReply)
+				break
+			}
+		}
+	}
+}
+
+// updateLag refreshes per-peer lag: entries we hold that the peer lacked
+// at its last report.
+func (r *replicator) updateLag() {
+	ours := r.n.VersionVector()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, p := range r.peers {
+		r.n.metrics.peerLag.WithLabelValues(name).Set(float64(lag(ours, p.vv)))
+	}
+}
+
+func lag(ours, theirs crdt.VersionVector) uint64 {
+	var l uint64
+	for o, s := range ours {
+		if t := theirs[o]; s > t {
+			l += s - t
+		}
+	}
+	return l
+}

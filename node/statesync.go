@@ -1,0 +1,303 @@
+package node
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// State transfer. When a peer needs entries of some node's log that this
+// node no longer keeps (its floor is above the peer's vector), the log
+// cannot bring the peer up to date, so the objects' states do. To send only
+// what is missing:
+//
+//  1. the sender offers a digest of every object (msgDigests);
+//  2. the receiver asks for the objects whose digests differ (msgWants);
+//  3. the sender sends those objects' states, each split into key ranges
+//     that fit one message (msgRange), joined with crdt.JoinRange;
+//  4. a last message (msgFinish) carries the sender's node version vector
+//     as of the offer, which the receiver adopts as its log floor once
+//     every range has arrived and committed.
+//
+// A lost message leaves the session unfinished; the next anti-entropy round
+// offers again, and the objects that did arrive now match their digests, so
+// the transfer resumes where it stopped rather than starting over.
+
+// sessionTimeout is how long a session may stay unfinished before a new
+// offer replaces it.
+const sessionTimeout = 30 * time.Second
+
+var sessionIDs atomic.Uint64
+
+type outSession struct {
+	id      uint64
+	vv      crdt.VersionVector
+	started time.Time
+	wants   []string
+}
+
+type inSession struct {
+	started time.Time
+	digests []keyDigest
+	ranges  map[string][]*message // per key, until all its ranges are here
+	got     uint64                // ranges handed to the committer
+	finish  *message
+}
+
+func objectDigest(o *crdt.Object) ([32]byte, error) {
+	b, err := o.MarshalBinary()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(b), nil
+}
+
+// needsState reports whether a peer at vector vv lacks entries this node's
+// logs no longer hold.
+func (n *Node) needsState(vv crdt.VersionVector) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for o, f := range n.logs.floor {
+		if f > 0 && vv[o] < f {
+			return true
+		}
+	}
+	return false
+}
+
+// offerState starts a state transfer to peer, unless one is under way.
+func (r *replicator) offerState(peer string) {
+	r.mu.Lock()
+	if s := r.outs[peer]; s != nil && time.Since(s.started) < sessionTimeout {
+		r.mu.Unlock()
+		return
+	}
+	s := &outSession{id: sessionIDs.Add(1), vv: r.n.VersionVector(), started: time.Now()}
+	r.outs[peer] = s
+	r.mu.Unlock()
+
+	var ds []keyDigest
+	err := r.n.Scan("", func(k string, o *crdt.Object) error {
+		h, err := objectDigest(o)
+		ds = append(ds, keyDigest{key: k, hash: h})
+		return err
+	})
+	if err != nil {
+		r.n.log.Warn("state offer", "peer", peer, "err", err)
+		return
+	}
+	r.n.log.Info("offering state", "peer", peer, "session", s.id, "objects", len(ds))
+	for start := 0; ; {
+		end, size := start, 0
+		for end < len(ds) && size < maxChunk {
+			size += len(ds[end].key) + 40
+			end++
+		}
+		final := end == len(ds)
+		r.send(peer, "state-digests", encodeDigests(r.n.id, s.id, final, ds[start:end]))
+		if final {
+			return
+		}
+		start = end
+	}
+}
+
+// onDigests collects an offer and, once complete, asks for what differs.
+func (r *replicator) onDigests(peer string, m *message) {
+	sk := fmt.Sprintf("%s/%d", peer, m.session)
+	r.mu.Lock()
+	in := r.ins[sk]
+	if in == nil {
+		in = &inSession{started: time.Now(), ranges: map[string][]*message{}}
+		r.ins[sk] = in
+	}
+	in.digests = append(in.digests, m.digests...)
+	ds := in.digests
+	r.mu.Unlock()
+	if !m.final {
+		return
+	}
+	var wants []string
+	for _, d := range ds {
+		o, err := r.n.Get(d.key)
+		if err != nil {
+			continue
+		}
+		if h, err := objectDigest(o); err != nil || h != d.hash {
+			wants = append(wants, d.key)
+		}
+	}
+	r.n.log.Info("state offer received", "peer", peer, "session", m.session, "objects", len(ds), "want", len(wants))
+	for start := 0; ; {
+		end, size := start, 0
+		for end < len(wants) && size < maxChunk {
+			size += len(wants[end]) + 4
+			end++
+		}
+		final := end == len(wants)
+		r.send(peer, "state-wants", encodeWants(r.n.id, m.session, final, wants[start:end]))
+		if final {
+			return
+		}
+		start = end
+	}
+}
+
+// onWants collects what the peer asked for and, once complete, sends it.
+func (r *replicator) onWants(peer string, m *message) {
+	r.mu.Lock()
+	s := r.outs[peer]
+	if s == nil || s.id != m.session {
+		r.mu.Unlock()
+		return
+	}
+	s.wants = append(s.wants, m.keys...)
+	wants := s.wants
+	r.mu.Unlock()
+	if !m.final {
+		return
+	}
+	var sent uint64
+	for _, k := range wants {
+		o, err := r.n.Get(k)
+		if err != nil {
+			continue
+		}
+		bounds := splitObject(o, maxChunk/2)
+		for i, b := range bounds {
+			raw, err := o.Slice(b[0], b[1]).MarshalBinary()
+			if err != nil {
+				continue
+			}
+			r.send(peer, "state-range", encodeRange(r.n.id, s.id, k, uint64(i), uint64(len(bounds)), b[0], b[1], raw))
+			sent++
+		}
+	}
+	r.send(peer, "state-finish", encodeFinish(r.n.id, s.id, sent, s.vv))
+	r.mu.Lock()
+	if r.outs[peer] == s {
+		delete(r.outs, peer)
+	}
+	r.mu.Unlock()
+}
+
+// splitObject cuts an object's leaf keys into ranges of about max bytes.
+func splitObject(o *crdt.Object, max int) [][2]string {
+	var bounds [][2]string
+	lo, size := "", 0
+	_ = o.Range("", "", func(k string, es []crdt.Entry) error {
+		sz := len(k) + len(crdt.EncodeLeaf(k, es))
+		if size > 0 && size+sz > max {
+			bounds = append(bounds, [2]string{lo, k})
+			lo, size = k, 0
+		}
+		size += sz
+		return nil
+	})
+	return append(bounds, [2]string{lo, ""})
+}
+
+// onRange buffers an object's ranges until all are here, then hands them
+// to the committer in order: the last range joins the whole context, so it
+// must come last.
+func (r *replicator) onRange(peer string, m *message) {
+	sk := fmt.Sprintf("%s/%d", peer, m.session)
+	r.mu.Lock()
+	in := r.ins[sk]
+	if in == nil {
+		r.mu.Unlock()
+		return
+	}
+	rs := append(in.ranges[m.key], m)
+	in.ranges[m.key] = rs
+	if uint64(len(rs)) < m.total {
+		r.mu.Unlock()
+		return
+	}
+	delete(in.ranges, m.key)
+	in.got += uint64(len(rs))
+	r.mu.Unlock()
+	sort.Slice(rs, func(i, j int) bool { return rs[i].index < rs[j].index })
+	r.enqueue(&writeReq{kind: reqRange, key: m.key, ranges: rs})
+	r.checkFinished(peer, sk)
+}
+
+func (r *replicator) onFinish(peer string, m *message) {
+	sk := fmt.Sprintf("%s/%d", peer, m.session)
+	r.mu.Lock()
+	if in := r.ins[sk]; in != nil {
+		in.finish = m
+	}
+	r.mu.Unlock()
+	r.checkFinished(peer, sk)
+}
+
+// checkFinished adopts the sender's vector as floor once every range of
+// the session has been queued; the floor write queues behind them.
+func (r *replicator) checkFinished(peer, sk string) {
+	r.mu.Lock()
+	in := r.ins[sk]
+	if in == nil || in.finish == nil || in.got != in.finish.count {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.ins, sk)
+	r.mu.Unlock()
+	r.n.log.Info("state transfer complete", "peer", peer, "ranges", in.got)
+	r.enqueue(&writeReq{kind: reqFloor, floors: in.finish.vv})
+}
+
+// expireSessions forgets sessions that never finished.
+func (r *replicator) expireSessions() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, in := range r.ins {
+		if time.Since(in.started) > sessionTimeout {
+			delete(r.ins, k)
+		}
+	}
+}
+
+// truncateLogs drops log entries beyond LogRetention per origin and raises
+// the floor to match; peers that need them get state instead.
+func (n *Node) truncateLogs() error {
+	n.mu.Lock()
+	plan := map[crdt.ReplicaID][2]uint64{}
+	for o, s := range n.logs.vv {
+		if s > n.logs.floor[o]+n.cfg.LogRetention {
+			plan[o] = [2]uint64{n.logs.floor[o], s - n.cfg.LogRetention}
+		}
+	}
+	n.mu.Unlock()
+	for o, p := range plan {
+		wb := n.db.NewWriteBatch()
+		err := n.db.View(func(txn *badger.Txn) error {
+			_, err := readLog(txn, o, p[0]+1, p[1], int(^uint(0)>>1), func(seq uint64, _ []byte) {
+				_ = wb.Delete(logKey(o, seq))
+			})
+			return err
+		})
+		if err == nil {
+			err = wb.Set(floorKey(o), binary.BigEndian.AppendUint64(nil, p[1]))
+		}
+		if err == nil {
+			err = wb.Flush()
+		} else {
+			wb.Cancel()
+		}
+		if err != nil {
+			return fmt.Errorf("truncating log of %s: %w", o, err)
+		}
+		n.mu.Lock()
+		n.logs.raiseFloor(o, p[1])
+		n.mu.Unlock()
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package node
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// objectStore is one object's leaves inside a Badger transaction, as
+// crdt.Apply and crdt.JoinInto reach them. It is what makes a write to one
+// field of a huge map cost the size of the delta: only the leaves and dots
+// the delta names are read and written.
+type objectStore struct {
+	txn     kv
+	leafPfx []byte
+	dotPfx  []byte
+}
+
+var _ crdt.Store = (*objectStore)(nil)
+
+func newObjectStore(txn kv, key string) *objectStore {
+	return &objectStore{txn: txn, leafPfx: objPrefix(pfxLeaf, key), dotPfx: objPrefix(pfxDot, key)}
+}
+
+func (s *objectStore) leafKey(leaf string) []byte {
+	return append(append([]byte(nil), s.leafPfx...), leaf...)
+}
+
+func (s *objectStore) Leaf(leaf string) ([]crdt.Entry, error) {
+	v, ok, err := s.txn.get(s.leafKey(leaf))
+	if err != nil || !ok {
+		return nil, err
+	}
+	return crdt.DecodeLeaf(leaf, v)
+}
+
+func (s *objectStore) SetLeaf(leaf string, es []crdt.Entry) error {
+	old, err := s.Leaf(leaf)
+	if err != nil {
+		return err
+	}
+	for _, e := range old {
+		if err := s.txn.del(dotKey(s.dotPfx, e.Dot)); err != nil {
+			return err
+		}
+	}
+	if len(es) == 0 {
+		return s.txn.del(s.leafKey(leaf))
+	}
+	for _, e := range es {
+		if err := s.txn.set(dotKey(s.dotPfx, e.Dot), []byte(leaf)); err != nil {
+			return err
+		}
+	}
+	return s.txn.set(s.leafKey(leaf), crdt.EncodeLeaf(leaf, es))
+}
+
+func (s *objectStore) Range(lo, hi string, fn func(string, []crdt.Entry) error) error {
+	return s.txn.scan(s.leafPfx, s.leafKey(lo), func(k, v []byte) (bool, error) {
+		leaf := string(k[len(s.leafPfx):])
+		if hi != "" && leaf >= hi {
+			return false, nil
+		}
+		es, err := crdt.DecodeLeaf(leaf, v)
+		if err == nil {
+			err = fn(leaf, es)
+		}
+		if errors.Is(err, crdt.ErrStop) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+}
+
+// Dots probes small ranges key by key, which is what a delta's context
+// asks for, and scans large ones.
+func (s *objectStore) Dots(r crdt.ReplicaID, lo, hi uint64, fn func(crdt.Dot, string) error) error {
+	call := func(seq uint64, leaf []byte) (bool, error) {
+		err := fn(crdt.Dot{Replica: r, Seq: seq}, string(leaf))
+		if errors.Is(err, crdt.ErrStop) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	if hi-lo < 64 {
+		for seq := lo; ; seq++ {
+			v, ok, err := s.txn.get(dotKey(s.dotPfx, crdt.Dot{Replica: r, Seq: seq}))
+			if err != nil {
+				return err
+			}
+			if ok {
+				if more, err := call(seq, v); err != nil || !more {
+					return err
+				}
+			}
+			if seq == hi {
+				return nil
+			}
+		}
+	}
+	p := append(append([]byte(nil), s.dotPfx...), r[:]...)
+	return s.txn.scan(p, binary.BigEndian.AppendUint64(bytes.Clone(p), lo), func(k, v []byte) (bool, error) {
+		seq := binary.BigEndian.Uint64(k[len(p):])
+		if seq > hi {
+			return false, nil
+		}
+		return call(seq, v)
+	})
+}
+
+// loadMeta reads an object's meta; a missing object has the zero meta.
+func loadMeta(txn kv, key string) (crdt.Meta, bool, error) {
+	var m crdt.Meta
+	v, ok, err := txn.get(metaKey(key))
+	if err != nil || !ok {
+		return m, false, err
+	}
+	if err := m.UnmarshalBinary(v); err != nil {
+		return m, false, fmt.Errorf("object %q meta: %w", key, err)
+	}
+	return m, true, nil
+}
+
+func storeMeta(txn kv, key string, m *crdt.Meta) error {
+	b, err := m.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return txn.set(metaKey(key), b)
+}
+
+// loadObject reads a whole object into memory.
+func loadObject(txn kv, key string) (*crdt.Object, bool, error) {
+	m, ok, err := loadMeta(txn, key)
+	if err != nil || !ok {
+		return crdt.NewObject(), ok, err
+	}
+	o := crdt.NewObject()
+	err = newObjectStore(txn, key).Range("", "", func(leaf string, es []crdt.Entry) error {
+		return o.SetLeaf(leaf, es)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("object %q leaves: %w", key, err)
+	}
+	o.SetMeta(m)
+	return o, true, nil
+}

@@ -1,0 +1,1055 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// One connection: the reader (ServeHTTP's goroutine) decodes and handles
+// client messages; one writer goroutine owns every write. They meet at
+// send, a bounded queue. Replies wait for room in it (the reader stops
+// reading: back-pressure on that client only); live deltas, offered by the
+// committer, never wait: one that does not fit marks the connection for a
+// resync, and the writer replaces what was queued by fresh snapshots.
+
+type wsOutKind uint8
+
+const (
+	outFrame wsOutKind = iota // a reply, encoded
+	outLive                   // a live change
+	outSub                    // a new subscription's snapshot or catch-up
+)
+
+type wsOut struct {
+	kind  wsOutKind
+	t     string // outFrame's message type, for metrics
+	frame []byte
+	live  *liveChange
+	sub   *wsSub
+}
+
+type wsConn struct {
+	h    *WSHandler
+	n    *Node
+	ws   *websocket.Conn
+	opts *WSOptions
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	send     chan wsOut
+	wake     chan struct{} // the committer's nudge after an overflow
+	overflow atomic.Bool   // a live delta did not fit; resync before anything else
+	peak     atomic.Int64  // most messages ever queued, for tests
+	gen      uint64        // the hub's dedup stamp; committer goroutine only
+
+	// Set by hello, before the writer starts; read-only after.
+	replica crdt.ReplicaID
+	binary  bool
+	resume  crdt.VersionVector // hello's cursor; nil without one
+
+	mu   sync.Mutex
+	subs map[uint64]*wsSub
+
+	claim   *wsCursor // what the client may resume from; writer only
+	limiter tokenBucket
+	sem     chan struct{} // deltas in flight
+	deltas  sync.WaitGroup
+}
+
+func newWSConn(h *WSHandler, ws *websocket.Conn) *wsConn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &wsConn{
+		h: h, n: h.n, ws: ws, opts: &h.opts,
+		ctx: ctx, cancel: cancel,
+		send:    make(chan wsOut, h.opts.SendQueue),
+		wake:    make(chan struct{}, 1),
+		subs:    map[uint64]*wsSub{},
+		limiter: tokenBucket{rate: h.opts.Rate, burst: float64(h.opts.Burst), tokens: float64(h.opts.Burst), last: time.Now()},
+		sem:     make(chan struct{}, h.opts.MaxInFlight),
+	}
+}
+
+// run serves the connection until either side ends it.
+func (c *wsConn) run() {
+	defer c.cancel()
+	c.ws.SetReadLimit(c.opts.MaxFrame)
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
+	})
+	if !c.hello() {
+		return
+	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.readLoop()
+	c.cancel()
+	c.ws.Close()
+	<-writerDone
+	c.mu.Lock()
+	for _, s := range c.subs {
+		c.h.hub.remove(s)
+	}
+	c.mu.Unlock()
+	c.deltas.Wait()
+}
+
+// closeWith ends a connection the writer has not started on: a close frame
+// with code, then a short wait for the client's answer.
+func (c *wsConn) closeWith(code int, reason string) {
+	if code != websocket.CloseNormalClosure {
+		c.h.metrics.errors.WithLabelValues(reason).Inc()
+	}
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(c.opts.WriteTimeout))
+	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
+			break
+		}
+	}
+	c.ws.Close()
+}
+
+// drain follows gorilla's 1009 close after an oversized frame: it reads
+// and discards the rest of the frame for a moment, so the TCP connection
+// is not reset with the close frame still unread by the client.
+func (c *wsConn) drain() {
+	c.h.metrics.errors.WithLabelValues("frame_too_big").Inc()
+	nc := c.ws.NetConn()
+	_ = nc.SetReadDeadline(time.Now().Add(closeGrace))
+	_, _ = io.CopyN(io.Discard, nc, 2*c.opts.MaxFrame)
+}
+
+type helloMsg struct {
+	V        json.RawMessage   `json:"v"`
+	Replica  string            `json:"replica"`
+	Token    json.RawMessage   `json:"token"` // accepted and ignored until auth lands (issue #8)
+	Encoding string            `json:"encoding"`
+	Cursor   map[string]uint64 `json:"cursor"`
+}
+
+// hello reads the first message and answers welcome; on a bad one it
+// closes the connection (4001, 4002) and reports false.
+func (c *wsConn) hello() bool {
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
+	mt, data, err := c.ws.ReadMessage()
+	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			c.drain()
+		}
+		c.ws.Close()
+		return false
+	}
+	c.h.metrics.in("hello")
+	var m helloMsg
+	var head struct {
+		T string `json:"t"`
+	}
+	if mt != websocket.TextMessage || json.Unmarshal(data, &head) != nil || head.T != "hello" || json.Unmarshal(data, &m) != nil {
+		c.closeWith(closeHelloRequired, "hello_required")
+		return false
+	}
+	var v int64
+	if err := json.Unmarshal(m.V, &v); err != nil {
+		c.closeWith(closeHelloRequired, "hello_required")
+		return false
+	}
+	if v != 1 {
+		c.closeWith(closeUnsupportedVersion, "unsupported_version")
+		return false
+	}
+	id, err := parseLowerUUID(m.Replica)
+	if err != nil || (m.Encoding != "" && m.Encoding != "json" && m.Encoding != "binary") {
+		c.closeWith(closeHelloRequired, "hello_required")
+		return false
+	}
+	if m.Cursor != nil {
+		c.resume = crdt.VersionVector{}
+		for k, s := range m.Cursor {
+			o, err := parseLowerUUID(k)
+			if err != nil {
+				c.closeWith(closeHelloRequired, "hello_required")
+				return false
+			}
+			c.resume[o] = s
+		}
+	}
+	c.replica, c.binary = id, m.Encoding == "binary"
+	// No subscription exists yet, so the cursor vacuously holds; later
+	// ones are snapshotted or caught up at least to it.
+	c.claim = c.h.hub.safe.Load()
+	welcome := marshalWS(struct {
+		T      string            `json:"t"`
+		V      int               `json:"v"`
+		Node   string            `json:"node"`
+		NodeID string            `json:"node_id"`
+		Cursor map[string]uint64 `json:"cursor"`
+		Limits map[string]any    `json:"limits"`
+	}{"welcome", 1, c.n.Name(), c.n.ID().String(), vvJSON(c.n.VersionVector()),
+		map[string]any{"max_frame": c.opts.MaxFrame, "max_subs": c.opts.MaxSubs, "rate": c.opts.Rate}})
+	if err := c.writeFrame(websocket.TextMessage, "welcome", welcome); err != nil {
+		c.ws.Close()
+		return false
+	}
+	return true
+}
+
+func parseLowerUUID(s string) (crdt.ReplicaID, error) {
+	id, err := uuid.Parse(s)
+	if err == nil && id.String() != s {
+		err = errors.New("not a lowercase UUID")
+	}
+	return id, err
+}
+
+// readLoop handles messages until the connection fails or closes.
+func (c *wsConn) readLoop() {
+	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.drain()
+			}
+			return
+		}
+		if mt == websocket.BinaryMessage {
+			c.handleBinary(data)
+		} else {
+			c.handleText(data)
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// inHead is what every client message has.
+type inHead struct {
+	T  *string         `json:"t"`
+	ID json.RawMessage `json:"id"`
+}
+
+func (c *wsConn) handleText(data []byte) {
+	var head inHead
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(data) || json.Unmarshal(data, &head) != nil {
+		c.h.metrics.in("unknown")
+		if !c.limiter.allow(time.Now()) {
+			c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
+			return
+		}
+		c.replyError(nil, wsBadJSON, "a message is one JSON object")
+		return
+	}
+	id := head.ID
+	if string(id) == "null" {
+		id = nil
+	}
+	t := ""
+	if head.T != nil {
+		t = *head.T
+	}
+	c.h.metrics.in(t)
+	if !c.limiter.allow(time.Now()) {
+		c.replyError(id, wsRateLimited, "over %g messages per second", c.opts.Rate)
+		return
+	}
+	switch t {
+	case "":
+		c.replyError(id, wsBadMessage, `a message needs a string "t"`)
+	case "hello":
+		c.replyError(id, wsBadMessage, "hello was already said")
+	case "sub":
+		c.handleSub(id, data)
+	case "unsub":
+		c.handleUnsub(id, data)
+	case "delta":
+		c.handleDelta(id, data)
+	case "ping":
+		c.reply("pong", marshalWS(struct {
+			T  string          `json:"t"`
+			ID json.RawMessage `json:"id,omitempty"`
+		}{"pong", id}))
+	default:
+		c.replyError(id, wsUnknownType, "unknown message type %q", t)
+	}
+}
+
+type subMsg struct {
+	ID     *uint64 `json:"id"`
+	Key    *string `json:"key"`
+	Prefix *string `json:"prefix"`
+	Fresh  bool    `json:"fresh"`
+}
+
+func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
+	var m subMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		c.replyError(id, wsBadMessage, "sub: %v", err)
+		return
+	}
+	if m.ID == nil || (m.Key == nil) == (m.Prefix == nil) {
+		c.replyError(id, wsBadMessage, `sub needs an "id" and exactly one of "key" and "prefix"`)
+		return
+	}
+	s := &wsSub{c: c, id: *m.ID, fresh: m.Fresh}
+	if m.Key != nil {
+		if err := checkKey(*m.Key); err != nil {
+			c.replyError(id, wsInvalidKey, "%v", err)
+			return
+		}
+		s.key = *m.Key
+	} else {
+		// A prefix may be empty (everything) but is otherwise held to the
+		// rules of keys.
+		if *m.Prefix != "" && checkKey(*m.Prefix) != nil {
+			c.replyError(id, wsInvalidKey, "prefix must be at most %d bytes of UTF-8", MaxKeyLen)
+			return
+		}
+		s.key, s.isPrefix = *m.Prefix, true
+	}
+	c.mu.Lock()
+	_, dup := c.subs[s.id]
+	full := len(c.subs) >= c.opts.MaxSubs
+	if !dup && !full {
+		c.subs[s.id] = s
+	}
+	c.mu.Unlock()
+	switch {
+	case dup:
+		c.replyError(id, wsDuplicateSub, "subscription %d exists", s.id)
+		return
+	case full:
+		c.replyError(id, wsTooManySubs, "at most %d subscriptions per connection", c.opts.MaxSubs)
+		return
+	}
+	// Registered before the writer reads its snapshot, so no change falls
+	// between the two; one in both arrives twice, which joins harmlessly.
+	c.h.hub.add(s)
+	c.enqueue(wsOut{kind: outSub, sub: s})
+}
+
+func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
+	var m struct {
+		ID *uint64 `json:"id"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil || m.ID == nil {
+		c.replyError(id, wsBadMessage, `unsub needs a numeric "id"`)
+		return
+	}
+	c.mu.Lock()
+	s := c.subs[*m.ID]
+	delete(c.subs, *m.ID)
+	c.mu.Unlock()
+	if s == nil {
+		c.replyError(id, wsUnknownSub, "no subscription %d", *m.ID)
+		return
+	}
+	c.h.hub.remove(s)
+}
+
+type deltaMsg struct {
+	ID    *uint64         `json:"id"`
+	Key   *string         `json:"key"`
+	Delta json.RawMessage `json:"delta"`
+}
+
+func (c *wsConn) handleDelta(id json.RawMessage, data []byte) {
+	var m deltaMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		c.replyError(id, wsBadMessage, "delta: %v", err)
+		return
+	}
+	if m.ID == nil || m.Key == nil || len(m.Delta) == 0 {
+		c.replyError(id, wsBadMessage, `delta needs "id", "key" and "delta"`)
+		return
+	}
+	raw := m.Delta
+	c.join(*m.ID, *m.Key, func() (*crdt.Object, error) { return crdt.UnmarshalObjectJSON(raw) })
+}
+
+// handleBinary takes a client delta in the binary form: 'D', uvarint id,
+// a one-item crdt.Batch.
+func (c *wsConn) handleBinary(data []byte) {
+	c.h.metrics.in("delta")
+	if !c.limiter.allow(time.Now()) {
+		c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
+		return
+	}
+	if !c.binary {
+		c.replyError(nil, wsBadMessage, `binary frames need "encoding":"binary" in hello`)
+		return
+	}
+	if len(data) == 0 || data[0] != 'D' {
+		c.replyError(nil, wsBadMessage, "unknown binary message")
+		return
+	}
+	id, n := binary.Uvarint(data[1:])
+	if n <= 0 {
+		c.replyError(nil, wsBadMessage, "binary delta: bad id")
+		return
+	}
+	idJSON := json.RawMessage(fmt.Sprint(id))
+	b, err := crdt.UnmarshalBatch(data[1+n:])
+	if err != nil || len(b.Items) != 1 {
+		c.replyError(idJSON, wsBadMessage, "binary delta: not a one-item batch")
+		return
+	}
+	it := b.Items[0]
+	c.join(id, it.Key, func() (*crdt.Object, error) { return it.Delta, nil })
+}
+
+// join runs one client delta on a goroutine of its own, at most
+// MaxInFlight at once: when they are all busy the reader waits here.
+func (c *wsConn) join(id uint64, key string, decode func() (*crdt.Object, error)) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.ctx.Done():
+		return
+	}
+	c.deltas.Add(1)
+	go func() {
+		defer func() {
+			<-c.sem
+			c.deltas.Done()
+		}()
+		idJSON := json.RawMessage(fmt.Sprint(id))
+		d, err := decode()
+		if err != nil {
+			c.replyError(idJSON, wsInvalidDelta, "%v", err)
+			return
+		}
+		if err := checkKey(key); err != nil {
+			c.replyError(idJSON, wsInvalidKey, "%v", err)
+			return
+		}
+		if !c.n.Ready() {
+			c.replyError(idJSON, wsUnavailable, "the node is shutting down")
+			return
+		}
+		if err := c.n.JoinClient(c.ctx, c.replica, key, d); err != nil {
+			code, msg := c.classify(err)
+			c.replyError(idJSON, code, "%s", msg)
+			return
+		}
+		c.reply("ack", marshalWS(struct {
+			T  string `json:"t"`
+			ID uint64 `json:"id"`
+		}{"ack", id}))
+	}()
+}
+
+func (c *wsConn) classify(err error) (code, msg string) {
+	switch {
+	case errors.Is(err, ErrInvalidKey):
+		return wsInvalidKey, err.Error()
+	case errors.Is(err, ErrForgedDot):
+		return wsForgedDot, err.Error()
+	case errors.Is(err, crdt.ErrWrongType):
+		return wsWrongType, err.Error()
+	case errors.Is(err, crdt.ErrInvalid), errors.Is(err, crdt.ErrLimit):
+		return wsInvalidDelta, err.Error()
+	case errors.Is(err, ErrClosed), !c.n.Ready():
+		return wsUnavailable, "the node is shutting down"
+	case c.ctx.Err() != nil:
+		return wsUnavailable, "the connection is closing"
+	}
+	c.h.log.Error("websocket delta failed", "replica", c.replica, "err", err)
+	return wsInternal, "internal error; the delta may be resent"
+}
+
+// enqueue waits for room in the send queue, unless the connection ends.
+func (c *wsConn) enqueue(m wsOut) {
+	select {
+	case c.send <- m:
+		c.notePeak()
+	case <-c.ctx.Done():
+	}
+}
+
+func (c *wsConn) reply(t string, frame []byte) {
+	c.enqueue(wsOut{kind: outFrame, t: t, frame: frame})
+}
+
+func (c *wsConn) replyError(id json.RawMessage, code, format string, args ...any) {
+	c.h.metrics.errors.WithLabelValues(code).Inc()
+	c.reply("error", marshalWS(struct {
+		T       string          `json:"t"`
+		Code    string          `json:"code"`
+		Message string          `json:"message"`
+		ID      json.RawMessage `json:"id,omitempty"`
+	}{"error", code, fmt.Sprintf(format, args...), id}))
+}
+
+func (c *wsConn) notePeak() {
+	l := int64(len(c.send))
+	for {
+		p := c.peak.Load()
+		if l <= p || c.peak.CompareAndSwap(p, l) {
+			return
+		}
+	}
+}
+
+// offer queues a live change without ever waiting: it runs on the
+// committer. If the queue is full the connection is marked for a resync,
+// and until the writer gets to it further changes are not queued at all:
+// the snapshots it sends will hold them.
+func (c *wsConn) offer(lc *liveChange) {
+	if c.overflow.Load() {
+		return
+	}
+	select {
+	case c.send <- wsOut{kind: outLive, live: lc}:
+		c.notePeak()
+	default:
+		if c.overflow.CompareAndSwap(false, true) {
+			c.h.metrics.resyncs.Inc()
+		}
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// writeLoop is the connection's only writer.
+func (c *wsConn) writeLoop() {
+	defer c.cancel() // a reader waiting for queue room must not wait on a dead writer
+	ping := time.NewTicker(c.opts.PingInterval)
+	defer ping.Stop()
+	for {
+		var err error
+		if c.overflow.Load() {
+			err = c.resync()
+		} else {
+			select {
+			case m := <-c.send:
+				err = c.write(m)
+			case <-c.wake:
+			case <-ping.C:
+				err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteTimeout))
+			case <-c.ctx.Done():
+				return
+			case <-c.h.done:
+				c.shutdown()
+				return
+			case <-c.n.quit:
+				c.shutdown()
+				return
+			}
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// shutdown says goodbye with 1000 and gives the client a moment to answer
+// before the reader gives up.
+func (c *wsConn) shutdown() {
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "node shutting down"), time.Now().Add(c.opts.WriteTimeout))
+	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+}
+
+// fail ends the connection after a failed write. A client that stopped
+// reading is told 4008 if the close frame still gets through; usually its
+// buffers are full and it just sees the connection drop.
+func (c *wsConn) fail(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.h.metrics.errors.WithLabelValues("too_slow").Inc()
+		c.h.log.Info("websocket client too slow; closing", "replica", c.replica)
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooSlow, "too_slow"), time.Now().Add(closeGrace))
+	} else if !errors.Is(err, net.ErrClosed) && !errors.Is(err, websocket.ErrCloseSent) {
+		c.h.log.Debug("websocket write failed", "replica", c.replica, "err", err)
+	}
+	c.ws.Close()
+}
+
+func (c *wsConn) writeFrame(mt int, t string, b []byte) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	if err := c.ws.WriteMessage(mt, b); err != nil {
+		return err
+	}
+	c.h.metrics.messages.WithLabelValues("out", t).Inc()
+	return nil
+}
+
+func (c *wsConn) write(m wsOut) error {
+	switch m.kind {
+	case outFrame:
+		return c.writeFrame(websocket.TextMessage, m.t, m.frame)
+	case outLive:
+		if !c.wants(m.live.key) {
+			return nil // unsubscribed since
+		}
+		if err := c.writeLive(m.live); err != nil {
+			return err
+		}
+		c.claim = m.live.cursor
+		return nil
+	case outSub:
+		c.mu.Lock()
+		active := c.subs[m.sub.id] == m.sub
+		c.mu.Unlock()
+		if !active {
+			return nil
+		}
+		return c.answer(m.sub)
+	}
+	return nil
+}
+
+func (c *wsConn) wants(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.subs {
+		if s.matches(key) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *wsConn) writeLive(lc *liveChange) error {
+	if c.binary {
+		lc.binOnce.Do(func() { lc.bin, lc.binErr = deltaFrameBinary(c.n, lc.cursor.JSON(), lc.key, lc.delta) })
+		if lc.binErr != nil {
+			return c.skipBad(lc.key, lc.binErr)
+		}
+		return c.writeFrame(websocket.BinaryMessage, "delta", lc.bin)
+	}
+	lc.textOnce.Do(func() { lc.text, lc.textErr = deltaFrameJSON(lc.cursor.JSON(), lc.key, lc.delta) })
+	if lc.textErr != nil {
+		return c.skipBad(lc.key, lc.textErr)
+	}
+	return c.writeFrame(websocket.TextMessage, "delta", lc.text)
+}
+
+// skipBad logs a change that does not encode; it cannot happen to a delta
+// the node accepted, and must not end the connection if it does.
+func (c *wsConn) skipBad(key string, err error) error {
+	c.h.log.Error("websocket: a delta does not encode", "key", key, "err", err)
+	return nil
+}
+
+// refreshClaim advances the cursor the client may resume from, when the
+// writer has written everything queued: every change the hub had handed
+// out up to its safe vector has then reached this client. The order of
+// the two reads matters.
+func (c *wsConn) refreshClaim() {
+	safe := c.h.hub.safe.Load()
+	if len(c.send) == 0 && !c.overflow.Load() {
+		c.claim = safe
+	}
+}
+
+// answer sends a new subscription's catch-up, when hello brought a cursor
+// the logs still cover, and its snapshot otherwise.
+func (c *wsConn) answer(s *wsSub) error {
+	c.refreshClaim()
+	if c.resume != nil && !s.fresh {
+		ok, err := c.catchUp(s)
+		if err != nil || ok {
+			s.answered = err == nil
+			return err
+		}
+	}
+	if err := c.snapshot(s); err != nil {
+		return err
+	}
+	s.answered = true
+	return nil
+}
+
+// catchUp sends the changes s covers that the client's cursor lacks, read
+// from the logs, then catchup. It reports false, having perhaps sent some
+// deltas, when the logs do not hold everything after the cursor.
+func (c *wsConn) catchUp(s *wsSub) (bool, error) {
+	ranges, ok := c.n.logRangesAfter(c.resume)
+	if !ok {
+		return false, nil
+	}
+	cursor := c.claim
+	for _, r := range ranges {
+		next := r.from // entries up to r.contigTo must all be there
+		for from := r.from; from <= r.to; {
+			page, err := c.n.readLogPage(r.origin, from, r.to)
+			if err != nil {
+				return false, err
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, e := range page {
+				if e.seq <= r.contigTo && e.seq != next {
+					return false, nil // truncated under us
+				}
+				next = e.seq + 1
+				if err := c.writeLogEntry(s, cursor, e); err != nil {
+					return false, err
+				}
+			}
+			from = page[len(page)-1].seq + 1
+		}
+		if next <= r.contigTo {
+			return false, nil
+		}
+	}
+	return true, c.writeFrame(websocket.TextMessage, "catchup", marshalWS(struct {
+		T      string          `json:"t"`
+		Sub    uint64          `json:"sub"`
+		Cursor json.RawMessage `json:"cursor"`
+	}{"catchup", s.id, cursor.JSON()}))
+}
+
+func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e logEntry) error {
+	b, err := crdt.UnmarshalBatch(e.raw)
+	if err != nil {
+		return nil // the replicator drops these too
+	}
+	for _, it := range b.Items {
+		if !s.matches(it.Key) {
+			continue
+		}
+		var frame []byte
+		mt := websocket.TextMessage
+		if c.binary {
+			mt = websocket.BinaryMessage
+			frame, err = deltaFrameBinary(c.n, cursor.JSON(), it.Key, it.Delta)
+		} else {
+			frame, err = deltaFrameJSON(cursor.JSON(), it.Key, it.Delta)
+		}
+		if err != nil {
+			if err := c.skipBad(it.Key, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.writeFrame(mt, "delta", frame); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshot sends what s covers now, in chunks, the cursor on the last.
+func (c *wsConn) snapshot(s *wsSub) error {
+	c.refreshClaim()
+	cursor := c.claim
+	encode := func(o *crdt.Object) ([]byte, error) {
+		if c.binary {
+			return o.MarshalBinary()
+		}
+		return o.MarshalJSON()
+	}
+	if !s.isPrefix {
+		o, err := c.n.Get(s.key)
+		if err != nil {
+			return err
+		}
+		var objs []snapObject
+		if o.Type() != 0 {
+			b, err := encode(o)
+			if err != nil {
+				return err
+			}
+			objs = append(objs, snapObject{s.key, o, b})
+		}
+		return c.writeSnapshot(s.id, objs, true, cursor)
+	}
+	after := ""
+	for {
+		objs, more, err := c.n.scanPage(s.key, after, snapshotChunk, encode)
+		if err != nil {
+			return err
+		}
+		if err := c.writeSnapshot(s.id, objs, !more, cursor); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		after = objs[len(objs)-1].key
+	}
+}
+
+// snapObject is one object of a snapshot chunk, encoded for the client.
+type snapObject struct {
+	key string
+	obj *crdt.Object
+	enc []byte
+}
+
+func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor *wsCursor) error {
+	if c.binary {
+		b := []byte{'s'}
+		b = binary.AppendUvarint(b, sub)
+		var cj []byte
+		if done {
+			b = append(b, 1)
+			cj = cursor.JSON()
+		} else {
+			b = append(b, 0)
+		}
+		b = binary.AppendUvarint(b, uint64(len(cj)))
+		b = append(b, cj...)
+		batch := crdt.Batch{Clock: c.n.now()}
+		for _, o := range objs {
+			batch.Items = append(batch.Items, crdt.BatchItem{Key: o.key, Delta: o.obj})
+		}
+		raw, err := batch.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		return c.writeFrame(websocket.BinaryMessage, "snapshot", append(b, raw...))
+	}
+	b := fmt.Appendf(nil, `{"t":"snapshot","sub":%d,"objects":[`, sub)
+	for i, o := range objs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = append(b, jsonString(o.key)...)
+		b = append(b, `,"state":`...)
+		b = append(b, o.enc...)
+		b = append(b, '}')
+	}
+	b = fmt.Appendf(b, `],"done":%t`, done)
+	if done {
+		b = append(b, `,"cursor":`...)
+		b = append(b, cursor.JSON()...)
+	}
+	return c.writeFrame(websocket.TextMessage, "snapshot", append(b, '}'))
+}
+
+// resync replaces what an overflowed queue held: live deltas are dropped,
+// every answered subscription gets resync, then a snapshot taken now.
+// Every resync goes out before the first snapshot, so no cursor the client
+// sees in between claims a dropped delta for a subscription it still
+// counts as current.
+func (c *wsConn) resync() error {
+	c.overflow.Store(false)
+	var keep []wsOut
+drain:
+	for range cap(c.send) {
+		select {
+		case m := <-c.send:
+			if m.kind != outLive {
+				keep = append(keep, m)
+			}
+		default:
+			break drain
+		}
+	}
+	c.mu.Lock()
+	var subs []*wsSub
+	for _, s := range c.subs {
+		if s.answered {
+			subs = append(subs, s)
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(subs, func(a, b *wsSub) int { return cmpUint(a.id, b.id) })
+	for _, s := range subs {
+		if err := c.writeFrame(websocket.TextMessage, "resync", fmt.Appendf(nil, `{"t":"resync","sub":%d}`, s.id)); err != nil {
+			return err
+		}
+	}
+	for _, s := range subs {
+		c.mu.Lock()
+		active := c.subs[s.id] == s
+		c.mu.Unlock()
+		if !active {
+			continue
+		}
+		if err := c.snapshot(s); err != nil {
+			return err
+		}
+	}
+	for _, m := range keep {
+		if err := c.write(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// deltaFrameJSON is a live or catch-up delta message.
+func deltaFrameJSON(cursor []byte, key string, d *crdt.Object) ([]byte, error) {
+	dj, err := d.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	b := append([]byte(`{"t":"delta","key":`), jsonString(key)...)
+	b = append(b, `,"delta":`...)
+	b = append(b, dj...)
+	b = append(b, `,"cursor":`...)
+	b = append(b, cursor...)
+	return append(b, '}'), nil
+}
+
+// deltaFrameBinary is the binary form: 'd', the cursor's JSON with its
+// length, a one-item batch.
+func deltaFrameBinary(n *Node, cursor []byte, key string, d *crdt.Object) ([]byte, error) {
+	raw, err := crdt.Batch{Clock: n.now(), Items: []crdt.BatchItem{{Key: key, Delta: d}}}.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	b := binary.AppendUvarint([]byte{'d'}, uint64(len(cursor)))
+	b = append(b, cursor...)
+	return append(b, raw...), nil
+}
+
+// marshalWS encodes a message without HTML escaping, so that embedded
+// canonical JSON stays canonical.
+func marshalWS(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err) // only our own message types reach here
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func jsonString(s string) []byte { return marshalWS(s) }
+
+// tokenBucket is a connection's rate limit; the reader alone uses it.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *tokenBucket) allow(now time.Time) bool {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Reading the store for subscriptions.
+
+// wsLogRange is the part of one origin's log a resuming client lacks:
+// entries from..to, of which those up to contiguous must all be held.
+type wsLogRange struct {
+	origin             crdt.ReplicaID
+	from, to, contigTo uint64
+}
+
+// logRangesAfter returns, per origin, the log entries this node holds past
+// cursor, or false if its logs no longer reach back to the cursor.
+func (n *Node) logRangesAfter(cursor crdt.VersionVector) ([]wsLogRange, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var rs []wsLogRange
+	for _, o := range n.logs.origins() {
+		if cursor[o] < n.logs.floor[o] {
+			return nil, false
+		}
+		if hi := n.logs.maxHeld(o); hi > cursor[o] {
+			rs = append(rs, wsLogRange{origin: o, from: cursor[o] + 1, to: hi, contigTo: n.logs.vv[o]})
+		}
+	}
+	return rs, true
+}
+
+// readLogPage reads about snapshotChunk bytes of o's log from seq from.
+func (n *Node) readLogPage(o crdt.ReplicaID, from, to uint64) ([]logEntry, error) {
+	var page []logEntry
+	err := n.db.View(func(txn *badger.Txn) error {
+		_, err := readLog(txn, o, from, to, snapshotChunk, func(seq uint64, raw []byte) {
+			page = append(page, logEntry{seq: seq, raw: raw})
+		})
+		return err
+	})
+	return page, err
+}
+
+// scanPage returns, encoded, the objects under prefix after the key after,
+// in key order, up to maxBytes of encoding (at least one object), and
+// whether more follow.
+func (n *Node) scanPage(prefix, after string, maxBytes int, encode func(*crdt.Object) ([]byte, error)) (objs []snapObject, more bool, err error) {
+	err = n.db.View(func(txn *badger.Txn) error {
+		p := metaKey(prefix)
+		seek := p
+		if after != "" {
+			seek = append(metaKey(after), 0)
+		}
+		total := 0
+		for {
+			keys, rest := metaKeys(txn, p, seek, 64)
+			for _, k := range keys {
+				o, _, err := loadObject(readKV{txn}, k)
+				if err != nil {
+					return err
+				}
+				b, err := encode(o)
+				if err != nil {
+					return err
+				}
+				if len(objs) > 0 && total+len(b) > maxBytes {
+					more = true
+					return nil
+				}
+				objs = append(objs, snapObject{k, o, b})
+				total += len(b)
+			}
+			if !rest {
+				return nil
+			}
+			seek = append(metaKey(keys[len(keys)-1]), 0)
+		}
+	})
+	return objs, more, err
+}
+
+// metaKeys lists up to limit object keys under prefix p from seek, and
+// whether more follow.
+func metaKeys(txn *badger.Txn, p, seek []byte, limit int) ([]string, bool) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: false})
+	defer it.Close()
+	var keys []string
+	for it.Seek(seek); it.ValidForPrefix(p); it.Next() {
+		if len(keys) == limit {
+			return keys, true
+		}
+		keys = append(keys, string(it.Item().Key()[1:]))
+	}
+	return keys, false
+}
