@@ -230,6 +230,10 @@ func NewMemberlist(cfg MemberlistConfig) (*Memberlist, error) {
 		mc = memberlist.DefaultLocalConfig()
 	}
 	mc.Name = cfg.Name
+	// A node that comes back under its name at a new address (a container
+	// rescheduled with a new IP) may take the name over once the old one
+	// has been dead this long; memberlist's default, 0, never allows it.
+	mc.DeadNodeReclaimTime = deadNodeReclaimTime
 	mc.SecretKey = cfg.SecretKey
 	mc.Label = cfg.Label
 	mc.Logger = memberlistLogger(m.log.With("component", "memberlist"))
@@ -395,6 +399,7 @@ func (m *Memberlist) Peers() []Peer {
 // be sent is dropped, not retried: the peer is failing, memberlist will say so,
 // and anti-entropy repairs the gap when it is back.
 func (m *Memberlist) sendLoop(p *mlPeer) {
+	var warn dropWarner
 	defer m.senders.Done()
 	var buf []byte
 	for {
@@ -423,7 +428,7 @@ func (m *Memberlist) sendLoop(p *mlPeer) {
 		buf = appendBatch(buf[:0], m.cfg.Name, batch)
 		if err := list.SendReliable(&node, buf); err != nil {
 			m.stats.messagesDropped.Add(uint64(len(batch)))
-			m.log.Warn("transport: dropping messages", "peer", node.Name, "count", len(batch), "err", err)
+			warn.drop(m.log, node.Name, len(batch), err)
 		} else {
 			m.stats.framesSent.Add(1)
 			m.stats.messagesSent.Add(uint64(len(batch)))

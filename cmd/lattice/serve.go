@@ -162,17 +162,23 @@ func httpURL(listen, advertise string) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// joinLoop keeps trying the seeds until one answers: in a cluster started
-// all at once, the seeds may not be up yet.
+// joinLoop keeps trying the seeds until this node has a peer: in a cluster
+// started all at once the seeds may not be up yet, and a seed list that names
+// this node too (one list for every node, as in docker-compose.yml) is
+// answered by the node itself before anyone else is there.
 func joinLoop(ml *transport.Memberlist, seeds []string, log *slog.Logger) {
 	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
-		if n, err := ml.Join(seeds); err == nil {
-			log.Info("joined cluster", "seeds", seeds, "answered", n)
+		n, err := ml.Join(seeds)
+		switch {
+		case errors.Is(err, transport.ErrClosed):
 			return
-		} else if errors.Is(err, transport.ErrClosed) {
-			return
-		} else {
+		case err != nil:
 			log.Warn("join failed, retrying", "seeds", seeds, "err", err, "in", delay)
+		case len(ml.Peers()) > 0:
+			log.Info("joined cluster", "seeds", seeds, "answered", n, "peers", len(ml.Peers()))
+			return
+		default:
+			log.Info("no peer answered yet, retrying", "seeds", seeds, "in", delay)
 		}
 		time.Sleep(delay)
 	}
