@@ -159,6 +159,63 @@ func TestBrowserCollaboration(t *testing.T) {
 	}
 	a.shot("04-converged")
 	b.shot("04-converged")
+
+	// The cluster panel: A cuts node2 (B's node) off from its peers. Both
+	// tabs stay online, each with its own node, and edit on both sides of
+	// the partition; neither side sees the other's edit until A heals.
+	a.do(chromedp.Click(chromedp.CSS(`li.node[data-name="node2"] .node-actions button`)))
+	for _, p := range []*page{a, b} {
+		p.eventually("node2 shown cut off", func() (bool, string) {
+			st := p.eval(`document.querySelector('li.node[data-name="node2"]').dataset.state`)
+			return st == `"cut"`, st
+		})
+	}
+	a.vote(card, "up")
+	a.do(chromedp.SendKeys(chromedp.ID("new-card"), "Made on the majority side"),
+		chromedp.Click(chromedp.CSS(`#add-card button[type=submit]`)))
+	b.vote(card, "down")
+	b.do(chromedp.SendKeys(chromedp.ID("new-card"), "Made on the cut-off side"),
+		chromedp.Click(chromedp.CSS(`#add-card button[type=submit]`)))
+	majority, minority := a.cardID("Made on the majority side"), b.cardID("Made on the cut-off side")
+	for _, p := range []*page{a, b} {
+		p.eventually("edits acknowledged by the tab's own node", func() (bool, string) {
+			n := p.eval(`latticeDemo.pending()`)
+			return n == "0", n
+		})
+	}
+	if s := b.snapshot(); s.card(majority) != nil {
+		t.Errorf("B, on the cut-off node, shows a card made on the other side: %s", s)
+	}
+	if s := a.snapshot(); s.card(minority) != nil {
+		t.Errorf("A shows a card made on the cut-off node before healing: %s", s)
+	}
+	for _, p := range []*page{a, b} {
+		p.eventually("the cluster panel says diverged", func() (bool, string) {
+			st := p.eval(`document.getElementById('converged').dataset.state`)
+			return st != `"converged"`, st
+		})
+	}
+	a.shot("05-partitioned")
+	b.shot("05-partitioned")
+
+	a.do(chromedp.Click(chromedp.ID("heal")))
+	eventually(t, "both tabs show the same board after healing", func() (bool, string) {
+		sa, sb := a.eval(`latticeDemo.boardText()`), b.eval(`latticeDemo.boardText()`)
+		ca, cb := a.eval(`JSON.stringify(latticeDemo.canonical())`), b.eval(`JSON.stringify(latticeDemo.canonical())`)
+		last = fmt.Sprintf("A: %s\nB: %s\ncanonical equal: %v", sa, sb, ca == cb)
+		return ca == cb && strings.Contains(sa, "Made on the cut-off side") && strings.Contains(sb, "Made on the majority side"), last
+	}, a, b)
+	if c := a.snapshot().card(card); c.Votes != 3 {
+		t.Errorf("votes after healing: %d, want 3 (+1 on one side, -1 on the other)", c.Votes)
+	}
+	for _, p := range []*page{a, b} {
+		p.eventually("the cluster panel says converged after healing", func() (bool, string) {
+			st := p.eval(`document.getElementById('converged').dataset.state`)
+			return st == `"converged"`, st
+		})
+	}
+	a.shot("06-healed")
+	b.shot("06-healed")
 }
 
 // page is one browser tab running the demo.
