@@ -1,15 +1,17 @@
 # A small image for `lattice`: a static binary on an empty base.
 #
 # The first stage compiles. GO_IMAGE is any image with Go 1.26 on its PATH:
-# golang:1.26 where a registry can be reached, or lattice-go-builder, which
-# deploy/docker/setup.sh makes from the host's toolchain where none can (the
-# default, since this project's machines have no registry). Every RUN is in
-# exec form, so the builder needs no shell.
-ARG GO_IMAGE=lattice-go-builder
+# golang:1.26 (the default) where a registry can be reached, or
+# lattice-go-builder, which deploy/docker/setup.sh makes from the host's
+# toolchain where none can (this project's machines). Every RUN is in exec
+# form, so the builder needs no shell.
+ARG GO_IMAGE=golang:1.26
 FROM ${GO_IMAGE} AS build
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
-# The data directory, made here because the last stage has no mkdir: a named
-# volume mounted on it starts out with its owner. Early, so it stays cached.
+# The data directory and the keys directory (docker-compose.yml's `keys`
+# volume), made here because the last stage has no mkdir: a named volume
+# mounted on one starts out with its owner. Early, so they stay cached.
+WORKDIR /out/keys
 WORKDIR /out/data
 WORKDIR /src
 # Modules first, so that a code change does not fetch them again.
@@ -21,8 +23,9 @@ RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/lattice", "./cmd/
 FROM scratch
 COPY --from=build /out/lattice /lattice
 COPY --from=build --chown=65532:65532 /out/data /data
+COPY --from=build --chown=65532:65532 /out/keys /keys
 # Numeric, since scratch has no /etc/passwd: an unprivileged user that owns
-# only /data.
+# only /data and /keys.
 USER 65532:65532
 ENV LATTICE_DATA=/data
 # 8080 HTTP and WebSocket, 7946 gossip (TCP and UDP).

@@ -63,8 +63,14 @@ type stage struct {
 	floors  crdt.VersionVector
 }
 
-func (s *stage) has(l *logIndex, o crdt.ReplicaID, seq uint64) bool {
-	return l.has(o, seq) || containsSeq(s.entries[o], seq)
+// holds reports whether the entry (o, seq) is applied here or staged in
+// this commit. The log index is read under n.mu: the committer is not its
+// only writer (log truncation raises floors from the anti-entropy loop).
+func (n *Node) holds(s *stage, o crdt.ReplicaID, seq uint64) bool {
+	n.mu.Lock()
+	applied := n.logs.has(o, seq)
+	n.mu.Unlock()
+	return applied || containsSeq(s.entries[o], seq)
 }
 
 func containsSeq(ss []uint64, s uint64) bool {
@@ -215,7 +221,7 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 		return r.delta, n.logOwn(txn, st, n.now(), r.key, r.delta)
 	case reqRemote:
 		for _, e := range r.remote {
-			if st.has(n.logs, r.origin, e.seq) {
+			if n.holds(st, r.origin, e.seq) {
 				n.metrics.duplicates.Inc()
 				continue
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -49,6 +50,11 @@ type HTTPOptions struct {
 	// /healthz, /readyz, /metrics): the demo's pages. Default nil: those
 	// paths answer 404 not_found.
 	UI http.Handler
+	// Auth verifies the bearer token of every API request (docs/api.md,
+	// "Authentication"): 401 without a valid one, 403 when its rights do
+	// not cover the request. It also guards the WebSocket endpoint unless
+	// WS.Auth is set. Default nil: no auth, for development only.
+	Auth *Authenticator
 }
 
 // FaultController is what the admin endpoints need of a fault-injecting
@@ -81,6 +87,10 @@ const (
 	codeInvalidFaults    = "invalid_faults"
 	codeUnavailable      = "unavailable"
 	codeInternal         = "internal"
+	codeUnauthorized     = "unauthorized"
+	codeTokenExpired     = "token_expired"
+	codeForbidden        = "forbidden"
+	codeUnsupportedMedia = "unsupported_media_type"
 )
 
 // apiError is an error the handler answers as is.
@@ -119,30 +129,36 @@ func NewHTTPHandler(n *Node, opts HTTPOptions) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = n.log
 	}
-	a := &httpAPI{n: n, opts: opts, log: opts.Logger, metrics: registerHTTPMetrics(n.metrics.reg)}
+	a := &httpAPI{n: n, opts: opts, log: opts.Logger, metrics: registerHTTPMetrics(n.metrics.reg), sec: registerSecurityMetrics(n.metrics.reg)}
 	mux := http.NewServeMux()
 	methods := map[string][]string{} // path -> methods it has
-	handle := func(method, path string, h handlerFunc) {
+	handle := func(method, path string, need access, h handlerFunc) {
 		pattern := method + " " + path
-		mux.Handle(pattern, a.wrap(pattern, h))
+		if method == http.MethodPost || method == http.MethodPut {
+			h = requireJSON(h)
+		}
+		mux.Handle(pattern, a.wrapAuth(pattern, need, h))
 		methods[path] = append(methods[path], method)
 	}
-	handle(http.MethodGet, "/v1/objects/{key...}", a.getObject)
-	handle(http.MethodPost, "/v1/objects/{key...}", a.postObject)
-	handle(http.MethodGet, "/v1/digest", a.getDigest)
-	handle(http.MethodGet, "/v1/cluster", a.getCluster)
-	handle(http.MethodGet, "/v1/admin/faults", a.admin(a.getFaults))
-	handle(http.MethodPut, "/v1/admin/faults", a.admin(a.putFaults))
-	handle(http.MethodPost, "/v1/admin/heal", a.admin(a.heal))
-	handle(http.MethodGet, "/healthz", a.healthz)
-	handle(http.MethodGet, "/readyz", a.readyz)
+	handle(http.MethodGet, "/v1/objects/{key...}", accessRead, a.getObject)
+	handle(http.MethodPost, "/v1/objects/{key...}", accessWrite, a.postObject)
+	handle(http.MethodGet, "/v1/digest", accessToken, a.getDigest)
+	handle(http.MethodGet, "/v1/cluster", accessToken, a.getCluster)
+	handle(http.MethodGet, "/v1/admin/faults", accessAdmin, a.admin(a.getFaults))
+	handle(http.MethodPut, "/v1/admin/faults", accessAdmin, a.admin(a.putFaults))
+	handle(http.MethodPost, "/v1/admin/heal", accessAdmin, a.admin(a.heal))
+	handle(http.MethodGet, "/healthz", accessOpen, a.healthz)
+	handle(http.MethodGet, "/readyz", accessOpen, a.readyz)
 	prom := promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError)})
-	handle(http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request) error {
+	handle(http.MethodGet, "/metrics", accessOpen, func(w http.ResponseWriter, r *http.Request) error {
 		prom.ServeHTTP(w, r)
 		return nil
 	})
 	if opts.WS.Logger == nil {
 		opts.WS.Logger = opts.Logger
+	}
+	if opts.WS.Auth == nil {
+		opts.WS.Auth = opts.Auth
 	}
 	// Not wrapped: the upgrade needs the connection's http.Hijacker, and a
 	// connection's life is not a request's latency.
@@ -175,18 +191,28 @@ type httpAPI struct {
 	opts    HTTPOptions
 	log     *slog.Logger
 	metrics *httpMetrics
+	sec     *securityMetrics
 }
 
 // wrap gives a route its request id, body limit, error response, metrics
-// and debug log line.
+// and debug log line; the route needs no token.
 func (a *httpAPI) wrap(route string, h handlerFunc) http.Handler {
+	return a.wrapAuth(route, accessOpen, h)
+}
+
+// wrapAuth is wrap for a route that needs the rights need, when auth is on.
+func (a *httpAPI) wrapAuth(route string, need access, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, a.opts.MaxBodyBytes)
-		if err := h(sw, r); err != nil {
+		g, err := a.authorize(r, need)
+		if err == nil {
+			err = h(sw, r)
+		}
+		if err != nil {
 			a.writeError(sw, r, id, err)
 		}
 		status := sw.status
@@ -196,11 +222,98 @@ func (a *httpAPI) wrap(route string, h handlerFunc) http.Handler {
 		elapsed := time.Since(start)
 		a.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 		a.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
-		a.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
-			slog.String("request_id", id), slog.String("method", r.Method),
+		attrs := []slog.Attr{slog.String("request_id", id), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.String("route", route),
-			slog.Int("status", status), slog.Duration("elapsed", elapsed))
+			slog.Int("status", status), slog.Duration("elapsed", elapsed)}
+		if g != nil {
+			attrs = append(attrs, slog.String("sub", g.Subject), slog.String("replica", g.Replica.String()))
+		}
+		a.log.LogAttrs(r.Context(), slog.LevelDebug, "http request", attrs...)
 	})
+}
+
+// access is what a route needs of a token when auth is on.
+type access uint8
+
+const (
+	accessOpen  access = iota // no token: probes, metrics, the demo's pages
+	accessToken               // any valid token: digest, cluster view
+	accessRead                // a read prefix covering {key}
+	accessWrite               // a write prefix covering {key}
+	accessAdmin               // the admin claim
+)
+
+// authorize checks the request's bearer token against need: 401 without a
+// valid token, 403 when its rights do not cover the route. It returns the
+// grant, nil when auth is off or the route is open.
+func (a *httpAPI) authorize(r *http.Request, need access) (*Grant, error) {
+	if a.opts.Auth == nil || need == accessOpen {
+		return nil, nil
+	}
+	g, err := a.opts.Auth.Verify(bearer(r))
+	if err != nil {
+		reason := authReason(err)
+		a.sec.authFailures.WithLabelValues("http", reason).Inc()
+		if reason == "expired" {
+			return nil, errorf(http.StatusUnauthorized, codeTokenExpired, "the token has expired")
+		}
+		return nil, errorf(http.StatusUnauthorized, codeUnauthorized, "%s", authMessage(err))
+	}
+	key := r.PathValue("key")
+	ok := true
+	switch need {
+	case accessRead:
+		ok = g.CanRead(key)
+	case accessWrite:
+		ok = g.CanWrite(key)
+	case accessAdmin:
+		ok = g.Admin
+	}
+	if !ok {
+		a.sec.authFailures.WithLabelValues("http", "forbidden").Inc()
+		switch need {
+		case accessAdmin:
+			return g, errorf(http.StatusForbidden, codeForbidden, "the token has no admin right")
+		case accessWrite:
+			return g, errorf(http.StatusForbidden, codeForbidden, "the token may not write %q", key)
+		}
+		return g, errorf(http.StatusForbidden, codeForbidden, "the token may not read %q", key)
+	}
+	return g, nil
+}
+
+// authReason is an auth failure's metric label.
+func authReason(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenMissing):
+		return "missing"
+	case errors.Is(err, ErrTokenExpired):
+		return "expired"
+	}
+	return "invalid"
+}
+
+func authMessage(err error) string {
+	if errors.Is(err, ErrTokenMissing) {
+		return "this node needs a token: Authorization: Bearer <token>"
+	}
+	return err.Error()
+}
+
+// requireJSON refuses a body that is not declared application/json with
+// 415. A browser sends a cross-origin form or text/plain POST without
+// asking first (a "simple" request), so accepting those would let any web
+// page a user visits write to a node it can reach (CSRF); a JSON content
+// type makes the browser ask the node first, and the node's CORS rules say
+// no.
+func requireJSON(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the body must be sent with Content-Type: application/json")
+		}
+		return h(w, r)
+	}
 }
 
 // requestID echoes a client's X-Request-Id if it is short, printable ASCII
@@ -273,6 +386,7 @@ func (a *httpAPI) classify(err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &mbe):
+		a.sec.limitHits.WithLabelValues("body_size").Inc()
 		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "request body exceeds %d bytes", mbe.Limit)
 	case errors.Is(err, ErrInvalidKey):
 		return errorf(http.StatusBadRequest, codeInvalidKey, "%v", err)

@@ -40,6 +40,9 @@ func (f *httpFixture) do(method, path, body string) (int, map[string]any, http.H
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if method == http.MethodPost || method == http.MethodPut {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
@@ -345,5 +348,44 @@ func TestHTTPRequestIDAndLog(t *testing.T) {
 		if id := rec.Header().Get("X-Request-Id"); len(id) != 36 {
 			t.Fatalf("for %q, generated id %q", bad, id)
 		}
+	}
+}
+
+// TestHTTPContentType: a POST or PUT whose body is not declared JSON is
+// refused with 415, so a cross-origin form or text/plain POST (which a
+// browser sends without a preflight) cannot write (CSRF).
+func TestHTTPContentType(t *testing.T) {
+	faulty := transport.NewFaulty(transport.NewMemNetwork().Add("h1"), 1)
+	t.Cleanup(func() { faulty.Close() })
+	f := newHTTPFixture(t, HTTPOptions{Admin: true, Faults: faulty})
+	for _, tc := range []struct{ method, path, ctype, body string }{
+		{"POST", "/v1/objects/c", "text/plain", `{"type":"counter","op":"inc"}`},
+		{"POST", "/v1/objects/c", "application/x-www-form-urlencoded", `{"type":"counter","op":"inc"}`},
+		{"POST", "/v1/objects/c", "multipart/form-data; boundary=x", `{"type":"counter","op":"inc"}`},
+		{"POST", "/v1/objects/c", "", `{"type":"counter","op":"inc"}`},
+		{"PUT", "/v1/admin/faults", "text/plain", `{"drop":1}`},
+		{"POST", "/v1/admin/heal", "text/plain", ``},
+	} {
+		before := f.digest()
+		req, err := http.NewRequest(tc.method, f.srv.URL+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.ctype != "" {
+			req.Header.Set("Content-Type", tc.ctype)
+		}
+		req.Header.Set("Origin", "http://evil.example")
+		status, m := doReq(t, req)
+		if status != http.StatusUnsupportedMediaType || errCode(m) != codeUnsupportedMedia {
+			t.Errorf("%s %s as %q: %d %v, want 415 %s", tc.method, tc.path, tc.ctype, status, m, codeUnsupportedMedia)
+		}
+		if f.digest() != before || faulty.Faults().Drop != 0 {
+			t.Errorf("%s %s as %q changed something", tc.method, tc.path, tc.ctype)
+		}
+	}
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/objects/c", strings.NewReader(`{"type":"counter","op":"inc"}`))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	if status, m := doReq(t, req); status != 200 {
+		t.Errorf("application/json; charset=utf-8: %d %v", status, m)
 	}
 }

@@ -76,3 +76,24 @@ func newMetrics() *Metrics {
 // Registry is where the node's collectors live; the HTTP layer serves it
 // and may register its own.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// securityMetrics count refusals by auth and by limits, so an operator sees
+// an attack or a misconfigured client. Registered once per node; the HTTP
+// API and the WebSocket endpoint share them.
+type securityMetrics struct {
+	authFailures *prometheus.CounterVec
+	limitHits    *prometheus.CounterVec
+}
+
+func registerSecurityMetrics(reg *prometheus.Registry) *securityMetrics {
+	return &securityMetrics{
+		authFailures: registerOnce(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lattice_auth_failures_total",
+			Help: "Requests and messages refused by auth, by endpoint (http, ws) and reason (missing, invalid, expired, forbidden, replica).",
+		}, []string{"endpoint", "reason"})),
+		limitHits: registerOnce(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lattice_limit_hits_total",
+			Help: "Limits hit, by limit (frame_size, subscriptions, rate, connections, origin, body_size).",
+		}, []string{"limit"})),
+	}
+}

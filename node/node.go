@@ -56,6 +56,9 @@ type Node struct {
 // the committer goroutine and must not block.
 type Observer func(key string, delta *crdt.Object)
 
+// encryptedIndexCache is the index cache of an encrypted store, in bytes.
+const encryptedIndexCache = 64 << 20
+
 // Open opens (or creates) the node's data directory and starts its
 // committer. The replica id is created on first open and kept.
 func Open(cfg Config) (*Node, error) {
@@ -66,6 +69,11 @@ func Open(cfg Config) (*Node, error) {
 		WithSyncWrites(cfg.SyncWrites).
 		WithLogger(nil).
 		WithNumVersionsToKeep(1)
+	if len(cfg.EncryptionKey) > 0 {
+		// Badger needs an index cache with encryption: decrypted table
+		// indexes live there instead of being re-read and re-decrypted.
+		opts = opts.WithEncryptionKey(cfg.EncryptionKey).WithIndexCacheSize(encryptedIndexCache)
+	}
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("opening badger at %s: %w", cfg.Dir, err)

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -42,6 +44,10 @@ const (
 	// a pong, for this long; DefaultWSPingInterval keeps a healthy one busy.
 	DefaultWSIdleTimeout  = 60 * time.Second
 	DefaultWSPingInterval = 25 * time.Second
+	// DefaultWSMaxConns bounds the connections of one handler: each holds
+	// a send queue and two goroutines, so ten thousand is some hundreds of
+	// MiB at worst, and a flood of idle sockets cannot take the node down.
+	DefaultWSMaxConns = 10_000
 )
 
 // WSOptions configures the WebSocket endpoint. The zero value is the
@@ -77,6 +83,15 @@ type WSOptions struct {
 	IdleTimeout time.Duration
 	// PingInterval is how often the node pings. Default 25 s.
 	PingInterval time.Duration
+	// MaxConns bounds the open connections; an upgrade beyond it is
+	// refused with 503 too_many_connections. Default 10,000.
+	MaxConns int
+	// Auth verifies clients' tokens: at the upgrade (Authorization: Bearer,
+	// or ?token= for browsers), or in hello; then every sub must be within
+	// a read prefix and every delta within a write prefix, and the session
+	// closes with 4004 when the token expires. Default nil: no auth
+	// (development only). NewHTTPHandler sets it from HTTPOptions.Auth.
+	Auth *Authenticator
 	// Logger receives connection events. Default: the node's logger.
 	Logger *slog.Logger
 }
@@ -109,6 +124,9 @@ func (o *WSOptions) setDefaults(n *Node) {
 	if o.PingInterval <= 0 {
 		o.PingInterval = DefaultWSPingInterval
 	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultWSMaxConns
+	}
 	if o.Logger == nil {
 		o.Logger = n.log
 	}
@@ -127,6 +145,8 @@ const closeGrace = time.Second
 const (
 	closeUnsupportedVersion = 4001
 	closeHelloRequired      = 4002
+	closeUnauthorized       = 4003
+	closeTokenExpired       = 4004
 	closeTooSlow            = 4008
 )
 
@@ -145,6 +165,7 @@ const (
 	wsRateLimited  = "rate_limited"
 	wsUnavailable  = "unavailable"
 	wsInternal     = "internal"
+	wsForbidden    = "forbidden"
 )
 
 // WSHandler serves GET /v1/ws. NewHTTPHandler mounts one; use it alone to
@@ -156,7 +177,9 @@ type WSHandler struct {
 	log      *slog.Logger
 	hub      *wsHub
 	metrics  *wsMetrics
+	sec      *securityMetrics
 	upgrader websocket.Upgrader
+	active   atomic.Int64 // connections upgraded or being upgraded
 
 	mu     sync.Mutex
 	conns  map[*wsConn]struct{}
@@ -174,6 +197,7 @@ func NewWSHandler(n *Node, opts WSOptions) *WSHandler {
 		opts:    opts,
 		log:     opts.Logger,
 		metrics: registerWSMetrics(n.metrics.reg),
+		sec:     registerSecurityMetrics(n.metrics.reg),
 		conns:   map[*wsConn]struct{}{},
 		done:    make(chan struct{}),
 	}
@@ -182,9 +206,16 @@ func NewWSHandler(n *Node, opts WSOptions) *WSHandler {
 	if wsHandlerHook != nil {
 		wsHandlerHook(h)
 	}
-	check := opts.CheckOrigin
-	if check == nil {
-		check = func(r *http.Request) bool { return opts.AllowAnyOrigin || sameHost(r) }
+	allowed := opts.CheckOrigin
+	if allowed == nil {
+		allowed = func(r *http.Request) bool { return opts.AllowAnyOrigin || sameHost(r) }
+	}
+	check := func(r *http.Request) bool {
+		if !allowed(r) {
+			h.sec.limitHits.WithLabelValues("origin").Inc()
+			return false
+		}
+		return true
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,
@@ -225,17 +256,59 @@ func wsHTTPError(status int, msg string) errorBody {
 }
 
 // ServeHTTP upgrades the request and runs the connection until it ends.
-// The hello's token is accepted and ignored until auth lands (issue #8).
+// Before the upgrade it refuses, with a JSON error: a closing node (503
+// unavailable), one at MaxConns (503 too_many_connections), an invalid
+// token (401 unauthorized or token_expired) and a foreign Origin (403
+// forbidden_origin).
 func (h *WSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := requestID(r.Header.Get("X-Request-Id"))
+	w.Header().Set("X-Request-Id", id)
+	log := h.log.With("request_id", id, "remote", r.RemoteAddr)
 	if !h.n.Ready() || h.closed() {
 		writeJSON(w, http.StatusServiceUnavailable, wsHTTPError(http.StatusServiceUnavailable, "the node is shutting down"))
 		return
 	}
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if h.active.Add(1) > int64(h.opts.MaxConns) {
+		h.active.Add(-1)
+		h.sec.limitHits.WithLabelValues("connections").Inc()
+		// Debug: a flood of these is what the limit is for; the metric counts them.
+		log.Debug("websocket upgrade refused: connection limit", "max_conns", h.opts.MaxConns)
+		w.Header().Set("Retry-After", "1")
+		var b errorBody
+		b.Error.Code, b.Error.Message = "too_many_connections", fmt.Sprintf("this node serves at most %d connections; try again later or another node", h.opts.MaxConns)
+		writeJSON(w, http.StatusServiceUnavailable, b)
+		return
+	}
+	defer h.active.Add(-1)
+	var grant *Grant
+	if h.opts.Auth != nil {
+		tok := bearer(r)
+		if tok == "" {
+			tok = r.URL.Query().Get("token")
+		}
+		if tok != "" { // otherwise it must come in hello
+			g, err := h.opts.Auth.Verify(tok)
+			if err != nil {
+				reason := authReason(err)
+				h.sec.authFailures.WithLabelValues("ws", reason).Inc()
+				log.Info("websocket upgrade refused: bad token", "reason", reason, "err", err)
+				var b errorBody
+				b.Error.Code, b.Error.Message = codeUnauthorized, err.Error()
+				if reason == "expired" {
+					b.Error.Code = codeTokenExpired
+				}
+				writeJSON(w, http.StatusUnauthorized, b)
+				return
+			}
+			grant = g
+		}
+	}
+	ws, err := h.upgrader.Upgrade(w, r, http.Header{"X-Request-Id": {id}})
 	if err != nil {
 		return // the upgrader has answered
 	}
 	c := newWSConn(h, ws)
+	c.grant, c.log = grant, log
 	h.mu.Lock()
 	if h.closed() {
 		h.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -59,7 +60,10 @@ type wsConn struct {
 	peak     atomic.Int64  // most messages ever queued, for tests
 	gen      uint64        // the hub's dedup stamp; committer goroutine only
 
-	// Set by hello, before the writer starts; read-only after.
+	// Set by ServeHTTP and hello, before the writer starts; read-only
+	// after. grant is nil when auth is off.
+	log     *slog.Logger
+	grant   *Grant
 	replica crdt.ReplicaID
 	binary  bool
 	resume  crdt.VersionVector // hello's cursor; nil without one
@@ -76,7 +80,7 @@ type wsConn struct {
 func newWSConn(h *WSHandler, ws *websocket.Conn) *wsConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &wsConn{
-		h: h, n: h.n, ws: ws, opts: &h.opts,
+		h: h, n: h.n, ws: ws, opts: &h.opts, log: h.log,
 		ctx: ctx, cancel: cancel,
 		send:    make(chan wsOut, h.opts.SendQueue),
 		wake:    make(chan struct{}, 1),
@@ -134,6 +138,7 @@ func (c *wsConn) closeWith(code int, reason string) {
 // is not reset with the close frame still unread by the client.
 func (c *wsConn) drain() {
 	c.h.metrics.errors.WithLabelValues("frame_too_big").Inc()
+	c.h.sec.limitHits.WithLabelValues("frame_size").Inc()
 	nc := c.ws.NetConn()
 	_ = nc.SetReadDeadline(time.Now().Add(closeGrace))
 	_, _ = io.CopyN(io.Discard, nc, 2*c.opts.MaxFrame)
@@ -142,7 +147,7 @@ func (c *wsConn) drain() {
 type helloMsg struct {
 	V        json.RawMessage   `json:"v"`
 	Replica  string            `json:"replica"`
-	Token    json.RawMessage   `json:"token"` // accepted and ignored until auth lands (issue #8)
+	Token    string            `json:"token"` // ignored when auth is off
 	Encoding string            `json:"encoding"`
 	Cursor   map[string]uint64 `json:"cursor"`
 }
@@ -193,7 +198,15 @@ func (c *wsConn) hello() bool {
 			c.resume[o] = s
 		}
 	}
+	if !c.authenticate(m.Token, id) {
+		return false
+	}
 	c.replica, c.binary = id, m.Encoding == "binary"
+	c.log = c.log.With("replica", id.String())
+	if c.grant != nil {
+		c.log = c.log.With("sub", c.grant.Subject)
+	}
+	c.log.Debug("websocket session opened", "encoding", m.Encoding, "resume", m.Cursor != nil)
 	// No subscription exists yet, so the cursor vacuously holds; later
 	// ones are snapshotted or caught up at least to it.
 	c.claim = c.h.hub.safe.Load()
@@ -211,6 +224,50 @@ func (c *wsConn) hello() bool {
 		return false
 	}
 	return true
+}
+
+// authenticate settles the session's grant when auth is on: the hello's
+// token if it has one, else the upgrade's; a session without a valid one
+// closes with 4003 (4004 if it expired). The token must name the hello's
+// replica, so that the dots the node accepts from this client (only the
+// hello replica's) are the token holder's.
+func (c *wsConn) authenticate(token string, replica crdt.ReplicaID) bool {
+	auth := c.opts.Auth
+	if auth == nil {
+		return true
+	}
+	fail := func(reason string, code int, text string, err error) bool {
+		c.h.sec.authFailures.WithLabelValues("ws", reason).Inc()
+		c.log.Info("websocket session refused", "reason", reason, "replica", replica.String(), "err", err)
+		c.closeWith(code, text)
+		return false
+	}
+	if token != "" {
+		g, err := auth.Verify(token)
+		if err != nil {
+			if errors.Is(err, ErrTokenExpired) {
+				return fail("expired", closeTokenExpired, "token_expired", err)
+			}
+			return fail("invalid", closeUnauthorized, "unauthorized", err)
+		}
+		c.grant = g
+	}
+	if c.grant == nil {
+		return fail("missing", closeUnauthorized, "unauthorized", ErrTokenMissing)
+	}
+	if c.grant.Replica != replica {
+		return fail("replica", closeUnauthorized, "unauthorized", fmt.Errorf("the token is for replica %s", c.grant.Replica))
+	}
+	if !c.grant.Expires.After(time.Now()) {
+		return fail("expired", closeTokenExpired, "token_expired", ErrTokenExpired)
+	}
+	return true
+}
+
+// forbidden refuses a message the session's token does not cover.
+func (c *wsConn) forbidden(id json.RawMessage, format string, args ...any) {
+	c.h.sec.authFailures.WithLabelValues("ws", "forbidden").Inc()
+	c.replyError(id, wsForbidden, format, args...)
 }
 
 func parseLowerUUID(s string) (crdt.ReplicaID, error) {
@@ -254,7 +311,7 @@ func (c *wsConn) handleText(data []byte) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(data) || json.Unmarshal(data, &head) != nil {
 		c.h.metrics.in("unknown")
-		if !c.limiter.allow(time.Now()) {
+		if !c.allow() {
 			c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
 			return
 		}
@@ -270,7 +327,7 @@ func (c *wsConn) handleText(data []byte) {
 		t = *head.T
 	}
 	c.h.metrics.in(t)
-	if !c.limiter.allow(time.Now()) {
+	if !c.allow() {
 		c.replyError(id, wsRateLimited, "over %g messages per second", c.opts.Rate)
 		return
 	}
@@ -328,6 +385,14 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 		}
 		s.key, s.isPrefix = *m.Prefix, true
 	}
+	if c.grant != nil && !c.grant.CanReadPrefix(s.key) {
+		what := "key"
+		if s.isPrefix {
+			what = "prefix"
+		}
+		c.forbidden(id, "the token may not read %s %q", what, s.key)
+		return
+	}
 	c.mu.Lock()
 	_, dup := c.subs[s.id]
 	full := len(c.subs) >= c.opts.MaxSubs
@@ -340,6 +405,7 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 		c.replyError(id, wsDuplicateSub, "subscription %d exists", s.id)
 		return
 	case full:
+		c.h.sec.limitHits.WithLabelValues("subscriptions").Inc()
 		c.replyError(id, wsTooManySubs, "at most %d subscriptions per connection", c.opts.MaxSubs)
 		return
 	}
@@ -392,7 +458,7 @@ func (c *wsConn) handleDelta(id json.RawMessage, data []byte) {
 // a one-item crdt.Batch.
 func (c *wsConn) handleBinary(data []byte) {
 	c.h.metrics.in("delta")
-	if !c.limiter.allow(time.Now()) {
+	if !c.allow() {
 		c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
 		return
 	}
@@ -422,6 +488,10 @@ func (c *wsConn) handleBinary(data []byte) {
 // join runs one client delta on a goroutine of its own, at most
 // MaxInFlight at once: when they are all busy the reader waits here.
 func (c *wsConn) join(id uint64, key string, decode func() (*crdt.Object, error)) {
+	if c.grant != nil && !c.grant.CanWrite(key) {
+		c.forbidden(json.RawMessage(fmt.Sprint(id)), "the token may not write %q", key)
+		return
+	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-c.ctx.Done():
@@ -474,7 +544,7 @@ func (c *wsConn) classify(err error) (code, msg string) {
 	case c.ctx.Err() != nil:
 		return wsUnavailable, "the connection is closing"
 	}
-	c.h.log.Error("websocket delta failed", "replica", c.replica, "err", err)
+	c.log.Error("websocket delta failed", "err", err)
 	return wsInternal, "internal error; the delta may be resent"
 }
 
@@ -538,6 +608,12 @@ func (c *wsConn) writeLoop() {
 	defer c.cancel() // a reader waiting for queue room must not wait on a dead writer
 	ping := time.NewTicker(c.opts.PingInterval)
 	defer ping.Stop()
+	var expired <-chan time.Time // never, without auth
+	if c.grant != nil {
+		t := time.NewTimer(time.Until(c.grant.Expires))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		var err error
 		if c.overflow.Load() {
@@ -557,6 +633,9 @@ func (c *wsConn) writeLoop() {
 			case <-c.n.quit:
 				c.shutdown()
 				return
+			case <-expired:
+				c.expire()
+				return
 			}
 		}
 		if err != nil {
@@ -573,6 +652,16 @@ func (c *wsConn) shutdown() {
 	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
+// expire closes a session whose token has expired with 4004: the client
+// gets a new token and reconnects with its cursor.
+func (c *wsConn) expire() {
+	c.h.sec.authFailures.WithLabelValues("ws", "expired").Inc()
+	c.h.metrics.errors.WithLabelValues("token_expired").Inc()
+	c.log.Info("websocket token expired; closing")
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTokenExpired, "token_expired"), time.Now().Add(c.opts.WriteTimeout))
+	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+}
+
 // fail ends the connection after a failed write. A client that stopped
 // reading is told 4008 if the close frame still gets through; usually its
 // buffers are full and it just sees the connection drop.
@@ -580,10 +669,10 @@ func (c *wsConn) fail(err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.h.metrics.errors.WithLabelValues("too_slow").Inc()
-		c.h.log.Info("websocket client too slow; closing", "replica", c.replica)
+		c.log.Info("websocket client too slow; closing")
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooSlow, "too_slow"), time.Now().Add(closeGrace))
 	} else if !errors.Is(err, net.ErrClosed) && !errors.Is(err, websocket.ErrCloseSent) {
-		c.h.log.Debug("websocket write failed", "replica", c.replica, "err", err)
+		c.log.Debug("websocket write failed", "err", err)
 	}
 	c.ws.Close()
 }
@@ -651,7 +740,7 @@ func (c *wsConn) writeLive(lc *liveChange) error {
 // skipBad logs a change that does not encode; it cannot happen to a delta
 // the node accepted, and must not end the connection if it does.
 func (c *wsConn) skipBad(key string, err error) error {
-	c.h.log.Error("websocket: a delta does not encode", "key", key, "err", err)
+	c.log.Error("websocket: a delta does not encode", "key", key, "err", err)
 	return nil
 }
 
@@ -946,6 +1035,15 @@ func marshalWS(v any) []byte {
 }
 
 func jsonString(s string) []byte { return marshalWS(s) }
+
+// allow takes a token from the rate limiter, counting a refusal.
+func (c *wsConn) allow() bool {
+	if c.limiter.allow(time.Now()) {
+		return true
+	}
+	c.h.sec.limitHits.WithLabelValues("rate").Inc()
+	return false
+}
 
 // tokenBucket is a connection's rate limit; the reader alone uses it.
 type tokenBucket struct {

@@ -83,19 +83,22 @@ func dialWSWith(t *testing.T, url string, read bool, d *websocket.Dialer) *testW
 	w := &testWS{t: t, c: c, replica: uuid.New(), in: make(chan wsFrame, 100_000), done: make(chan struct{})}
 	t.Cleanup(func() { c.Close() })
 	if read {
-		go func() {
-			defer close(w.done)
-			for {
-				mt, data, err := c.ReadMessage()
-				if err != nil {
-					w.err = err
-					return
-				}
-				w.in <- wsFrame{mt, data}
-			}
-		}()
+		go w.readFrames()
 	}
 	return w
+}
+
+// readFrames queues every frame on w.in until the connection fails.
+func (w *testWS) readFrames() {
+	defer close(w.done)
+	for {
+		mt, data, err := w.c.ReadMessage()
+		if err != nil {
+			w.err = err
+			return
+		}
+		w.in <- wsFrame{mt, data}
+	}
 }
 
 func (w *testWS) send(v any) {
@@ -811,6 +814,47 @@ func TestWSBadInput(t *testing.T) {
 			w.expectError(wsDuplicateSub, 3)
 			w.send(map[string]any{"t": "sub", "id": 4, "key": "target/x"})
 			w.expectError(wsTooManySubs, 4)
+		}},
+		{"connection limit", WSOptions{MaxConns: 2}, func(t *testing.T, s *wsNode) {
+			w := dialWS(t, s.url, true) // the watcher is the first
+			w.hello(nil)
+			_, resp, err := websocket.DefaultDialer.Dial(s.url, nil)
+			if err == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("a third connection: %v", err)
+			}
+			if body := readBody(t, resp); !strings.Contains(body, "too_many_connections") {
+				t.Fatalf("a third connection: %s", body)
+			}
+			w.c.Close()
+			deadline := time.Now().Add(5 * time.Second)
+			for { // a slot frees once the node has seen the close
+				c, _, err := websocket.DefaultDialer.Dial(s.url, nil)
+				if err == nil {
+					c.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no slot after a connection closed: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := testutil.ToFloat64(registerSecurityMetrics(s.n.Metrics().Registry()).limitHits.WithLabelValues("connections")); got < 1 {
+				t.Fatalf("lattice_limit_hits_total{limit=connections} = %v", got)
+			}
+		}},
+		{"cross-origin upgrade", WSOptions{}, func(t *testing.T, s *wsNode) {
+			for _, origin := range []string{"http://evil.example", "null", "http://127.0.0.1.evil.example"} {
+				_, resp, err := websocket.DefaultDialer.Dial(s.url, http.Header{"Origin": {origin}})
+				if err == nil || resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("upgrade from %s: %v", origin, err)
+				}
+				if body := readBody(t, resp); !strings.Contains(body, "forbidden_origin") {
+					t.Fatalf("upgrade from %s: %s", origin, body)
+				}
+			}
+			if got := testutil.ToFloat64(registerSecurityMetrics(s.n.Metrics().Registry()).limitHits.WithLabelValues("origin")); got != 3 {
+				t.Fatalf("lattice_limit_hits_total{limit=origin} = %v", got)
+			}
 		}},
 		{"flood", WSOptions{}, func(t *testing.T, s *wsNode) {
 			w := dialWS(t, s.url, true)

@@ -41,6 +41,11 @@ type MemberlistConfig struct {
 	// encryption, for development. Production clusters should set it.
 	SecretKey []byte
 
+	// Keys are further keys memberlist accepts on incoming gossip, besides
+	// SecretKey, which it encrypts with: the middle of a key rotation
+	// (SetKeys). Each 16, 24 or 32 bytes. Default nil. Needs SecretKey.
+	Keys [][]byte
+
 	// Label is memberlist's cluster label: traffic with a different label is
 	// dropped. Default "": none. Set it so two clusters sharing a network
 	// cannot merge by mistake.
@@ -111,6 +116,8 @@ func (c MemberlistConfig) withDefaults() (MemberlistConfig, error) {
 		return c, fmt.Errorf("transport: memberlist config: LeaveTimeout %v is negative", c.LeaveTimeout)
 	case c.ReconnectInterval < 0:
 		return c, fmt.Errorf("transport: memberlist config: ReconnectInterval %v is negative", c.ReconnectInterval)
+	case len(c.Keys) > 0 && len(c.SecretKey) == 0:
+		return c, errors.New("transport: memberlist config: Keys needs a SecretKey")
 	}
 	if c.BindAddr == "" {
 		c.BindAddr = defaultBindAddr
@@ -161,12 +168,70 @@ type Memberlist struct {
 	// mu guards what follows. Lock order: memberlist's internal node lock,
 	// then mu (memberlist holds it while calling the delegate), so never call
 	// into memberlist with mu held.
+	keyring *memberlist.Keyring // nil without encryption; safe for concurrent use
+
 	mu      sync.Mutex
 	list    *memberlist.Memberlist // set once Create returns; read under mu
 	recv    Receiver
 	peers   map[string]*mlPeer
 	started bool
 	closed  bool
+}
+
+// ErrNoEncryption is SetKeys's error on a Memberlist started without a
+// SecretKey: memberlist cannot turn encryption on in a running cluster.
+var ErrNoEncryption = errors.New("transport: gossip encryption is off; it can only be turned on at start")
+
+// SetKeys makes keys the gossip keyring: every one is accepted on incoming
+// gossip, and keys[0] encrypts outgoing gossip; keys installed before and
+// not listed are removed. It is how a running cluster rotates its key
+// without a restart, in three rounds, each done on every node before the
+// next starts (docs/security.md):
+//
+//  1. SetKeys(old, new): every node accepts new, all still send with old.
+//  2. SetKeys(new, old): every node sends with new; old is still accepted
+//     from nodes that have not switched yet.
+//  3. SetKeys(new): old is no longer accepted.
+//
+// Skipping a round's "every node" splits the cluster: a node that sends
+// with a key its peers do not hold is not heard.
+func (m *Memberlist) SetKeys(keys [][]byte) error {
+	if m.keyring == nil {
+		return ErrNoEncryption
+	}
+	if len(keys) == 0 {
+		return errors.New("transport: SetKeys needs at least one key")
+	}
+	for _, k := range keys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			return fmt.Errorf("transport: SetKeys: %w", err)
+		}
+	}
+	for _, k := range keys {
+		if err := m.keyring.AddKey(k); err != nil {
+			return fmt.Errorf("transport: SetKeys: %w", err)
+		}
+	}
+	if err := m.keyring.UseKey(keys[0]); err != nil {
+		return fmt.Errorf("transport: SetKeys: %w", err)
+	}
+	for _, old := range m.keyring.GetKeys() {
+		if !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, old) }) {
+			if err := m.keyring.RemoveKey(old); err != nil {
+				return fmt.Errorf("transport: SetKeys: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// KeyCount reports how many gossip keys are installed (0 without
+// encryption), for logs: the keys themselves are never logged.
+func (m *Memberlist) KeyCount() int {
+	if m.keyring == nil {
+		return 0
+	}
+	return len(m.keyring.GetKeys())
 }
 
 // MemberlistStats counts Memberlist's traffic, for /metrics and tests.
@@ -234,7 +299,13 @@ func NewMemberlist(cfg MemberlistConfig) (*Memberlist, error) {
 	// rescheduled with a new IP) may take the name over once the old one
 	// has been dead this long; memberlist's default, 0, never allows it.
 	mc.DeadNodeReclaimTime = deadNodeReclaimTime
-	mc.SecretKey = cfg.SecretKey
+	if len(cfg.SecretKey) > 0 {
+		kr, err := memberlist.NewKeyring(append([][]byte{cfg.SecretKey}, cfg.Keys...), cfg.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("transport: memberlist config: keys: %w", err)
+		}
+		mc.Keyring, m.keyring = kr, kr
+	}
 	mc.Label = cfg.Label
 	mc.Logger = memberlistLogger(m.log.With("component", "memberlist"))
 	mc.Delegate = delegate{m}

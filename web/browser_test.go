@@ -514,7 +514,7 @@ func startDemo(t *testing.T, bin string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "demo", "--dir", t.TempDir(),
+	cmd := exec.Command(bin, "demo", "--data", t.TempDir(),
 		"--port", strconv.Itoa(httpPort), "--gossip-port", strconv.Itoa(gossipPort), "--log-level", "info")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

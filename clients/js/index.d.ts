@@ -149,7 +149,7 @@ export interface ClientOptions {
   replica?: string;
   /** Default: IndexedDB in a browser, memory elsewhere. */
   store?: Store;
-  /** Credentials sent in hello: a string, or a function returning one (called on every connect). */
+  /** A token (docs/security.md) sent in hello: a string, or a function returning one, called on every connect and again at once when the node closes with 4004 token_expired. */
   token?: string | (() => string | Promise<string>);
   backoff?: Backoff;
   /** A WebSocket constructor. Default: globalThis.WebSocket. */

@@ -17,7 +17,9 @@ export const PROTOCOL_VERSION = 1;
 
 // Error codes after which a delta can never succeed, so resending it forever
 // would be pointless: the node refused its content, not its timing.
-const FATAL_DELTA_CODES = new Set(['bad_message', 'invalid_key', 'invalid_delta', 'wrong_type', 'forged_dot']);
+// 'forbidden' is one too: the token does not cover the key, and a new token
+// for the same user would not either.
+const FATAL_DELTA_CODES = new Set(['bad_message', 'invalid_key', 'invalid_delta', 'wrong_type', 'forged_dot', 'forbidden']);
 
 // Close codes from docs/protocol.md, for the error events a close produces.
 const CLOSE_REASONS = {
@@ -778,6 +780,18 @@ export class Client {
     const reason = CLOSE_REASONS[ev.code];
     if (reason) this._emitError(reason, `${conn.url} closed the connection: ${ev.code} ${ev.reason || reason}`, { closeCode: ev.code });
     this._conn = null;
+    // A session whose token expired (4004) reconnects at once, to the same
+    // node, and _hello asks the token function for a fresh token; the cursor
+    // resumes where it stopped. Only after a session that was welcomed: a
+    // function that keeps returning an expired token backs off like any
+    // failure instead of hammering the node.
+    if (ev.code === 4004 && conn.welcome && typeof this.token === 'function' && !this._closed && !this._offline) {
+      clearTimeout(conn.timer);
+      clearInterval(this._pingTimer);
+      this._setStatus('offline');
+      this._connect();
+      return;
+    }
     this._failed(conn);
   }
 

@@ -404,7 +404,9 @@ func childEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return env
+	// These tests are about replication, not auth (which node/ tests):
+	// the nodes run in development mode, as `lattice demo` does.
+	return append(env, "LATTICE_DEV=true")
 }
 
 func latticeVars(env []string) []string {

@@ -10,7 +10,7 @@ import (
 
 func runDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	dir := fs.String("dir", filepath.Join(os.TempDir(), "lattice-demo"), "directory for the three nodes' data")
+	dir := fs.String("data", filepath.Join(os.TempDir(), "lattice-demo"), "directory for the three nodes' data (LATTICE_DATA)")
 	port := fs.Int("port", 8080, "HTTP port of the first node; the others take the next two")
 	gossip := fs.Int("gossip-port", 7946, "gossip port of the first node; the others take the next two")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
@@ -37,6 +37,7 @@ func runDemo(args []string) error {
 			gossip:     fmt.Sprintf("127.0.0.1:%d", *gossip+i),
 			sync:       true,
 			admin:      true,
+			dev:        true, // the demo runs without auth; startNode warns
 			aeInterval: time.Second,
 			local:      true,
 		}

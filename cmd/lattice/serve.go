@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -35,6 +36,15 @@ type nodeOptions struct {
 	gossipKey   string // base64; decoded by startNode
 	gossipLabel string // memberlist's cluster label
 	local       bool   // memberlist's local-network timings
+
+	// Security (docs/security.md).
+	dev           bool   // no auth: development only
+	authKey       string // file: the token verification key (public or private PEM)
+	tlsCert       string // files: serve HTTPS and WSS
+	tlsKey        string
+	encryptionKey string // file: Badger encryption at rest
+	gossipKeyring string // file: base64 gossip keys, one a line, the first the primary
+	maxConns      int    // WebSocket connections
 }
 
 func (o *nodeOptions) register(fs *flag.FlagSet) {
@@ -51,6 +61,119 @@ func (o *nodeOptions) register(fs *flag.FlagSet) {
 	fs.Int64Var(&o.faultSeed, "fault-seed", 0, "seed of the fault-injecting transport (default: from the clock, logged)")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 of a 16, 24 or 32-byte key that encrypts gossip, the same on every node (default: none; prefer the environment to the command line)")
 	fs.StringVar(&o.gossipLabel, "gossip-label", "", "cluster label: gossip with another label is dropped, so two clusters on one network cannot merge")
+	fs.BoolVar(&o.dev, "dev", false, "development mode: no authentication, anyone who reaches the node may read and write (and, with --admin, partition it); never in production")
+	fs.StringVar(&o.authKey, "auth-key", "", "PEM file of the Ed25519 key that verifies client tokens (the .pub file of lattice token --new-key); required unless --dev")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS and WSS instead of HTTP and WS; needs --tls-key")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&o.encryptionKey, "encryption-key-file", "", "file holding a 16, 24 or 32-byte key (raw, or base64) that encrypts the data directory at rest; the same key is needed to open it again")
+	fs.StringVar(&o.gossipKeyring, "gossip-keyring", "", "file of base64 gossip keys, one a line, the first encrypting and all accepted; SIGHUP rereads it, to rotate keys without a restart (instead of --gossip-key; lattice gossip-key --gossip-keyring FILE makes one)")
+	fs.IntVar(&o.maxConns, "max-conns", node.DefaultWSMaxConns, "most WebSocket connections this node serves at once; more are refused with 503")
+}
+
+// devWarning is logged, loudly, by a node started with --dev.
+const devWarning = "DEVELOPMENT MODE: authentication is OFF. Anyone who can reach this node can read and write every key" +
+	" (and, with --admin, partition the cluster). Never expose it; run with --auth-key in production."
+
+// security loads what the security flags name: the token verifier (nil
+// with --dev) and the keys. It refuses a node without auth unless --dev.
+func (o *nodeOptions) security() (auth *node.Authenticator, encKey []byte, gossipKeys [][]byte, err error) {
+	switch {
+	case o.dev && o.authKey != "":
+		return nil, nil, nil, errors.New("--dev and --auth-key exclude each other: --dev turns auth off")
+	case !o.dev && o.authKey == "":
+		return nil, nil, nil, errors.New("no --auth-key (LATTICE_AUTH_KEY): a node verifies client tokens unless started with --dev (LATTICE_DEV=true), which runs without auth for development; see docs/security.md")
+	case (o.tlsCert == "") != (o.tlsKey == ""):
+		return nil, nil, nil, errors.New("--tls-cert and --tls-key go together")
+	case o.gossipKey != "" && o.gossipKeyring != "":
+		return nil, nil, nil, errors.New("--gossip-key and --gossip-keyring exclude each other: put the key in the keyring file")
+	}
+	if o.authKey != "" {
+		if auth, err = node.LoadAuthenticator(o.authKey); err != nil {
+			return nil, nil, nil, fmt.Errorf("--auth-key: %w", err)
+		}
+	}
+	if o.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey); err != nil {
+			return nil, nil, nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
+		}
+	}
+	if o.encryptionKey != "" {
+		if encKey, err = readKeyFile(o.encryptionKey); err != nil {
+			return nil, nil, nil, fmt.Errorf("--encryption-key-file: %w", err)
+		}
+	}
+	if o.gossipKeyring != "" {
+		if gossipKeys, err = readKeyring(o.gossipKeyring); err != nil {
+			return nil, nil, nil, fmt.Errorf("--gossip-keyring: %w", err)
+		}
+	} else if key, err := gossipKey(o.gossipKey); err != nil {
+		return nil, nil, nil, err
+	} else if key != nil {
+		gossipKeys = [][]byte{key}
+	}
+	return auth, encKey, gossipKeys, nil
+}
+
+// readKeyFile reads a 16, 24 or 32-byte key, raw or in base64. The key
+// never appears in an error.
+func readKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(b); n == 16 || n == 24 || n == 32 {
+		return b, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s is neither 16, 24 or 32 raw bytes nor base64", path)
+	}
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("%s holds a %d-byte key, want 16, 24 or 32", path, n)
+	}
+	return key, nil
+}
+
+// readKeyring reads a gossip keyring file: one base64 key a line, blank
+// lines and lines starting with # ignored; the first key is the primary.
+func readKeyring(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, err := base64.StdEncoding.DecodeString(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: not standard base64", path, i+1)
+		}
+		if n := len(key); n != 16 && n != 24 && n != 32 {
+			return nil, fmt.Errorf("%s:%d: a %d-byte key, want 16, 24 or 32", path, i+1, n)
+		}
+		keys = append(keys, key)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s holds no key", path)
+	}
+	return keys, nil
+}
+
+// reloadKeyring rereads --gossip-keyring into the running memberlist
+// (SIGHUP): see transport.Memberlist.SetKeys for the rotation's rounds.
+func (r *running) reloadKeyring(path string, log *slog.Logger) {
+	keys, err := readKeyring(path)
+	if err == nil {
+		err = r.ml.SetKeys(keys)
+	}
+	if err != nil {
+		log.Error("gossip keyring not reloaded; the old keys stay", "file", path, "err", err)
+		return
+	}
+	log.Info("gossip keyring reloaded", "file", path, "keys", len(keys))
 }
 
 // running is one started node and what it owns.
@@ -63,19 +186,31 @@ type running struct {
 }
 
 func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
-	key, err := gossipKey(o.gossipKey)
+	auth, encKey, gossipKeys, err := o.security()
 	if err != nil {
 		return nil, err
+	}
+	if o.dev {
+		log.Warn(devWarning)
+	}
+	var key []byte
+	var moreKeys [][]byte
+	if len(gossipKeys) > 0 {
+		key, moreKeys = gossipKeys[0], gossipKeys[1:]
 	}
 	cfg := node.DefaultConfig(o.id, o.data)
 	cfg.SyncWrites = o.sync
 	cfg.AntiEntropyInterval = o.aeInterval
 	cfg.Logger = log
+	cfg.EncryptionKey = encKey
 	ln, err := net.Listen("tcp", o.http)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", o.http, err)
 	}
 	cfg.AdvertiseHTTP = httpURL(ln.Addr().String(), o.advertise)
+	if o.tlsCert != "" {
+		cfg.AdvertiseHTTP = "https" + strings.TrimPrefix(cfg.AdvertiseHTTP, "http")
+	}
 	n, err := node.Open(cfg)
 	if err != nil {
 		ln.Close()
@@ -87,7 +222,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	}
 	ml, err := transport.NewMemberlist(transport.MemberlistConfig{
 		Name: o.id, BindAddr: bind, AdvertiseAddr: o.advertise, Logger: log, Local: o.local,
-		Meta: []byte(cfg.AdvertiseHTTP), SecretKey: key, Label: o.gossipLabel,
+		Meta: []byte(cfg.AdvertiseHTTP), SecretKey: key, Keys: moreKeys, Label: o.gossipLabel,
 	})
 	if err != nil {
 		ln.Close()
@@ -106,7 +241,8 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 		n.Close()
 		return nil, err
 	}
-	hopts := node.HTTPOptions{Admin: o.admin, Faults: f, Logger: log, UI: web.Handler()}
+	hopts := node.HTTPOptions{Admin: o.admin, Faults: f, Logger: log, UI: web.Handler(), Auth: auth}
+	hopts.WS.MaxConns = o.maxConns
 	if o.admin {
 		// The demo page served by one node polls and drives the others,
 		// and its node picker connects tabs to them.
@@ -116,9 +252,17 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	if o.admin {
 		h = web.CORS(h)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if o.tlsCert != "" {
+			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			err = srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
 		}
 	}()
@@ -214,7 +358,18 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "node", o.id, "http", r.ln.Addr().String(), "gossip", r.ml.GossipAddr(), "replica", r.node.ID())
+	log.Info("serving", "node", o.id, "http", r.ln.Addr().String(), "tls", o.tlsCert != "", "auth", !o.dev,
+		"gossip", r.ml.GossipAddr(), "gossip_keys", r.ml.KeyCount(), "encrypted_at_rest", o.encryptionKey != "", "replica", r.node.ID())
+	if o.gossipKeyring != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				r.reloadKeyring(o.gossipKeyring, log)
+			}
+		}()
+	}
 	waitForSignal()
 	log.Info("shutting down")
 	r.stop(log)

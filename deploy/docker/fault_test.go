@@ -175,6 +175,12 @@ func startCluster(t *testing.T) *cluster {
 	}
 	c.waitMembers(60 * time.Second)
 	t.Logf("up, healthy and joined: %v", time.Since(start).Round(time.Millisecond))
+	// Gossip is encrypted: every node started with the one key of the
+	// keyring that the keys service made in its volume.
+	logs := c.run(root, c.composeArgs("logs", "--no-color", "node1", "node2", "node3")...)
+	if n := strings.Count(logs, `"gossip_keys":1,`); n != len(services) {
+		t.Fatalf("%d of %d nodes logged that they started with one gossip key", n, len(services))
+	}
 	return c
 }
 

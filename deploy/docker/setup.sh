@@ -1,47 +1,81 @@
 #!/usr/bin/env bash
-# Prepares `docker compose up --build` (or docker-compose) on this machine:
+# For a machine that can pull no image (this project's machines): prepares
+# `docker-compose up --build` (or `docker compose up --build`). Where images
+# can be pulled it is not needed: the Dockerfile builds FROM golang:1.26, and
+# the gossip key is made by compose's `keys` service in any case.
 #
-#  1. deploy/docker/gossip.env: a fresh random gossip key for the cluster, if
-#     the file is not there yet. It is git-ignored; keep it secret.
-#  2. The Go builder image the Dockerfile's first stage starts FROM
-#     (build arg GO_IMAGE, default lattice-go-builder). With a registry,
-#     set LATTICE_GO_IMAGE=golang:1.26 and this step is skipped. Without one
-#     (this project's machines), it packs the host's Go toolchain and the
-#     modules go.mod needs into a local image with `docker import`: no image
-#     is pulled, and the dependencies are compiled into its build cache. It
-#     is remade only when the Go version or go.sum changes.
+# It makes the Go builder image the Dockerfile's first stage starts FROM
+# (build arg GO_IMAGE): it packs the host's Go toolchain and the modules
+# go.mod needs into a local image, lattice-go-builder, with `docker import`.
+# No image is pulled, and the dependencies are compiled into its build
+# cache. It is remade only when the Go version or go.sum changes. Then it
+# sets LATTICE_GO_IMAGE=lattice-go-builder in .env at the repository's root
+# (git-ignored; compose reads it for variable substitution; its other lines
+# are kept), so that compose builds from it.
+#
+# First it gives .env a random LATTICE_GOSSIP_KEY if it has none.
+#
+# If LATTICE_GO_IMAGE, in the environment or in .env, names another image,
+# it makes no builder: that image is the builder.
 #
 # Usage: deploy/docker/setup.sh      (idempotent; run it again at will)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
-env_file=deploy/docker/gossip.env
-if [ ! -s "$env_file" ]; then
-	key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
-	umask 077
-	sed "s|^LATTICE_GOSSIP_KEY=.*|LATTICE_GOSSIP_KEY=$key|" deploy/docker/gossip.env.example >"$env_file"
-	echo "setup: wrote $env_file with a new random gossip key"
+# .env: a random LATTICE_GOSSIP_KEY if it holds none, so that the cluster's
+# gossip is keyed from this env file (compose hands it to the keys service,
+# which writes it into the keys volume). Mode 0600, git-ignored.
+if ! grep -q '^LATTICE_GOSSIP_KEY=.' .env 2>/dev/null; then
+	(
+		umask 077
+		{
+			if [ -f .env ]; then grep -v '^LATTICE_GOSSIP_KEY=' .env || true; fi
+			echo "LATTICE_GOSSIP_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
+		} >.env.tmp
+	)
+	mv .env.tmp .env
+	echo "setup: wrote a new random LATTICE_GOSSIP_KEY to .env"
 fi
 
-image=${LATTICE_GO_IMAGE:-lattice-go-builder}
-if [ "$image" != lattice-go-builder ]; then
-	echo "setup: builder is $image (LATTICE_GO_IMAGE); not making lattice-go-builder"
+builder=lattice-go-builder
+image=${LATTICE_GO_IMAGE:-}
+if [ -z "$image" ] && [ -f .env ]; then
+	image=$(sed -n 's/^LATTICE_GO_IMAGE=//p' .env | tail -n 1)
+fi
+image=${image:-$builder}
+if [ "$image" != "$builder" ]; then
+	echo "setup: builder is $image (LATTICE_GO_IMAGE); not making $builder"
 	exit 0
 fi
+
+# .env: LATTICE_GO_IMAGE=lattice-go-builder, replacing any such line. Mode
+# 0600: it may hold a LATTICE_GOSSIP_KEY of the user's.
+if ! grep -qx "LATTICE_GO_IMAGE=$builder" .env 2>/dev/null; then
+	(
+		umask 077
+		{
+			if [ -f .env ]; then grep -v '^LATTICE_GO_IMAGE=' .env || true; fi
+			echo "LATTICE_GO_IMAGE=$builder"
+		} >.env.tmp
+	)
+	mv .env.tmp .env
+	echo "setup: set LATTICE_GO_IMAGE=$builder in .env"
+fi
+
 if ! command -v go >/dev/null 2>&1; then
-	echo "setup: no Go toolchain here to pack into lattice-go-builder;" >&2
-	echo "       with a registry, use LATTICE_GO_IMAGE=golang:1.26 instead" >&2
+	echo "setup: no Go toolchain here to pack into $builder;" >&2
+	echo "       with a registry, no setup is needed: remove LATTICE_GO_IMAGE from .env" >&2
 	exit 1
 fi
 goroot=$(go env GOROOT)
 stamp=$( (go version; cat go.sum) | sha256sum | cut -c1-16)
-if [ "$(docker image inspect -f '{{index .Config.Labels "lattice.stamp"}}' "$image" 2>/dev/null)" = "$stamp" ]; then
-	echo "setup: $image is up to date ($stamp)"
+if [ "$(docker image inspect -f '{{index .Config.Labels "lattice.stamp"}}' "$builder" 2>/dev/null)" = "$stamp" ]; then
+	echo "setup: $builder is up to date ($stamp)"
 	exit 0
 fi
 
-echo "setup: making $image from $goroot and the modules of go.sum ($stamp)"
+echo "setup: making $builder from $goroot and the modules of go.sum ($stamp)"
 tmp=$(mktemp -d)
 trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 # Fill a module cache holding exactly what go.mod needs, from the host's
@@ -64,17 +98,17 @@ tar -C / -c --transform "s|^${goroot#/}|usr/local/go|" \
 		-c 'ENV TMPDIR=/tmp' \
 		-c 'WORKDIR /src' \
 		-m "Go toolchain of the host, for deploy/docker/setup.sh" \
-		- "$image:bare" >/dev/null
+		- "$builder:bare" >/dev/null
 # Compile the dependencies once, with the Dockerfile's settings, so that its
 # build finds them in the cache and compiles only Lattice's own packages.
 # The sources go to /warm, not /src, so no stale file reaches a later build.
-docker build -q -t "$image" --label "lattice.stamp=$stamp" -f - . >/dev/null <<DOCKERFILE
-FROM $image:bare
+docker build -q -t "$builder" --label "lattice.stamp=$stamp" -f - . >/dev/null <<DOCKERFILE
+FROM $builder:bare
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 WORKDIR /warm
 COPY . .
 RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/dev/null", "./cmd/lattice"]
 WORKDIR /src
 DOCKERFILE
-docker image rm "$image:bare" >/dev/null
-echo "setup: made $image"
+docker image rm "$builder:bare" >/dev/null
+echo "setup: made $builder"

@@ -97,6 +97,12 @@ func TestManifestMatchesBinary(t *testing.T) {
 			t.Errorf("%s port %s is not the HTTP port", probe, p)
 		}
 	}
+	if _, ok := env["LATTICE_AUTH_KEY"]; !ok && env["LATTICE_DEV"] != "true" {
+		t.Error("neither LATTICE_AUTH_KEY nor LATTICE_DEV=true: lattice serve refuses to start")
+	}
+	if _, ok := env["LATTICE_DEV"]; ok {
+		t.Error("LATTICE_DEV in a production manifest: the nodes would run without auth")
+	}
 	if _, ok := env["LATTICE_ADVERTISE"]; !ok {
 		t.Error("no LATTICE_ADVERTISE: memberlist would guess the pod's address")
 	}

@@ -438,7 +438,8 @@ export class Cluster {
     this.log('You healed every node: no cuts, no loss, no delay', 'good');
     const nodes = this.list().filter((n) => n.admin);
     const results = await Promise.allSettled(nodes.map(async (n) => {
-      const res = await getJSON(n.url + '/v1/admin/heal', { method: 'POST' });
+      // The node takes POSTs only as application/json (docs/api.md, CSRF).
+      const res = await getJSON(n.url + '/v1/admin/heal', { method: 'POST', headers: { 'Content-Type': 'application/json' } });
       n.faults = res.faults;
       n.stats = res.stats;
     }));

@@ -282,3 +282,38 @@ test('reconnect backs off and walks the URL list', async () => {
   assert.equal(c.node, 'n3');
   await c.close();
 });
+
+test('a session whose token expires (4004) reconnects at once with a fresh token and its cursor', async () => {
+  const cl = new FakeCluster(['n1', 'n2']);
+  let minted = 0;
+  const c = mk(cl, ['ws://n1/v1/ws', 'ws://n2/v1/ws'], {
+    token: async () => `token-${++minted}`,
+    backoff: { initial: 60_000, max: 60_000 }, // a backoff would show as a timeout
+  });
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  await c.open();
+  c.subscribe('doc/', { prefix: true });
+  await waitFor('online', () => c.status === 'online');
+  c.inc('doc/c');
+  await waitFor('the write reaches the node', () => cl.value('doc/c') === 1 && c.pending === 0);
+  await waitFor('the subscription is answered', () => cl.received.some((m) => m.t === 'sub'));
+  await sleep(20);
+  const hellos = () => cl.received.filter((m) => m.t === 'hello');
+  assert.equal(hellos().length, 1);
+  assert.equal(hellos()[0].token, 'token-1');
+
+  // The node closes the session when the token expires.
+  const [ws] = [...cl.conns];
+  ws._close(4004, 'token_expired');
+  await waitFor('a second hello', () => hellos().length === 2, 1000);
+  const again = hellos()[1];
+  assert.equal(again.token, 'token-2', 'the token function is asked again');
+  assert.equal(again.node, 'n1', 'the same node, not the next URL');
+  assert.ok(again.cursor, 'the session resumes from its cursor');
+  assert.ok(errors.some((e) => e.code === 'token_expired' && e.closeCode === 4004));
+  await waitFor('online again', () => c.status === 'online');
+  c.inc('doc/c');
+  await waitFor('writes flow again', () => cl.value('doc/c') === 2 && c.pending === 0);
+  await c.close();
+});

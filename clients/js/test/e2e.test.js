@@ -22,6 +22,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'lattice-js-e2e-'));
 const procs = [];
 const nodes = []; // {id, http, ws, gossip, log}
 let skipReason = null;
+let latticeBin = null; // the binary, for the auth test's node and `lattice token`
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -107,13 +108,14 @@ before(async () => {
     const b = spawnSync('go', ['build', '-o', bin, './cmd/lattice'], { cwd: ROOT, encoding: 'utf8' });
     if (b.status !== 0) throw new Error(`go build ./cmd/lattice failed:\n${b.stderr}`);
   }
+  latticeBin = bin;
   for (let i = 0; i < NODES; i++) {
     const [httpPort, gossipPort] = [await freePort(), await freePort()];
     const id = `js${i + 1}`;
     const log = join(tmp, `${id}.log`);
     const args = [
       'serve', '--id', id, '--data', join(tmp, id), '--http', `127.0.0.1:${httpPort}`,
-      '--gossip', `127.0.0.1:${gossipPort}`, '--ae-interval', '200ms', '--admin', '--log-format', 'text',
+      '--gossip', `127.0.0.1:${gossipPort}`, '--ae-interval', '200ms', '--admin', '--dev', '--log-format', 'text',
     ];
     if (i > 0) args.push('--join', nodes[0].gossip);
     const fd = openSync(log, 'a');
@@ -296,4 +298,60 @@ test('a client resuming with its cursor gets only what it missed', async (t) => 
   }
   assert.equal(again.get(`${P}old4`), 5, 'what it had is still there');
   await again.close();
+});
+
+test('with auth on, a session whose token expires is closed (4004), refreshed and resumed', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const key = join(tmp, 'signing.pem');
+  const k = spawnSync(latticeBin, ['token', '--new-key', key], { encoding: 'utf8' });
+  assert.equal(k.status, 0, k.stderr);
+  const [httpPort, gossipPort] = [await freePort(), await freePort()];
+  const log = join(tmp, 'auth1.log');
+  const fd = openSync(log, 'a');
+  procs.push(spawn(latticeBin, ['serve', '--id', 'auth1', '--data', join(tmp, 'auth1'), '--http', `127.0.0.1:${httpPort}`,
+    '--gossip', `127.0.0.1:${gossipPort}`, '--auth-key', `${key}.pub`, '--log-format', 'text'], { stdio: ['ignore', fd, fd] }));
+  const http = `http://127.0.0.1:${httpPort}`;
+  await waitFor('auth1 /readyz', async () => (await fetch(`${http}/readyz`)).ok).catch((e) => {
+    throw new Error(`${e.message}\n${readFileSync(log, 'utf8').slice(-2000)}`);
+  });
+  const mint = (replica, ttl, ...rights) => {
+    const r = spawnSync(latticeBin, ['token', '--key', key, '--replica', replica, '--ttl', ttl, ...rights], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const ws = `ws://127.0.0.1:${httpPort}/v1/ws`;
+
+  // Without a token the node says unauthorized (4003).
+  const anon = client([ws], { quietErrors: true });
+  const anonErrors = [];
+  anon.on('error', (e) => anonErrors.push(e.code));
+  await anon.open();
+  await waitFor('unauthorized', () => anonErrors.includes('unauthorized'));
+  await anon.close();
+  assert.equal((await fetch(`${http}/v1/digest`)).status, 401, 'HTTP without a token is 401');
+
+  // The first token lives 2 s (JWT expiry has second resolution), later ones an hour.
+  const replica = crypto.randomUUID();
+  let minted = 0;
+  const c = client([ws], {
+    replica, quietErrors: true,
+    token: async () => mint(replica, minted++ === 0 ? '2s' : '1h', '--read', 'doc/', '--write', 'doc/'),
+  });
+  const errors = [];
+  c.on('error', (e) => errors.push(e.code));
+  c.subscribe('doc/', { prefix: true });
+  await c.open();
+  c.inc('doc/c');
+  await waitFor('the first write', () => c.status === 'online' && c.pending === 0);
+  await waitFor('the token to expire', () => errors.includes('token_expired'), 5000);
+  await waitFor('the session to resume with a new token', () => c.status === 'online' && minted === 2);
+  c.inc('doc/c');
+  c.inc('nope/c'); // outside the token's write prefixes
+  await waitFor('the second write, and the refusal', () => c.pending === 0 && errors.includes('forbidden'));
+  const reader = mint(crypto.randomUUID(), '1m', '--read-all');
+  const r = await fetch(`${http}/v1/objects/doc/c`, { headers: { authorization: `Bearer ${reader}` } });
+  assert.deepEqual(await r.json(), { key: 'doc/c', type: 'counter', value: 2 });
+  const nope = await fetch(`${http}/v1/objects/nope/c`, { headers: { authorization: `Bearer ${reader}` } });
+  assert.equal(nope.status, 404, 'the refused delta wrote nothing');
+  await c.close();
 });

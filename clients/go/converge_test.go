@@ -1,0 +1,147 @@
+package lattice
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// randomEdit makes one random edit on c under prefix and returns what it
+// adds to the counter, so the test knows the counter's final value. Each
+// key and map field keeps one type, so no edit is refused.
+func randomEdit(t *testing.T, c *Client, rng *rand.Rand, prefix string) int64 {
+	t.Helper()
+	elems := []string{`"milk"`, `"eggs"`, `"bread"`, `1`, `true`}
+	cards := []string{"c1", "c2", "c3"}
+	var err error
+	var counted int64
+	switch rng.IntN(9) {
+	case 0:
+		by := rng.Int64N(5) + 1
+		if rng.IntN(3) == 0 {
+			by = -by
+		}
+		err, counted = c.Inc(prefix+"counter", "", by), by
+	case 1:
+		err = c.Add(prefix+"set", "", elems[rng.IntN(len(elems))])
+	case 2:
+		err = c.Remove(prefix+"set", "", elems[rng.IntN(len(elems))])
+	case 3:
+		err = c.Set(prefix+"board", "cards/"+cards[rng.IntN(3)]+"/title", JSONString(fmt.Sprintf("t%d", rng.IntN(100))))
+	case 4:
+		err = c.Inc(prefix+"board", "cards/"+cards[rng.IntN(3)]+"/votes", 1)
+	case 5:
+		err = c.Add(prefix+"board", "cards/"+cards[rng.IntN(3)]+"/tags", elems[rng.IntN(2)])
+	case 6:
+		if rng.IntN(2) == 0 {
+			err = c.Enable(prefix+"flag", "")
+		} else {
+			err = c.Disable(prefix+"flag", "")
+		}
+	case 7:
+		err = c.SetMV(prefix+"mv", "", fmt.Sprint(rng.IntN(10)))
+	case 8:
+		if rng.IntN(4) == 0 {
+			err = c.Delete(prefix+"board", "cards/"+cards[rng.IntN(3)])
+		} else {
+			err = c.Set(prefix+"title", "", JSONString(fmt.Sprintf("v%d", rng.IntN(100))))
+		}
+	}
+	if err != nil {
+		t.Fatalf("edit: %v", err)
+	}
+	return counted
+}
+
+// TestOfflineClientsConverge: two Go clients edit offline while a node
+// takes writes too; they come back on other nodes than before, and every
+// node, both clients and the JavaScript client end with byte-identical
+// states.
+func TestOfflineClientsConverge(t *testing.T) {
+	rng := testSeed(t)
+	cl := newCluster(t, 3, nil)
+	const prefix = "shared/"
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := openClient(t, Options{Dir: dirA, URLs: cl.urls(0)})
+	b := openClient(t, Options{Dir: dirB, URLs: cl.urls(1)})
+	for _, c := range []*Client{a, b} {
+		_, err := c.SubscribePrefix(prefix, nil)
+		must(t, err)
+	}
+	var counter int64
+	counter += randomEdit(t, a, rng, prefix)
+	mustSync(t, a, "a online")
+	mustSync(t, b, "b online")
+
+	a.SetOffline(true)
+	b.SetOffline(true)
+	for i := 0; i < 60; i++ {
+		counter += randomEdit(t, a, rng, prefix)
+		counter += randomEdit(t, b, rng, prefix)
+		if i%10 == 0 { // the cluster moves on meanwhile
+			if _, err := cl.nodes[2].node().Apply(context.Background(), prefix+"counter", crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 10}); err != nil {
+				t.Fatal(err)
+			}
+			counter += 10
+		}
+	}
+	if a.Pending() == 0 || b.Pending() == 0 || a.Pending() > 8 || b.Pending() > 8 {
+		t.Fatalf("pending a %d, b %d: want offline edits joined into one delta per key", a.Pending(), b.Pending())
+	}
+	// Both apps restart later, each reaching another node than before.
+	must(t, a.Close())
+	must(t, b.Close())
+	a = openClient(t, Options{Dir: dirA, URLs: cl.urls(2, 0)})
+	b = openClient(t, Options{Dir: dirB, URLs: cl.urls(0, 1)})
+	for _, c := range []*Client{a, b} {
+		_, err := c.SubscribePrefix(prefix, nil)
+		must(t, err)
+	}
+	mustSync(t, a, "a back")
+	mustSync(t, b, "b back")
+	if a.Node() != "n2" || b.Node() != "n0" {
+		t.Fatalf("a on %s, b on %s; want n2 and n0", a.Node(), b.Node())
+	}
+	for name, c := range map[string]*Client{"a": a, "b": b} {
+		c.mu.Lock()
+		st := c.stats
+		c.mu.Unlock()
+		if st.catchups == 0 {
+			t.Errorf("%s resumed with %+v: want a catch-up from its cursor", name, st)
+		}
+	}
+	var want map[string]string
+	eventually(t, 20*time.Second, "nodes and clients converge", func() (bool, string) {
+		want = canonicalOf(t, cl.nodes[0].node(), prefix)
+		views := map[string]map[string]string{
+			"n1": canonicalOf(t, cl.nodes[1].node(), prefix),
+			"n2": canonicalOf(t, cl.nodes[2].node(), prefix),
+			"a":  clientCanonical(a, prefix),
+			"b":  clientCanonical(b, prefix),
+		}
+		for name, v := range views {
+			if !sameMaps(want, v) {
+				return false, fmt.Sprintf("%s differs from n0:\n%v\n%v", name, v, want)
+			}
+		}
+		return true, ""
+	})
+	if v, _ := a.Get(prefix + "counter"); v != fmt.Sprint(counter) {
+		t.Errorf("counter %s, want %d", v, counter)
+	}
+	js := jsView(t, cl.nodes[1].url(), prefix)
+	if !sameMaps(want, js) {
+		t.Fatalf("the JavaScript client differs:\n%v\nwant\n%v", js, want)
+	}
+	var keys []string
+	for k := range want {
+		v, _ := a.Get(k)
+		keys = append(keys, k+"="+v)
+	}
+	t.Logf("converged: %s", strings.Join(keys, " "))
+}

@@ -1,0 +1,85 @@
+package lattice
+
+import "sync"
+
+// ChangeHandler hears that key's plain value changed. value is the new
+// value as JSON; local is true for this client's own edits and false for
+// changes that came from a node.
+type ChangeHandler interface {
+	OnChange(key, value string, local bool)
+}
+
+// StatusHandler hears the client's new status: "online" (a node welcomed
+// it), "connecting" or "offline".
+type StatusHandler interface {
+	OnStatus(status string)
+}
+
+// ErrorHandler hears what went wrong: code is a protocol error code or
+// close reason of docs/protocol.md ("wrong_type", "forged_dot",
+// "unauthorized", ...) or one of the client's own ("connect", "store",
+// "bad_message"); key names the key of a refused delta, if any.
+type ErrorHandler interface {
+	OnError(code, message, key string)
+}
+
+// ChangeFunc adapts a function to ChangeHandler (Go only).
+type ChangeFunc func(key, value string, local bool)
+
+// OnChange implements ChangeHandler.
+func (f ChangeFunc) OnChange(key, value string, local bool) { f(key, value, local) }
+
+// dispatcher runs handlers on one goroutine, in the order events happened,
+// so app code never runs under the client's lock nor on its network
+// goroutines, and a slow handler delays only other handlers.
+type dispatcher struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []func()
+	stopped bool
+	done    chan struct{}
+}
+
+func newDispatcher() *dispatcher {
+	d := &dispatcher{done: make(chan struct{})}
+	d.cond = sync.NewCond(&d.mu)
+	go d.run()
+	return d
+}
+
+func (d *dispatcher) post(fn func()) {
+	d.mu.Lock()
+	if !d.stopped {
+		d.queue = append(d.queue, fn)
+		d.cond.Signal()
+	}
+	d.mu.Unlock()
+}
+
+func (d *dispatcher) run() {
+	defer close(d.done)
+	for {
+		d.mu.Lock()
+		for len(d.queue) == 0 && !d.stopped {
+			d.cond.Wait()
+		}
+		if len(d.queue) == 0 {
+			d.mu.Unlock()
+			return
+		}
+		fn := d.queue[0]
+		d.queue[0] = nil
+		d.queue = d.queue[1:]
+		d.mu.Unlock()
+		fn()
+	}
+}
+
+// stop lets the queued events run, then ends the goroutine. It does not
+// wait, so a handler may call Close.
+func (d *dispatcher) stop() {
+	d.mu.Lock()
+	d.stopped = true
+	d.cond.Signal()
+	d.mu.Unlock()
+}

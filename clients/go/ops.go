@@ -1,0 +1,157 @@
+package lattice
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// The write methods. Each applies one operation to the local replica with
+// crdt.Apply, persists the new state and the delta (synced to disk) before
+// it returns, fires change handlers, and queues the delta for the nodes.
+// An operation of the wrong type for what this replica holds of the key,
+// or a malformed one, returns an error wrapping crdt.ErrWrongType,
+// crdt.ErrInvalidOp or crdt.ErrInvalid, and changes nothing.
+//
+// path names map fields from the root down, joined by "/"; "" acts on the
+// key itself. value is one JSON scalar.
+
+// Inc adds by to a counter (a PN-counter; by may be negative).
+func (c *Client) Inc(key, path string, by int64) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: by, Path: splitPath(path)})
+}
+
+// Dec subtracts by from a counter.
+func (c *Client) Dec(key, path string, by int64) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpDec, By: by, Path: splitPath(path)})
+}
+
+// Add puts value in an add-wins set.
+func (c *Client) Add(key, path, value string) error {
+	return c.valueOp(key, path, value, crdt.TypeORSet, crdt.OpAdd)
+}
+
+// Remove takes value out of a set: the adds of it this replica has seen.
+func (c *Client) Remove(key, path, value string) error {
+	return c.valueOp(key, path, value, crdt.TypeORSet, crdt.OpRemove)
+}
+
+// Set writes a last-writer-wins register.
+func (c *Client) Set(key, path, value string) error {
+	return c.valueOp(key, path, value, crdt.TypeLWW, crdt.OpSet)
+}
+
+// SetMV writes a multi-value register: concurrent writes are all kept.
+func (c *Client) SetMV(key, path, value string) error {
+	return c.valueOp(key, path, value, crdt.TypeMVRegister, crdt.OpSet)
+}
+
+// Enable turns an enable-wins flag on.
+func (c *Client) Enable(key, path string) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeEWFlag, Kind: crdt.OpEnable, Path: splitPath(path)})
+}
+
+// Disable turns a flag off (what this replica has seen of it).
+func (c *Client) Disable(key, path string) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeEWFlag, Kind: crdt.OpDisable, Path: splitPath(path)})
+}
+
+// Delete removes the map field path names, whatever its type.
+func (c *Client) Delete(key, path string) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeORMap, Kind: crdt.OpDelete, Path: splitPath(path)})
+}
+
+// Apply performs an operation given in the JSON form of docs/crdt.md, such
+// as {"type":"counter","op":"inc","by":1} or
+// {"type":"lww","op":"set","path":["cards","c/1"],"value":"x"}.
+func (c *Client) Apply(key, opJSON string) error {
+	var op crdt.Op
+	if err := json.Unmarshal([]byte(opJSON), &op); err != nil {
+		return fmt.Errorf("op %s: %w", opJSON, err)
+	}
+	return c.ApplyOp(key, op)
+}
+
+func (c *Client) valueOp(key, path, value string, t crdt.Type, k crdt.OpKind) error {
+	var v crdt.Value
+	if err := v.UnmarshalJSON([]byte(value)); err != nil {
+		return fmt.Errorf("value %q is not a JSON scalar (JSONString quotes a string): %w", value, err)
+	}
+	return c.ApplyOp(key, crdt.Op{Type: t, Kind: k, Value: v, Path: splitPath(path)})
+}
+
+// ApplyOp performs op on key (Go only: gomobile skips it).
+func (c *Client) ApplyOp(key string, op crdt.Op) error {
+	if key == "" || len(key) > 1024 {
+		return fmt.Errorf("%w: key must be 1 to 1024 bytes", crdt.ErrInvalid)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	obj := c.objects[key]
+	var prev *crdt.Object
+	if obj == nil {
+		obj = crdt.NewObject()
+	} else {
+		prev = obj.Clone() // to undo, should the write to disk fail
+	}
+	before := valueJSON(c.objects[key])
+	clock := c.clock
+	delta, err := obj.Apply(c.replica, clock.Now(time.Now().UnixMilli()), op)
+	if err != nil {
+		return fmt.Errorf("%s %s on %q: %w", op.Type, op.Kind, key, err)
+	}
+	savedPending, savedNext := c.pending, c.nextID
+	var b batch
+	c.queueLocked(key, delta, &b)
+	b.object(key, obj)
+	oldClock := c.clock
+	c.clock = clock
+	b.state = c.stateLocked()
+	// Durable before anything can send it: a delta sent but lost here
+	// would let this replica mint its dot again, with other content.
+	if err := c.store.write(&b, true); err != nil {
+		c.pending, c.nextID, c.clock = savedPending, savedNext, oldClock
+		if prev != nil {
+			c.objects[key] = prev
+		}
+		return err
+	}
+	c.objects[key] = obj
+	c.changedLocked(key, obj, before, true)
+	if c.conn != nil {
+		c.conn.kick()
+	}
+	c.broadcastLocked()
+	return nil
+}
+
+// changedLocked posts change events for key if its plain value changed.
+func (c *Client) changedLocked(key string, obj *crdt.Object, before string, local bool) {
+	after := valueJSON(obj)
+	if after == before {
+		return
+	}
+	for _, s := range c.watchersLocked(key) {
+		c.events.post(func() { s.deliver(key, after, local) })
+	}
+}
+
+// splitPath turns "a/b" into the map fields ["a", "b"]; "" is no path.
+func splitPath(path string) []string {
+	if path == "" {
+		return nil
+	}
+	return strings.Split(path, "/")
+}
+
+// JSONString returns s as a JSON string, the form value arguments take.
+func JSONString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,0 +1,160 @@
+package node
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// wsSeeds are client messages, JSON text and binary, good and bad: the
+// seed corpus of FuzzWSMessage (testdata/fuzz/FuzzWSMessage).
+func wsSeeds(t testing.TB) (text [][]byte, bin [][]byte) {
+	r := uuid.MustParse("8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b")
+	d, err := crdt.NewObject().Apply(r, crdt.Timestamp{Wall: 1}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dj, err := d.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := crdt.NewObject().Apply(r, crdt.Timestamp{Wall: 2}, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sj, _ := set.MarshalJSON()
+	for _, s := range []string{
+		`{"t":"ping","id":1}`,
+		`{"t":"ping"}`,
+		`{"t":"sub","id":1,"key":"board/1/c"}`,
+		`{"t":"sub","id":2,"prefix":"board/"}`,
+		`{"t":"sub","id":3,"prefix":"","fresh":true}`,
+		`{"t":"sub","id":4,"key":"a","prefix":"b"}`,
+		`{"t":"unsub","id":1}`,
+		`{"t":"unsub","id":"x"}`,
+		`{"t":"delta","id":7,"key":"board/1/c","delta":` + string(dj) + `}`,
+		`{"t":"delta","id":8,"key":"board/1/s","delta":` + string(sj) + `}`,
+		`{"t":"delta","id":9,"key":5,"delta":{}}`,
+		`{"t":"delta","id":10,"key":"k","delta":{"types":"nope"}}`,
+		`{"t":"hello","v":1}`,
+		`{"t":"frobnicate"}`,
+		`{"t":null,"id":null}`,
+		`[1,2]`,
+		`{"t":"ping"`,
+		``,
+	} {
+		text = append(text, []byte(s))
+	}
+	for i, o := range []*crdt.Object{d, set} {
+		raw, err := crdt.Batch{Clock: crdt.Timestamp{Wall: 3}, Items: []crdt.BatchItem{{Key: fmt.Sprint("bin/", i), Delta: o}}}.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = append(bin, append(binary.AppendUvarint([]byte{'D'}, uint64(40+i)), raw...))
+	}
+	bin = append(bin, []byte("D"), []byte{'D', 0x80}, []byte("X1"), nil)
+	return text, bin
+}
+
+// FuzzWSMessage feeds one client message, a JSON text frame or a binary
+// frame, to a session's decoder and handlers on a real node: whatever the
+// bytes, nothing panics, every reply is one JSON object, and a message
+// either gets its answer or an error.
+func FuzzWSMessage(f *testing.F) {
+	text, bin := wsSeeds(f)
+	for _, s := range text {
+		f.Add(false, s)
+	}
+	for _, s := range bin {
+		f.Add(true, s)
+	}
+	n, err := Open(testConfig(f, "fuzz"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { n.Close() })
+	h := NewWSHandler(n, WSOptions{Rate: 1e12, Burst: 1 << 30})
+	f.Cleanup(func() { h.Close() })
+	f.Fuzz(func(t *testing.T, isBinary bool, data []byte) {
+		c := newWSConn(h, nil)
+		defer c.cancel()
+		c.replica, c.binary = uuid.MustParse("8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b"), true
+		if isBinary {
+			c.handleBinary(data)
+		} else {
+			c.handleText(data)
+		}
+		c.deltas.Wait()
+		for {
+			select {
+			case m := <-c.send:
+				if m.kind == outFrame {
+					var v map[string]any
+					if err := json.Unmarshal(m.frame, &v); err != nil || v["t"] == nil {
+						t.Fatalf("reply %q to %q is not a message: %v", m.frame, data, err)
+					}
+				}
+				continue
+			default:
+			}
+			break
+		}
+		c.mu.Lock()
+		for _, s := range c.subs {
+			h.hub.remove(s)
+		}
+		c.mu.Unlock()
+	})
+}
+
+// TestWriteWSCorpus regenerates testdata/fuzz/FuzzWSMessage from wsSeeds
+// when LATTICE_WRITE_CORPUS=1.
+func TestWriteWSCorpus(t *testing.T) {
+	if os.Getenv("LATTICE_WRITE_CORPUS") != "1" {
+		t.Skip("set LATTICE_WRITE_CORPUS=1 to rewrite the seed corpus")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzWSMessage")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	text, bin := wsSeeds(t)
+	write := func(name string, isBinary bool, s []byte) {
+		body := fmt.Sprintf("go test fuzz v1\nbool(%t)\n[]byte(%s)\n", isBinary, strconv.Quote(string(s)))
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, s := range text {
+		write(fmt.Sprintf("text-%02d", i), false, s)
+	}
+	for i, s := range bin {
+		write(fmt.Sprintf("binary-%02d", i), true, s)
+	}
+}
+
+// FuzzVerifyToken: tokens are untrusted bytes handed to the JWT parser;
+// whatever they are, Verify returns an error or a grant, never panics, and
+// only a token the test's key signed passes.
+func FuzzVerifyToken(f *testing.F) {
+	a := newTestAuth(f)
+	f.Add(a.token(uuid.New(), []string{"board/1/"}, []string{"board/1/"}, true, time.Hour))
+	f.Add(a.token(uuid.Nil, nil, nil, false, time.Hour))
+	f.Add("eyJhbGciOiJub25lIn0.eyJleHAiOjk5OTk5OTk5OTl9.")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, tok string) {
+		g, err := a.auth.Verify(tok)
+		if err == nil && (g == nil || g.Expires.Before(time.Now())) {
+			t.Fatalf("%q verified as %+v", tok, g)
+		}
+	})
+}
