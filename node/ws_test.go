@@ -648,17 +648,7 @@ func TestWSSlowConsumerResync(t *testing.T) {
 		}
 	}
 	// Now it reads: a resync, then a snapshot that brings it up to date.
-	go func() {
-		defer close(w.done)
-		for {
-			mt, data, err := w.c.ReadMessage()
-			if err != nil {
-				w.err = err
-				return
-			}
-			w.in <- wsFrame{mt, data}
-		}
-	}()
+	go w.readFrames()
 	v := newWSView()
 	keys := []string{"slow/0", "slow/1", "slow/2", "slow/3", "slow/c"}
 	v.readUntil(t, w, func() bool { return v.resyncs > 0 && v.same(t, s.n, keys...) })
