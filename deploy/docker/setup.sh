@@ -23,18 +23,24 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
-# .env: a random LATTICE_GOSSIP_KEY if it holds none, so that the cluster's
-# gossip is keyed from this env file (compose hands it to the keys service,
-# which writes it into the keys volume). Mode 0600, git-ignored.
-if ! grep -q '^LATTICE_GOSSIP_KEY=.' .env 2>/dev/null; then
+# set_env NAME VALUE: NAME=VALUE in .env, replacing any line for NAME and
+# keeping the others. Mode 0600: it holds the gossip key.
+set_env() {
 	(
 		umask 077
 		{
-			if [ -f .env ]; then grep -v '^LATTICE_GOSSIP_KEY=' .env || true; fi
-			echo "LATTICE_GOSSIP_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
+			if [ -f .env ]; then grep -v "^$1=" .env || true; fi
+			echo "$1=$2"
 		} >.env.tmp
 	)
 	mv .env.tmp .env
+}
+
+# .env: a random LATTICE_GOSSIP_KEY if it holds none, so that the cluster's
+# gossip is keyed from this env file (compose hands it to the keys service,
+# which writes it into the keys volume). Git-ignored.
+if ! grep -q '^LATTICE_GOSSIP_KEY=.' .env 2>/dev/null; then
+	set_env LATTICE_GOSSIP_KEY "$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
 	echo "setup: wrote a new random LATTICE_GOSSIP_KEY to .env"
 fi
 
@@ -49,17 +55,9 @@ if [ "$image" != "$builder" ]; then
 	exit 0
 fi
 
-# .env: LATTICE_GO_IMAGE=lattice-go-builder, replacing any such line. Mode
-# 0600: it may hold a LATTICE_GOSSIP_KEY of the user's.
+# .env: LATTICE_GO_IMAGE=lattice-go-builder, replacing any such line.
 if ! grep -qx "LATTICE_GO_IMAGE=$builder" .env 2>/dev/null; then
-	(
-		umask 077
-		{
-			if [ -f .env ]; then grep -v '^LATTICE_GO_IMAGE=' .env || true; fi
-			echo "LATTICE_GO_IMAGE=$builder"
-		} >.env.tmp
-	)
-	mv .env.tmp .env
+	set_env LATTICE_GO_IMAGE "$builder"
 	echo "setup: set LATTICE_GO_IMAGE=$builder in .env"
 fi
 
