@@ -44,11 +44,127 @@ type replicator struct {
 	states map[string]*writeReq
 }
 
-// peerInfo is what this node last heard from a peer.
+// peerInfo is what this node last heard from a peer, and what it recently
+// sent it.
 type peerInfo struct {
 	id   crdt.ReplicaID
 	vv   crdt.VersionVector
 	seen time.Time
+
+	// origins is the canonical origin list of the last full vector the
+	// peer sent us, and ohash its hash: a short vector (msgSyncVV) from the
+	// peer is read against them.
+	origins []crdt.ReplicaID
+	ohash   uint64
+
+	// sentHash is the origins hash of the last full vector we sent the
+	// peer (valid if sentFull); shortLeft counts the short vectors we may
+	// still send before the next full one.
+	sentHash  uint64
+	sentFull  bool
+	shortLeft int
+
+	// marks are, per origin, the entries sent to the peer (pushed or in
+	// an answer) or received from it, and when, for recentWindow.
+	marks map[crdt.ReplicaID][]sentRange
+}
+
+// sentRange is a run of one origin's entries [lo, hi] that a peer was sent
+// (or sent us) at a time.
+type sentRange struct {
+	lo, hi uint64
+	at     time.Time
+}
+
+// fullEvery bounds how many short vectors go to a peer between full ones.
+const fullEvery = 16
+
+// recentWindow is how long an entry sent to a peer (or received from it)
+// is left out of anti-entropy answers to that peer: it is probably in
+// flight or applied. After that it is sent again, so a lost message is
+// repaired within a few rounds.
+func (r *replicator) recentWindow() time.Duration {
+	return 2 * r.n.cfg.AntiEntropyInterval
+}
+
+// peerLocked returns the record of peer name, creating it. r.mu is held.
+func (r *replicator) peerLocked(name string) *peerInfo {
+	p := r.peers[name]
+	if p == nil {
+		p = &peerInfo{}
+		r.peers[name] = p
+	}
+	return p
+}
+
+// mark records that peer holds, or was just sent, the entries es of
+// origin o.
+func (r *replicator) mark(peer string, o crdt.ReplicaID, es []logEntry) {
+	if len(es) == 0 {
+		return
+	}
+	now := time.Now()
+	win := r.recentWindow()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peerLocked(peer)
+	if p.marks == nil {
+		p.marks = map[crdt.ReplicaID][]sentRange{}
+	}
+	rs := p.marks[o]
+	// Forget expired runs.
+	k := 0
+	for _, x := range rs {
+		if now.Sub(x.at) < win {
+			rs[k] = x
+			k++
+		}
+	}
+	rs = rs[:k]
+	for _, e := range es {
+		// Extend the last run if contiguous and young, without renewing
+		// its time: an entry is never left out longer than the window.
+		if n := len(rs); n > 0 && rs[n-1].hi+1 == e.seq && now.Sub(rs[n-1].at) < win/4 {
+			rs[n-1].hi = e.seq
+			continue
+		}
+		rs = append(rs, sentRange{lo: e.seq, hi: e.seq, at: now})
+	}
+	if len(rs) == 0 {
+		delete(p.marks, o)
+	} else {
+		p.marks[o] = rs
+	}
+}
+
+// recentMarks copies peer's unexpired marks.
+func (r *replicator) recentMarks(peer string) map[crdt.ReplicaID][]sentRange {
+	now := time.Now()
+	win := r.recentWindow()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers[peer]
+	if p == nil {
+		return nil
+	}
+	out := map[crdt.ReplicaID][]sentRange{}
+	for o, rs := range p.marks {
+		for _, x := range rs {
+			if now.Sub(x.at) < win {
+				out[o] = append(out[o], x)
+			}
+		}
+	}
+	return out
+}
+
+func inRuns(rs []sentRange, seq uint64) bool {
+	for _, x := range rs {
+		if x.lo <= seq && seq <= x.hi {
+			return true
+		}
+	}
+	return false
 }
 
 // Attach connects the node to its peers through t and starts replication.
@@ -116,15 +232,38 @@ func (r *replicator) Receive(from string, payload []byte) {
 			return // our own entries, back from a peer: never needed
 		}
 		r.n.metrics.deltasReceived.Add(float64(len(m.entries)))
+		r.mark(from, m.origin, m.entries) // the peer holds them: do not send them back
 		r.enqueue(&writeReq{kind: reqRemote, origin: m.origin, remote: m.entries})
 	case msgStates:
 		r.enqueueState(from, &writeReq{kind: reqState, states: m.states})
 	case msgSyncReq:
+		os := m.vv.Replicas()
+		h := originsHash(os)
 		r.mu.Lock()
-		if p := r.peers[from]; p != nil {
-			p.vv = m.vv
+		p := r.peerLocked(from)
+		p.vv, p.origins, p.ohash = m.vv, os, h
+		r.mu.Unlock()
+		r.spawn(func() { r.answer(from, m) })
+	case msgSyncVV:
+		var vv crdt.VersionVector
+		r.mu.Lock()
+		if p := r.peers[from]; p != nil && p.origins != nil && p.ohash == m.ohash && len(p.origins) == len(m.seqs) {
+			vv = make(crdt.VersionVector, len(m.seqs))
+			for i, o := range p.origins {
+				if m.seqs[i] > 0 {
+					vv[o] = m.seqs[i]
+				}
+			}
+			p.vv = vv
 		}
 		r.mu.Unlock()
+		if vv == nil && !r.n.cfg.FullState { // full-state answers do not read the vector
+			// We do not know the origins the peer means: ask for its
+			// full vector, sending ours (it answers what we lack too).
+			r.spawn(func() { r.requestSync(from, flagFull, true) })
+			return
+		}
+		m.vv = vv
 		r.spawn(func() { r.answer(from, m) })
 	case msgDigests:
 		r.spawn(func() { r.onDigests(from, m) })
@@ -164,28 +303,31 @@ func (r *replicator) enqueueState(from string, w *writeReq) {
 func (r *replicator) notePeer(name string, id crdt.ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := r.peers[name]
-	if p == nil {
-		p = &peerInfo{}
-		r.peers[name] = p
-	}
+	p := r.peerLocked(name)
 	p.id, p.seen = id, time.Now()
 }
 
 // PeerEvent implements transport.Receiver: a peer that joins or comes back
-// gets an anti-entropy request at once.
+// gets an anti-entropy request at once, with the full vector, and what we
+// recently sent it no longer counts (it may have been lost on the way).
 func (r *replicator) PeerEvent(ev transport.Event) {
 	if ev.Kind == transport.EventJoin || ev.Kind == transport.EventReachable {
-		r.spawn(func() { r.requestSync(ev.Peer, 0) })
+		r.mu.Lock()
+		if p := r.peers[ev.Peer]; p != nil {
+			p.marks, p.sentFull = nil, false
+		}
+		r.mu.Unlock()
+		r.spawn(func() { r.requestSync(ev.Peer, 0, true) })
 	}
 }
 
-func (r *replicator) send(to string, kind string, b []byte) {
+func (r *replicator) send(to string, kind string, b []byte) bool {
 	if err := r.net.Send(to, b); err != nil {
 		r.n.log.Debug("send failed", "to", to, "err", err)
-		return
+		return false
 	}
 	r.n.metrics.bytesSent.WithLabelValues(kind).Add(float64(len(b)))
+	return true
 }
 
 func (r *replicator) reachable() []string {
@@ -214,7 +356,9 @@ func (r *replicator) afterCommit(st *stage) {
 	for _, chunk := range chunkEntries(st.pushes) {
 		msg := encodeEntries(r.n.id, r.n.id, chunk)
 		for _, p := range peers {
-			r.send(p, "push", msg)
+			if r.send(p, "push", msg) {
+				r.mark(p, r.n.id, chunk)
+			}
 			r.n.metrics.deltasSent.Add(float64(len(chunk)))
 		}
 	}
@@ -291,7 +435,7 @@ func (r *replicator) antiEntropyLoop() {
 			peers := r.reachable()
 			rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 			for _, p := range peers {
-				r.requestSync(p, 0)
+				r.requestSync(p, 0, false)
 			}
 			r.updateLag()
 			r.expireSessions()
@@ -303,9 +447,32 @@ func (r *replicator) antiEntropyLoop() {
 }
 
 // requestSync sends our version vector; the peer answers with what we lack.
-func (r *replicator) requestSync(peer string, flags byte) {
+// The vector goes short (msgSyncVV: one seq per origin, the origins named
+// by a hash of their list) when the last full vector we sent the peer had
+// the same origins, except every fullEvery rounds and when full is set.
+func (r *replicator) requestSync(peer string, flags byte, full bool) {
 	r.n.metrics.aeRounds.Inc()
-	r.send(peer, "sync", encodeSyncReq(r.n.id, flags, r.n.VersionVector()))
+	vv := r.n.VersionVector()
+	os := vv.Replicas()
+	h := originsHash(os)
+	r.mu.Lock()
+	p := r.peerLocked(peer)
+	short := !full && flags&flagFull == 0 && p.sentFull && p.sentHash == h && p.shortLeft > 0
+	if short {
+		p.shortLeft--
+	} else {
+		p.sentFull, p.sentHash, p.shortLeft = true, h, fullEvery
+	}
+	r.mu.Unlock()
+	if !short {
+		r.send(peer, "sync", encodeSyncReq(r.n.id, flags, vv))
+		return
+	}
+	seqs := make([]uint64, len(os))
+	for i, o := range os {
+		seqs[i] = vv[o]
+	}
+	r.send(peer, "sync", encodeSyncVV(r.n.id, flags, h, seqs))
 }
 
 // answer sends a peer the log entries its vector says it lacks, up to
@@ -313,6 +480,10 @@ func (r *replicator) requestSync(peer string, flags byte) {
 // peer has entries we lack, we ask for them in turn (once: a reply is not
 // answered back).
 func (r *replicator) answer(from string, m *message) {
+	if m.flags&flagFull != 0 {
+		// The peer could not read our short vector: send the full one.
+		defer r.requestSync(from, flagReply, true)
+	}
 	if r.n.cfg.FullState {
 		var items []crdt.BatchItem
 		_ = r.n.Scan("", func(k string, o *crdt.Object) error {
@@ -333,6 +504,7 @@ func (r *replicator) answer(from string, m *message) {
 		maxHeld[o] = r.n.logs.maxHeld(o)
 	}
 	r.n.mu.Unlock()
+	recent := r.recentMarks(from)
 	budget := r.n.cfg.MaxSyncBytes
 	err := r.n.db.View(func(txn *badger.Txn) error {
 		for _, o := range origins {
@@ -344,15 +516,20 @@ func (r *replicator) answer(from string, m *message) {
 				continue
 			}
 			var es []logEntry
+			rs := recent[o]
 			used, err := readLog(txn, o, from0, maxHeld[o], budget, func(seq uint64, raw []byte) {
-				es = append(es, logEntry{seq: seq, raw: raw})
+				if !inRuns(rs, seq) { // sent to (or by) the peer lately: in flight or held
+					es = append(es, logEntry{seq: seq, raw: raw})
+				}
 			})
 			if err != nil {
 				return err
 			}
 			budget -= used
 			for _, chunk := range chunkEntries(es) {
-				r.send(from, "sync-entries", encodeEntries(r.n.id, o, chunk))
+				if r.send(from, "sync-entries", encodeEntries(r.n.id, o, chunk)) {
+					r.mark(from, o, chunk)
+				}
 				r.n.metrics.deltasSent.Add(float64(len(chunk)))
 			}
 		}
@@ -361,10 +538,10 @@ func (r *replicator) answer(from string, m *message) {
 	if err != nil {
 		r.n.log.Warn("answering anti-entropy", "peer", from, "err", err)
 	}
-	if m.flags&flagReply == 0 {
+	if m.flags&(flagReply|flagFull) == 0 {
 		for o, s := range m.vv {
 			if s > ours[o] {
-				r.requestSync(from, flagReply)
+				r.requestSync(from, flagReply, false)
 				break
 			}
 		}

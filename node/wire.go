@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 
@@ -13,6 +14,7 @@ import (
 const (
 	msgEntries byte = 'E' // origin, then (seq, entry) pairs: pushes and anti-entropy answers
 	msgSyncReq byte = 'S' // flags, then the sender's node version vector
+	msgSyncVV  byte = 'V' // flags, origins hash, then one seq per origin: a short sync request
 	msgStates  byte = 'O' // whole object states (full-state mode)
 
 	// State transfer, for a peer that needs log entries this node no longer
@@ -23,7 +25,11 @@ const (
 	msgFinish  byte = 'F' // session, number of ranges sent, the sender's node version vector
 )
 
-const flagReply = 1 // a SyncReq answering one: do not answer it back
+// Sync request flags.
+const (
+	flagReply = 1 // a SyncReq answering one: do not answer it back
+	flagFull  = 2 // the receiver could not read a short vector from us: send the full one
+)
 
 // maxChunk keeps each message under transport.MaxMessageSize with room
 // for framing.
@@ -36,6 +42,8 @@ type message struct {
 	entries []logEntry
 	flags   byte
 	vv      crdt.VersionVector
+	ohash   uint64   // msgSyncVV: hash of the origins the seqs belong to
+	seqs    []uint64 // msgSyncVV: per origin, in canonical order
 	states  []crdt.BatchItem
 	raw     []byte // the states' encoded batch
 
@@ -199,6 +207,28 @@ func encodeSyncReq(sender crdt.ReplicaID, flags byte, vv crdt.VersionVector) []b
 	return appendVV(append(appendHead(msgSyncReq, sender), flags), vv)
 }
 
+// encodeSyncVV is a sync request whose vector names its origins by a hash
+// of their canonical list (originsHash) instead of their ids: the receiver
+// reads it against the origins of the last full vector it had from us, and
+// asks for the full one (flagFull) when the hash does not match.
+func encodeSyncVV(sender crdt.ReplicaID, flags byte, ohash uint64, seqs []uint64) []byte {
+	b := binary.BigEndian.AppendUint64(append(appendHead(msgSyncVV, sender), flags), ohash)
+	b = binary.AppendUvarint(b, uint64(len(seqs)))
+	for _, s := range seqs {
+		b = binary.AppendUvarint(b, s)
+	}
+	return b
+}
+
+// originsHash names a canonical list of origins in 8 bytes.
+func originsHash(os []crdt.ReplicaID) uint64 {
+	h := sha256.New()
+	for _, o := range os {
+		h.Write(o[:])
+	}
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
 func encodeStates(sender crdt.ReplicaID, batch []byte) []byte {
 	return append(appendHead(msgStates, sender), batch...)
 }
@@ -235,6 +265,23 @@ func decodeMessage(b []byte) (*message, error) {
 			m.flags = fl[0]
 		}
 		m.vv = c.vv()
+		if c.err != nil {
+			return nil, c.err
+		}
+		b = c.b
+	case msgSyncVV:
+		c := &cursor{b: b}
+		if fl := c.bytes(1); len(fl) == 1 {
+			m.flags = fl[0]
+		}
+		if h := c.bytes(8); len(h) == 8 {
+			m.ohash = binary.BigEndian.Uint64(h)
+		}
+		n := c.count(1)
+		m.seqs = make([]uint64, 0, n)
+		for i := uint64(0); i < n && c.err == nil; i++ {
+			m.seqs = append(m.seqs, c.uvarint())
+		}
 		if c.err != nil {
 			return nil, c.err
 		}

@@ -32,6 +32,7 @@ func wireSeeds(t testing.TB) [][]byte {
 		encodeWants(a, 7, false, []string{"k", "board/1"}),
 		encodeRange(a, 7, "k", 0, 1, "", "", slice),
 		encodeFinish(a, 7, 3, crdt.VersionVector{b: 2}),
+		encodeSyncVV(a, flagReply, originsHash([]crdt.ReplicaID{a, b}), []uint64{3, 9}),
 	}
 }
 
