@@ -35,6 +35,18 @@ type Config struct {
 	// MaxClockSkew bounds how far ahead of local physical time a peer's
 	// clock may pull this node's hybrid clock. Default 1 minute.
 	MaxClockSkew time.Duration
+	// UnseenDotsWait is how long a client delta whose causal context covers
+	// other replicas' dots this node has not received yet (the client read
+	// from a node further ahead) waits for them to arrive by replication
+	// before it is refused with the retryable unseen_dots error. Default
+	// 2s: a push from a live peer takes milliseconds, an anti-entropy round
+	// AntiEntropyInterval; longer would only hold the client's slot. Zero
+	// refuses at once.
+	UnseenDotsWait time.Duration
+	// MaxWaitingDeltas bounds how many such deltas wait at once, node-wide,
+	// so a flood of them costs bounded memory; past it they are refused at
+	// once. Default 1024.
+	MaxWaitingDeltas int
 	// LogRetention is how many entries of each node's log this node keeps.
 	// Older entries are dropped; a peer that needs them gets the objects'
 	// state instead. Default 100,000: minutes to hours of writes, so that a
@@ -68,6 +80,8 @@ func DefaultConfig(name, dir string) Config {
 		MaxSyncBytes:        4 << 20,
 		MaxClockSkew:        time.Minute,
 		LogRetention:        100_000,
+		UnseenDotsWait:      2 * time.Second,
+		MaxWaitingDeltas:    1024,
 		Now:                 func() int64 { return time.Now().UnixMilli() },
 		Logger:              slog.Default(),
 	}
@@ -89,6 +103,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxSyncBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("MaxSyncBytes %d must be at least 64 KiB", c.MaxSyncBytes))
+	}
+	if c.UnseenDotsWait < 0 {
+		errs = append(errs, fmt.Errorf("UnseenDotsWait %v must not be negative", c.UnseenDotsWait))
+	}
+	if c.MaxWaitingDeltas < 0 {
+		errs = append(errs, fmt.Errorf("MaxWaitingDeltas %d must not be negative", c.MaxWaitingDeltas))
 	}
 	if c.LogRetention == 0 {
 		errs = append(errs, errors.New("LogRetention must be positive"))

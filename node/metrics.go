@@ -22,6 +22,7 @@ type Metrics struct {
 	aeRounds          prometheus.Counter
 	members           prometheus.Gauge
 	peerLag           *prometheus.GaugeVec
+	unseenRefused     prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -67,8 +68,12 @@ func newMetrics() *Metrics {
 		peerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lattice_peer_lag_entries", Help: "Log entries this node holds that a peer lacked at its last report.",
 		}, []string{"peer"}),
+		unseenRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_unseen_dots_refused_total",
+			Help: "Client deltas refused because their context covered dots not received here in time.",
+		}),
 	}
-	m.reg.MustRegister(m.ops, m.commits, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
+	m.reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
 		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag)
 	return m
 }

@@ -159,6 +159,8 @@ const (
 	wsInvalidDelta = "invalid_delta"
 	wsWrongType    = "wrong_type"
 	wsForgedDot    = "forged_dot"
+	wsOutOfRange   = "out_of_range"
+	wsUnseenDots   = "unseen_dots"
 	wsDuplicateSub = "duplicate_sub"
 	wsUnknownSub   = "unknown_sub"
 	wsTooManySubs  = "too_many_subs"

@@ -19,7 +19,7 @@ export const PROTOCOL_VERSION = 1;
 // would be pointless: the node refused its content, not its timing.
 // 'forbidden' is one too: the token does not cover the key, and a new token
 // for the same user would not either.
-const FATAL_DELTA_CODES = new Set(['bad_message', 'invalid_key', 'invalid_delta', 'wrong_type', 'forged_dot', 'forbidden']);
+const FATAL_DELTA_CODES = new Set(['bad_message', 'invalid_key', 'invalid_delta', 'wrong_type', 'forged_dot', 'forbidden', 'out_of_range']);
 
 // Close codes from docs/protocol.md, for the error events a close produces.
 const CLOSE_REASONS = {
@@ -731,7 +731,7 @@ export class Client {
         this._pending.splice(this._pending.indexOf(p), 1);
         this._persist();
       } else if (p.conn === conn) {
-        // rate_limited, internal, unavailable: the same delta may succeed
+        // rate_limited, internal, unavailable, unseen_dots: the same delta may succeed
         // later; resend it after a pause if the connection is still up.
         setTimeout(() => {
           if (this._conn === conn && conn.welcome && this._pending.includes(p)) this._sendDelta(conn, p);

@@ -252,8 +252,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	if o.admin {
 		h = web.CORS(h)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv := node.NewHTTPServer(h, slog.NewLogLogger(log.Handler(), slog.LevelDebug))
 	go func() {
 		var err error
 		if o.tlsCert != "" {
