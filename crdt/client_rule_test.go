@@ -241,7 +241,9 @@ func requireHonestIntact(t *rapid.T, node, ref *crdt.Object, honest []crdt.Repli
 	}
 	got, want := collect(node), collect(ref)
 	for k, es := range want {
-		if !slices.EqualFunc(got[k], es, func(a, b crdt.Entry) bool { return a.Dot == b.Dot && a.P == b.P && a.N == b.N && a.TS == b.TS && a.V.Compare(b.V) == 0 }) {
+		if !slices.EqualFunc(got[k], es, func(a, b crdt.Entry) bool {
+			return a.Dot == b.Dot && a.P == b.P && a.N == b.N && a.TS == b.TS && a.V.Compare(b.V) == 0
+		}) {
 			t.Fatalf("leaf %q: honest entries %+v at the receiver, %+v acknowledged", k, got[k], es)
 		}
 	}
