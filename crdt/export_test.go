@@ -1,12 +1,16 @@
 package crdt
 
+import "slices"
+
 // RawDelta builds an object from parts, bypassing the mutators, so tests
 // can make the deltas a hostile client would send.
 func RawDelta(types TypeSet, leaves map[string][]Entry, ctx []Dot, vv VersionVector) *Object {
 	o := NewObject()
 	o.meta.Types = types
 	for k, es := range leaves {
-		_ = o.SetLeaf(k, es)
+		es = slices.Clone(es)
+		slices.SortFunc(es, compareEntryDot)
+		_ = o.SetLeaf(k, slices.CompactFunc(es, func(a, b Entry) bool { return a.Dot == b.Dot }))
 	}
 	for r, s := range vv {
 		if o.meta.Ctx.vv == nil {
