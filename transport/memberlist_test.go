@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/lattice-sync/lattice/internal/testkit"
 )
 
 // testConfig is a loopback Memberlist config with every interval shortened,
@@ -106,10 +106,8 @@ func TestMemberlistClusterExchange(t *testing.T) {
 	}, "small messages lost")
 
 	// A payload near the limit.
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
 	big := make([]byte, 900<<10)
-	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	rng := testkit.Rand(testkit.Seed(t), 1)
 	for i := range big {
 		big[i] = byte(rng.Uint32())
 	}
