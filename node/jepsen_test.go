@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +18,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/testkit"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -32,23 +31,10 @@ import (
 // time are not replayed, so a replay takes the same decisions, not
 // necessarily the same interleaving.
 
-// testSeed returns LATTICE_SEED if set, else a fresh seed, and logs it.
-func testSeed(t *testing.T) int64 {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("LATTICE_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("LATTICE_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("seed %d", seed)
-	return seed
-}
+// testSeed is testkit.Seed; newRand is testkit.Rand.
+func testSeed(t *testing.T) int64 { return testkit.Seed(t) }
 
-func newRand(seed int64, stream uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), stream))
-}
+func newRand(seed int64, stream uint64) *rand.Rand { return testkit.Rand(seed, stream) }
 
 // testCluster is n nodes over one MemNetwork, each behind a Faulty.
 type testCluster struct {
@@ -303,9 +289,9 @@ func valuesString(n *Node) string {
 // checkAll runs the checkers against every node's final state, logs a
 // verdict per field (for the first node, and for any other that differs),
 // and fails the test on any invalid verdict.
-func (c *testCluster) checkAll(ops []histOp) {
+func (c *testCluster) checkAll(ops []testkit.Op) {
 	t := c.t
-	ok, fail, info := counts(ops)
+	ok, fail, info := testkit.Tally(ops)
 	t.Logf("history: %d ops: %d :ok, %d :fail, %d :info", len(ops), ok, fail, info)
 	var first []string
 	bad := 0
@@ -318,7 +304,7 @@ func (c *testCluster) checkAll(ops []histOp) {
 		var lines []string
 		for _, v := range vds {
 			lines = append(lines, v.String())
-			if !v.valid() {
+			if !v.Valid() {
 				bad++
 				t.Errorf("%s: %s", n.Name(), v)
 			}
@@ -399,7 +385,7 @@ type phase struct {
 // node of its random choosing, while the nemesis runs phases as the
 // operations complete. It returns the history and, per phase, the
 // history's clock when the phase began.
-func (c *testCluster) workload(total, writers int, phases []phase) ([]histOp, []int64) {
+func (c *testCluster) workload(total, writers int, phases []phase) ([]testkit.Op, []int64) {
 	t := c.t
 	h := &history{}
 	var done atomic.Int64
@@ -436,14 +422,14 @@ func (c *testCluster) workload(total, writers int, phases []phase) ([]histOp, []
 				}
 			}
 			t.Logf("nemesis at op %d: %s", done.Load(), p.name)
-			marks[i] = h.clock.Add(1)
+			marks[i] = h.Mark()
 			p.do()
 		}
 	}()
 	wg.Wait()
 	close(stop)
 	<-nemesis
-	return h.snapshot(), marks
+	return h.Ops(), marks
 }
 
 // jepsenPhases is the fault schedule: a majority/minority partition, an
@@ -501,7 +487,7 @@ func (c *testCluster) logFaultStats() {
 // healAndCheck ends a workload begun at start: it heals everything, waits
 // for every node to hold the same state and log position, and runs the
 // checkers against each.
-func (c *testCluster) healAndCheck(start time.Time, ops []histOp) {
+func (c *testCluster) healAndCheck(start time.Time, ops []testkit.Op) {
 	c.t.Logf("workload done in %v", time.Since(start).Round(time.Millisecond))
 	c.healAll()
 	took := c.awaitConverged(15*time.Second, true)
@@ -516,12 +502,12 @@ func runJepsen(t *testing.T, size int) {
 	c := newTestCluster(t, size, seed, nil)
 	ops, _ := c.workload(2000, 4, c.jepsenPhases(newRand(seed, 0)))
 	c.healAndCheck(start, ops)
-	if _, fail, info := counts(ops); fail+info > 0 {
+	if _, fail, info := testkit.Tally(ops); fail+info > 0 {
 		// No node stops in this test, so nothing may fail.
 		t.Errorf("%d operations failed or timed out with every node up", fail+info)
 		for _, o := range ops {
-			if o.outcome != outcomeOK {
-				t.Logf("  %s: %v", o, o.err)
+			if o.Outcome != testkit.OK {
+				t.Logf("  %s", o)
 			}
 		}
 	}
@@ -558,7 +544,7 @@ func TestRestartMidWorkload(t *testing.T) {
 	// were on its disk alone: the checkers above prove they came back.
 	alone := 0
 	for _, o := range ops {
-		if o.node == name && o.outcome == outcomeOK && o.inv > marks[0] && o.ret < marks[1] {
+		if o.Node == name && o.Outcome == testkit.OK && o.Inv > marks[0] && o.Ret < marks[1] {
 			alone++
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lattice-sync/lattice/internal/testkit"
 )
 
 // newTestFaulty wraps a fake with one peer "b" and logs the seed, so a
@@ -28,7 +30,7 @@ func newTestFaulty(t *testing.T, seed int64, fs Faults) (*Faulty, *fakeTransport
 }
 
 func TestFaultyDeterministicForSeed(t *testing.T) {
-	seed := time.Now().UnixNano()
+	seed := testkit.Seed(t)
 	fs := Faults{Drop: 0.3, Duplicate: 0.3, Reorder: 0.3}
 	run := func(seed int64) ([]string, FaultyStats) {
 		f, inner := newTestFaulty(t, seed, fs)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lattice-sync/lattice/internal/testkit"
 )
 
 // message is one delivery seen by a recorder.
@@ -71,17 +73,11 @@ func (r *recorder) eventsAbout(peer string) []EventKind {
 	return out
 }
 
-// eventually polls cond until it holds or timeout passes. Timeouts are
-// generous: they bound a hang, they do not measure performance.
+// eventually waits until cond holds (testkit.Await), failing the test
+// with the message after timeout.
 func eventually(t *testing.T, timeout time.Duration, cond func() bool, format string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, fmt.Sprintf(format, args...))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Await(t, timeout, fmt.Sprintf(format, args...), func() (bool, string) { return cond(), "" })
 }
 
 // peerState finds name in ps.

@@ -24,12 +24,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/lattice-sync/lattice/internal/testkit"
 )
 
 // waitFor bounds every eventual condition in this test. Convergence after
@@ -43,7 +44,7 @@ func TestBrowserCollaboration(t *testing.T) {
 	}
 	browserPath := findChromium(t)
 	artifacts := artifactsDir(t)
-	nodes := startDemo(t, buildLattice(t))
+	nodes := startDemo(t)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(browserPath),
@@ -445,19 +446,17 @@ func script(js string) chromedp.Action[chromedp.Void] {
 // with cond's last detail and a screenshot of each page.
 func eventually(t *testing.T, what string, cond func() (bool, string), pages ...*page) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
+	err := testkit.Eventually(waitFor, func() error {
+		if ok, detail := cond(); !ok {
+			return errors.New(detail)
 		}
-		if time.Now().After(deadline) {
-			for _, p := range pages {
-				p.shot("timeout")
-			}
-			t.Fatalf("%s: not true after %v; last seen:\n%s", what, waitFor, detail)
+		return nil
+	})
+	if err != nil {
+		for _, p := range pages {
+			p.shot("timeout")
 		}
-		time.Sleep(100 * time.Millisecond)
+		t.Fatalf("%s: not true after %v; last seen:\n%v", what, waitFor, err)
 	}
 }
 
@@ -493,50 +492,16 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
-func buildLattice(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "lattice")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/lattice")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/lattice: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // startDemo runs `lattice demo` on free ports and returns the nodes' URLs
 // once each sees the other two.
-func startDemo(t *testing.T, bin string) []string {
+func startDemo(t *testing.T) []string {
 	t.Helper()
 	httpPort, gossipPort := freePorts(t)
-	logPath := filepath.Join(t.TempDir(), "demo.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "demo", "--data", t.TempDir(),
-		"--port", strconv.Itoa(httpPort), "--gossip-port", strconv.Itoa(gossipPort), "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logFile.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("lattice demo log:\n%s", b)
-			}
-		}
-	})
+	demo := testkit.NewProc(t, "demo", "127.0.0.1")
+	demo.HTTP = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)) // the first node's, which it waits for
+	demo.Args = []string{"demo", "--data", t.TempDir(),
+		"--port", strconv.Itoa(httpPort), "--gossip-port", strconv.Itoa(gossipPort), "--log-level", "info"}
+	demo.Start()
 
 	urls := make([]string, 3)
 	for i := range urls {
@@ -544,12 +509,8 @@ func startDemo(t *testing.T, bin string) []string {
 	}
 	client := &http.Client{Timeout: time.Second}
 	eventually(t, "the demo cluster forms", func() (bool, string) {
-		select {
-		case err := <-exited:
-			exited <- err
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("lattice demo exited: %v\n%s", err, b)
-		default:
+		if err := demo.Crashed(); err != nil {
+			t.Fatal(err)
 		}
 		for _, u := range urls {
 			var info struct {

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/lattice-sync/lattice/internal/testkit"
 )
 
 func TestHandlerServesPageAndClient(t *testing.T) {
@@ -98,3 +100,6 @@ func TestCORS(t *testing.T) {
 		})
 	}
 }
+
+// TestMain removes the lattice binary that the browser test builds.
+func TestMain(m *testing.M) { testkit.Main(m) }

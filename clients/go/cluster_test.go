@@ -10,13 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/testkit"
 	"github.com/lattice-sync/lattice/node"
 	"github.com/lattice-sync/lattice/transport"
 )
@@ -25,21 +25,9 @@ import (
 // an in-memory network), stopped and restarted on the same directory and
 // address.
 
-// testSeed is the seed of every random choice a test makes: LATTICE_SEED
-// if set, to replay a run, otherwise the clock. It is logged either way.
-func testSeed(t *testing.T) *rand.Rand {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("LATTICE_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("LATTICE_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with LATTICE_SEED=%d)", seed, seed)
-	return rand.New(rand.NewPCG(uint64(seed), 0))
-}
+// testSeed is the generator of a test's random choices, from its logged
+// seed (testkit.Seed).
+func testSeed(t *testing.T) *rand.Rand { return testkit.Rand(testkit.Seed(t), 0) }
 
 type testNode struct {
 	name string
@@ -202,21 +190,10 @@ func sameMaps(a, b map[string]string) bool {
 	return true
 }
 
-// eventually polls cond until it holds or d passes; it fails the test
-// with cond's last explanation.
+// eventually is testkit.Await.
 func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	end := time.Now().Add(d)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%s: not within %v: %s", what, d, why)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Await(t, d, what, cond)
 }
 
 // openClient opens a client for a test, closed when the test ends.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lattice-sync/lattice/internal/testkit"
 	"github.com/lattice-sync/lattice/node"
 )
 
@@ -68,8 +69,8 @@ func blackhole(t *testing.T) string {
 func runClient(t *testing.T, args ...string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := exec.Command(latticeBinary(t), args...)
-	cmd.Env = childEnv()
+	cmd := exec.Command(testkit.Binary(t), args...)
+	cmd.Env = testkit.ChildEnv()
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
@@ -96,8 +97,8 @@ func TestClientKilledKeepsPendingEdits(t *testing.T) {
 	}
 
 	// One killed while it waits for a node that never answers.
-	cmd := exec.Command(latticeBinary(t), "inc", "kill/counter", "5", "--dir", dir, "--url", dead, "--wait", "60s", "-v")
-	cmd.Env = childEnv()
+	cmd := exec.Command(testkit.Binary(t), "inc", "kill/counter", "5", "--dir", dir, "--url", dead, "--wait", "60s", "-v")
+	cmd.Env = testkit.ChildEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

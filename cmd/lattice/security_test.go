@@ -26,6 +26,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/lattice-sync/lattice/internal/testkit"
 	"github.com/lattice-sync/lattice/node"
 )
 
@@ -159,7 +160,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 // a request without a token gets 401, `lattice health` probes over TLS,
 // and a SIGHUP-style reload changes the gossip keys.
 func TestServeTLSAuthAndKeyring(t *testing.T) {
-	needLoopback(t, "127.0.0.1")
+	testkit.NeedLoopback(t, "127.0.0.1")
 	dir := t.TempDir()
 	certFile, certKey, pool := selfSigned(t, dir)
 	signing := filepath.Join(dir, "signing.pem")
@@ -288,14 +289,14 @@ func TestServeTLSAuthAndKeyring(t *testing.T) {
 // TestServeRefusesToRunWithoutAuth: the binary will not serve without
 // --auth-key unless told --dev, and then says so loudly.
 func TestServeRefusesToRunWithoutAuth(t *testing.T) {
-	needLoopback(t, "127.0.0.1")
+	testkit.NeedLoopback(t, "127.0.0.1")
 	var env []string
-	for _, kv := range childEnv() {
+	for _, kv := range testkit.ChildEnv() {
 		if kv != "LATTICE_DEV=true" {
 			env = append(env, kv)
 		}
 	}
-	cmd := exec.Command(latticeBinary(t), "serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--gossip", "127.0.0.1:0")
+	cmd := exec.Command(testkit.Binary(t), "serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--gossip", "127.0.0.1:0")
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -303,10 +304,10 @@ func TestServeRefusesToRunWithoutAuth(t *testing.T) {
 		t.Fatalf("serve without auth: %v\n%s", err, out)
 	}
 
-	p := newProc(t, "dev", "127.0.0.1")
-	p.startFresh()
+	p := testkit.NewProc(t, "dev", "127.0.0.1")
+	p.StartFresh()
 	warned := false
-	p.scanLines(func(l string) { warned = warned || strings.Contains(l, "DEVELOPMENT MODE") })
+	p.ScanLines(func(l string) { warned = warned || strings.Contains(l, "DEVELOPMENT MODE") })
 	if !warned {
 		t.Error("a node in development mode did not warn")
 	}

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -30,6 +29,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lattice-sync/lattice/internal/testkit"
 )
 
 const (
@@ -49,7 +50,7 @@ func TestPartitionAndKill(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	victim := "node3"
 	c.docker("network", "disconnect", c.gossipNet, c.ids[victim])
-	cutAt := hist.len()
+	cutAt := hist.Len()
 	// Write on until memberlist on both sides has declared the other dead,
 	// so the heal goes through failure detection and rejoin, as for real.
 	c.waitCut(victim, 20*time.Second)
@@ -100,20 +101,13 @@ type cluster struct {
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	compose := requireDocker(t)
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("LATTICE_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("LATTICE_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("seed %d (LATTICE_SEED=%d replays it)", seed, seed)
+	seed := testkit.Seed(t)
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &cluster{
-		t: t, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 0)),
+		t: t, seed: seed, rng: testkit.Rand(seed, 0),
 		project:  fmt.Sprintf("latticeft%d", uint64(seed)%1_000_000_000),
 		ids:      map[string]string{},
 		gossipIP: map[string]string{},
@@ -415,7 +409,7 @@ func (c *cluster) waitConverged(h *history, when string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	ok, info, fail := h.tally()
+	ok, fail, info := testkit.Tally(h.Ops())
 	c.t.Logf("%s: digests equal in %v (%s); writes: %d ok, %d indeterminate, %d failed",
 		when, time.Since(start).Round(time.Millisecond), digests["node1"][:12], ok, info, fail)
 	for _, s := range services {
@@ -423,64 +417,31 @@ func (c *cluster) waitConverged(h *history, when string) {
 		if err := c.getJSON(s, "/v1/objects/"+counterKey, &cv); err != nil {
 			c.t.Fatal(err)
 		}
-		v := h.checkCounter(cv.Value)
+		v := testkit.CheckCounter(counterKey, h.Ops(), cv.Value, true)
 		c.t.Logf("%s %s: %s", s, counterKey, v)
-		if !v.valid() {
+		if !v.Valid() {
 			c.t.Errorf("%s: %s %s is out of bounds", when, s, counterKey)
 		}
 		var sv struct{ Value []any }
 		if err := c.getJSON(s, "/v1/objects/"+setKey, &sv); err != nil {
 			c.t.Fatal(err)
 		}
-		sw := h.checkSet(sv.Value)
+		sw := testkit.CheckSet(setKey, h.Ops(), sv.Value, true)
 		c.t.Logf("%s %s: %s", s, setKey, sw)
-		if len(sw.lost) > 0 || len(sw.unexpected) > 0 {
+		if !sw.Valid() {
 			c.t.Errorf("%s: %s %s lost or invented elements", when, s, setKey)
 		}
 	}
 }
 
-// outcome is how a write ended as its client saw it, in Jepsen's terms.
-type outcome int
+// history records the clients' writes as they saw them.
+type history struct{ testkit.History }
 
-const (
-	ok   outcome = iota // 200: acknowledged, so durable
-	fail                // certainly no effect: never sent, or refused
-	info                // indeterminate: may or may not have taken effect
-)
-
-type write struct {
-	node    string
-	at      int // index in the history
-	inc     int64
-	element string // a set add, if not empty
-	outcome outcome
-}
-
-type history struct {
-	mu     sync.Mutex
-	writes []write
-}
-
-func (h *history) len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.writes)
-}
-
-func (h *history) add(w write) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	w.at = len(h.writes)
-	h.writes = append(h.writes, w)
-}
-
-func (h *history) count(from int, match func(write) bool) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// count counts the acknowledged writes from the from-th on that match.
+func (h *history) count(from int, match func(testkit.Op) bool) int {
 	n := 0
-	for _, w := range h.writes[from:] {
-		if w.outcome == ok && match(w) {
+	for _, o := range h.Ops()[from:] {
+		if o.Outcome == testkit.OK && match(o) {
 			n++
 		}
 	}
@@ -488,100 +449,11 @@ func (h *history) count(from int, match func(write) bool) int {
 }
 
 func (h *history) acked(node string, from int) int {
-	return h.count(from, func(w write) bool { return w.node == node })
+	return h.count(from, func(o testkit.Op) bool { return o.Node == node })
 }
 
 func (h *history) ackedOthers(node string, from int) int {
-	return h.count(from, func(w write) bool { return w.node != node })
-}
-
-func (h *history) tally() (nOK, nInfo, nFail int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, w := range h.writes {
-		switch w.outcome {
-		case ok:
-			nOK++
-		case info:
-			nInfo++
-		default:
-			nFail++
-		}
-	}
-	return
-}
-
-type counterVerdict struct{ lo, value, hi int64 }
-
-func (v counterVerdict) valid() bool { return v.lo <= v.value && v.value <= v.hi }
-func (v counterVerdict) String() string {
-	return fmt.Sprintf("counter acknowledged %d <= value %d <= attempted %d: %v", v.lo, v.value, v.hi, v.valid())
-}
-
-// checkCounter: the value must count every acknowledged increment and no
-// increment that certainly failed.
-func (h *history) checkCounter(value int64) counterVerdict {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	v := counterVerdict{value: value}
-	for _, w := range h.writes {
-		if w.element != "" {
-			continue
-		}
-		if w.outcome == ok {
-			v.lo += w.inc
-		}
-		if w.outcome != fail {
-			v.hi += w.inc
-		}
-	}
-	return v
-}
-
-type setVerdict struct {
-	ok, recovered    int
-	lost, unexpected []string
-}
-
-func (v setVerdict) String() string {
-	return fmt.Sprintf("set %d acknowledged, %d indeterminate present, lost %d %v, unexpected %d %v",
-		v.ok, v.recovered, len(v.lost), first(v.lost), len(v.unexpected), first(v.unexpected))
-}
-
-func first(xs []string) []string { return xs[:min(len(xs), 5)] }
-
-// checkSet: every acknowledged add must be present (else lost), and every
-// element present must have been attempted (else unexpected).
-func (h *history) checkSet(actual []any) setVerdict {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	present := map[string]bool{}
-	for _, e := range actual {
-		present[fmt.Sprint(e)] = true
-	}
-	attempted := map[string]outcome{}
-	var v setVerdict
-	for _, w := range h.writes {
-		if w.element == "" {
-			continue
-		}
-		attempted[w.element] = w.outcome
-		switch {
-		case w.outcome == ok && present[w.element]:
-			v.ok++
-		case w.outcome == ok:
-			v.lost = append(v.lost, w.element)
-		case w.outcome == info && present[w.element]:
-			v.recovered++
-		}
-	}
-	for e := range present {
-		if o, seen := attempted[e]; !seen || o == fail {
-			v.unexpected = append(v.unexpected, e)
-		}
-	}
-	slices.Sort(v.unexpected)
-	return v
+	return h.count(from, func(o testkit.Op) bool { return o.Node != node })
 }
 
 type writers struct {
@@ -602,7 +474,7 @@ func startWriters(c *cluster, h *history, n int) *writers {
 	ws := &writers{stop: make(chan struct{})}
 	for i := range n {
 		id := writerIDs.Add(1)
-		rng := rand.New(rand.NewPCG(uint64(c.seed), uint64(id)))
+		rng := testkit.Rand(c.seed, uint64(id))
 		s := services[i%len(services)]
 		ws.wg.Add(1)
 		go func() {
@@ -613,41 +485,40 @@ func startWriters(c *cluster, h *history, n int) *writers {
 					return
 				case <-time.After(time.Duration(5+rng.IntN(20)) * time.Millisecond):
 				}
-				w := write{node: s}
+				op := testkit.Op{Process: int(id), Node: s}
 				body := ""
 				if rng.IntN(2) == 0 {
-					w.inc = int64(1 + rng.IntN(5))
-					body = fmt.Sprintf(`{"type":"counter","op":"inc","by":%d}`, w.inc)
+					op.Field, op.Kind, op.By = counterKey, testkit.Inc, int64(1+rng.IntN(5))
+					body = fmt.Sprintf(`{"type":"counter","op":"inc","by":%d}`, op.By)
 				} else {
-					w.element = fmt.Sprintf("w%d-%d", id, seq)
-					body = fmt.Sprintf(`{"type":"set","op":"add","value":%q}`, w.element)
+					op.Field, op.Kind, op.Value = setKey, testkit.Add, fmt.Sprintf("w%d-%d", id, seq)
+					body = fmt.Sprintf(`{"type":"set","op":"add","value":%q}`, op.Value)
 				}
-				w.outcome = post(c, s, body)
-				h.add(w)
+				_ = h.Do(op, func() (testkit.Outcome, error) { return post(c, s, body) })
 			}
 		}()
 	}
 	return ws
 }
 
-func post(c *cluster, s, body string) outcome {
+func post(c *cluster, s, body string) (testkit.Outcome, error) {
 	key := counterKey
 	if strings.Contains(body, `"set"`) {
 		key = setKey
 	}
 	resp, err := c.http.Post(c.url(s, "/v1/objects/"+key), "application/json", strings.NewReader(body))
 	if err != nil {
-		if op := (*net.OpError)(nil); errors.As(err, &op) && op.Op == "dial" {
-			return fail // never reached the node
+		if testkit.NeverSent(err) {
+			return testkit.Fail, err // never reached the node
 		}
-		return info
+		return testkit.Info, err
 	}
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		return ok
+		return testkit.OK, nil
 	case resp.StatusCode < 500:
-		return fail // refused: nothing changed
+		return testkit.Fail, fmt.Errorf("refused: %s", resp.Status) // nothing changed
 	}
-	return info
+	return testkit.Info, fmt.Errorf("%s", resp.Status)
 }

@@ -2,8 +2,9 @@
 //
 // Run with: node --experimental-websocket --test clients/js/test/
 // The binary is built from the repository unless LATTICE_BIN names one.
-// If the node does not serve /v1/ws yet, every test here is skipped with a
-// message saying so (the CRDT tests still run).
+// Without a global WebSocket, or if the node does not answer the WebSocket
+// protocol, every test here is skipped with a message saying so (the CRDT
+// tests still run); under CI=true they fail instead, since CI must run them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,6 +23,13 @@ const tmp = mkdtempSync(join(tmpdir(), 'lattice-js-e2e-'));
 const procs = [];
 const nodes = []; // {id, http, ws, gossip, log}
 let skipReason = null;
+
+// unavailable skips the tests for reason, or under CI=true fails them:
+// a missing prerequisite must not pass CI unnoticed.
+function unavailable(reason) {
+  if (process.env.CI === 'true') throw new Error(`${reason}; CI=true, so the end-to-end tests fail rather than skip`);
+  skipReason = reason;
+}
 let latticeBin = null; // the binary, for the auth test's node and `lattice token`
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -99,7 +107,7 @@ function wsAvailable(url) {
 
 before(async () => {
   if (typeof WebSocket !== 'function') {
-    skipReason = 'no global WebSocket: run node with --experimental-websocket (Node 20)';
+    unavailable('no global WebSocket: run node with --experimental-websocket (Node 20)');
     return;
   }
   let bin = process.env.LATTICE_BIN;
@@ -138,7 +146,7 @@ before(async () => {
     return true;
   });
   if (!(await wsAvailable(nodes[0].ws))) {
-    skipReason = `the node does not serve the WebSocket protocol at ${nodes[0].ws} yet (no welcome to hello)`;
+    unavailable(`the node does not answer the WebSocket protocol at ${nodes[0].ws} (no welcome to hello)`);
   }
 });
 
