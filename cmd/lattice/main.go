@@ -68,11 +68,12 @@ func main() {
 	}
 	for _, c := range commands {
 		if c.name == os.Args[1] {
-			if err := c.run(os.Args[2:]); err != nil {
+			err := c.run(os.Args[2:])
+			code := exitCode(err)
+			if code != 0 {
 				fmt.Fprintf(os.Stderr, "lattice %s: %v\n", c.name, err)
-				os.Exit(1)
 			}
-			return
+			os.Exit(code)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "lattice: unknown command %q\n\n", os.Args[1])
