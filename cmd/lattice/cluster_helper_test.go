@@ -409,15 +409,7 @@ func childEnv() []string {
 	return append(env, "LATTICE_DEV=true")
 }
 
-func latticeVars(env []string) []string {
-	var vs []string
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "LATTICE_") {
-			vs = append(vs, kv)
-		}
-	}
-	return vs
-}
+func latticeVars(env []string) []string { return withPrefix(env, "LATTICE_") }
 
 // flagsToEnv turns "--ae-interval", "200ms" into LATTICE_AE_INTERVAL=200ms.
 func flagsToEnv(flags []string) []string {
