@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,13 +19,16 @@ const clusterIDFile = "cluster-id"
 
 // settleClusterID is the cluster id a node keeping its data in dir runs
 // under: want if given, recorded in dir the first time and refused if dir
-// belongs to another cluster; else what dir holds; else "" (none
-// reported, clients do not check).
-func settleClusterID(dir, want string) (string, error) {
+// belongs to another cluster; else what dir holds; else fallback, recorded
+// too; else "" (none reported, clients do not check).
+func settleClusterID(dir, want, fallback string) (string, error) {
 	path := filepath.Join(dir, clusterIDFile)
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if want == "" {
+			want = fallback
+		}
 		if want == "" {
 			return "", nil
 		}
@@ -48,9 +53,18 @@ func settleClusterID(dir, want string) (string, error) {
 // a new demo (--fresh, or another --data) is a new cluster, and replicas
 // that synced with the old one refuse it.
 func demoClusterID(dir string) (string, error) {
-	id, err := settleClusterID(dir, "")
-	if err != nil || id != "" {
-		return id, err
+	return settleClusterID(dir, "", "demo-"+uuid.NewString()[:8])
+}
+
+// keyClusterID derives a cluster id from the primary gossip key, for nodes
+// started without --cluster-id: the nodes of one cluster share that key,
+// and a new cluster (compose's `down -v`, then `up`) gets a new one. The
+// hash tells nothing of the key. Recorded in the data directory at the
+// first start, it outlives a key rotation.
+func keyClusterID(gossipKeys [][]byte) string {
+	if len(gossipKeys) == 0 {
+		return ""
 	}
-	return settleClusterID(dir, "demo-"+uuid.NewString()[:8])
+	h := sha256.Sum256(append([]byte("lattice cluster id\x00"), gossipKeys[0]...))
+	return "k-" + hex.EncodeToString(h[:6])
 }

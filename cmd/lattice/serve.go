@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -29,6 +30,7 @@ type nodeOptions struct {
 	http        string
 	gossip      string
 	advertise   string
+	advertHTTP  string // the URL the demo and peers show for this node
 	join        string
 	sync        bool
 	admin       bool
@@ -50,11 +52,12 @@ type nodeOptions struct {
 
 func (o *nodeOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.id, "id", "", "node name, unique in the cluster (default: the hostname)")
-	fs.StringVar(&o.clusterID, "cluster-id", "", "the cluster's name, the same on every node: clients remember it and refuse a node of another cluster; recorded in the data directory, which then refuses another (default: the one recorded there, else none)")
+	fs.StringVar(&o.clusterID, "cluster-id", "", "the cluster's name, the same on every node: clients remember it and refuse a node of another cluster; recorded in the data directory, which then refuses another (default: the one recorded there, else one derived from the gossip key, else none)")
 	fs.StringVar(&o.data, "data", "./data", "data directory")
 	fs.StringVar(&o.http, "http", ":8080", "HTTP and WebSocket listen address")
 	fs.StringVar(&o.gossip, "gossip", ":7946", "memberlist bind address")
 	fs.StringVar(&o.advertise, "advertise", "", "gossip address other nodes reach this one at (default: derived from --gossip)")
+	fs.StringVar(&o.advertHTTP, "advertise-http", "", "URL at which people and the demo's panel reach this node's HTTP API, shown in /v1/cluster, when it differs from the listener's (a published container port, a proxy) (default: http://<listener or --advertise host>:<--http port>)")
 	fs.StringVar(&o.join, "join", "", "comma-separated gossip addresses of nodes to join")
 	fs.BoolVar(&o.sync, "sync", true, "sync every acknowledged write to disk (false trades durability on crash for speed)")
 	fs.BoolVar(&o.admin, "admin", false, "enable the admin endpoints (fault injection)")
@@ -202,7 +205,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	if len(gossipKeys) > 0 {
 		key, moreKeys = gossipKeys[0], gossipKeys[1:]
 	}
-	clusterID, err := settleClusterID(o.data, o.clusterID)
+	clusterID, err := settleClusterID(o.data, o.clusterID, keyClusterID(gossipKeys))
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +222,14 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	cfg.AdvertiseHTTP = httpURL(ln.Addr().String(), o.advertise)
 	if o.tlsCert != "" {
 		cfg.AdvertiseHTTP = "https" + strings.TrimPrefix(cfg.AdvertiseHTTP, "http")
+	}
+	if o.advertHTTP != "" {
+		u, err := url.Parse(o.advertHTTP)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(o.advertHTTP) > transport.MaxMetaSize {
+			ln.Close()
+			return nil, fmt.Errorf("--advertise-http %q: want http://host:port or https://host:port", o.advertHTTP)
+		}
+		cfg.AdvertiseHTTP = strings.TrimRight(o.advertHTTP, "/")
 	}
 	n, err := node.Open(cfg)
 	if err != nil {
