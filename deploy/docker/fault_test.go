@@ -42,8 +42,7 @@ var services = []string{"node1", "node2", "node3"}
 
 func TestPartitionAndKill(t *testing.T) {
 	c := startCluster(t)
-	c.checkAdvertised(c.published, c.url)
-	c.sideBySide()
+	c.sideBySide(c.checkAdvertised(c.published, c.url))
 	hist := &history{}
 
 	t.Log("phase 1: cut node3 off the gossip network while writes go on")
@@ -215,13 +214,16 @@ func startCluster(t *testing.T) *cluster {
 // checkAdvertised checks that every node advertises the URL it is
 // published at, as the demo's panel and node picker show it (/v1/cluster's
 // http, its own and its peers'), and that each published port reaches that
-// node. urlOf gives the address the test asks a node at.
-func (c *cluster) checkAdvertised(published map[string]int, urlOf func(s, path string) string) {
+// node. urlOf gives the address the test asks a node at. It returns the
+// cluster id the nodes report, which must be one and the same.
+func (c *cluster) checkAdvertised(published map[string]int, urlOf func(s, path string) string) string {
 	c.t.Helper()
 	want := func(s string) string { return fmt.Sprintf("http://127.0.0.1:%d", published[s]) }
+	ids := map[string]bool{}
 	for _, s := range services {
 		var ci struct {
 			Name    string `json:"name"`
+			Cluster string `json:"cluster"`
 			HTTP    string `json:"http"`
 			Members []struct {
 				Name string `json:"name"`
@@ -231,6 +233,7 @@ func (c *cluster) checkAdvertised(published map[string]int, urlOf func(s, path s
 		if err := c.getURL(urlOf(s, "/v1/cluster"), &ci); err != nil {
 			c.t.Fatal(err)
 		}
+		ids[ci.Cluster] = true
 		if ci.HTTP != want(s) {
 			c.t.Errorf("%s advertises %q, want %q (its published port)", s, ci.HTTP, want(s))
 		}
@@ -244,13 +247,23 @@ func (c *cluster) checkAdvertised(published map[string]int, urlOf func(s, path s
 			c.t.Errorf("%s's published port %d answers as %q (%v)", s, published[s], self.Name, err)
 		}
 	}
+	// A cluster id derived from the project's gossip key: clients' replicas
+	// then refuse another project's nodes.
+	if len(ids) != 1 || ids[""] {
+		c.t.Errorf("the nodes report cluster ids %v, want one", ids)
+	}
+	for id := range ids {
+		return id
+	}
+	return ""
 }
 
 // sideBySide runs a second project of the plain docker-compose.yml, on
 // ports of its own, beside the test's cluster: it comes up healthy on its
 // own network, its panel links to its own ports, and `down -v` removes it
-// and its volumes while the first goes on.
-func (c *cluster) sideBySide() {
+// and its volumes while the first goes on. Its cluster id differs from the
+// first's, firstID.
+func (c *cluster) sideBySide(firstID string) {
 	c.t.Helper()
 	root, _ := filepath.Abs("../..")
 	other := &cluster{t: c.t, project: c.project + "b", http: c.http, image: c.image, published: map[string]int{}}
@@ -296,7 +309,9 @@ func (c *cluster) sideBySide() {
 			c.t.Fatalf("the second project's nodes did not join in 60s")
 		}
 	}
-	c.checkAdvertised(other.published, published)
+	if id := c.checkAdvertised(other.published, published); id == firstID {
+		c.t.Errorf("two projects report one cluster id %q: a replica would take one for the other", id)
+	}
 	c.t.Logf("a second project, %s, up beside the first in %v", other.project, time.Since(start).Round(time.Millisecond))
 	downed = true
 	if err := down(); err != nil {
