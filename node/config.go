@@ -16,6 +16,12 @@ type Config struct {
 	// AdvertiseHTTP is the URL clients and the demo reach this node's HTTP
 	// API at, shown in ClusterInfo. Default "": unknown.
 	AdvertiseHTTP string
+	// ClusterID names the cluster, the same on every node of it. Nodes
+	// report it (the WebSocket welcome, /v1/cluster) and clients remember
+	// it, so a replica that synced with one cluster refuses the nodes of
+	// another instead of mixing their histories. Default "": none
+	// reported, clients do not check.
+	ClusterID string
 	// SyncWrites makes every acknowledged write durable (fsync, shared by
 	// all writes in a group commit). Default true: an acknowledged write
 	// survives kill -9. False trades that for speed: a crash may lose the

@@ -142,8 +142,9 @@ func NewHTTPHandler(n *Node, opts HTTPOptions) http.Handler {
 		mux.Handle(pattern, a.wrapAuth(pattern, need, h))
 		methods[path] = append(methods[path], method)
 	}
-	handle(http.MethodGet, "/v1/objects/{key...}", accessRead, a.getObject)
-	handle(http.MethodPost, "/v1/objects/{key...}", accessWrite, a.postObject)
+	handle(http.MethodGet, "/v1/objects", accessList, a.listObjects)
+	handle(http.MethodGet, "/v1/objects/{key...}", accessRead, noQuery(a.getObject))
+	handle(http.MethodPost, "/v1/objects/{key...}", accessWrite, noQuery(a.postObject))
 	handle(http.MethodGet, "/v1/digest", accessToken, a.getDigest)
 	handle(http.MethodGet, "/v1/cluster", accessToken, a.getCluster)
 	handle(http.MethodGet, "/v1/admin/faults", accessAdmin, a.admin(a.getFaults))
@@ -253,6 +254,7 @@ const (
 	accessToken               // any valid token: digest, cluster view
 	accessRead                // a read prefix covering {key}
 	accessWrite               // a write prefix covering {key}
+	accessList                // a read prefix covering all of ?prefix=
 	accessAdmin               // the admin claim
 )
 
@@ -279,6 +281,9 @@ func (a *httpAPI) authorize(r *http.Request, need access) (*Grant, error) {
 		ok = g.CanRead(key)
 	case accessWrite:
 		ok = g.CanWrite(key)
+	case accessList:
+		key = r.URL.Query().Get("prefix")
+		ok = g.CanReadPrefix(key)
 	case accessAdmin:
 		ok = g.Admin
 	}
@@ -289,6 +294,8 @@ func (a *httpAPI) authorize(r *http.Request, need access) (*Grant, error) {
 			return g, errorf(http.StatusForbidden, codeForbidden, "the token has no admin right")
 		case accessWrite:
 			return g, errorf(http.StatusForbidden, codeForbidden, "the token may not write %q", key)
+		case accessList:
+			return g, errorf(http.StatusForbidden, codeForbidden, "the token may not read every key under %q (list a prefix it covers)", key)
 		}
 		return g, errorf(http.StatusForbidden, codeForbidden, "the token may not read %q", key)
 	}
@@ -383,6 +390,11 @@ type errorBody struct {
 // errors are logged with the request id and not shown: their text may name
 // files and keys of the store.
 func (a *httpAPI) writeError(w http.ResponseWriter, r *http.Request, id string, err error) {
+	if clientGone(r, err) {
+		a.log.Info("client closed the request before the answer", "request_id", id, "method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(statusClientClosed) // for the metrics and the log line: nobody reads it
+		return
+	}
 	e := a.classify(err)
 	if e.code == codeInternal {
 		a.log.Error("http request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
@@ -621,12 +633,22 @@ func (a *httpAPI) getFaults(w http.ResponseWriter, r *http.Request) error {
 
 func (a *httpAPI) putFaults(w http.ResponseWriter, r *http.Request) error {
 	var fs transport.Faults
-	if err := readJSON(r, &fs); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if body, err = durationsAsNanos(body); err != nil {
+		return err
+	}
+	if err := decodeStrict(body, &fs); err != nil {
 		return err
 	}
 	if err := fs.Validate(); err != nil {
 		// errors.Join puts one field per line; keep the message on one.
 		return errorf(http.StatusBadRequest, codeInvalidFaults, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if err := a.checkCut(fs.Cut); err != nil {
+		return err
 	}
 	return a.setFaults(w, fs)
 }

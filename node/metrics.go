@@ -91,7 +91,7 @@ type securityMetrics struct {
 }
 
 func registerSecurityMetrics(reg *prometheus.Registry) *securityMetrics {
-	return &securityMetrics{
+	m := &securityMetrics{
 		authFailures: registerOnce(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lattice_auth_failures_total",
 			Help: "Requests and messages refused by auth, by endpoint (http, ws) and reason (missing, invalid, expired, forbidden, replica).",
@@ -101,4 +101,23 @@ func registerSecurityMetrics(reg *prometheus.Registry) *securityMetrics {
 			Help: "Limits hit, by limit (frame_size, subscriptions, rate, connections, origin, body_size).",
 		}, []string{"limit"})),
 	}
+	// Every label set known up front shows in /metrics from the start, at
+	// 0, so that a rate() or an alert over it has a series before the
+	// first event.
+	for _, endpoint := range []string{"http", "ws"} {
+		for _, reason := range authFailureReasons {
+			m.authFailures.WithLabelValues(endpoint, reason)
+		}
+	}
+	for _, limit := range limitNames {
+		m.limitHits.WithLabelValues(limit)
+	}
+	return m
 }
+
+// The label values of the security counters, as their help texts list
+// them.
+var (
+	authFailureReasons = []string{"missing", "invalid", "expired", "forbidden", "replica"}
+	limitNames         = []string{"frame_size", "subscriptions", "rate", "connections", "origin", "body_size"}
+)

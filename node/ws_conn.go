@@ -213,13 +213,14 @@ func (c *wsConn) hello() bool {
 	// ones are snapshotted or caught up at least to it.
 	c.claim = c.h.hub.safe.Load()
 	welcome := marshalWS(struct {
-		T      string            `json:"t"`
-		V      int               `json:"v"`
-		Node   string            `json:"node"`
-		NodeID string            `json:"node_id"`
-		Cursor map[string]uint64 `json:"cursor"`
-		Limits map[string]any    `json:"limits"`
-	}{"welcome", 1, c.n.Name(), c.n.ID().String(), vvJSON(c.n.VersionVector()),
+		T       string            `json:"t"`
+		V       int               `json:"v"`
+		Node    string            `json:"node"`
+		NodeID  string            `json:"node_id"`
+		Cluster string            `json:"cluster,omitempty"`
+		Cursor  map[string]uint64 `json:"cursor"`
+		Limits  map[string]any    `json:"limits"`
+	}{"welcome", 1, c.n.Name(), c.n.ID().String(), c.n.cfg.ClusterID, vvJSON(c.n.VersionVector()),
 		map[string]any{"max_frame": c.opts.MaxFrame, "max_subs": c.opts.MaxSubs, "rate": c.opts.Rate}})
 	if err := c.writeFrame(websocket.TextMessage, "welcome", welcome); err != nil {
 		c.ws.Close()

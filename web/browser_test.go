@@ -78,6 +78,35 @@ func TestBrowserCollaboration(t *testing.T) {
 	a.shot("01-online")
 	b.shot("01-online")
 
+	// Each tab says which replica it is.
+	for _, p := range []*page{a, b} {
+		p.eventually("the tab's replica id shown", func() (bool, string) {
+			s := p.eval(`document.getElementById('tab-identity').dataset.replica === latticeDemo.client.replica && document.getElementById('tab-identity').textContent`)
+			return strings.Contains(s, "This tab is replica"), s
+		})
+	}
+
+	// A key written from outside (curl, the CLI) shows in the key browser,
+	// live, although it is not one of the board's.
+	postInc := func(url string) {
+		res, err := http.Post(url+"/v1/objects/board/likes", "application/json", strings.NewReader(`{"type":"counter","op":"inc"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	likes := `(document.querySelector('#keys tr[data-key="board/likes"] .key-value') || {}).textContent`
+	postInc(nodes[2])
+	a.eventually("board/likes in A's key browser", func() (bool, string) {
+		s := a.eval(likes)
+		return s == `"1"`, s
+	})
+	postInc(nodes[2])
+	a.eventually("board/likes updated live in A's key browser", func() (bool, string) {
+		s := a.eval(likes)
+		return s == `"2"`, s
+	})
+
 	// An edit on A shows on B.
 	a.do(chromedp.SendKeys(chromedp.ID("new-card"), "Write the browser test"),
 		chromedp.Click(chromedp.CSS(`#add-card button[type=submit]`)))
@@ -171,6 +200,16 @@ func TestBrowserCollaboration(t *testing.T) {
 			return st == `"cut"`, st
 		})
 	}
+	// The healthy side of the cut is healthy, not degraded; B sees in its
+	// activity log the cut A made.
+	a.eventually("node1 shown healthy", func() (bool, string) {
+		st := a.eval(`document.querySelector('li.node[data-name="node1"]').dataset.state`)
+		return st == `"up"`, st
+	})
+	b.eventually("A's cut in B's activity log", func() (bool, string) {
+		s := b.eval(`document.getElementById('activity').textContent`)
+		return strings.Contains(s, "(changed elsewhere)"), s
+	})
 	a.vote(card, "up")
 	a.do(chromedp.SendKeys(chromedp.ID("new-card"), "Made on the majority side"),
 		chromedp.Click(chromedp.CSS(`#add-card button[type=submit]`)))
@@ -215,6 +254,10 @@ func TestBrowserCollaboration(t *testing.T) {
 			return st == `"converged"`, st
 		})
 	}
+	a.eventually("convergence timed from the heal", func() (bool, string) {
+		s := a.eval(`document.getElementById('activity').textContent`)
+		return strings.Contains(s, "after the heal"), s
+	})
 	a.shot("06-healed")
 	b.shot("06-healed")
 }

@@ -67,6 +67,15 @@ func (c *Client) handle(cn *conn, data []byte) {
 	var b batch
 	switch m.T {
 	case "welcome":
+		if m.Cluster != "" && c.cluster != "" && m.Cluster != c.cluster {
+			cn.fatal = fmt.Errorf("%w: %s is in cluster %s, this replica synced with cluster %s", ErrWrongCluster, cn.url, m.Cluster, c.cluster)
+			c.reportLocked("wrong_cluster", cn.fatal.Error(), "")
+			return
+		}
+		if m.Cluster != "" && c.cluster == "" {
+			c.cluster = m.Cluster
+			b.state = c.stateLocked()
+		}
 		cn.welcomed = true
 		cn.node = m.Node
 		c.attempt = 0

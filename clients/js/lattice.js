@@ -281,6 +281,14 @@ export class Client {
     return this._pending.length;
   }
 
+  /**
+   * clock is the replica's hybrid clock: the last timestamp it issued or
+   * saw ({wall: ms since the epoch, logical}). Its next edit ranks after it.
+   */
+  get clock() {
+    return { ...this._clock.last };
+  }
+
   /** cursor is the resume cursor: the node version vector this client has seen up to. */
   get cursor() {
     return this._cursor ? { ...this._cursor } : null;
