@@ -224,4 +224,15 @@ func TestAPIDocMetrics(t *testing.T) {
 			t.Errorf("a fresh node's /metrics lacks %s", want)
 		}
 	}
+	for _, op := range []string{"counter inc", "counter dec", "gcounter inc", "set add", "set remove", "lww set", "mvreg set", "flag enable", "flag disable", "map delete"} {
+		typ, kind, _ := strings.Cut(op, " ")
+		if want := `lattice_operations_total{op="` + kind + `",type="` + typ + `"} 0`; !strings.Contains(metrics, want) {
+			t.Errorf("a fresh node's /metrics lacks %s", want)
+		}
+	}
+	for _, typ := range []string{"hello", "sub", "unsub", "delta", "ping", "unknown"} {
+		if want := `lattice_ws_messages_total{dir="in",type="` + typ + `"} 0`; !strings.Contains(metrics, want) {
+			t.Errorf("a fresh node's /metrics lacks %s", want)
+		}
+	}
 }

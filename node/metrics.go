@@ -2,6 +2,8 @@ package node
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lattice-sync/lattice/crdt"
 )
 
 // Metrics are the node's Prometheus collectors, on a registry of the node's
@@ -73,6 +75,10 @@ func newMetrics() *Metrics {
 			Help: "Client deltas refused because their context covered dots not received here in time.",
 		}),
 	}
+	// Every operation a client can send shows from the start, at 0.
+	for _, p := range operationLabels {
+		m.ops.WithLabelValues(p.Type.String(), p.Kind.String())
+	}
 	m.reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
 		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag)
 	return m
@@ -113,6 +119,17 @@ func registerSecurityMetrics(reg *prometheus.Registry) *securityMetrics {
 		m.limitHits.WithLabelValues(limit)
 	}
 	return m
+}
+
+// operationLabels are lattice_operations_total's label sets: every
+// operation of every type (docs/api.md, POST /v1/objects/{key}).
+var operationLabels = []crdt.Op{
+	{Type: crdt.TypePNCounter, Kind: crdt.OpInc}, {Type: crdt.TypePNCounter, Kind: crdt.OpDec},
+	{Type: crdt.TypeGCounter, Kind: crdt.OpInc},
+	{Type: crdt.TypeORSet, Kind: crdt.OpAdd}, {Type: crdt.TypeORSet, Kind: crdt.OpRemove},
+	{Type: crdt.TypeLWW, Kind: crdt.OpSet}, {Type: crdt.TypeMVRegister, Kind: crdt.OpSet},
+	{Type: crdt.TypeEWFlag, Kind: crdt.OpEnable}, {Type: crdt.TypeEWFlag, Kind: crdt.OpDisable},
+	{Type: crdt.TypeORMap, Kind: crdt.OpDelete},
 }
 
 // The label values of the security counters, as their help texts list

@@ -44,7 +44,7 @@ func TestBrowserCollaboration(t *testing.T) {
 	}
 	browserPath := findChromium(t)
 	artifacts := artifactsDir(t)
-	nodes := startDemo(t)
+	demo, nodes := startDemo(t)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(browserPath),
@@ -260,6 +260,21 @@ func TestBrowserCollaboration(t *testing.T) {
 	})
 	a.shot("06-healed")
 	b.shot("06-healed")
+
+	// A new demo on the same ports (--fresh: a new cluster): the tab's
+	// replica belongs to the old one, whose cards exist nowhere now, so the
+	// tab starts over (it reloads) with a new replica of the new cluster
+	// instead of showing them.
+	oldReplica := a.eval(`latticeDemo.client.replica`)
+	demo.Stop()
+	demo.Args = append(demo.Args, "--fresh")
+	demo.Start()
+	waitDemo(t, demo, nodes)
+	a.eventually("a new replica, of the new cluster, with an empty board", func() (bool, string) {
+		s := a.eval(`typeof latticeDemo !== 'undefined' && latticeDemo.client && latticeDemo.status() === 'online' && latticeDemo.client.replica !== ` + oldReplica + ` && latticeDemo.boardText()`)
+		return strings.Contains(s, `\"cards\":[]`), s
+	})
+	a.shot("07-new-cluster")
 }
 
 // page is one browser tab running the demo.
@@ -535,9 +550,9 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
-// startDemo runs `lattice demo` on free ports and returns the nodes' URLs
-// once each sees the other two.
-func startDemo(t *testing.T) []string {
+// startDemo runs `lattice demo` on free ports and returns it and the
+// nodes' URLs once each sees the other two.
+func startDemo(t *testing.T) (*testkit.Proc, []string) {
 	t.Helper()
 	httpPort, gossipPort := freePorts(t)
 	demo := testkit.NewProc(t, "demo", "127.0.0.1")
@@ -550,6 +565,13 @@ func startDemo(t *testing.T) []string {
 	for i := range urls {
 		urls[i] = fmt.Sprintf("http://127.0.0.1:%d", httpPort+i)
 	}
+	waitDemo(t, demo, urls)
+	return demo, urls
+}
+
+// waitDemo waits until every node of the demo sees the other two.
+func waitDemo(t *testing.T, demo *testkit.Proc, urls []string) {
+	t.Helper()
 	client := &http.Client{Timeout: time.Second}
 	eventually(t, "the demo cluster forms", func() (bool, string) {
 		if err := demo.Crashed(); err != nil {
@@ -582,7 +604,6 @@ func startDemo(t *testing.T) []string {
 		}
 		return true, ""
 	})
-	return urls
 }
 
 // freePorts finds two runs of three consecutive free ports on 127.0.0.1,

@@ -172,6 +172,7 @@ export class Client {
     this._objects = new Map(); // key -> CrdtObject
     this._pending = []; // [{id, key, delta, conn}] in the order made
     this._cursor = null; // the node version vector we have seen up to
+    this.cluster = null; // the cluster id of the nodes this replica synced with (welcome.cluster)
     this._synced = new Set(); // subscription targets the cursor is complete for
     this._nextId = 1; // message ids: one counter for deltas, subs and pings, so an error's id names one message
     this._clock = new Clock();
@@ -219,6 +220,7 @@ export class Client {
       }
       this.replica = snap.replica;
       this._cursor = snap.cursor || null;
+      this.cluster = snap.cluster || null;
       this._synced = new Set(snap.synced || []);
       this._nextId = snap.nextId || 1;
       this._clock = new Clock(snap.clock || { wall: 0, logical: 0 });
@@ -514,6 +516,7 @@ export class Client {
       v: 1,
       replica: this.replica,
       cursor: this._cursor,
+      cluster: this.cluster,
       synced: [...this._synced],
       nextId: this._nextId,
       clock: this._clock.last,
@@ -716,6 +719,20 @@ export class Client {
 
   _onWelcome(conn, msg) {
     clearTimeout(conn.timer);
+    // A replica belongs to the cluster it first synced with: the nodes of
+    // another (a new demo, another deployment) never saw its state, and it
+    // must neither show theirs as its own nor send them its own. Refuse,
+    // and try the next URL; use another store for the other cluster.
+    if (msg.cluster && this.cluster && msg.cluster !== this.cluster) {
+      this._emitError('wrong_cluster', `${conn.url} is in cluster ${msg.cluster}; this replica synced with cluster ${this.cluster}: use another store for it`);
+      this._drop(4000, 'wrong cluster');
+      this._failed(conn);
+      return;
+    }
+    if (msg.cluster && !this.cluster) {
+      this.cluster = msg.cluster;
+      this._persist();
+    }
     conn.welcome = msg;
     this._attempt = 0;
     this._setStatus('online');

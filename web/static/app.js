@@ -73,7 +73,18 @@ async function connect(url) {
   client = new Client({ urls: urlsFor(nodeURL), store: await openStore() });
   client.on('change', () => { board.render(); keys.render(); });
   client.on('status', renderStatus);
-  client.on('error', (err) => toast(String(err?.message || err), 'error'));
+  client.on('error', (err) => {
+    if (err?.code === 'wrong_cluster' && sessionStorage.getItem('lattice-demo-store')) {
+      // The cluster this tab's replica knew is gone (a new demo, `demo
+      // --fresh`): its cards exist nowhere else. Start this tab over with
+      // a new replica of the new cluster, once.
+      sessionStorage.removeItem('lattice-demo-store');
+      toast('This is a new cluster: starting this tab over with a new replica', 'info');
+      setTimeout(() => location.reload(), 1500);
+      return;
+    }
+    toast(String(err?.message || err), 'error');
+  });
   client.subscribe(PREFIX, { prefix: true });
   if (offline.checked) client.setOffline(true);
   await client.open();
