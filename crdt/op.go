@@ -162,7 +162,7 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 		switch name {
 		case "type", "op", "path", "by":
 			if string(raw) == "null" {
-				return fmt.Errorf("%w: op: %q is null", ErrInvalid, name)
+				return fmt.Errorf("%w: %q is null; leave it out instead", ErrInvalid, name)
 			}
 		case "value": // null is a value
 		default:
@@ -173,7 +173,7 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
-			return fmt.Errorf("%w: op: %q must be %s, not %s", ErrInvalid, ute.Field, opFieldKinds[ute.Field], jsonArticle(ute.Value))
+			return fmt.Errorf("%w: %q must be %s, not %s", ErrInvalid, ute.Field, opFieldKinds[ute.Field], jsonArticle(ute.Value))
 		}
 		return fmt.Errorf("%w: op: %v", ErrInvalid, err)
 	}
@@ -193,7 +193,7 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("%w: %s %s needs a value", ErrInvalid, j.Type, k)
 		}
 		if err := n.Value.UnmarshalJSON(j.Value); err != nil {
-			return fmt.Errorf("op value: %w", err)
+			return fmt.Errorf("%q: %w", "value", err)
 		}
 	}
 	if err := n.Validate(); err != nil {

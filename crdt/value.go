@@ -162,9 +162,9 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	}
 	switch x.(type) {
 	case map[string]any:
-		return fmt.Errorf("%w: a value is a JSON scalar (a string, number, true, false or null), not an object", ErrInvalid)
+		return fmt.Errorf("%w: must be a JSON scalar (a string, number, true, false or null), not an object", ErrInvalid)
 	case []any:
-		return fmt.Errorf("%w: a value is a JSON scalar (a string, number, true, false or null), not a list", ErrInvalid)
+		return fmt.Errorf("%w: must be a JSON scalar (a string, number, true, false or null), not a list", ErrInvalid)
 	}
 	nv, err := ValueOf(x)
 	if err != nil {

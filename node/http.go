@@ -414,15 +414,15 @@ func (a *httpAPI) classify(err error) *apiError {
 		a.sec.limitHits.WithLabelValues("body_size").Inc()
 		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "request body exceeds %d bytes", mbe.Limit)
 	case errors.Is(err, ErrInvalidKey):
-		return errorf(http.StatusBadRequest, codeInvalidKey, "%v", err)
+		return errorf(http.StatusBadRequest, codeInvalidKey, "%s", userMessage(err))
 	case errors.Is(err, crdt.ErrWrongType):
-		return errorf(http.StatusConflict, codeWrongType, "%v", err)
+		return errorf(http.StatusConflict, codeWrongType, "%s", userMessage(err))
 	case errors.Is(err, crdt.ErrInvalidOp):
-		return errorf(http.StatusBadRequest, codeInvalidOp, "%v", err)
+		return errorf(http.StatusBadRequest, codeInvalidOp, "%s", userMessage(err))
 	case errors.Is(err, crdt.ErrOutOfRange):
-		return errorf(http.StatusBadRequest, codeOutOfRange, "%v", err)
+		return errorf(http.StatusBadRequest, codeOutOfRange, "%s", userMessage(err))
 	case errors.Is(err, crdt.ErrInvalid), errors.Is(err, crdt.ErrLimit):
-		return errorf(http.StatusBadRequest, codeInvalidValue, "%v", err)
+		return errorf(http.StatusBadRequest, codeInvalidValue, "%s", userMessage(err))
 	case errors.Is(err, ErrClosed), errors.Is(err, transport.ErrClosed), !a.n.Ready():
 		// A closed node's store answers with its own errors; whatever
 		// they are, the node is going away.
@@ -695,4 +695,21 @@ func registerOnce[C prometheus.Collector](reg *prometheus.Registry, c C) C {
 		panic(err) // our own names and labels: a bug, found by the first test
 	}
 	return c
+}
+
+// sentinels are the package errors whose text names Go packages; an
+// error's message for the API's user leaves them out, since its code
+// already says what kind of error it is.
+var sentinels = []error{
+	crdt.ErrInvalid, crdt.ErrWrongType, crdt.ErrInvalidOp, crdt.ErrLimit, crdt.ErrOutOfRange,
+	crdt.ErrForgedDot, crdt.ErrUnseenDots, crdt.ErrSeqExhausted, crdt.ErrVersion, ErrInvalidKey,
+}
+
+// userMessage is err's text without the sentinels' package prefixes.
+func userMessage(err error) string {
+	msg := err.Error()
+	for _, s := range sentinels {
+		msg = strings.ReplaceAll(msg, s.Error()+": ", "")
+	}
+	return msg
 }

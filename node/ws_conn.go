@@ -525,11 +525,11 @@ func (c *wsConn) join(id uint64, key string, decode func() (*crdt.Object, error)
 		idJSON := json.RawMessage(fmt.Sprint(id))
 		d, err := decode()
 		if err != nil {
-			c.replyError(idJSON, wsInvalidDelta, "%v", err)
+			c.replyError(idJSON, wsInvalidDelta, "%s", userMessage(err))
 			return
 		}
 		if err := checkKey(key); err != nil {
-			c.replyError(idJSON, wsInvalidKey, "%v", err)
+			c.replyError(idJSON, wsInvalidKey, "%s", userMessage(err))
 			return
 		}
 		if !c.n.Ready() {
@@ -551,17 +551,17 @@ func (c *wsConn) join(id uint64, key string, decode func() (*crdt.Object, error)
 func (c *wsConn) classify(err error) (code, msg string) {
 	switch {
 	case errors.Is(err, ErrInvalidKey):
-		return wsInvalidKey, err.Error()
+		return wsInvalidKey, userMessage(err)
 	case errors.Is(err, ErrForgedDot):
-		return wsForgedDot, err.Error()
+		return wsForgedDot, userMessage(err)
 	case errors.Is(err, crdt.ErrOutOfRange):
-		return wsOutOfRange, err.Error()
+		return wsOutOfRange, userMessage(err)
 	case errors.Is(err, crdt.ErrUnseenDots):
-		return wsUnseenDots, err.Error() + "; resend the delta later"
+		return wsUnseenDots, userMessage(err) + "; resend the delta later"
 	case errors.Is(err, crdt.ErrWrongType):
-		return wsWrongType, err.Error()
+		return wsWrongType, userMessage(err)
 	case errors.Is(err, crdt.ErrInvalid), errors.Is(err, crdt.ErrLimit):
-		return wsInvalidDelta, err.Error()
+		return wsInvalidDelta, userMessage(err)
 	case errors.Is(err, ErrClosed), !c.n.Ready():
 		return wsUnavailable, "the node is shutting down"
 	case c.ctx.Err() != nil:
