@@ -15,8 +15,8 @@ import (
 //	replicas := uvarint(n) n*[16]byte     (sorted; only those referenced)
 //	body := uvarint(nleaves<<1 | explicit) [types] leaf* context
 //
-// types is one byte, bit t for each root type the object has been written
-// as; it is written only when it differs from the root types of the
+// types is a byte, bit t for each root type the object has been written
+// as (and a second byte for types 8 and up, see appendTypes); it is written only when it differs from the root types of the
 // leaves (explicit=1), which for a delta is never.
 //
 //	leaf := [uvarint(shared)] uvarint(len) suffix uvarint(nentries) entry*
@@ -86,7 +86,7 @@ func (h *header) appendTimestamp(b []byte, t Timestamp) []byte {
 func (o *Object) collect(rs map[ReplicaID]struct{}) (maxWall int64) {
 	o.eachLeaf(func(_ string, es []Entry) {
 		for _, e := range es {
-			rs[e.Dot.Replica] = struct{}{}
+			addReplicas(rs, e)
 			if e.TS.Wall > maxWall {
 				maxWall = e.TS.Wall
 			}
@@ -110,7 +110,7 @@ func (h *header) appendBody(b []byte, o *Object) []byte {
 	if o.meta.Types == o.leafRoots() {
 		b = appendUvarint(b, uint64(o.leaves.Len())<<1)
 	} else {
-		b = append(appendUvarint(b, uint64(o.leaves.Len())<<1|1), byte(o.meta.Types))
+		b = appendTypes(appendUvarint(b, uint64(o.leaves.Len())<<1|1), o.meta.Types)
 	}
 	prev := ""
 	first := true
@@ -127,7 +127,7 @@ func (h *header) appendBody(b []byte, o *Object) []byte {
 		b = appendString(b, key[shared:])
 		prev = key
 		for _, e := range es {
-			stored[e.Dot] = struct{}{}
+			e.eachDot(func(d Dot) { stored[d] = struct{}{} })
 		}
 		b = h.appendEntries(b, leafKindOfKey(key), es)
 	})
@@ -310,16 +310,14 @@ func (r *reader) body(h *header) (*Object, error) {
 	}
 	nleaves, explicit := int(x>>1), x&1 == 1
 	if explicit {
-		ts, err := r.byte()
+		ts, err := r.types()
 		if err != nil {
 			return nil, fmt.Errorf("types: %w", err)
 		}
-		o.meta.Types = TypeSet(ts)
-		if !o.meta.Types.Valid() {
-			return nil, r.errf("unknown types in set 0x%02x", ts)
-		}
+		o.meta.Types = ts
 	}
 	var roots TypeSet
+	held := map[Dot]struct{}{} // every dot the leaves cover, for the context
 	prev := ""
 	for i := 0; i < nleaves; i++ {
 		shared := 0
@@ -359,12 +357,18 @@ func (r *reader) body(h *header) (*Object, error) {
 			return nil, err
 		}
 		for _, e := range es {
-			if _, dup := o.dots[e.Dot]; dup {
+			var dup bool
+			e.eachDot(func(d Dot) {
+				if _, ok := held[d]; ok {
+					dup = true
+				}
+				held[d] = struct{}{}
+			})
+			if dup {
 				return nil, r.errf("dot %s appears in two leaves", e.Dot)
 			}
-			o.dots[e.Dot] = key
 		}
-		o.leaves.ReplaceOrInsert(leafItem{key: key, entries: es})
+		_ = o.SetLeaf(key, es)
 	}
 	if !explicit {
 		o.meta.Types = roots
@@ -372,7 +376,13 @@ func (r *reader) body(h *header) (*Object, error) {
 	if err := r.context(h, &o.meta.Ctx); err != nil {
 		return nil, fmt.Errorf("context: %w", err)
 	}
-	for d := range o.dots {
+	// In order, so that each dot extends the vector rather than the cloud.
+	ds := make([]Dot, 0, len(held))
+	for d := range held {
+		ds = append(ds, d)
+	}
+	slices.SortFunc(ds, compareDot)
+	for _, d := range ds {
 		o.meta.Ctx.Add(d)
 	}
 	return o, nil
