@@ -27,10 +27,14 @@ import (
 // A leaf's key shares `shared` leading bytes with the previous key (the
 // first leaf omits it). Payloads: nothing for flags and set elements,
 // uvarint P and N for counters, a value for multi-value registers, a
-// timestamp and a value for LWW registers. A timestamp is
+// timestamp and a value for LWW registers, and for text pieces see
+// text_codec.go. A timestamp is
 // uvarint(zigzag(base-wall)<<1 | haslogical) [uvarint(logical)]: offsets
 // from one base per unit keep the common case to one byte. The context's
-// cloud omits the dots the leaves hold; the decoder adds them back.
+// cloud omits the dots the leaves hold, except a deleted text piece's; the
+// decoder adds them back. (A deleted piece's dots must be in the context;
+// they are written there since the piece costs a few bytes however many
+// dots it spans, and the decoder's work must stay linear in its input.)
 const binaryVersion = 1
 
 // Decoding limits. Allocation while decoding is bounded by a constant times
@@ -127,7 +131,7 @@ func (h *header) appendBody(b []byte, o *Object) []byte {
 		b = appendString(b, key[shared:])
 		prev = key
 		for _, e := range es {
-			e.eachDot(func(d Dot) { stored[d] = struct{}{} })
+			e.EachLiveDot(func(d Dot) { stored[d] = struct{}{} })
 		}
 		b = h.appendEntries(b, leafKindOfKey(key), es)
 	})
@@ -317,7 +321,7 @@ func (r *reader) body(h *header) (*Object, error) {
 		o.meta.Types = ts
 	}
 	var roots TypeSet
-	held := map[Dot]struct{}{} // every dot the leaves cover, for the context
+	var spans, dead []Entry // every entry, and the deleted text pieces
 	prev := ""
 	for i := 0; i < nleaves; i++ {
 		shared := 0
@@ -357,15 +361,9 @@ func (r *reader) body(h *header) (*Object, error) {
 			return nil, err
 		}
 		for _, e := range es {
-			var dup bool
-			e.eachDot(func(d Dot) {
-				if _, ok := held[d]; ok {
-					dup = true
-				}
-				held[d] = struct{}{}
-			})
-			if dup {
-				return nil, r.errf("dot %s appears in two leaves", e.Dot)
+			spans = append(spans, e)
+			if !e.live() {
+				dead = append(dead, e)
 			}
 		}
 		_ = o.SetLeaf(key, es)
@@ -376,14 +374,18 @@ func (r *reader) body(h *header) (*Object, error) {
 	if err := r.context(h, &o.meta.Ctx); err != nil {
 		return nil, fmt.Errorf("context: %w", err)
 	}
-	// In order, so that each dot extends the vector rather than the cloud.
-	ds := make([]Dot, 0, len(held))
-	for d := range held {
-		ds = append(ds, d)
+	if d, ok := overlap(spans); ok {
+		return nil, r.errf("dot %s appears in two leaves", d)
 	}
-	slices.SortFunc(ds, compareDot)
-	for _, d := range ds {
-		o.meta.Ctx.Add(d)
+	// In order, so that each dot extends the vector rather than the cloud.
+	slices.SortFunc(spans, compareEntryDot)
+	for _, e := range spans {
+		e.EachLiveDot(o.meta.Ctx.Add)
+	}
+	for _, e := range dead {
+		if !o.meta.Ctx.covers(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.Len-1) {
+			return nil, r.errf("deleted piece %s+%d not in the context", e.Dot, e.Len)
+		}
 	}
 	return o, nil
 }

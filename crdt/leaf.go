@@ -72,6 +72,18 @@ func comparePayload(a, b Entry) int {
 	return a.V.Compare(b.V)
 }
 
+// overlap reports a dot two entries both cover, sorting es by dot.
+func overlap(es []Entry) (Dot, bool) {
+	slices.SortFunc(es, compareEntryDot)
+	for i := 1; i < len(es); i++ {
+		a, b := es[i-1], es[i]
+		if a.Dot.Replica == b.Dot.Replica && b.Dot.Seq < a.Dot.Seq+a.span() {
+			return b.Dot, true
+		}
+	}
+	return Dot{}, false
+}
+
 // joinLeafEntries joins two versions of one leaf: text pieces by
 // character (joinText), everything else by dot (joinEntries).
 func joinLeafEntries(s, o []Entry, sc, oc *CausalContext) []Entry {

@@ -90,10 +90,12 @@ func (r *reader) piece(h *header, e *Entry) error {
 	return nil
 }
 
-// checkPieces validates a text leaf's pieces as a decoder received them:
-// each whole, in the leaf's block, not overlapping, its string valid UTF-8
-// of exactly Len code points. It returns them in canonical (maximal) form,
-// which the binary decoder then insists the input was.
+// checkPieces validates a text leaf's pieces as a decoder received them,
+// in dot order: each whole, in the leaf's block, not overlapping, its
+// string valid UTF-8 of exactly Len code points. It returns them in
+// canonical (maximal) form, which the binary decoder then insists the
+// input was. It works piece by piece, never character by character: a
+// deleted piece of TextBlock characters is a few bytes of input.
 func checkPieces(p Path, es []Entry) ([]Entry, error) {
 	blk := p.Segs[len(p.Segs)-1].Block
 	var prevEnd uint64
@@ -122,5 +124,23 @@ func checkPieces(p Path, es []Entry) ([]Entry, error) {
 			return nil, fmt.Errorf("%w: leaf %s: a piece's value is a string or null", ErrInvalid, p)
 		}
 	}
-	return compressChars(expandPieces(nil, es)), nil
+	out := es[:0:0]
+	for _, e := range es {
+		if n := len(out); n > 0 && extends(out[n-1], e) {
+			out[n-1].Len += e.Len
+			if e.live() {
+				out[n-1].V.s += e.V.s
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// extends reports whether piece e continues piece prev: the same piece
+// written in two parts.
+func extends(prev, e Entry) bool {
+	return e.Dot.Replica == prev.Dot.Replica && e.Dot.Seq == prev.Dot.Seq+prev.Len &&
+		isContinuation(e) && e.live() == prev.live() && (e.Dot.Seq-1)%TextBlock != 0
 }
