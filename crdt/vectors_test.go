@@ -557,7 +557,7 @@ const (
 // plain value every replica must end with; descriptions say why.
 func vecScenarios() []vecScenario {
 	return slices.Concat(vecCounterScenarios(), vecSetScenarios(), vecRegisterScenarios(),
-		vecFlagScenarios(), vecMapScenarios(), vecFailureScenarios(), vecDeliveryScenarios())
+		vecFlagScenarios(), vecMapScenarios(), vecFailureScenarios(), vecDeliveryScenarios(), vecTextScenarios())
 }
 
 func vecCounterScenarios() []vecScenario {

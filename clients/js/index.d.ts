@@ -3,16 +3,18 @@
 /** A JSON scalar: the only values Lattice stores. Integers are exact within ±(2^53-1). */
 export type Scalar = null | boolean | number | string;
 
-/** The plain value of an object: a counter's number, a set's or mvreg's array, a map's object, a register's scalar, a flag's boolean. */
+/** The plain value of an object: a counter's number, a set's or mvreg's array, a map's object, a register's scalar, a flag's boolean, a text's string. */
 export type PlainValue = Scalar | Scalar[] | { [field: string]: PlainValue };
 
-export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag';
-export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete';
+export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag' | 'text';
+export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete' | 'insert';
 
 /**
  * An operation in its JSON form, e.g. {type:'counter', op:'inc', by:1},
- * {type:'lww', op:'set', path:['title'], value:'Plan'}, {type:'map', op:'delete', path:['cards','c1']}.
+ * {type:'lww', op:'set', path:['title'], value:'Plan'}, {type:'map', op:'delete', path:['cards','c1']},
+ * {type:'text', op:'insert', index:3, value:'abc'}, {type:'text', op:'delete', index:3, count:2}.
  * With a path the object is a map; every field but the last is a map and the last is of `type`.
+ * A text's index and count are Unicode code points, not UTF-16 units.
  */
 export interface OpJSON {
   type: TypeName;
@@ -20,6 +22,8 @@ export interface OpJSON {
   path?: string[];
   value?: Scalar;
   by?: number;
+  index?: number;
+  count?: number;
 }
 
 /** A hybrid logical clock reading: milliseconds since the epoch and a logical counter. */
@@ -49,6 +53,8 @@ export class Op {
   readonly path: readonly string[];
   readonly value: Scalar;
   readonly by: number;
+  readonly index: number;
+  readonly count: number;
   toJSON(): OpJSON;
 }
 
@@ -70,6 +76,8 @@ export class CrdtObject {
   /** join merges any state or delta in: commutative, associative, idempotent. */
   join(other: CrdtObject): this;
   value(): PlainValue;
+  /** The text at path (field names; none for a text object), "" if there is none. */
+  text(path?: string[]): string;
   type(): number;
   typeName(): TypeName | null;
   typeNames(): TypeName[];
@@ -87,6 +95,10 @@ export class CrdtObject {
 export function compareValues(a: Scalar, b: Scalar): number;
 export function compareTimestamps(a: Timestamp, b: Timestamp): number;
 export function isReplicaId(s: unknown): boolean;
+/** The code points of s: what a text's index and count count. */
+export function codePoints(s: string): string[];
+export const TEXT_BLOCK: 256;
+export const MAX_TEXT_INSERT: 65536;
 
 // ---------------------------------------------------------------------------
 // The client
