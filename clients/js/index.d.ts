@@ -98,6 +98,9 @@ export function isReplicaId(s: unknown): boolean;
 /** The code points of s: what a text's index and count count. */
 export function codePoints(s: string): string[];
 export const TEXT_BLOCK: 256;
+/** snapshotTexts records an object's texts; textChanges then says what changed since, as edits. */
+export function snapshotTexts(obj: CrdtObject): unknown;
+export function textChanges(snapshot: unknown, obj: CrdtObject): TextChange[];
 export const MAX_TEXT_INSERT: 65536;
 
 // ---------------------------------------------------------------------------
@@ -180,11 +183,30 @@ export interface ClientOptions {
   };
 }
 
+/** One step of a text change: at index delete `delete` characters, then insert `insert`. */
+export interface TextEdit {
+  /** Code points, in the text as the edits before this one left it. */
+  index: number;
+  delete: number;
+  insert: string;
+  /** The same positions in UTF-16 units, what a textarea counts. */
+  index16: number;
+  delete16: number;
+}
+
+/** What happened to one text of a key: the key itself (path []) or the text field path names. */
+export interface TextChange {
+  path: string[];
+  edits: TextEdit[];
+}
+
 export interface ChangeEvent {
   key: string;
   value: PlainValue;
   /** 'local' for this client's edits, 'remote' for what arrived from a node. */
   source: 'local' | 'remote';
+  /** For keys holding collaborative text: each text that changed, as edits an editor applies in order. */
+  text?: TextChange[];
 }
 
 /** What 'error' events carry: a protocol error code (docs/protocol.md) or a client-side one. */
@@ -246,6 +268,12 @@ export class Client {
   disable(key: string, options?: SetOptions): PlainValue;
   /** Removes the map field path names, whatever its type. */
   del(key: string, path: string | string[]): PlainValue;
+  /** Inserts str into a text at index (code points; UTF-16 units with options.index16). */
+  insertText(key: string, index: number, str: string, options?: SetOptions & { index16?: boolean }): PlainValue;
+  /** Deletes count characters of a text from index (code points; UTF-16 units with options.index16). */
+  deleteText(key: string, index: number, count: number, options?: SetOptions & { index16?: boolean }): PlainValue;
+  /** The text at key, or at its text field path; "" if there is none. */
+  text(key: string, path?: string | string[]): string;
 
   on(event: 'change', fn: (event: ChangeEvent) => void): () => void;
   on(event: 'status', fn: (status: Status) => void): () => void;

@@ -8,9 +8,9 @@
 // replica id), which is what makes retries across reconnects and failovers
 // exactly-once.
 
-import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp } from './crdt.js';
+import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges } from './crdt.js';
 
-export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId } from './crdt.js';
+export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId, codePoints } from './crdt.js';
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -51,6 +51,17 @@ export class LatticeError extends Error {
     this.code = code;
     Object.assign(this, extra);
   }
+}
+
+// codePointIndex converts a UTF-16 offset into s to a code point index (an
+// offset inside a surrogate pair counts the pair as before it).
+function codePointIndex(s, i16) {
+  let n = 0;
+  for (let i = 0; i < i16 && i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++;
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------------------
@@ -366,11 +377,12 @@ export class Client {
     const had = this._objects.get(key);
     const obj = had || new CrdtObject();
     const before = had ? JSON.stringify(obj.value()) : undefined;
+    const snap = snapshotTexts(obj);
     const delta = obj.apply(this.replica, this._clock.now(Date.now()), parsed); // throws before any change
     if (!had) this._objects.set(key, obj);
     this._queue(key, delta);
     this._persist();
-    this._changed(key, obj, before, 'local');
+    this._changed(key, obj, before, 'local', snap);
     return obj.value();
   }
 
@@ -437,10 +449,39 @@ export class Client {
     return this.apply(key, { type: 'map', op: 'delete', path: normPath(path) });
   }
 
+  /**
+   * insertText inserts str into a text at index (code points; opts.index16
+   * true to give it in UTF-16 units, as a textarea's selectionStart is),
+   * opts.path for a text field.
+   */
+  insertText(key, index, str, opts = {}) {
+    const path = normPath(opts.path);
+    if (opts.index16) index = codePointIndex(this.text(key, path), index);
+    return this.apply(key, { type: 'text', op: 'insert', index, value: str, path });
+  }
+
+  /** deleteText deletes count characters of a text from index (code points, or UTF-16 units with opts.index16). */
+  deleteText(key, index, count, opts = {}) {
+    const path = normPath(opts.path);
+    if (opts.index16) {
+      const s = this.text(key, path);
+      const end = codePointIndex(s, index + count);
+      index = codePointIndex(s, index);
+      count = end - index;
+    }
+    return this.apply(key, { type: 'text', op: 'delete', index, count, path });
+  }
+
+  /** text returns the text at key (opts path: the field of a map), "" if there is none. */
+  text(key, path) {
+    const o = this._objects.get(key);
+    return o ? o.text(normPath(path) || []) : '';
+  }
+
   // --- events -----------------------------------------------------------------
 
   /**
-   * on registers fn for 'change' ({key, value, source}), 'status' (the new
+   * on registers fn for 'change' ({key, value, source, text?}), 'status' (the new
    * status) or 'error' (a LatticeError). Returns a function that removes it.
    */
   on(event, fn) {
@@ -493,10 +534,17 @@ export class Client {
     this._emit('status', s);
   }
 
-  _changed(key, obj, before, source) {
+  // _changed emits a change event; snap (snapshotTexts before the change)
+  // lets it say what happened to each text as positions.
+  _changed(key, obj, before, source, snap) {
     const value = obj.value();
     if (before !== undefined && JSON.stringify(value) === before) return;
-    this._emit('change', { key, value, source });
+    const ev = { key, value, source };
+    if (snap) {
+      const text = textChanges(snap, obj);
+      if (text.length) ev.text = text;
+    }
+    this._emit('change', ev);
   }
 
   // --- persistence --------------------------------------------------------------
@@ -749,13 +797,14 @@ export class Client {
     const had = this._objects.get(key);
     const obj = had || new CrdtObject();
     const before = had ? JSON.stringify(obj.value()) : undefined;
+    const snap = snapshotTexts(obj);
     obj.join(d);
     if (!had) this._objects.set(key, obj);
     // Hybrid clock: move past every timestamp we receive, so our later
     // writes rank after what we have seen even if our wall clock is behind.
     const ts = d.maxTimestamp();
     if (ts.wall > 0) this._clock.update(Date.now(), ts);
-    this._changed(key, obj, before, 'remote');
+    this._changed(key, obj, before, 'remote', snap);
   }
 
   _startPing(conn) {

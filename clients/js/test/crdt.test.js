@@ -309,3 +309,37 @@ test('text: indices count code points; deletes keep places, not characters', () 
   assert.throws(() => o.apply(A, t(1), { type: 'text', op: 'insert', index: 6, value: 'x' }), (e) => e.code === 'invalid');
   assert.throws(() => o.apply(A, t(1), { type: 'text', op: 'delete', index: 4, count: 2 }), (e) => e.code === 'invalid');
 });
+
+test('text: changes as positions replay every edit and join', async () => {
+  const { snapshotTexts, textChanges } = await import('../crdt.js');
+  const g = prng(SEED ^ 0x7e47);
+  const reps = R.map(() => new CrdtObject());
+  const deltas = [];
+  const paths = [['a'], ['m', 'b']];
+  const textAt = (o, p) => o.text(p);
+  for (let step = 0; step < 300; step++) {
+    const k = g.int(3);
+    const o = reps[k];
+    const snap = snapshotTexts(o);
+    const before = paths.map((p) => textAt(o, p));
+    if (deltas.length && g.int(2) === 0) {
+      o.join(CrdtObject.fromJSON(g.pick(deltas).toJSON()));
+    } else {
+      const p = g.pick(paths);
+      deltas.push(o.apply(R[k], t(1), textOp(g, o, p)));
+    }
+    const changes = textChanges(snap, o);
+    paths.forEach((p, i) => {
+      const ch = changes.find((c) => c.path.join('/') === p.join('/'));
+      let s = before[i];
+      let s16 = before[i];
+      for (const e of (ch ? ch.edits : [])) {
+        const cps = Array.from(s);
+        s = [...cps.slice(0, e.index), ...Array.from(e.insert), ...cps.slice(e.index + e.delete)].join('');
+        s16 = s16.slice(0, e.index16) + e.insert + s16.slice(e.index16 + e.delete16);
+      }
+      assert.equal(s, textAt(o, p), `code point edits of ${p} (seed ${SEED})`);
+      assert.equal(s16, textAt(o, p), `UTF-16 edits of ${p} (seed ${SEED})`);
+    });
+  }
+});
