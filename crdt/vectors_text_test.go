@@ -117,7 +117,7 @@ func vecTextScenarios() []vecScenario {
 			vAt("a", 1001, ins(300, "!"), "a2"),
 			vDeliver("b1", "a"), vDeliver("a2", "b"),
 		),
-		want: vSame(fmt.Sprintf("%q", strings.Repeat("0123456789", 25)+strings.Repeat("0123456789", 5)[10:]+"!"), "ab"),
+		want:      vSame(fmt.Sprintf("%q", strings.Repeat("0123456789", 25)+strings.Repeat("0123456789", 5)[10:]+"!"), "ab"),
 		converged: "ab",
 	}, {
 		name:        "text-invalid-ops",
