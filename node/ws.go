@@ -152,20 +152,21 @@ const (
 
 // Error codes of docs/protocol.md. Clients switch on them.
 const (
-	wsBadJSON      = "bad_json"
-	wsUnknownType  = "unknown_type"
-	wsBadMessage   = "bad_message"
-	wsInvalidKey   = "invalid_key"
-	wsInvalidDelta = "invalid_delta"
-	wsWrongType    = "wrong_type"
-	wsForgedDot    = "forged_dot"
-	wsDuplicateSub = "duplicate_sub"
-	wsUnknownSub   = "unknown_sub"
-	wsTooManySubs  = "too_many_subs"
-	wsRateLimited  = "rate_limited"
-	wsUnavailable  = "unavailable"
-	wsInternal     = "internal"
-	wsForbidden    = "forbidden"
+	wsBadJSON       = "bad_json"
+	wsUnknownType   = "unknown_type"
+	wsBadMessage    = "bad_message"
+	wsInvalidKey    = "invalid_key"
+	wsInvalidDelta  = "invalid_delta"
+	wsWrongType     = "wrong_type"
+	wsForgedDot     = "forged_dot"
+	wsDuplicateSub  = "duplicate_sub"
+	wsUnknownSub    = "unknown_sub"
+	wsTooManySubs   = "too_many_subs"
+	wsRateLimited   = "rate_limited"
+	wsUnavailable   = "unavailable"
+	wsInternal      = "internal"
+	wsForbidden     = "forbidden"
+	wsPresenceLimit = "presence_limit"
 )
 
 // WSHandler serves GET /v1/ws. NewHTTPHandler mounts one; use it alone to
@@ -203,6 +204,7 @@ func NewWSHandler(n *Node, opts WSOptions) *WSHandler {
 	}
 	h.hub = newWSHub(n)
 	n.Observe(h.hub.observe)
+	n.presence.listen(h.hub.presence)
 	if wsHandlerHook != nil {
 		wsHandlerHook(h)
 	}

@@ -98,6 +98,8 @@ export function isReplicaId(s: unknown): boolean;
 /** The code points of s: what a text's index and count count. */
 export function codePoints(s: string): string[];
 export const TEXT_BLOCK: 256;
+export function textAnchor(obj: CrdtObject, path: string[], index: number): TextAnchor;
+export function anchorIndex(obj: CrdtObject, path: string[], anchor: TextAnchor): number;
 /** snapshotTexts records an object's texts; textChanges then says what changed since, as edits. */
 export function snapshotTexts(obj: CrdtObject): unknown;
 export function textChanges(snapshot: unknown, obj: CrdtObject): TextChange[];
@@ -200,6 +202,24 @@ export interface TextChange {
   edits: TextEdit[];
 }
 
+/** A character of a text, [replica, seq], or null for the start: a cursor that follows concurrent edits. */
+export type TextAnchor = [string, number] | null;
+
+/** One connection's presence on a key. */
+export interface PresenceState {
+  conn: string;
+  replica: string;
+  state: Record<string, unknown>;
+}
+
+/** What 'presence' events carry; state is null when the presence is gone. */
+export interface PresenceEvent {
+  key: string;
+  conn: string;
+  replica: string;
+  state: Record<string, unknown> | null;
+}
+
 export interface ChangeEvent {
   key: string;
   value: PlainValue;
@@ -274,11 +294,20 @@ export class Client {
   deleteText(key: string, index: number, count: number, options?: SetOptions & { index16?: boolean }): PlainValue;
   /** The text at key, or at its text field path; "" if there is none. */
   text(key: string, path?: string | string[]): string;
+  /** Publishes this client's presence on key (a small object, at most 1 KiB as JSON), or clears it with null. Never stored; resent on reconnect. */
+  setPresence(key: string, state: Record<string, unknown> | null): void;
+  /** The others' presence on key. */
+  presence(key: string): PresenceState[];
+  /** A stable anchor for a cursor at index (code points) in a text, to put in a presence state. */
+  anchor(key: string, index: number, path?: string | string[]): TextAnchor;
+  /** Where an anchor (maybe another client's) now is in a text, in code points. */
+  anchorIndex(key: string, anchor: TextAnchor, path?: string | string[]): number;
 
   on(event: 'change', fn: (event: ChangeEvent) => void): () => void;
+  on(event: 'presence', fn: (event: PresenceEvent) => void): () => void;
   on(event: 'status', fn: (status: Status) => void): () => void;
   on(event: 'error', fn: (error: LatticeError) => void): () => void;
-  off(event: 'change' | 'status' | 'error', fn: (arg: any) => void): void;
+  off(event: 'change' | 'status' | 'error' | 'presence', fn: (arg: any) => void): void;
   onKey(key: string, fn: (value: PlainValue, event: ChangeEvent) => void): () => void;
   onPrefix(prefix: string, fn: (event: ChangeEvent) => void): () => void;
 }

@@ -8,9 +8,9 @@
 // replica id), which is what makes retries across reconnects and failovers
 // exactly-once.
 
-import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges } from './crdt.js';
+import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges, textAnchor, anchorIndex } from './crdt.js';
 
-export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId, codePoints } from './crdt.js';
+export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId, codePoints, textAnchor, anchorIndex } from './crdt.js';
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -187,7 +187,9 @@ export class Client {
     this._nextId = 1; // message ids: one counter for deltas, subs and pings, so an error's id names one message
     this._clock = new Clock();
     this._subs = new Map(); // target -> {key} | {prefix}
-    this._listeners = { change: new Set(), status: new Set(), error: new Set() };
+    this._listeners = { change: new Set(), status: new Set(), error: new Set(), presence: new Set() };
+    this._presence = new Map(); // key -> this client's presence state there
+    this._others = new Map(); // key -> Map(conn -> {conn, replica, state}): others' presence
 
     this._status = 'offline';
     this._loaded = null; // promise of the load
@@ -472,6 +474,40 @@ export class Client {
     return this.apply(key, { type: 'text', op: 'delete', index, count, path });
   }
 
+  /**
+   * setPresence publishes this client's presence on key: a small JSON object
+   * (name, colour, cursor) every subscriber of key sees, on every node, until
+   * this client clears it (null), closes, or loses its connection; it is sent
+   * again on every reconnect. Never stored. For a cursor that follows
+   * concurrent edits, use textAnchor/anchorIndex.
+   */
+  setPresence(key, state) {
+    if (typeof key !== 'string' || key === '') throw new TypeError('setPresence: key must be a non-empty string');
+    if (state !== null && (typeof state !== 'object' || Array.isArray(state))) throw new TypeError('setPresence: state must be an object or null');
+    if (state === null) this._presence.delete(key);
+    else this._presence.set(key, state);
+    const conn = this._conn;
+    if (conn && conn.welcome) this._send(conn, { t: 'presence', key, state });
+  }
+
+  /** presence lists the others' presence on key: [{conn, replica, state}]. */
+  presence(key) {
+    const m = this._others.get(key);
+    return m ? [...m.values()] : [];
+  }
+
+  /** anchor returns a stable anchor for a cursor at index (code points) in a text: send it in presence. */
+  anchor(key, index, path) {
+    const o = this._objects.get(key);
+    return o ? textAnchor(o, normPath(path) || [], index) : null;
+  }
+
+  /** anchorIndex returns where an anchor (from anchor(), maybe another client's) now is in a text. */
+  anchorIndex(key, anchor, path) {
+    const o = this._objects.get(key);
+    return o ? anchorIndex(o, normPath(path) || [], anchor) : 0;
+  }
+
   /** text returns the text at key (opts path: the field of a map), "" if there is none. */
   text(key, path) {
     const o = this._objects.get(key);
@@ -481,12 +517,13 @@ export class Client {
   // --- events -----------------------------------------------------------------
 
   /**
-   * on registers fn for 'change' ({key, value, source, text?}), 'status' (the new
+   * on registers fn for 'change' ({key, value, source, text?}), 'presence'
+   * ({key, conn, replica, state}; state null when gone), 'status' (the new
    * status) or 'error' (a LatticeError). Returns a function that removes it.
    */
   on(event, fn) {
     const set = this._listeners[event];
-    if (!set) throw new TypeError(`on: unknown event ${JSON.stringify(event)}; want change, status or error`);
+    if (!set) throw new TypeError(`on: unknown event ${JSON.stringify(event)}; want change, status, error or presence`);
     set.add(fn);
     return () => set.delete(fn);
   }
@@ -747,6 +784,9 @@ export class Client {
         return;
       case 'pong':
         return;
+      case 'presence':
+        this._onPresence(msg);
+        return;
       default:
         // Unknown message types are ignored, as unknown fields are: a later
         // minor version may add them.
@@ -763,6 +803,7 @@ export class Client {
     // then everything unacknowledged goes again (resending is harmless).
     for (const [target, sub] of this._subs) this._sendSub(conn, target, sub);
     for (const p of this._pending) this._sendDelta(conn, p);
+    for (const [key, state] of this._presence) this._send(conn, { t: 'presence', key, state });
     this._startPing(conn);
   }
 
@@ -824,8 +865,31 @@ export class Client {
     if (typeof this._pingTimer.unref === 'function') this._pingTimer.unref();
   }
 
+  _onPresence(msg) {
+    if (typeof msg.key !== 'string' || typeof msg.conn !== 'string') return;
+    let m = this._others.get(msg.key);
+    if (msg.state === null || msg.state === undefined) {
+      if (!m || !m.delete(msg.conn)) return;
+      if (m.size === 0) this._others.delete(msg.key);
+    } else {
+      if (!m) this._others.set(msg.key, (m = new Map()));
+      m.set(msg.conn, { conn: msg.conn, replica: msg.replica, state: msg.state });
+    }
+    this._emit('presence', { key: msg.key, conn: msg.conn, replica: msg.replica, state: msg.state ?? null });
+  }
+
+  // _forgetOthers drops what the last connection said of others' presence:
+  // the next one's subscriptions tell it afresh.
+  _forgetOthers() {
+    const gone = [];
+    for (const [key, m] of this._others) for (const p of m.values()) gone.push({ key, conn: p.conn, replica: p.replica, state: null });
+    this._others.clear();
+    for (const ev of gone) this._emit('presence', ev);
+  }
+
   _onClose(conn, ev) {
     if (this._conn !== conn) return; // a connection we already dropped
+    this._forgetOthers();
     const reason = CLOSE_REASONS[ev.code];
     if (reason) this._emitError(reason, `${conn.url} closed the connection: ${ev.code} ${ev.reason || reason}`, { closeCode: ev.code });
     this._conn = null;
@@ -851,6 +915,7 @@ export class Client {
     const conn = this._conn;
     if (!conn) return;
     this._conn = null;
+    this._forgetOthers();
     clearTimeout(conn.timer);
     clearInterval(this._pingTimer);
     try {

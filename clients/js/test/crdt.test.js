@@ -343,3 +343,18 @@ test('text: changes as positions replay every edit and join', async () => {
     });
   }
 });
+
+test('text: anchors follow concurrent edits', async () => {
+  const { textAnchor, anchorIndex } = await import('../crdt.js');
+  const a = new CrdtObject();
+  const b = new CrdtObject();
+  b.join(a.apply(A, t(1), { type: 'text', op: 'insert', index: 0, value: 'hello world' }));
+  const cursor = textAnchor(a, [], 6); // before "world"
+  assert.equal(anchorIndex(a, [], cursor), 6);
+  a.join(b.apply(B, t(1), { type: 'text', op: 'insert', index: 0, value: '>> ' }));
+  assert.equal(anchorIndex(a, [], cursor), 9, 'text typed before the cursor moves it');
+  a.apply(A, t(1), { type: 'text', op: 'delete', index: 7, count: 2 }); // the anchor character itself
+  assert.equal(anchorIndex(a, [], cursor), 7, 'a deleted anchor keeps its place');
+  assert.equal(anchorIndex(a, [], null), 0);
+  assert.equal(textAnchor(a, [], 0), null);
+});
