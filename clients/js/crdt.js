@@ -1306,6 +1306,27 @@ export function codePoints(s) {
   return Array.from(s);
 }
 
+/**
+ * codePointIndex converts a UTF-16 offset into s (what a textarea counts) to
+ * a code point index; an offset inside a surrogate pair counts the pair as
+ * before it.
+ */
+export function codePointIndex(s, i16) {
+  let n = 0;
+  for (let i = 0; i < i16 && i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++;
+  }
+  return n;
+}
+
+/** utf16Index converts a code point index into s to a UTF-16 offset. */
+export function utf16Index(s, cp) {
+  let i = 0;
+  for (let n = 0; n < cp && i < s.length; n++) i += s.codePointAt(i) > 0xffff ? 2 : 1;
+  return i;
+}
+
 function piece(r, s, len, or, os, left, v) {
   return { r, s, p: 0, n: 0, w: 0, l: 0, v, len, or, os: or === null ? 0 : os, left: or === null ? false : left };
 }

@@ -97,6 +97,9 @@ export function compareTimestamps(a: Timestamp, b: Timestamp): number;
 export function isReplicaId(s: unknown): boolean;
 /** The code points of s: what a text's index and count count. */
 export function codePoints(s: string): string[];
+/** A UTF-16 offset into s as a code point index, and back. */
+export function codePointIndex(s: string, index16: number): number;
+export function utf16Index(s: string, index: number): number;
 export const TEXT_BLOCK: 256;
 export function textAnchor(obj: CrdtObject, path: string[], index: number): TextAnchor;
 export function anchorIndex(obj: CrdtObject, path: string[], anchor: TextAnchor): number;

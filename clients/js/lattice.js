@@ -8,9 +8,9 @@
 // replica id), which is what makes retries across reconnects and failovers
 // exactly-once.
 
-import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges, textAnchor, anchorIndex } from './crdt.js';
+import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges, textAnchor, anchorIndex, codePointIndex } from './crdt.js';
 
-export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId, codePoints, textAnchor, anchorIndex } from './crdt.js';
+export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId, codePoints, textAnchor, anchorIndex, codePointIndex, utf16Index } from './crdt.js';
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -51,17 +51,6 @@ export class LatticeError extends Error {
     this.code = code;
     Object.assign(this, extra);
   }
-}
-
-// codePointIndex converts a UTF-16 offset into s to a code point index (an
-// offset inside a surrogate pair counts the pair as before it).
-function codePointIndex(s, i16) {
-  let n = 0;
-  for (let i = 0; i < i16 && i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0xdc00 || c > 0xdfff) n++;
-  }
-  return n;
 }
 
 // ---------------------------------------------------------------------------

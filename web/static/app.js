@@ -69,7 +69,8 @@ async function connect(url) {
     return;
   }
   client = new Client({ urls: urlsFor(nodeURL), store: await openStore() });
-  client.on('change', () => board.render());
+  client.on('change', (ev) => board.render(ev));
+  client.on('presence', () => board.renderPresence());
   client.on('status', renderStatus);
   client.on('error', (err) => toast(String(err?.message || err), 'error'));
   client.subscribe(PREFIX, { prefix: true });
