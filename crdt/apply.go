@@ -24,6 +24,15 @@ func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error
 	}
 	delta := NewObject()
 	delta.meta.Types = TypeSetOf(rootOf(op))
+	if op.Type == TypeText {
+		if err := textDelta(st, key, delta, r, m.Ctx.Max(r), op); err != nil {
+			return nil, err
+		}
+		if err := JoinInto(st, m, delta); err != nil {
+			return nil, err
+		}
+		return delta, nil
+	}
 	dot := Dot{Replica: r, Seq: m.Ctx.Max(r) + 1}
 	if dot.Seq > MaxSeq {
 		return nil, ErrSeqExhausted
@@ -128,7 +137,7 @@ func resolve(st Store, types TypeSet, op Op) (string, error) {
 	key := string([]byte{byte(root)})
 	for i, name := range op.Path {
 		last := i == len(op.Path)-1
-		if last && op.Kind == OpDelete {
+		if last && op.Type == TypeORMap {
 			break
 		}
 		want := TypeORMap

@@ -101,6 +101,9 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 			return fmt.Errorf("%w: dot %s appears twice", ErrInvalid, e.Dot)
 		}
 		seen[e.Dot] = struct{}{}
+		if t == TypeText {
+			continue // by character, below: pieces merge and split
+		}
 		if m.Ctx.Contains(e.Dot) {
 			if err := checkResend(st, key, e, p); err != nil {
 				return err
@@ -110,6 +113,9 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 		if t == TypeLWW && e.TS.Wall > c.MaxWall {
 			return fmt.Errorf("%w: timestamp %s is ahead of the node's clock by more than the allowed skew", ErrInvalid, e.TS)
 		}
+	}
+	if t == TypeText {
+		return c.checkText(st, m, key, es, p)
 	}
 	if t != TypeGCounter && t != TypePNCounter {
 		return nil
@@ -157,6 +163,41 @@ func checkResend(st Store, key string, e Entry, p Path) error {
 	return fmt.Errorf("%w: dot %s was written at %s with another value", ErrForgedDot, e.Dot, p)
 }
 
+// checkText checks a text leaf character by character, since the pieces
+// that carry them merge and split as the text is edited: a resent
+// character must have the place (origin, side) and, where both still hold
+// it, the content stored under its dot; a new one must be placed after a
+// character that exists here, or the client's own.
+func (c ClientRule) checkText(st Store, m *Meta, key string, es []Entry, p Path) error {
+	var stored map[Dot]textChar
+	for _, ch := range expandPieces(nil, es) {
+		if o := ch.origin; o != (Dot{}) && o.Replica != c.Client && !m.Ctx.Contains(o) {
+			return fmt.Errorf("%w: character %s is placed after %s, not received here yet", ErrUnseenDots, ch.dot, o)
+		}
+		if !m.Ctx.Contains(ch.dot) {
+			continue
+		}
+		if stored == nil {
+			cur, err := st.Leaf(key)
+			if err != nil {
+				return fmt.Errorf("reading leaf: %w", err)
+			}
+			stored = map[Dot]textChar{}
+			for _, s := range expandPieces(nil, cur) {
+				stored[s.dot] = s
+			}
+		}
+		s, ok := stored[ch.dot]
+		if !ok {
+			continue // seen and not kept here: the join drops it
+		}
+		if s.origin != ch.origin || s.left != ch.left || s.live && ch.live && s.r != ch.r {
+			return fmt.Errorf("%w: character %s of %s was written with another place or content", ErrForgedDot, ch.dot, p)
+		}
+	}
+	return nil
+}
+
 // checkCounter holds a replica's counter entries to their invariants: P and
 // N are running totals, so they only grow with the sequence, stay within
 // MaxSafeInt, and a G-counter never decrements.
@@ -191,7 +232,10 @@ func (p Path) leafType() Type {
 		return p.Root
 	}
 	last := p.Segs[len(p.Segs)-1]
-	if last.IsElem() {
+	switch {
+	case last.IsBlock():
+		return TypeText
+	case last.IsElem():
 		return TypeORSet
 	}
 	return last.Type

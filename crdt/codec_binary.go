@@ -15,8 +15,8 @@ import (
 //	replicas := uvarint(n) n*[16]byte     (sorted; only those referenced)
 //	body := uvarint(nleaves<<1 | explicit) [types] leaf* context
 //
-// types is one byte, bit t for each root type the object has been written
-// as; it is written only when it differs from the root types of the
+// types is a byte, bit t for each root type the object has been written
+// as (and a second byte for types 8 and up, see appendTypes); it is written only when it differs from the root types of the
 // leaves (explicit=1), which for a delta is never.
 //
 //	leaf := [uvarint(shared)] uvarint(len) suffix uvarint(nentries) entry*
@@ -27,10 +27,14 @@ import (
 // A leaf's key shares `shared` leading bytes with the previous key (the
 // first leaf omits it). Payloads: nothing for flags and set elements,
 // uvarint P and N for counters, a value for multi-value registers, a
-// timestamp and a value for LWW registers. A timestamp is
+// timestamp and a value for LWW registers, and for text pieces see
+// text_codec.go. A timestamp is
 // uvarint(zigzag(base-wall)<<1 | haslogical) [uvarint(logical)]: offsets
 // from one base per unit keep the common case to one byte. The context's
-// cloud omits the dots the leaves hold; the decoder adds them back.
+// cloud omits the dots the leaves hold, except a deleted text piece's; the
+// decoder adds them back. (A deleted piece's dots must be in the context;
+// they are written there since the piece costs a few bytes however many
+// dots it spans, and the decoder's work must stay linear in its input.)
 const binaryVersion = 1
 
 // Decoding limits. Allocation while decoding is bounded by a constant times
@@ -86,7 +90,7 @@ func (h *header) appendTimestamp(b []byte, t Timestamp) []byte {
 func (o *Object) collect(rs map[ReplicaID]struct{}) (maxWall int64) {
 	o.eachLeaf(func(_ string, es []Entry) {
 		for _, e := range es {
-			rs[e.Dot.Replica] = struct{}{}
+			addReplicas(rs, e)
 			if e.TS.Wall > maxWall {
 				maxWall = e.TS.Wall
 			}
@@ -110,7 +114,7 @@ func (h *header) appendBody(b []byte, o *Object) []byte {
 	if o.meta.Types == o.leafRoots() {
 		b = appendUvarint(b, uint64(o.leaves.Len())<<1)
 	} else {
-		b = append(appendUvarint(b, uint64(o.leaves.Len())<<1|1), byte(o.meta.Types))
+		b = appendTypes(appendUvarint(b, uint64(o.leaves.Len())<<1|1), o.meta.Types)
 	}
 	prev := ""
 	first := true
@@ -127,7 +131,7 @@ func (h *header) appendBody(b []byte, o *Object) []byte {
 		b = appendString(b, key[shared:])
 		prev = key
 		for _, e := range es {
-			stored[e.Dot] = struct{}{}
+			e.EachLiveDot(func(d Dot) { stored[d] = struct{}{} })
 		}
 		b = h.appendEntries(b, leafKindOfKey(key), es)
 	})
@@ -310,16 +314,14 @@ func (r *reader) body(h *header) (*Object, error) {
 	}
 	nleaves, explicit := int(x>>1), x&1 == 1
 	if explicit {
-		ts, err := r.byte()
+		ts, err := r.types()
 		if err != nil {
 			return nil, fmt.Errorf("types: %w", err)
 		}
-		o.meta.Types = TypeSet(ts)
-		if !o.meta.Types.Valid() {
-			return nil, r.errf("unknown types in set 0x%02x", ts)
-		}
+		o.meta.Types = ts
 	}
 	var roots TypeSet
+	var spans, dead []Entry // every entry, and the deleted text pieces
 	prev := ""
 	for i := 0; i < nleaves; i++ {
 		shared := 0
@@ -359,12 +361,12 @@ func (r *reader) body(h *header) (*Object, error) {
 			return nil, err
 		}
 		for _, e := range es {
-			if _, dup := o.dots[e.Dot]; dup {
-				return nil, r.errf("dot %s appears in two leaves", e.Dot)
+			spans = append(spans, e)
+			if !e.live() {
+				dead = append(dead, e)
 			}
-			o.dots[e.Dot] = key
 		}
-		o.leaves.ReplaceOrInsert(leafItem{key: key, entries: es})
+		_ = o.SetLeaf(key, es)
 	}
 	if !explicit {
 		o.meta.Types = roots
@@ -372,8 +374,18 @@ func (r *reader) body(h *header) (*Object, error) {
 	if err := r.context(h, &o.meta.Ctx); err != nil {
 		return nil, fmt.Errorf("context: %w", err)
 	}
-	for d := range o.dots {
-		o.meta.Ctx.Add(d)
+	if d, ok := overlap(spans); ok {
+		return nil, r.errf("dot %s appears in two leaves", d)
+	}
+	// In order, so that each dot extends the vector rather than the cloud.
+	slices.SortFunc(spans, compareEntryDot)
+	for _, e := range spans {
+		e.EachLiveDot(o.meta.Ctx.Add)
+	}
+	for _, e := range dead {
+		if !o.meta.Ctx.covers(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.Len-1) {
+			return nil, r.errf("deleted piece %s+%d not in the context", e.Dot, e.Len)
+		}
 	}
 	return o, nil
 }

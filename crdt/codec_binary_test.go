@@ -95,6 +95,34 @@ func sampleObjects(t testing.TB) map[string]*crdt.Object {
 	apply(f, 2, crdt.Op{Type: crdt.TypeEWFlag, Kind: crdt.OpEnable})
 	f.Join(f2)
 	out["flag"] = f
+
+	// Two replicas type concurrently at one place, one of them past a
+	// block boundary; deletes leave deleted pieces, one of them in a
+	// block another replica minted.
+	tx, tx2 := crdt.NewObject(), crdt.NewObject()
+	ins := func(o *crdt.Object, r int, i int64, s string, path ...string) {
+		apply(o, r, crdt.Op{Type: crdt.TypeText, Kind: crdt.OpInsert, Index: i, Value: crdt.String(s), Path: path})
+	}
+	del := func(o *crdt.Object, r int, i, n int64, path ...string) {
+		apply(o, r, crdt.Op{Type: crdt.TypeText, Kind: crdt.OpDelete, Index: i, Count: n, Path: path})
+	}
+	ins(tx, 0, 0, "ab")
+	tx2.Join(tx)
+	for i, c := range []rune(strings.Repeat("xyz", 90)) {
+		ins(tx, 0, int64(1+i), string(c))
+	}
+	ins(tx2, 1, 1, "Hé😀")
+	del(tx2, 1, 0, 1)
+	tx.Join(tx2)
+	del(tx, 0, 100, 5)
+	out["text"] = tx
+
+	mt := crdt.NewObject()
+	ins(mt, 2, 0, "note", "cards", "c1", "text")
+	ins(mt, 1, 4, "s!", "cards", "c1", "text")
+	apply(mt, 2, set(crdt.TypeLWW, crdt.String("Plan"), "cards", "c1", "title"))
+	del(mt, 2, 0, 1, "cards", "c1", "text")
+	out["map-text"] = mt
 	return out
 }
 

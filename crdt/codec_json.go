@@ -21,10 +21,13 @@ import (
 // written as (Meta.Types), lowest number first. PATH is [ROOT, SEG...]:
 // ROOT is a type name, a map-field segment is [FIELD, TYPE] and a
 // set-element segment is the element itself, e.g.
-// ["map",["cards","map"],["c1","map"],["tags","set"],"urgent"]. ENTRY is
-// [REPLICA,SEQ] for flags and set elements, [REPLICA,SEQ,P,N] for
-// counters, [REPLICA,SEQ,VALUE] for multi-value registers and
-// [REPLICA,SEQ,WALL,LOGICAL,VALUE] for LWW registers. REPLICA is the
+// ["map",["cards","map"],["c1","map"],["tags","set"],"urgent"]; a text
+// block segment is [REPLICA,SEQ], SEQ the block's first sequence, e.g.
+// ["map",["note","text"],["5c000000-0000-4000-8000-000000000001",1]].
+// ENTRY is [REPLICA,SEQ] for flags and set elements, [REPLICA,SEQ,P,N]
+// for counters, [REPLICA,SEQ,VALUE] for multi-value registers,
+// [REPLICA,SEQ,WALL,LOGICAL,VALUE] for LWW registers and
+// [REPLICA,SEQ,LEN,ORIGIN,VALUE] for text pieces (see text_codec.go). REPLICA is the
 // lowercase UUID text, whose string order is its byte order.
 //
 // Order: leaves by their binary key (Path.Key), entries and cloud dots by
@@ -101,6 +104,10 @@ func appendPathJSON(b []byte, p Path) []byte {
 	b = appendQuoted(append(b, '['), p.Root.String())
 	for _, s := range p.Segs {
 		b = append(b, ',')
+		if s.IsBlock() {
+			b = append(appendDotJSON(append(b, '['), s.Block), ']')
+			continue
+		}
 		if s.IsElem() {
 			b = appendValueJSON(b, s.Elem)
 			continue
@@ -132,6 +139,19 @@ func appendEntryJSON(b []byte, kind leafKind, e Entry) []byte {
 	case leafLWW:
 		b = strconv.AppendInt(append(b, ','), e.TS.Wall, 10)
 		b = strconv.AppendUint(append(b, ','), uint64(e.TS.Logical), 10)
+		b = appendValueJSON(append(b, ','), e.V)
+	case leafText:
+		b = strconv.AppendUint(append(b, ','), e.Len, 10)
+		if e.Origin == (Dot{}) {
+			b = append(b, ",null"...)
+		} else {
+			b = appendDotJSON(append(b, ",["...), e.Origin)
+			if e.Left {
+				b = append(b, `,"left"]`...)
+			} else {
+				b = append(b, `,"right"]`...)
+			}
+		}
 		b = appendValueJSON(append(b, ','), e.V)
 	}
 	return append(b, ']')
@@ -189,6 +209,8 @@ type jsonReader struct {
 	// replicas counts distinct ids against MaxReplicas, which the binary
 	// encoding of the result must respect.
 	replicas map[ReplicaID]struct{}
+	// held is every dot the leaves so far cover.
+	held map[Dot]struct{}
 }
 
 func (r *jsonReader) errf(format string, args ...any) error {
@@ -392,12 +414,26 @@ func (r *jsonReader) leaf() error {
 		return r.errf("leaf %s has no entries", p)
 	}
 	slices.SortFunc(es, compareEntryDot)
-	for i, e := range es {
-		_, dup := r.obj.dots[e.Dot]
-		if dup || (i > 0 && es[i-1].Dot == e.Dot) {
+	if kind == leafText {
+		if es, err = checkPieces(p, es); err != nil {
+			return err
+		}
+	}
+	if r.held == nil {
+		r.held = map[Dot]struct{}{}
+	}
+	for _, e := range es {
+		var dup bool
+		e.eachDot(func(d Dot) {
+			if _, ok := r.held[d]; ok {
+				dup = true
+			}
+			r.held[d] = struct{}{}
+			r.seen[d.Replica] = append(r.seen[d.Replica], d.Seq)
+		})
+		if dup {
 			return r.errf("leaf %s: dot %s appears twice", p, e.Dot)
 		}
-		r.seen[e.Dot.Replica] = append(r.seen[e.Dot.Replica], e.Dot.Seq)
 	}
 	_ = r.obj.SetLeaf(key, es)
 	return r.delim(']', "leaf")
@@ -435,6 +471,16 @@ func (r *jsonReader) path() (Path, error) {
 			}
 			p.Segs = append(p.Segs, Elem(v))
 			cur = 0 // an element ends the path
+		case TypeText:
+			d, err := r.pair()
+			if err != nil {
+				return Path{}, fmt.Errorf("text block: %w", err)
+			}
+			if (d.Seq-1)%TextBlock != 0 {
+				return Path{}, r.errf("path %s: block sequence %d is not 1 more than a multiple of %d", p, d.Seq, TextBlock)
+			}
+			p.Segs = append(p.Segs, Segment{Block: d})
+			cur = 0 // a block ends the path
 		default:
 			return Path{}, r.errf("path %s: nothing may follow a %s leaf", p, p.leafName())
 		}
@@ -444,6 +490,8 @@ func (r *jsonReader) path() (Path, error) {
 		return Path{}, r.errf("path %s: a map is not a leaf; name a field", p)
 	case TypeORSet:
 		return Path{}, r.errf("path %s: a set leaf needs an element", p)
+	case TypeText:
+		return Path{}, r.errf("path %s: a text leaf needs a block", p)
 	}
 	return p, r.delim(']', "path")
 }
@@ -472,7 +520,11 @@ func (p Path) leafName() string {
 	if len(p.Segs) == 0 {
 		return p.Root.String()
 	}
-	if last := p.Segs[len(p.Segs)-1]; !last.IsElem() {
+	last := p.Segs[len(p.Segs)-1]
+	switch {
+	case last.IsBlock():
+		return "text block"
+	case !last.IsElem():
 		return last.Type.String()
 	}
 	return "set element"
@@ -528,11 +580,49 @@ func (r *jsonReader) entry(kind leafKind) (Entry, error) {
 		if err == nil {
 			e.V, err = r.scalar("value")
 		}
+	case leafText:
+		err = r.piece(&e)
 	}
 	if err != nil {
 		return e, err
 	}
 	return e, r.delim(']', "entry")
+}
+
+// piece reads a text piece's LEN,ORIGIN,VALUE; checkPieces does the rest.
+func (r *jsonReader) piece(e *Entry) error {
+	var err error
+	if e.Len, err = r.uint("piece length", 1, TextBlock); err != nil {
+		return err
+	}
+	t, err := r.token()
+	if err != nil {
+		return err
+	}
+	switch t {
+	case nil:
+	case json.Delim('['):
+		if e.Origin, err = r.dot(); err != nil {
+			return err
+		}
+		side, err := r.string("side")
+		if err != nil {
+			return err
+		}
+		if side != "left" && side != "right" {
+			return r.errf("side %q is neither \"left\" nor \"right\"", side)
+		}
+		e.Left = side == "left"
+		if err := r.delim(']', "origin"); err != nil {
+			return err
+		}
+	default:
+		return r.errf("origin: want null or [REPLICA,SEQ,SIDE], got %s", describe(t))
+	}
+	if e.V, err = r.scalar("piece value"); err != nil {
+		return err
+	}
+	return nil
 }
 
 // pair reads [REPLICA, SEQ].

@@ -16,7 +16,7 @@ func EncodeLeaf(key string, es []Entry) []byte {
 	rs := map[ReplicaID]struct{}{}
 	var base int64
 	for _, e := range es {
-		rs[e.Dot.Replica] = struct{}{}
+		addReplicas(rs, e)
 		base = max(base, e.TS.Wall)
 	}
 	h := newHeader(base, rs)
@@ -36,9 +36,20 @@ func (h *header) appendEntries(b []byte, kind leafKind, es []Entry) []byte {
 			b = appendValue(b, e.V)
 		case leafLWW:
 			b = appendValue(h.appendTimestamp(b, e.TS), e.V)
+		case leafText:
+			b = h.appendPiece(b, e)
 		}
 	}
 	return b
+}
+
+// addReplicas adds the replicas e names to rs: its dot's and, for a text
+// piece, its origin's.
+func addReplicas(rs map[ReplicaID]struct{}, e Entry) {
+	rs[e.Dot.Replica] = struct{}{}
+	if e.Origin != (Dot{}) {
+		rs[e.Origin.Replica] = struct{}{}
+	}
 }
 
 // DecodeLeaf decodes what EncodeLeaf wrote for the leaf at key.
@@ -101,22 +112,27 @@ func (r *reader) entries(h *header, p Path) ([]Entry, error) {
 			if e.TS, err = r.timestamp(h); err == nil {
 				e.V, err = r.value()
 			}
+		case leafText:
+			err = r.piece(h, e)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("leaf %s: %w", p, err)
 		}
 	}
+	if kind == leafText {
+		return checkPieces(p, es)
+	}
 	return es, nil
 }
 
 // MarshalBinary encodes the meta on its own: version, replicas, the type
-// set byte, then the context.
+// set (appendTypes), then the context.
 func (m *Meta) MarshalBinary() ([]byte, error) {
 	rs := map[ReplicaID]struct{}{}
 	m.Ctx.eachRange(func(r ReplicaID, _, _ uint64) { rs[r] = struct{}{} })
 	h := newHeader(0, rs)
 	b := h.appendReplicas([]byte{binaryVersion})
-	b = append(b, byte(m.Types))
+	b = appendTypes(b, m.Types)
 	return h.appendContext(b, &m.Ctx, nil), nil
 }
 
@@ -130,14 +146,11 @@ func (m *Meta) UnmarshalBinary(data []byte) error {
 	if err := r.replicas(h); err != nil {
 		return err
 	}
-	ts, err := r.byte()
+	ts, err := r.types()
 	if err != nil {
 		return fmt.Errorf("types: %w", err)
 	}
-	n := Meta{Types: TypeSet(ts)}
-	if !n.Types.Valid() {
-		return r.errf("unknown types in set 0x%02x", ts)
-	}
+	n := Meta{Types: ts}
 	if err := r.context(h, &n.Ctx); err != nil {
 		return fmt.Errorf("context: %w", err)
 	}

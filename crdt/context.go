@@ -25,6 +25,17 @@ func (c *CausalContext) Contains(d Dot) bool {
 	return ok
 }
 
+// covers reports whether every sequence lo..hi of r has been seen, looking
+// no further than the first one missing.
+func (c *CausalContext) covers(r ReplicaID, lo, hi uint64) bool {
+	for s := max(lo, c.vv[r]+1); s <= hi; s++ {
+		if _, ok := c.cloud[Dot{Replica: r, Seq: s}]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Add records d as seen.
 func (c *CausalContext) Add(d Dot) {
 	if d.Seq == 0 || c.Contains(d) {

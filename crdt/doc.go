@@ -15,7 +15,7 @@
 // Path from the object's root type down through map fields and set
 // elements. A leaf is a small dot store (a dot set, or a dot function
 // mapping each dot to a counter pair, a register value or a timestamped
-// value). Keeping it flat is what lets the node store and join one leaf at a
+// value, or a text block's pieces). Keeping it flat is what lets the node store and join one leaf at a
 // time, so writing one field of a huge map costs the size of the delta, not
 // of the map.
 //
@@ -31,6 +31,7 @@
 //
 // The types are G-counter, PN-counter, add-wins observed-remove set,
 // observed-remove map with nested CRDT values, last-writer-wins register on
-// the hybrid logical clock, multi-value register and enable-wins flag. See
-// docs/crdt.md for their semantics with examples.
+// the hybrid logical clock, multi-value register, enable-wins flag and
+// collaborative text (Fugue, text.go). See docs/crdt.md for their semantics
+// with examples.
 package crdt

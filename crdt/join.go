@@ -22,7 +22,7 @@ func JoinInto(st Store, m *Meta, d *Object) error {
 			err = fmt.Errorf("reading leaf: %w", err)
 			return
 		}
-		res := joinEntries(cur, es, ctx, &d.meta.Ctx)
+		res := joinLeafEntries(cur, es, ctx, &d.meta.Ctx)
 		if !equalEntries(cur, res) {
 			if err = st.SetLeaf(key, res); err != nil {
 				err = fmt.Errorf("writing leaf: %w", err)
@@ -52,9 +52,7 @@ func JoinInto(st Store, m *Meta, d *Object) error {
 		if err != nil {
 			return fmt.Errorf("reading leaf: %w", err)
 		}
-		for _, dot := range dots {
-			es = withoutDot(es, dot)
-		}
+		es = withoutDots(es, dots)
 		if err := st.SetLeaf(key, es); err != nil {
 			return fmt.Errorf("writing leaf: %w", err)
 		}

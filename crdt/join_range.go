@@ -27,7 +27,7 @@ func JoinRange(st Store, m *Meta, chunk *Object, lo, hi string, last bool) error
 	if err := chunk.Range(lo, hi, func(k string, es []Entry) error {
 		keys[k] = true
 		for _, e := range es {
-			added = append(added, e.Dot)
+			e.eachDot(func(d Dot) { added = append(added, d) })
 		}
 		return nil
 	}); err != nil {
@@ -39,7 +39,7 @@ func JoinRange(st Store, m *Meta, chunk *Object, lo, hi string, last bool) error
 			return fmt.Errorf("reading leaf: %w", err)
 		}
 		theirs, _ := chunk.Leaf(k)
-		res := joinEntries(cur, theirs, &m.Ctx, &chunk.meta.Ctx)
+		res := joinLeafEntries(cur, theirs, &m.Ctx, &chunk.meta.Ctx)
 		if len(res) != len(cur) || !equalEntries(res, cur) {
 			if err := st.SetLeaf(k, res); err != nil {
 				return fmt.Errorf("writing leaf: %w", err)

@@ -31,13 +31,13 @@ var lawReplicas = []crdt.ReplicaID{
 
 var allTypes = []crdt.Type{
 	crdt.TypeGCounter, crdt.TypePNCounter, crdt.TypeORSet, crdt.TypeORMap,
-	crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag,
+	crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText,
 }
 
 // leafTypes are the types a map field can end in.
 var leafTypes = []crdt.Type{
 	crdt.TypeGCounter, crdt.TypePNCounter, crdt.TypeORSet,
-	crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag,
+	crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText,
 }
 
 // Field names are few so that replicas collide on them. Inner names are
@@ -46,7 +46,7 @@ var leafTypes = []crdt.Type{
 // clashes (a field that is a register here and a map there) come from.
 var (
 	innerFields = []string{"m", "n"}
-	leafFields  = []string{"a", "b", "c", "d", "e", "f"}
+	leafFields  = []string{"a", "b", "c", "d", "e", "f", "g"}
 )
 
 func leafTypeOf(name string) crdt.Type {
@@ -101,7 +101,38 @@ func drawLeafOp(t *rapid.T, typ crdt.Type) crdt.Op {
 		op.Kind, op.Value = crdt.OpSet, genValue().Draw(t, "value")
 	case crdt.TypeEWFlag:
 		op.Kind = rapid.SampledFrom([]crdt.OpKind{crdt.OpEnable, crdt.OpDisable}).Draw(t, "kind")
+	case crdt.TypeText:
+		// Positions are drawn unbounded and fitted to the text when the
+		// operation runs (fitText), since the draw cannot see the state.
+		op.Kind = rapid.SampledFrom([]crdt.OpKind{crdt.OpInsert, crdt.OpInsert, crdt.OpDelete}).Draw(t, "kind")
+		op.Index = rapid.Int64Range(0, 1<<20).Draw(t, "index")
+		op.Count = rapid.Int64Range(1, 4).Draw(t, "count")
+		op.Value = crdt.String(rapid.SampledFrom(textRuns).Draw(t, "text"))
 	}
+	return op
+}
+
+// textRuns are what text inserts type: single characters (what typing
+// makes), runs, and characters beyond the basic plane.
+var textRuns = []string{"a", "b", "x", "é", "😀", "abc", "Hello", "wörld", "\n", "日本語"}
+
+// fitText fits a text operation's drawn positions to the text it acts on
+// in st: the index modulo the length plus one, the count to what follows
+// it, and a delete on an empty text becomes an insert.
+func fitText(st *crdt.Object, op crdt.Op) crdt.Op {
+	if op.Type != crdt.TypeText {
+		return op
+	}
+	n := int64(len([]rune(st.Text(op.Path...))))
+	if op.Kind == crdt.OpDelete && n == 0 {
+		op.Kind = crdt.OpInsert
+	}
+	if op.Kind == crdt.OpInsert {
+		op.Index %= n + 1
+		return op
+	}
+	op.Index %= n
+	op.Count = min(op.Count, n-op.Index)
 	return op
 }
 
@@ -200,6 +231,7 @@ func newWorld(t *rapid.T) *world {
 // once, twice, or not at all.
 func (w *world) do(t *rapid.T, i int, op crdt.Op) {
 	st := w.states[i]
+	op = fitText(st, op)
 	before := st.Clone()
 	beforeBytes := mustMarshal(t, st)
 	now := w.clocks[i].Now(w.pt + w.skew[i])

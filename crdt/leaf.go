@@ -9,12 +9,50 @@ import (
 // for counters (this replica's running totals of increments and
 // decrements), V for multi-value registers, TS and V for last-writer-wins
 // registers. A leaf's entries are sorted by dot, one entry per dot.
+//
+// A text piece (see text.go) is the one entry that spans several dots: Len
+// characters with the consecutive dots Dot.Seq to Dot.Seq+Len-1, V holding
+// them as a string, or null once they are deleted, and Origin and Left
+// placing the first of them in the Fugue tree. Every other entry has Len 0
+// and spans its one dot.
 type Entry struct {
-	Dot Dot
-	P   uint64
-	N   uint64
-	TS  Timestamp
-	V   Value
+	Dot    Dot
+	P      uint64
+	N      uint64
+	TS     Timestamp
+	V      Value
+	Len    uint64
+	Origin Dot
+	Left   bool
+}
+
+// span is the number of dots e covers.
+func (e Entry) span() uint64 {
+	if e.Len == 0 {
+		return 1
+	}
+	return e.Len
+}
+
+// live reports whether e's dots are present: false only for a deleted
+// text piece, which keeps its place in the tree but no characters.
+func (e Entry) live() bool { return e.Len == 0 || e.V.kind == KindString }
+
+// eachDot calls fn for every dot e covers, deleted or not.
+func (e Entry) eachDot(fn func(Dot)) {
+	for i := uint64(0); i < e.span(); i++ {
+		fn(Dot{Replica: e.Dot.Replica, Seq: e.Dot.Seq + i})
+	}
+}
+
+// EachLiveDot calls fn for every dot e holds: its dot, or the dots of a
+// text piece's characters unless they are deleted. Stores index these: a
+// remove (a context covering them) must find them, and nothing else can be
+// removed.
+func (e Entry) EachLiveDot(fn func(Dot)) {
+	if e.live() {
+		e.eachDot(fn)
+	}
 }
 
 // comparePayload orders two entries that carry the same dot. A correct
@@ -32,6 +70,39 @@ func comparePayload(a, b Entry) int {
 		return c
 	}
 	return a.V.Compare(b.V)
+}
+
+// overlap reports a dot two entries both cover, sorting es by dot.
+func overlap(es []Entry) (Dot, bool) {
+	slices.SortFunc(es, compareEntryDot)
+	for i := 1; i < len(es); i++ {
+		a, b := es[i-1], es[i]
+		if a.Dot.Replica == b.Dot.Replica && b.Dot.Seq < a.Dot.Seq+a.span() {
+			return b.Dot, true
+		}
+	}
+	return Dot{}, false
+}
+
+// joinLeafEntries joins two versions of one leaf: text pieces by
+// character (joinText), everything else by dot (joinEntries).
+func joinLeafEntries(s, o []Entry, sc, oc *CausalContext) []Entry {
+	if isTextLeaf(s) || isTextLeaf(o) {
+		return joinText(s, o, sc, oc)
+	}
+	return joinEntries(s, o, sc, oc)
+}
+
+// withoutDots returns es less the dots a remover's context covered: the
+// entries carrying them, or for a text, those characters marked deleted.
+func withoutDots(es []Entry, dots []Dot) []Entry {
+	if isTextLeaf(es) {
+		return deleteChars(es, dots)
+	}
+	for _, d := range dots {
+		es = withoutDot(es, d)
+	}
+	return es
 }
 
 func cmpU(a, b uint64) int {

@@ -11,8 +11,9 @@ type Meta struct {
 	Types TypeSet
 }
 
-// TypeSet is a set of types, one bit each.
-type TypeSet uint8
+// TypeSet is a set of types, one bit each (bit t for type t; bit 0 is
+// never a type, which the encodings use, see appendTypes).
+type TypeSet uint16
 
 // TypeSetOf returns the set holding t.
 func TypeSetOf(t Type) TypeSet { return 1 << t }
@@ -25,7 +26,7 @@ func (s TypeSet) First() Type {
 	if s == 0 {
 		return 0
 	}
-	return Type(bits.TrailingZeros8(uint8(s)))
+	return Type(bits.TrailingZeros16(uint16(s)))
 }
 
 // Valid reports whether the set holds only known types.

@@ -40,7 +40,7 @@ func (o *Object) Leaf(key string) ([]Entry, error) {
 func (o *Object) SetLeaf(key string, es []Entry) error {
 	if old, ok := o.leaves.Get(leafItem{key: key}); ok {
 		for _, e := range old.entries {
-			delete(o.dots, e.Dot)
+			e.EachLiveDot(func(d Dot) { delete(o.dots, d) })
 		}
 	}
 	if len(es) == 0 {
@@ -48,7 +48,7 @@ func (o *Object) SetLeaf(key string, es []Entry) error {
 		return nil
 	}
 	for _, e := range es {
-		o.dots[e.Dot] = key
+		e.EachLiveDot(func(d Dot) { o.dots[d] = key })
 	}
 	o.leaves.ReplaceOrInsert(leafItem{key: key, entries: es})
 	return nil

@@ -19,16 +19,20 @@ const (
 	OpSet                       // LWW and multi-value registers: write Value
 	OpEnable                    // flag: enable
 	OpDisable                   // flag: disable
-	OpDelete                    // map: remove the field Path names, whatever its type
+	OpDelete                    // map: remove the field Path names, whatever its type; text: remove Count characters at Index
+	OpInsert                    // text: insert the string Value at Index
+
+	maxOp = OpInsert
 )
 
 var opNames = [...]string{
 	OpInc: "inc", OpDec: "dec", OpAdd: "add", OpRemove: "remove",
 	OpSet: "set", OpEnable: "enable", OpDisable: "disable", OpDelete: "delete",
+	OpInsert: "insert",
 }
 
 func (k OpKind) String() string {
-	if k >= OpInc && k <= OpDelete {
+	if k >= OpInc && k <= maxOp {
 		return opNames[k]
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
@@ -36,7 +40,7 @@ func (k OpKind) String() string {
 
 // ParseOpKind reads an operation name.
 func ParseOpKind(s string) (OpKind, error) {
-	for k := OpInc; k <= OpDelete; k++ {
+	for k := OpInc; k <= maxOp; k++ {
 		if opNames[k] == s {
 			return k, nil
 		}
@@ -53,19 +57,24 @@ var opsOf = map[Type][]OpKind{
 	TypeLWW:        {OpSet},
 	TypeMVRegister: {OpSet},
 	TypeEWFlag:     {OpEnable, OpDisable},
+	TypeText:       {OpInsert, OpDelete},
 }
 
 // Op is one operation on an object. With an empty Path it acts on the
 // object itself, which must be of Type. With a Path the object is a map and
 // Path names map fields from the root down: every field but the last is a
 // map, and the last is of Type (for OpDelete, the field to remove, of any
-// type, and Type is TypeORMap).
+// type, and Type is TypeORMap). A text's operations take positions:
+// Index counts Unicode code points (not bytes, not UTF-16 units) before
+// the place, Count how many to delete, and an insert's Value is a string.
 type Op struct {
 	Type  Type
 	Kind  OpKind
 	Path  []string
 	Value Value
 	By    int64
+	Index int64
+	Count int64
 }
 
 // Validate checks the operation on its own, before any state is read.
@@ -80,7 +89,7 @@ func (op Op) Validate() error {
 	if !ok {
 		return fmt.Errorf("%w: a %s has no %q operation", ErrInvalidOp, op.Type, op.Kind)
 	}
-	if op.Kind == OpDelete && len(op.Path) == 0 {
+	if op.Type == TypeORMap && len(op.Path) == 0 {
 		return fmt.Errorf("%w: delete needs the path of a map field", ErrInvalidOp)
 	}
 	if len(op.Path) > MaxDepth {
@@ -102,23 +111,50 @@ func (op Op) Validate() error {
 			return fmt.Errorf("%w: a gcounter only grows (by %d)", ErrInvalidOp, op.By)
 		}
 	}
+	if op.Type == TypeText {
+		return op.validateText()
+	}
+	return nil
+}
+
+// validateText checks a text operation's positions and string.
+func (op Op) validateText() error {
+	if op.Index < 0 || op.Index > MaxSafeInt {
+		return fmt.Errorf("%w: index %d is negative or beyond 2^53-1", ErrInvalid, op.Index)
+	}
+	if op.Kind == OpDelete {
+		if op.Count < 1 || op.Count > MaxSafeInt {
+			return fmt.Errorf("%w: a text delete needs a count from 1 to 2^53-1, not %d", ErrInvalid, op.Count)
+		}
+		return nil
+	}
+	if op.Value.kind != KindString || op.Value.s == "" {
+		return fmt.Errorf("%w: a text insert needs a non-empty string value", ErrInvalid)
+	}
+	if n := utf8.RuneCountInString(op.Value.s); n > MaxTextInsert {
+		return fmt.Errorf("%w: insert of %d characters exceeds %d", ErrLimit, n, MaxTextInsert)
+	}
 	return nil
 }
 
 // opJSON is the wire form: {"type":"counter","op":"inc","by":1},
-// {"type":"lww","op":"set","path":["title"],"value":"Plan"}.
+// {"type":"lww","op":"set","path":["title"],"value":"Plan"},
+// {"type":"text","op":"insert","index":3,"value":"abc"},
+// {"type":"text","op":"delete","index":3,"count":2}.
 type opJSON struct {
 	Type  Type            `json:"type"`
 	Op    string          `json:"op"`
 	Path  []string        `json:"path,omitempty"`
 	Value json.RawMessage `json:"value,omitempty"` // raw, so that null is a value, not an absent one
 	By    *int64          `json:"by,omitempty"`
+	Index *int64          `json:"index,omitempty"`
+	Count *int64          `json:"count,omitempty"`
 }
 
 // opFieldKinds says what each field of an op holds, for error messages.
 var opFieldKinds = map[string]string{
 	"type": `a type name such as "counter"`, "op": `an operation name such as "inc"`,
-	"path": "a list of field names", "by": "an integer",
+	"path": "a list of field names", "by": "an integer", "index": "an integer", "count": "an integer",
 }
 
 // jsonArticle names a JSON kind as encoding/json's errors give it
@@ -141,8 +177,14 @@ func (op Op) MarshalJSON() ([]byte, error) {
 	switch op.Kind {
 	case OpInc, OpDec:
 		j.By = &op.By
-	case OpAdd, OpRemove, OpSet:
+	case OpAdd, OpRemove, OpSet, OpInsert:
 		j.Value, _ = op.Value.MarshalJSON()
+	}
+	if op.Type == TypeText {
+		j.Index = &op.Index
+		if op.Kind == OpDelete {
+			j.Count = &op.Count
+		}
 	}
 	return json.Marshal(j)
 }
@@ -160,13 +202,13 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 	}
 	for name, raw := range names {
 		switch name {
-		case "type", "op", "path", "by":
+		case "type", "op", "path", "by", "index", "count":
 			if string(raw) == "null" {
 				return fmt.Errorf("%w: %q is null; leave it out instead", ErrInvalid, name)
 			}
 		case "value": // null is a value
 		default:
-			return fmt.Errorf("%w: op: unknown field %q (names are case-sensitive)", ErrInvalid, name)
+			return fmt.Errorf("%w: unknown field %q (names are case-sensitive)", ErrInvalid, name)
 		}
 	}
 	var j opJSON
@@ -188,12 +230,24 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 		if j.By != nil {
 			n.By = *j.By
 		}
-	case OpAdd, OpRemove, OpSet:
+	case OpAdd, OpRemove, OpSet, OpInsert:
 		if j.Value == nil {
 			return fmt.Errorf("%w: %s %s needs a value", ErrInvalid, j.Type, k)
 		}
 		if err := n.Value.UnmarshalJSON(j.Value); err != nil {
 			return fmt.Errorf("%q: %w", "value", err)
+		}
+	}
+	if j.Type == TypeText {
+		if j.Index == nil {
+			return fmt.Errorf("%w: text %s needs an index", ErrInvalid, k)
+		}
+		n.Index = *j.Index
+		if k == OpDelete {
+			n.Count = 1
+			if j.Count != nil {
+				n.Count = *j.Count
+			}
 		}
 	}
 	if err := n.Validate(); err != nil {

@@ -14,11 +14,15 @@ const (
 )
 
 // Segment is one step of a Path below the root: a map field (a name and the
-// field's type) or a set element.
+// field's type), a set element, or a block of a text.
 type Segment struct {
 	Field string
-	Type  Type // the field's type; zero for an element segment
+	Type  Type // the field's type; zero for an element or block segment
 	Elem  Value
+	// Block names a text's block: the characters one replica minted with
+	// sequences Block.Seq to Block.Seq+TextBlock-1 (Block.Seq is 1 more
+	// than a multiple of TextBlock). Zero for other segments.
+	Block Dot
 }
 
 // Field returns a map-field segment.
@@ -27,12 +31,20 @@ func Field(name string, t Type) Segment { return Segment{Field: name, Type: t} }
 // Elem returns a set-element segment.
 func Elem(v Value) Segment { return Segment{Elem: v} }
 
+// BlockOf returns the segment of the text block holding d.
+func BlockOf(d Dot) Segment {
+	return Segment{Block: Dot{Replica: d.Replica, Seq: (d.Seq-1)/TextBlock*TextBlock + 1}}
+}
+
 // IsElem reports whether s is a set-element segment.
-func (s Segment) IsElem() bool { return s.Type == 0 }
+func (s Segment) IsElem() bool { return s.Type == 0 && s.Block.Seq == 0 }
+
+// IsBlock reports whether s is a text-block segment.
+func (s Segment) IsBlock() bool { return s.Block.Seq != 0 }
 
 // Path addresses one leaf of an object: the object's root type, then map
-// fields down to a counter, register or flag, or down to a set and one of
-// its elements. Map fields are keyed by name and type together, as in
+// fields down to a counter, register or flag, down to a set and one of its
+// elements, or down to a text and one of its blocks. Map fields are keyed by name and type together, as in
 // Riak's maps, so two replicas that concurrently create a field with the
 // same name and different types both keep their data.
 type Path struct {
@@ -41,8 +53,10 @@ type Path struct {
 }
 
 // Key is the path's binary form: the root type byte, then per segment
-// either uvarint(len(name)<<3 | type) and the name, or the element's value
-// encoding. Leaves are ordered by these bytes in every canonical encoding.
+// either uvarint(len(name)<<3 | type) and the name (types 8 and up write
+// uvarint(len(name)<<3), the type byte, then the name), the element's value
+// encoding, or a block's 16-byte replica id and uvarint((seq-1)/TextBlock).
+// Leaves are ordered by these bytes in every canonical encoding.
 func (p Path) Key() string {
 	b := []byte{byte(p.Root)}
 	for _, s := range p.Segs {
@@ -52,10 +66,17 @@ func (p Path) Key() string {
 }
 
 func appendSegment(b []byte, s Segment) []byte {
-	if s.IsElem() {
+	switch {
+	case s.IsBlock():
+		b = append(b, s.Block.Replica[:]...)
+		return appendUvarint(b, (s.Block.Seq-1)/TextBlock)
+	case s.IsElem():
 		return appendValue(b, s.Elem)
+	case s.Type > 7:
+		b = append(appendUvarint(b, uint64(len(s.Field))<<3), byte(s.Type))
+	default:
+		b = appendUvarint(b, uint64(len(s.Field))<<3|uint64(s.Type))
 	}
-	b = appendUvarint(b, uint64(len(s.Field))<<3|uint64(s.Type))
 	return append(b, s.Field...)
 }
 
@@ -68,7 +89,9 @@ func (p Path) String() string {
 	sb.WriteString(p.Root.String())
 	for _, s := range p.Segs {
 		sb.WriteByte('/')
-		if s.IsElem() {
+		if s.IsBlock() {
+			sb.WriteString(s.Block.String())
+		} else if s.IsElem() {
 			sb.WriteString(s.Elem.String())
 		} else {
 			fmt.Fprintf(&sb, "%s:%s", s.Field, s.Type)
@@ -78,8 +101,8 @@ func (p Path) String() string {
 }
 
 // ParseKey decodes and validates a path key: a map is followed by a field,
-// a set by one element that ends the path, and counters, registers and
-// flags end it.
+// a set by one element that ends the path, a text by one block that ends
+// it, and counters, registers and flags end it.
 func ParseKey(key string) (Path, error) {
 	r := &reader{b: []byte(key)}
 	root, err := r.byte()
@@ -105,8 +128,17 @@ func ParseKey(key string) (Path, error) {
 				return Path{}, fmt.Errorf("path field: %w", err)
 			}
 			t, n := Type(h&7), h>>3
+			if t == 0 {
+				x, err := r.byte()
+				if err != nil {
+					return Path{}, fmt.Errorf("path field type: %w", err)
+				}
+				if t = Type(x); t <= 7 {
+					return Path{}, fmt.Errorf("%w: path field: type %d written in the long form", ErrInvalid, x)
+				}
+			}
 			if !t.Valid() {
-				return Path{}, fmt.Errorf("%w: path field: unknown type %d", ErrInvalid, h&7)
+				return Path{}, fmt.Errorf("%w: path field: unknown type %d", ErrInvalid, uint8(t))
 			}
 			if n > MaxFieldName {
 				return Path{}, fmt.Errorf("%w: field name of %d bytes exceeds %d", ErrLimit, n, MaxFieldName)
@@ -131,6 +163,25 @@ func ParseKey(key string) (Path, error) {
 			p.Segs = append(p.Segs, Elem(v))
 			if r.remaining() != 0 {
 				return Path{}, fmt.Errorf("%w: path %s: bytes after a set element", ErrInvalid, p)
+			}
+			return p, nil
+		case TypeText:
+			rb, err := r.bytes(16)
+			if err != nil {
+				return Path{}, fmt.Errorf("%w: path %s: a text leaf needs a block", ErrInvalid, p)
+			}
+			i, err := r.uvarint()
+			if err != nil {
+				return Path{}, fmt.Errorf("path block: %w", err)
+			}
+			if i > (MaxSeq-1)/TextBlock {
+				return Path{}, fmt.Errorf("%w: path block %d out of range", ErrInvalid, i)
+			}
+			var rep ReplicaID
+			copy(rep[:], rb)
+			p.Segs = append(p.Segs, Segment{Block: Dot{Replica: rep, Seq: i*TextBlock + 1}})
+			if r.remaining() != 0 {
+				return Path{}, fmt.Errorf("%w: path %s: bytes after a text block", ErrInvalid, p)
 			}
 			return p, nil
 		default:

@@ -7,7 +7,8 @@ import (
 // Value returns the object's plain value, ready for encoding/json: int64
 // for counters, []any of scalars for sets and multi-value registers (in
 // canonical order), map[string]any for maps, a scalar or nil for an LWW
-// register, bool for a flag, and nil for an empty object.
+// register, bool for a flag, string for a text, and nil for an empty
+// object.
 func (o *Object) Value() any {
 	t := o.Type()
 	if t == 0 {
@@ -71,6 +72,8 @@ func render(t Type, leaves []pathLeaf, depth int) any {
 			}
 		}
 		return false
+	case TypeText:
+		return renderText(leaves)
 	case TypeORSet:
 		out := []any{}
 		for _, l := range leaves {
@@ -89,10 +92,14 @@ func render(t Type, leaves []pathLeaf, depth int) any {
 				j++
 			}
 			// Concurrent creations of one name with different types keep
-			// both; the lower type number is the one read.
+			// both; the lower type number is the one read. A text whose
+			// characters are all deleted is absent, like an empty set.
 			if prev, ok := types[seg.Field]; !ok || seg.Type < prev {
-				types[seg.Field] = seg.Type
-				out[seg.Field] = render(seg.Type, leaves[i:j], depth+1)
+				v := render(seg.Type, leaves[i:j], depth+1)
+				if v != "" || seg.Type != TypeText {
+					types[seg.Field] = seg.Type
+					out[seg.Field] = v
+				}
 			}
 			i = j
 		}

@@ -62,7 +62,7 @@ func dotsUnder(st Store, prefix string) ([]Dot, error) {
 	var ds []Dot
 	err := Leaves(st, prefix, func(_ string, es []Entry) error {
 		for _, e := range es {
-			ds = append(ds, e.Dot)
+			e.EachLiveDot(func(d Dot) { ds = append(ds, d) })
 		}
 		return nil
 	})

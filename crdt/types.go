@@ -14,8 +14,9 @@ const (
 	TypeLWW        Type = 5 // last-writer-wins register on the hybrid clock
 	TypeMVRegister Type = 6 // multi-value register: keeps concurrent writes
 	TypeEWFlag     Type = 7 // enable-wins flag
+	TypeText       Type = 8 // collaborative text: a Fugue sequence of characters
 
-	maxType = TypeEWFlag
+	maxType = TypeText
 )
 
 var typeNames = [...]string{
@@ -26,6 +27,7 @@ var typeNames = [...]string{
 	TypeLWW:        "lww",
 	TypeMVRegister: "mvreg",
 	TypeEWFlag:     "flag",
+	TypeText:       "text",
 }
 
 // Valid reports whether t is a known type.
@@ -75,6 +77,7 @@ const (
 	leafCounter                 // counters: dot -> (P, N)
 	leafMV                      // multi-value register: dot -> value
 	leafLWW                     // last-writer-wins: dot -> (timestamp, value)
+	leafText                    // text: pieces of a Fugue tree, see text.go
 )
 
 // leafKindOf returns the kind of the leaf a terminal type keeps. Sets keep
@@ -87,6 +90,8 @@ func leafKindOf(t Type) leafKind {
 		return leafMV
 	case TypeLWW:
 		return leafLWW
+	case TypeText:
+		return leafText
 	}
 	return leafDots
 }

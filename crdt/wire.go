@@ -185,3 +185,39 @@ func (r *reader) value() (Value, error) {
 	}
 	return Value{}, r.errf("unknown value tag 0x%02x", tag)
 }
+
+// appendTypes writes a type set: one byte holding types 1 to 7 (bit t for
+// type t), whose bit 0, never a type, says a second byte follows with
+// types 8 to 15. Sets of the first seven types keep the one-byte form they
+// always had.
+func appendTypes(b []byte, ts TypeSet) []byte {
+	lo, hi := byte(ts), byte(ts>>8)
+	if hi == 0 {
+		return append(b, lo)
+	}
+	return append(b, lo|1, hi)
+}
+
+// types reads what appendTypes wrote, refusing unknown types and the
+// needless second byte.
+func (r *reader) types() (TypeSet, error) {
+	lo, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	ts := TypeSet(lo &^ 1)
+	if lo&1 == 1 {
+		hi, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		if hi == 0 {
+			return 0, r.errf("type set has an empty second byte")
+		}
+		ts |= TypeSet(hi) << 8
+	}
+	if !ts.Valid() {
+		return 0, r.errf("unknown types in set 0x%04x", uint16(ts))
+	}
+	return ts, nil
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"pgregory.net/rapid"
@@ -47,7 +48,7 @@ func TestClientRuleOnACluster(t *testing.T) {
 		nodes = append(nodes, n)
 	}
 	types := []crdt.Type{crdt.TypeGCounter, crdt.TypePNCounter, crdt.TypeORSet, crdt.TypeORMap,
-		crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag}
+		crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText}
 	cases := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		cases++
@@ -62,15 +63,29 @@ func TestClientRuleOnACluster(t *testing.T) {
 		honest := []crdt.ReplicaID{id("h1"), id("h2"), id("h3")}
 		hostile := id("hostile")
 		ref, mine := crdt.NewObject(), crdt.NewObject()
+		type sent struct {
+			r crdt.ReplicaID
+			d *crdt.Object
+		}
+		var acked []sent
 		ctx := context.Background()
 		steps := rapid.IntRange(1, 12).Draw(rt, "steps")
 		for i := 0; i < steps; i++ {
 			n := rapid.SampledFrom(nodes).Draw(rt, "node")
 			now := time.Now().UnixMilli()
+			if len(acked) > 0 && rapid.IntRange(0, 5).Draw(rt, "resend") == 0 {
+				// An honest client whose ack was lost sends an old delta
+				// again, whatever happened since: it must be acknowledged.
+				a := rapid.SampledFrom(acked).Draw(rt, "acked")
+				if err := n.JoinClient(ctx, a.r, key, a.d); err != nil {
+					rt.Fatalf("step %d: honest resend through %s refused: %v", i, n.Name(), err)
+				}
+				continue
+			}
 			if rapid.IntRange(0, 2).Draw(rt, "who") > 0 {
 				r := rapid.SampledFrom(honest).Draw(rt, "honest")
 				local := ref.Clone()
-				d, err := local.Apply(r, crdt.Timestamp{Wall: now}, drawPropOp(rt, typ))
+				d, err := local.Apply(r, crdt.Timestamp{Wall: now}, drawPropOpOn(rt, typ, local))
 				if err != nil {
 					continue
 				}
@@ -81,6 +96,7 @@ func TestClientRuleOnACluster(t *testing.T) {
 					continue
 				}
 				ref.Join(d)
+				acked = append(acked, sent{r, d})
 				continue
 			}
 			d := drawForgery(rt, typ, mine, ref, hostile, honest, now)
@@ -106,6 +122,22 @@ func TestClientRuleOnACluster(t *testing.T) {
 		}
 	})
 	t.Logf("%d cases on one 3-node cluster", cases)
+}
+
+// drawPropOpOn draws an operation a client holding o makes: for a text,
+// an insert or delete at a place the text has.
+func drawPropOpOn(t *rapid.T, typ crdt.Type, o *crdt.Object) crdt.Op {
+	if typ != crdt.TypeText {
+		return drawPropOp(t, typ)
+	}
+	text, _ := o.Value().(string)
+	n := int64(utf8.RuneCountInString(text))
+	if n > 0 && rapid.IntRange(0, 2).Draw(t, "delete") == 0 {
+		i := rapid.Int64Range(0, n-1).Draw(t, "at")
+		return crdt.Op{Type: typ, Kind: crdt.OpDelete, Index: i, Count: rapid.Int64Range(1, n-i).Draw(t, "count")}
+	}
+	s := rapid.SampledFrom([]string{"a", "bc", "déf", "😀"}).Draw(t, "insert")
+	return crdt.Op{Type: typ, Kind: crdt.OpInsert, Index: rapid.Int64Range(0, n).Draw(t, "at"), Value: crdt.String(s)}
 }
 
 // drawPropOp draws an operation an honest client of an object of typ makes.
@@ -138,7 +170,7 @@ func drawPropOp(t *rapid.T, typ crdt.Type) crdt.Op {
 // [replica, seq, payload...] whatever the type.
 func drawForgery(t *rapid.T, typ crdt.Type, mine, ref *crdt.Object, hostile crdt.ReplicaID, honest []crdt.ReplicaID, now int64) *crdt.Object {
 	local := mine.Clone()
-	base, err := local.Apply(hostile, crdt.Timestamp{Wall: now}, drawPropOp(t, typ))
+	base, err := local.Apply(hostile, crdt.Timestamp{Wall: now}, drawPropOpOn(t, typ, local))
 	if err != nil {
 		return nil
 	}

@@ -500,6 +500,8 @@ type opBody struct {
 	Path  json.RawMessage `json:"path"`
 	Value json.RawMessage `json:"value"`
 	By    json.RawMessage `json:"by"`
+	Index json.RawMessage `json:"index"`
+	Count json.RawMessage `json:"count"`
 }
 
 // decodeOp reads an operation, checking what crdt.Op's decoder folds into
@@ -525,8 +527,14 @@ func decodeOp(body []byte) (crdt.Op, error) {
 	}
 	// crdt.Op ignores fields its op does not use; a client that sends
 	// {"op":"inc","value":5} means something, so say it is not done.
-	takesValue := kind == crdt.OpAdd || kind == crdt.OpRemove || kind == crdt.OpSet
+	takesValue := kind == crdt.OpAdd || kind == crdt.OpRemove || kind == crdt.OpSet || kind == crdt.OpInsert
 	takesBy := kind == crdt.OpInc || kind == crdt.OpDec
+	if b.Index != nil && typ != "text" {
+		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownField, `%s %s takes no "index"`, typ, kind)
+	}
+	if b.Count != nil && (typ != "text" || kind != crdt.OpDelete) {
+		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownField, `%s %s takes no "count"`, typ, kind)
+	}
 	if b.Value != nil && !takesValue {
 		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownField, `%s takes no "value"`, kind)
 	}

@@ -47,6 +47,7 @@ type Node struct {
 
 	repl      atomic.Pointer[replicator] // nil until Attach
 	observers []Observer
+	presence  *presenceTable // ephemeral, in memory only
 	metrics   *Metrics
 	written   atomic.Int64 // bytes the committer wrote, as lattice_bytes_written_total
 	closeOnce sync.Once
@@ -106,6 +107,9 @@ func Open(cfg Config) (*Node, error) {
 	n.clock.Update(cfg.Now(), crdt.Timestamp{})
 	n.wg.Add(1)
 	go n.commitLoop()
+	n.presence = newPresenceTable(n)
+	n.wg.Add(1)
+	go n.presence.run()
 	n.log.Info("node open", "replica", n.id, "dir", cfg.Dir, "vv", n.logs.vvString())
 	return n, nil
 }

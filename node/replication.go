@@ -236,6 +236,8 @@ func (r *replicator) Receive(from string, payload []byte) {
 		r.enqueue(&writeReq{kind: reqRemote, origin: m.origin, remote: m.entries})
 	case msgStates:
 		r.enqueueState(from, &writeReq{kind: reqState, states: m.states})
+	case msgPresence:
+		r.n.presence.receive(from, m.raw)
 	case msgSyncReq:
 		os := m.vv.Replicas()
 		h := originsHash(os)

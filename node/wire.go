@@ -12,10 +12,11 @@ import (
 // the body. Peers are trusted to be Lattice nodes (gossip is encrypted and
 // labelled), but their bytes are still decoded defensively.
 const (
-	msgEntries byte = 'E' // origin, then (seq, entry) pairs: pushes and anti-entropy answers
-	msgSyncReq byte = 'S' // flags, then the sender's node version vector
-	msgSyncVV  byte = 'V' // flags, origins hash, then one seq per origin: a short sync request
-	msgStates  byte = 'O' // whole object states (full-state mode)
+	msgEntries  byte = 'E' // origin, then (seq, entry) pairs: pushes and anti-entropy answers
+	msgSyncReq  byte = 'S' // flags, then the sender's node version vector
+	msgSyncVV   byte = 'V' // flags, origins hash, then one seq per origin: a short sync request
+	msgStates   byte = 'O' // whole object states (full-state mode)
+	msgPresence byte = 'P' // JSON list of presence states (presence.go): never stored
 
 	// State transfer, for a peer that needs log entries this node no longer
 	// keeps (see statesync.go).
@@ -326,6 +327,9 @@ func decodeMessage(b []byte) (*message, error) {
 			return nil, c.err
 		}
 		b = c.b
+	case msgPresence:
+		m.raw = b
+		b = nil
 	case msgStates:
 		batch, err := crdt.UnmarshalBatch(b)
 		if err != nil {

@@ -152,22 +152,23 @@ const (
 
 // Error codes of docs/protocol.md. Clients switch on them.
 const (
-	wsBadJSON      = "bad_json"
-	wsUnknownType  = "unknown_type"
-	wsBadMessage   = "bad_message"
-	wsInvalidKey   = "invalid_key"
-	wsInvalidDelta = "invalid_delta"
-	wsWrongType    = "wrong_type"
-	wsForgedDot    = "forged_dot"
-	wsOutOfRange   = "out_of_range"
-	wsUnseenDots   = "unseen_dots"
-	wsDuplicateSub = "duplicate_sub"
-	wsUnknownSub   = "unknown_sub"
-	wsTooManySubs  = "too_many_subs"
-	wsRateLimited  = "rate_limited"
-	wsUnavailable  = "unavailable"
-	wsInternal     = "internal"
-	wsForbidden    = "forbidden"
+	wsBadJSON       = "bad_json"
+	wsUnknownType   = "unknown_type"
+	wsBadMessage    = "bad_message"
+	wsInvalidKey    = "invalid_key"
+	wsInvalidDelta  = "invalid_delta"
+	wsWrongType     = "wrong_type"
+	wsForgedDot     = "forged_dot"
+	wsOutOfRange    = "out_of_range"
+	wsUnseenDots    = "unseen_dots"
+	wsDuplicateSub  = "duplicate_sub"
+	wsUnknownSub    = "unknown_sub"
+	wsTooManySubs   = "too_many_subs"
+	wsRateLimited   = "rate_limited"
+	wsUnavailable   = "unavailable"
+	wsInternal      = "internal"
+	wsForbidden     = "forbidden"
+	wsPresenceLimit = "presence_limit"
 )
 
 // WSHandler serves GET /v1/ws. NewHTTPHandler mounts one; use it alone to
@@ -205,6 +206,7 @@ func NewWSHandler(n *Node, opts WSOptions) *WSHandler {
 	}
 	h.hub = newWSHub(n)
 	n.Observe(h.hub.observe)
+	n.presence.listen(h.hub.presence)
 	if wsHandlerHook != nil {
 		wsHandlerHook(h)
 	}

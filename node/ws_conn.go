@@ -66,6 +66,7 @@ type wsConn struct {
 	log     *slog.Logger
 	grant   *Grant
 	replica crdt.ReplicaID
+	connID  string // names the connection in presence states
 	binary  bool
 	resume  crdt.VersionVector // hello's cursor; nil without one
 
@@ -115,6 +116,7 @@ func (c *wsConn) run() {
 		c.h.hub.remove(s)
 	}
 	c.mu.Unlock()
+	c.n.presence.dropConn(c.connID)
 	c.deltas.Wait()
 }
 
@@ -204,6 +206,7 @@ func (c *wsConn) hello() bool {
 		return false
 	}
 	c.replica, c.binary = id, m.Encoding == "binary"
+	c.connID = c.n.presence.newConn()
 	c.log = c.log.With("replica", id.String())
 	if c.grant != nil {
 		c.log = c.log.With("sub", c.grant.Subject)
@@ -350,6 +353,8 @@ func (c *wsConn) handleText(data []byte) {
 		c.handleUnsub(id, data)
 	case "delta":
 		c.handleDelta(id, data)
+	case "presence":
+		c.handlePresence(id, data)
 	case "ping":
 		var m struct {
 			T  string          `json:"t"`
@@ -430,6 +435,50 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 	// between the two; one in both arrives twice, which joins harmlessly.
 	c.h.hub.add(s)
 	c.enqueue(wsOut{kind: outSub, sub: s})
+	for _, p := range c.n.presence.matching(s.key, s.isPrefix) {
+		if p.Conn != c.connID {
+			c.reply("presence", presenceFrame(p))
+		}
+	}
+}
+
+// handlePresence publishes the connection's presence state on a key (a
+// JSON object of at most MaxPresenceBytes; null clears it). Anyone who may
+// read the key may be present on it.
+func (c *wsConn) handlePresence(id json.RawMessage, data []byte) {
+	key, state, err := presenceOf(data)
+	if err != nil {
+		c.replyError(id, wsBadMessage, "%v", err)
+		return
+	}
+	if err := checkKey(key); err != nil {
+		c.replyError(id, wsInvalidKey, "%v", err)
+		return
+	}
+	if c.grant != nil && !c.grant.CanRead(key) {
+		c.forbidden(id, "the token may not read key %q", key)
+		return
+	}
+	if len(state) > MaxPresenceBytes {
+		c.h.sec.limitHits.WithLabelValues("presence_size").Inc()
+		c.replyError(id, wsPresenceLimit, "a presence state is at most %d bytes of JSON, not %d", MaxPresenceBytes, len(state))
+		return
+	}
+	p := Presence{Key: key, Conn: c.connID, Replica: c.replica.String(), State: state}
+	if !p.gone() && !c.n.presence.has(c.connID, key) && c.n.presence.localCount(c.connID) >= MaxPresenceKeys {
+		c.h.sec.limitHits.WithLabelValues("presence_keys").Inc()
+		c.replyError(id, wsPresenceLimit, "a connection is present on at most %d keys", MaxPresenceKeys)
+		return
+	}
+	c.n.presence.publish(p)
+}
+
+// presenceFrame is the message telling a client of a presence state.
+func presenceFrame(p Presence) []byte {
+	return marshalWS(struct {
+		T string `json:"t"`
+		Presence
+	}{"presence", p})
 }
 
 func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
@@ -601,6 +650,17 @@ func (c *wsConn) notePeak() {
 		if l <= p || c.peak.CompareAndSwap(p, l) {
 			return
 		}
+	}
+}
+
+// offerFrame queues a frame if there is room, and drops it if not: for
+// presence, which the next state replaces anyway.
+func (c *wsConn) offerFrame(t string, frame []byte) {
+	select {
+	case c.send <- wsOut{kind: outFrame, t: t, frame: frame}:
+		c.notePeak()
+	default:
+		c.h.metrics.errors.WithLabelValues("presence_dropped").Inc()
 	}
 }
 

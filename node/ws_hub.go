@@ -133,6 +133,34 @@ type liveChange struct {
 	binErr   error
 }
 
+// presence hands a presence change to every connection subscribed to its
+// key, except the one it is of. It never waits: a connection whose queue
+// is full misses it (presence is ephemeral, and the next one replaces it).
+func (h *wsHub) presence(p Presence) {
+	var frame []byte
+	seen := map[*wsConn]bool{}
+	offer := func(set map[*wsSub]struct{}) {
+		for s := range set {
+			if seen[s.c] || s.c.connID == p.Conn {
+				continue
+			}
+			seen[s.c] = true
+			if frame == nil {
+				frame = presenceFrame(p)
+			}
+			s.c.offerFrame("presence", frame)
+		}
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	offer(h.keys[p.Key])
+	for l := range h.lens {
+		if l <= len(p.Key) {
+			offer(h.prefixes[p.Key[:l]])
+		}
+	}
+}
+
 // observe is the node Observer: it runs on the committer, after the change
 // is durable, and must not block.
 func (h *wsHub) observe(key string, delta *crdt.Object) {

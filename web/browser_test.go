@@ -4,7 +4,10 @@ package web_test
 // browser against a real three-node cluster: two tabs on two different
 // nodes edit one board, one of them goes offline and keeps editing while
 // the other edits the same cards, and once it is back both tabs show the
-// same board and hold byte-identical canonical states.
+// same board and hold byte-identical canonical states. Then the tabs type
+// into one card's text at the same place on both sides of a partition:
+// after healing both show the same text with both runs whole, and each
+// shows where the other's caret is.
 //
 // It needs chromium (apt install chromium) and skips without it, except
 // under CI=true, where a missing browser is a failure. Screenshots of every
@@ -118,6 +121,15 @@ func TestBrowserCollaboration(t *testing.T) {
 	a.shot("02-added")
 	b.shot("02-received")
 
+	// A's caret in the card's text shows on B, beside that card.
+	a.do(script(fmt.Sprintf(`(() => { const el = document.querySelector('li.card[data-id=%q] textarea'); el.focus(); el.setSelectionRange(5, 5); })()`, card)))
+	b.eventually("A's caret shown beside the card", func() (bool, string) {
+		v := b.eval(fmt.Sprintf(`[...document.querySelectorAll('li.card[data-id=%q] .cursor-chip')].map((c) => c.dataset.at).join()`, card))
+		return v == `"5"`, v
+	})
+	b.shot("02-caret-of-A")
+	a.do(script(`document.activeElement.blur()`))
+
 	// A goes offline and edits; B edits the same card and the title.
 	a.do(chromedp.Click(chromedp.CSS(`label.switch`)))
 	a.eventually("offline", func() (bool, string) {
@@ -178,8 +190,8 @@ func TestBrowserCollaboration(t *testing.T) {
 	if s.Title != "Sprint (A's title)" && s.Title != "Sprint (B's title)" {
 		t.Errorf("title %q is neither tab's write", s.Title)
 	}
-	if len(s.Notes) != 2 {
-		t.Errorf("the note written concurrently on both tabs shows %d values %q, want both (a multi-value register)", len(s.Notes), s.Notes)
+	if len(s.Notes) != 1 || !strings.Contains(s.Notes[0], "Note written offline on A") || !strings.Contains(s.Notes[0], "Note written online on B") {
+		t.Errorf("the note typed concurrently on both tabs is %q, want both runs whole (a collaborative text)", s.Notes)
 	}
 	for _, p := range []*page{a, b} {
 		p.eventually("the cluster panel says converged", func() (bool, string) {
@@ -213,6 +225,9 @@ func TestBrowserCollaboration(t *testing.T) {
 	a.vote(card, "up")
 	a.do(chromedp.SendKeys(chromedp.ID("new-card"), "Made on the majority side"),
 		chromedp.Click(chromedp.CSS(`#add-card button[type=submit]`)))
+	// Both type at the end of the card's text, key by key.
+	a.typeInCard(card, " + typed on A's side")
+	b.typeInCard(card, " + typed on B's side")
 	b.vote(card, "down")
 	b.do(chromedp.SendKeys(chromedp.ID("new-card"), "Made on the cut-off side"),
 		chromedp.Click(chromedp.CSS(`#add-card button[type=submit]`)))
@@ -248,6 +263,13 @@ func TestBrowserCollaboration(t *testing.T) {
 	if c := a.snapshot().card(card); c.Votes != 3 {
 		t.Errorf("votes after healing: %d, want 3 (+1 on one side, -1 on the other)", c.Votes)
 	}
+	eventually(t, "both tabs show the card's text with both runs whole", func() (bool, string) {
+		ta, tb := a.snapshot().card(card).Text, b.snapshot().card(card).Text
+		ok := ta == tb && strings.HasPrefix(ta, "Write the browser test") &&
+			strings.Contains(ta, " + typed on A's side") && strings.Contains(ta, " + typed on B's side")
+		return ok, fmt.Sprintf("A %q, B %q", ta, tb)
+	}, a, b)
+	t.Logf("card text after healing: %q", a.snapshot().card(card).Text)
 	for _, p := range []*page{a, b} {
 		p.eventually("the cluster panel says converged after healing", func() (bool, string) {
 			st := p.eval(`document.getElementById('converged').dataset.state`)
@@ -475,14 +497,28 @@ func (p *page) setTitle(title string) {
 	})
 }
 
-// setNote types a note and leaves the field, which commits it.
+// setNote types a note at the end of the shared note and leaves the field.
 func (p *page) setNote(note string) {
 	p.t.Helper()
-	p.do(clear("notes"), chromedp.SendKeys(chromedp.ID("notes"), note),
+	p.do(script(`(() => { const el = document.getElementById('note'); el.focus(); el.setSelectionRange(el.value.length, el.value.length); })()`),
+		chromedp.SendKeys(chromedp.ID("note"), note),
 		chromedp.Click(chromedp.ID("board-heading")))
 	p.eventually("note "+strconv.Quote(note), func() (bool, string) {
-		v := p.eval(`JSON.stringify(latticeDemo.client.get('demo/board/notes'))`)
+		v := p.eval(`JSON.stringify(latticeDemo.client.get('demo/board/note'))`)
 		return strings.Contains(v, note), v
+	})
+}
+
+// typeInCard types text at the end of a card's text, key by key, as a
+// person does: each key is an insert of its own.
+func (p *page) typeInCard(id, text string) {
+	p.t.Helper()
+	sel := fmt.Sprintf(`li.card[data-id=%q] textarea`, id)
+	p.do(script(fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.focus(); el.setSelectionRange(el.value.length, el.value.length); })()`, sel)),
+		chromedp.SendKeys(chromedp.CSS(sel), text))
+	p.eventually("typed "+strconv.Quote(text), func() (bool, string) {
+		c := p.snapshot().card(id)
+		return c != nil && strings.HasSuffix(c.Text, text), fmt.Sprint(c)
 	})
 }
 

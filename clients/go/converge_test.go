@@ -2,9 +2,12 @@ package lattice
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +23,7 @@ func randomEdit(t *testing.T, c *Client, rng *rand.Rand, prefix string) int64 {
 	cards := []string{"c1", "c2", "c3"}
 	var err error
 	var counted int64
-	switch rng.IntN(9) {
+	switch rng.IntN(11) {
 	case 0:
 		by := rng.Int64N(5) + 1
 		if rng.IntN(3) == 0 {
@@ -50,6 +53,19 @@ func randomEdit(t *testing.T, c *Client, rng *rand.Rand, prefix string) int64 {
 			err = c.Delete(prefix+"board", "cards/"+cards[rng.IntN(3)])
 		} else {
 			err = c.Set(prefix+"title", "", JSONString(fmt.Sprintf("v%d", rng.IntN(100))))
+		}
+	case 9, 10:
+		// Collaborative text: the shared note and a card's text.
+		key, path := prefix+"note", ""
+		if rng.IntN(2) == 0 {
+			key, path = prefix+"board", "cards/"+cards[rng.IntN(3)]+"/text"
+		}
+		n := len([]rune(c.Text(key, path)))
+		if n > 0 && rng.IntN(3) == 0 {
+			i := rng.IntN(n)
+			err = c.DeleteText(key, path, i, 1+rng.IntN(min(3, n-i)))
+		} else {
+			err = c.InsertText(key, path, rng.IntN(n+1), []string{"a", "é", "😀", "typed "}[rng.IntN(4)])
 		}
 	}
 	if err != nil {
@@ -144,4 +160,76 @@ func TestOfflineClientsConverge(t *testing.T) {
 		keys = append(keys, k+"="+v)
 	}
 	t.Logf("converged: %s", strings.Join(keys, " "))
+}
+
+// textEditor is an editor's buffer kept in step only through
+// OnTextChange: what a UI would do.
+type textEditor struct {
+	mu   sync.Mutex
+	path string
+	buf  []rune
+}
+
+func (e *textEditor) OnChange(string, string, bool) {}
+
+func (e *textEditor) OnTextChange(_, changes string, _ bool) {
+	var cs []crdt.TextChange
+	if err := json.Unmarshal([]byte(changes), &cs); err != nil {
+		panic(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ch := range cs {
+		if strings.Join(ch.Path, "/") != e.path {
+			continue
+		}
+		for _, ed := range ch.Edits {
+			e.buf = slices.Concat(e.buf[:ed.Index], []rune(ed.Insert), e.buf[ed.Index+ed.Delete:])
+		}
+	}
+}
+
+func (e *textEditor) text() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return string(e.buf)
+}
+
+// TestTextTypedOnTwoNodes: two clients on two nodes type into one card's
+// text at once, cut off from each other; both runs survive whole once they
+// reconnect, and each client's text change events rebuild the text an
+// editor shows.
+func TestTextTypedOnTwoNodes(t *testing.T) {
+	cl := newCluster(t, 2, nil)
+	a := openClient(t, Options{Dir: t.TempDir(), URLs: cl.urls(0)})
+	b := openClient(t, Options{Dir: t.TempDir(), URLs: cl.urls(1)})
+	ea, eb := &textEditor{path: "text"}, &textEditor{path: "text"}
+	_, err := a.Subscribe("card/1", ea)
+	must(t, err)
+	_, err = b.Subscribe("card/1", eb)
+	must(t, err)
+	mustSync(t, a, "a online")
+	mustSync(t, b, "b online")
+	must(t, a.InsertText("card/1", "text", 0, "[]"))
+	eventually(t, 20*time.Second, "b has the text", func() (bool, string) {
+		return b.Text("card/1", "text") == "[]", b.Text("card/1", "text")
+	})
+	a.SetOffline(true)
+	b.SetOffline(true)
+	for i, r := range "Hello" {
+		must(t, a.InsertText("card/1", "text", 1+i, string(r)))
+	}
+	for i, r := range "World" {
+		must(t, b.InsertText("card/1", "text", 1+i, string(r)))
+	}
+	a.SetOffline(false)
+	b.SetOffline(false)
+	eventually(t, 20*time.Second, "both texts and editors agree", func() (bool, string) {
+		ta, tb := a.Text("card/1", "text"), b.Text("card/1", "text")
+		ok := ta == tb && len(ta) == len("[HelloWorld]") && ea.text() == ta && eb.text() == tb
+		return ok, fmt.Sprintf("a %q b %q, editors %q %q", ta, tb, ea.text(), eb.text())
+	})
+	if got := a.Text("card/1", "text"); got != "[HelloWorld]" && got != "[WorldHello]" {
+		t.Fatalf("text %q interleaves the runs", got)
+	}
 }

@@ -9,6 +9,16 @@ type ChangeHandler interface {
 	OnChange(key, value string, local bool)
 }
 
+// TextChangeHandler is an optional extension of ChangeHandler for editors:
+// after OnChange, a handler that has it hears what happened to the key's
+// collaborative texts, as a JSON array of crdt.TextChange
+// ([{"path":["note"],"edits":[{"index":3,"delete":1,"insert":"ab","index16":3,"delete16":1}]}]):
+// applying each text's edits in order to the text as it was gives the text
+// now. Indices count code points; index16 and delete16 count UTF-16 units.
+type TextChangeHandler interface {
+	OnTextChange(key, changes string, local bool)
+}
+
 // StatusHandler hears the client's new status: "online" (a node welcomed
 // it), "connecting" or "offline".
 type StatusHandler interface {

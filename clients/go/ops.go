@@ -59,6 +59,29 @@ func (c *Client) Disable(key, path string) error {
 	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeEWFlag, Kind: crdt.OpDisable, Path: splitPath(path)})
 }
 
+// InsertText inserts s into a collaborative text at index (Unicode code
+// points).
+func (c *Client) InsertText(key, path string, index int, s string) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeText, Kind: crdt.OpInsert, Index: int64(index), Value: crdt.String(s), Path: splitPath(path)})
+}
+
+// DeleteText deletes count characters (code points) of a text from index.
+func (c *Client) DeleteText(key, path string, index, count int) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeText, Kind: crdt.OpDelete, Index: int64(index), Count: int64(count), Path: splitPath(path)})
+}
+
+// Text returns the text at key (path: the text field of a map), "" if
+// there is none.
+func (c *Client) Text(key, path string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	obj := c.objects[key]
+	if obj == nil {
+		return ""
+	}
+	return obj.Text(splitPath(path)...)
+}
+
 // Delete removes the map field path names, whatever its type.
 func (c *Client) Delete(key, path string) error {
 	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeORMap, Kind: crdt.OpDelete, Path: splitPath(path)})
@@ -101,6 +124,7 @@ func (c *Client) ApplyOp(key string, op crdt.Op) error {
 		prev = obj.Clone() // to undo, should the write to disk fail
 	}
 	before := valueJSON(c.objects[key])
+	snap := crdt.SnapshotTexts(obj)
 	clock := c.clock
 	delta, err := obj.Apply(c.replica, clock.Now(time.Now().UnixMilli()), op)
 	if err != nil {
@@ -123,7 +147,7 @@ func (c *Client) ApplyOp(key string, op crdt.Op) error {
 		return err
 	}
 	c.objects[key] = obj
-	c.changedLocked(key, obj, before, true)
+	c.changedLocked(key, obj, before, snap, true)
 	if c.conn != nil {
 		c.conn.kick()
 	}
@@ -132,13 +156,20 @@ func (c *Client) ApplyOp(key string, op crdt.Op) error {
 }
 
 // changedLocked posts change events for key if its plain value changed.
-func (c *Client) changedLocked(key string, obj *crdt.Object, before string, local bool) {
+// snap, taken before the change, lets TextChangeHandlers hear what happened
+// to each text as positions.
+func (c *Client) changedLocked(key string, obj *crdt.Object, before string, snap crdt.TextSnapshot, local bool) {
 	after := valueJSON(obj)
 	if after == before {
 		return
 	}
+	var text string
+	if changes := snap.Changes(obj); len(changes) > 0 {
+		b, _ := json.Marshal(changes)
+		text = string(b)
+	}
 	for _, s := range c.watchersLocked(key) {
-		c.events.post(func() { s.deliver(key, after, local) })
+		c.events.post(func() { s.deliver(key, after, text, local) })
 	}
 }
 

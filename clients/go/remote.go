@@ -161,6 +161,7 @@ func (c *Client) joinLocked(states []remoteState, b *batch) {
 		} else {
 			before = valueJSON(obj)
 		}
+		snap := crdt.SnapshotTexts(obj)
 		obj.Join(s.obj)
 		b.object(s.key, obj)
 		// Later local writes must rank after what this replica has seen,
@@ -169,7 +170,7 @@ func (c *Client) joinLocked(states []remoteState, b *batch) {
 			c.clock.Update(time.Now().UnixMilli(), ts)
 		}
 		if obj.Type() != 0 {
-			c.changedLocked(s.key, obj, before, false)
+			c.changedLocked(s.key, obj, before, snap, false)
 		}
 	}
 	if len(states) > 0 {

@@ -113,9 +113,13 @@ func (s *Subscription) Close() {
 	c.broadcastLocked()
 }
 
-func (s *Subscription) deliver(key, value string, local bool) {
-	if s.h != nil && !s.stopped.Load() {
-		s.h.OnChange(key, value, local)
+func (s *Subscription) deliver(key, value, text string, local bool) {
+	if s.h == nil || s.stopped.Load() {
+		return
+	}
+	s.h.OnChange(key, value, local)
+	if th, ok := s.h.(TextChangeHandler); ok && text != "" {
+		th.OnTextChange(key, text, local)
 	}
 }
 

@@ -17,9 +17,9 @@
 //   limit below keeps them exact.
 
 /** Type names by number; the numbers are part of the encodings. */
-export const TYPE_NAMES = Object.freeze(['', 'gcounter', 'counter', 'set', 'map', 'lww', 'mvreg', 'flag']);
-const T = Object.freeze({ gcounter: 1, counter: 2, set: 3, map: 4, lww: 5, mvreg: 6, flag: 7 });
-const MAX_TYPE = 7;
+export const TYPE_NAMES = Object.freeze(['', 'gcounter', 'counter', 'set', 'map', 'lww', 'mvreg', 'flag', 'text']);
+const T = Object.freeze({ gcounter: 1, counter: 2, set: 3, map: 4, lww: 5, mvreg: 6, flag: 7, text: 8 });
+const MAX_TYPE = 8;
 
 /** Operations each type has (crdt/op.go opsOf). */
 const OPS_OF = Object.freeze({
@@ -30,8 +30,9 @@ const OPS_OF = Object.freeze({
   5: ['set'],
   6: ['set'],
   7: ['enable', 'disable'],
+  8: ['insert', 'delete'],
 });
-const OP_NAMES = Object.freeze(['inc', 'dec', 'add', 'remove', 'set', 'enable', 'disable', 'delete']);
+const OP_NAMES = Object.freeze(['inc', 'dec', 'add', 'remove', 'set', 'enable', 'disable', 'delete', 'insert']);
 
 // Limits, the same as the Go core's (docs/crdt.md, "Decoding limits").
 export const MAX_SAFE_INT = Number.MAX_SAFE_INTEGER; // 2^53-1
@@ -41,6 +42,10 @@ export const MAX_FIELD_NAME = 1024;
 export const MAX_KEY_LEN = 64 * 1024;
 export const MAX_REPLICAS = 65536;
 export const MAX_ENCODED_SIZE = 64 * 1024 * 1024;
+/** Sequences of one replica in one text leaf, and characters in one piece. */
+export const TEXT_BLOCK = 256;
+/** Characters (code points) in one text insert. */
+export const MAX_TEXT_INSERT = 65536;
 const MAX_LOGICAL = 2 ** 32 - 1;
 // Go decodes `by` into an int64 before range checks; a number beyond int64
 // is a decoding error (invalid) whatever else is wrong with the op.
@@ -99,18 +104,22 @@ const LEAF_DOTS = 0; // flags and set elements
 const LEAF_COUNTER = 1; // gcounter, counter: P, N
 const LEAF_MV = 2; // mvreg: value
 const LEAF_LWW = 3; // lww: timestamp, value
+const LEAF_TEXT = 4; // text block: pieces (see the text section)
 function leafKindOf(t) {
   if (t === T.gcounter || t === T.counter) return LEAF_COUNTER;
   if (t === T.mvreg) return LEAF_MV;
   if (t === T.lww) return LEAF_LWW;
+  if (t === T.text) return LEAF_TEXT;
   return LEAF_DOTS;
 }
 function pathLeafKind(path) {
   if (path.segs.length === 0) return leafKindOf(path.root);
   const last = path.segs[path.segs.length - 1];
+  if (isBlock(last)) return LEAF_TEXT;
   return isElem(last) ? LEAF_DOTS : leafKindOf(last.type);
 }
-const isElem = (seg) => !('type' in seg);
+const isBlock = (seg) => 'block' in seg;
+const isElem = (seg) => !('type' in seg) && !isBlock(seg);
 
 // ---------------------------------------------------------------------------
 // Scalars and their binary encoding (crdt/value.go, crdt/wire.go)
@@ -209,25 +218,44 @@ export function compareValues(a, b) {
 // ---------------------------------------------------------------------------
 // Paths (crdt/path.go)
 //
-// A path is {root, segs}; a segment is a map field {name, type} or a set
-// element {elem}. Its key is the root type byte, then per field
-// uvarint(utf8len(name)<<3 | type) and the name's bytes, then for a set
-// element the element's value encoding.
+// A path is {root, segs}; a segment is a map field {name, type}, a set
+// element {elem} or a text block {block: [replica, first seq]}. Its key is
+// the root type byte, then per field uvarint(utf8len(name)<<3 | type) and the
+// name's bytes (types 8 and up: uvarint(utf8len(name)<<3), the type byte,
+// then the name), then for a set element the element's value encoding, for a
+// text block the replica's 16 bytes and uvarint((seq-1)/TEXT_BLOCK).
 
 function fieldKey(name, t) {
   const bytes = utf8Key(name);
+  if (t > 7) return uvarint(bytes.length * 8) + String.fromCharCode(t) + bytes;
   return uvarint(bytes.length * 8 + t) + bytes;
+}
+
+/** replicaKey is a replica id's 16 bytes as a byte string. */
+function replicaKey(r) {
+  const hex = r.replace(/-/g, '');
+  let k = '';
+  for (let i = 0; i < 32; i += 2) k += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
+  return k;
+}
+
+const blockStart = (s) => Math.floor((s - 1) / TEXT_BLOCK) * TEXT_BLOCK + 1;
+const blockKey = (r, s) => replicaKey(r) + uvarint(Math.floor((s - 1) / TEXT_BLOCK));
+
+function segKey(s) {
+  if (isBlock(s)) return blockKey(s.block[0], s.block[1]);
+  return isElem(s) ? encodeValue(s.elem) : fieldKey(s.name, s.type);
 }
 
 function pathKey(path) {
   let k = String.fromCharCode(path.root);
-  for (const s of path.segs) k += isElem(s) ? encodeValue(s.elem) : fieldKey(s.name, s.type);
+  for (const s of path.segs) k += segKey(s);
   return k;
 }
 
 function pathJSON(path) {
   const out = [TYPE_NAMES[path.root]];
-  for (const s of path.segs) out.push(isElem(s) ? s.elem : [s.name, TYPE_NAMES[s.type]]);
+  for (const s of path.segs) out.push(isBlock(s) ? [...s.block] : isElem(s) ? s.elem : [s.name, TYPE_NAMES[s.type]]);
   return out;
 }
 
@@ -299,7 +327,7 @@ function comparePayload(a, b) {
 
 function sameEntry(a, b) {
   return a.r === b.r && a.s === b.s && a.p === b.p && a.n === b.n && a.w === b.w && a.l === b.l &&
-    encodeValue(a.v) === encodeValue(b.v);
+    encodeValue(a.v) === encodeValue(b.v) && a.len === b.len && a.or === b.or && a.os === b.os && a.left === b.left;
 }
 
 function sameEntries(a, b) {
@@ -425,15 +453,20 @@ export class Context {
  * Op is a decoded, validated operation. Build one with parseOp from the JSON
  * form: {"type":"counter","op":"inc","by":1}, {"type":"set","op":"add","value":"x"},
  * {"type":"lww","op":"set","path":["title"],"value":"Plan"},
- * {"type":"map","op":"delete","path":["cards","c1"]}.
+ * {"type":"map","op":"delete","path":["cards","c1"]},
+ * {"type":"text","op":"insert","index":3,"value":"abc"},
+ * {"type":"text","op":"delete","index":3,"count":2}. A text's index and
+ * count are in Unicode code points, not UTF-16 units.
  */
 export class Op {
-  constructor(type, kind, path, value, by) {
+  constructor(type, kind, path, value, by, index = 0, count = 0) {
     this.type = type; // type number
     this.kind = kind; // op name
     this.path = path; // field names, root first
     this.value = value;
     this.by = by;
+    this.index = index;
+    this.count = count;
     Object.freeze(this);
   }
 
@@ -442,9 +475,25 @@ export class Op {
     const j = { type: TYPE_NAMES[this.type], op: this.kind };
     if (this.path.length) j.path = [...this.path];
     if (this.kind === 'inc' || this.kind === 'dec') j.by = this.by;
-    if (this.kind === 'add' || this.kind === 'remove' || this.kind === 'set') j.value = this.value;
+    if (this.kind === 'add' || this.kind === 'remove' || this.kind === 'set' || this.kind === 'insert') j.value = this.value;
+    if (this.type === T.text) {
+      j.index = this.index;
+      if (this.kind === 'delete') j.count = this.count;
+    }
     return j;
   }
+}
+
+// int64Field reads an optional integer field of an op the way Go decodes it
+// into an *int64: absent or null is undefined, anything else must be an
+// integer within int64.
+function int64Field(x, name) {
+  const v = x[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) >= INT64_LIMIT) {
+    throw invalid(`op: "${name}" must be an integer, got ${JSON.stringify(v)}`);
+  }
+  return v === 0 ? 0 : v;
 }
 
 /**
@@ -486,22 +535,31 @@ export function parseOp(x) {
     }
     by = x.by === 0 ? 0 : x.by;
   }
+  const rawIndex = int64Field(x, 'index');
+  const rawCount = int64Field(x, 'count');
   const kind = x.op || '';
   if (!OP_NAMES.includes(kind)) throw new CrdtError('invalid_op', `unknown op "${kind}"`);
   let value = null;
-  if (kind === 'add' || kind === 'remove' || kind === 'set') {
+  if (kind === 'add' || kind === 'remove' || kind === 'set' || kind === 'insert') {
     if (!Object.hasOwn(x, 'value') || x.value === undefined) {
       throw invalid(`${x.type} ${kind} needs a value`);
     }
     value = scalar(x.value, 'op value');
   }
   if (kind !== 'inc' && kind !== 'dec') by = 0;
+  let index = 0;
+  let count = 0;
+  if (type === T.text) {
+    if (rawIndex === undefined) throw invalid(`text ${kind} needs an index`);
+    index = rawIndex;
+    if (kind === 'delete') count = rawCount === undefined ? 1 : rawCount;
+  }
   // Validation (Go's Op.Validate).
   if (!type) throw invalid('op: unknown type 0 (missing "type")');
   if (!OPS_OF[type].includes(kind)) {
     throw new CrdtError('invalid_op', `a ${TYPE_NAMES[type]} has no "${kind}" operation`);
   }
-  if (kind === 'delete' && path.length === 0) throw new CrdtError('invalid_op', 'delete needs the path of a map field');
+  if (type === T.map && path.length === 0) throw new CrdtError('invalid_op', 'delete needs the path of a map field');
   if (path.length > MAX_DEPTH) throw new CrdtError('limit', `path of ${path.length} fields exceeds ${MAX_DEPTH}`);
   for (const f of path) {
     if (!isWellFormed(f)) throw invalid('field name is not valid Unicode (lone surrogate)');
@@ -512,7 +570,17 @@ export function parseOp(x) {
     if (Math.abs(by) > MAX_SAFE_INT) throw invalid(`by ${by} is beyond ±2^53-1`);
     if (type === T.gcounter && by < 0) throw new CrdtError('invalid_op', `a gcounter only grows (by ${by})`);
   }
-  return new Op(type, kind, Object.freeze(path), value, by);
+  if (type === T.text) {
+    if (index < 0 || index > MAX_SAFE_INT) throw invalid(`index ${index} is negative or beyond 2^53-1`);
+    if (kind === 'delete') {
+      if (count < 1 || count > MAX_SAFE_INT) throw invalid(`a text delete needs a count from 1 to 2^53-1, not ${count}`);
+    } else {
+      if (typeof value !== 'string' || value === '') throw invalid('a text insert needs a non-empty string value');
+      const n = codePoints(value).length;
+      if (n > MAX_TEXT_INSERT) throw new CrdtError('limit', `insert of ${n} characters exceeds ${MAX_TEXT_INSERT}`);
+    }
+  }
+  return new Op(type, kind, Object.freeze(path), value, by, index, count);
 }
 
 // ---------------------------------------------------------------------------
@@ -542,7 +610,7 @@ export class CrdtObject {
 
   setLeaf(key, path, entries) {
     const old = this.leaves.get(key);
-    if (old) for (const e of old.entries) this.dots.delete(`${e.r}/${e.s}`);
+    if (old) for (const e of old.entries) eachLiveDot(e, (r, s) => this.dots.delete(`${r}/${s}`));
     if (entries.length === 0) {
       if (old) {
         this.leaves.delete(key);
@@ -550,7 +618,7 @@ export class CrdtObject {
       }
       return;
     }
-    for (const e of entries) this.dots.set(`${e.r}/${e.s}`, key);
+    for (const e of entries) eachLiveDot(e, (r, s) => this.dots.set(`${r}/${s}`, key));
     if (!old) this._sorted = null;
     this.leaves.set(key, { path, entries });
   }
@@ -631,6 +699,15 @@ export class CrdtObject {
     return render(t, leaves, 0);
   }
 
+  /**
+   * text returns the text at path (field names; none for a text object): ""
+   * where there is none. It reads the text even where a concurrent write
+   * made the object or field another type too, which value() would show.
+   */
+  text(path = []) {
+    return textFugue(this, path).string();
+  }
+
   // --- mutating -------------------------------------------------------------
 
   /**
@@ -651,12 +728,17 @@ export class CrdtObject {
     const { key, path } = this._resolve(op);
     const delta = new CrdtObject();
     delta.types = typeBit(op.path.length ? T.map : op.type);
+    if (op.type === T.text) {
+      textDelta(this, key, path, delta, replica, this.ctx.max(replica), op);
+      this.join(delta);
+      return delta;
+    }
     const seq = this.ctx.max(replica) + 1;
     if (seq > MAX_SEQ) throw new CrdtError('seq_exhausted', `replica ${replica} has minted ${MAX_SEQ} dots for this object`);
     // covers puts the dots of the entries a mutation supersedes into the
     // delta's context: that is how the delta removes them everywhere.
     const covers = (es) => {
-      for (const e of es) delta.ctx.add(e.r, e.s);
+      for (const e of es) eachLiveDot(e, (r, s) => delta.ctx.add(r, s));
     };
     const put = (e) => {
       delta.ctx.add(replica, seq);
@@ -740,7 +822,7 @@ export class CrdtObject {
     for (let i = 0; i < op.path.length; i++) {
       const name = op.path[i];
       const last = i === op.path.length - 1;
-      if (last && op.kind === 'delete') break;
+      if (last && op.type === T.map) break;
       const want = last ? op.type : T.map;
       // As at the root, a field written concurrently as two types stays
       // writable as either; only a type it does not hold is refused.
@@ -771,7 +853,7 @@ export class CrdtObject {
   join(d) {
     for (const [key, l] of d.leaves) {
       const cur = this.leaf(key);
-      const res = joinEntries(cur, l.entries, this.ctx, d.ctx);
+      const res = pathLeafKind(l.path) === LEAF_TEXT ? joinText(cur, l.entries, this.ctx, d.ctx) : joinEntries(cur, l.entries, this.ctx, d.ctx);
       if (!sameEntries(cur, res)) this.setLeaf(key, l.path, res);
     }
     // Dots d's context covers that sit in leaves d does not hold were
@@ -787,7 +869,8 @@ export class CrdtObject {
     for (const [key, gone] of removed) {
       const drop = new Set(gone);
       const l = this.leaves.get(key);
-      this.setLeaf(key, l.path, l.entries.filter((e) => !drop.has(`${e.r}/${e.s}`)));
+      if (pathLeafKind(l.path) === LEAF_TEXT) this.setLeaf(key, l.path, deleteChars(l.entries, drop));
+      else this.setLeaf(key, l.path, l.entries.filter((e) => !drop.has(`${e.r}/${e.s}`)));
     }
     this.ctx.join(d.ctx);
     this.types |= d.types;
@@ -875,6 +958,8 @@ function entryJSON(kind, e) {
       return [e.r, e.s, e.v];
     case LEAF_LWW:
       return [e.r, e.s, e.w, e.l, e.v];
+    case LEAF_TEXT:
+      return [e.r, e.s, e.len, e.or === null ? null : [e.or, e.os, e.left ? 'left' : 'right'], e.v];
   }
   return [e.r, e.s];
 }
@@ -984,6 +1069,11 @@ function render(t, leaves, depth) {
     }
     case T.flag:
       return leaves.some((l) => l.entries.length > 0);
+    case T.text: {
+      const es = [];
+      for (const l of leaves) es.push(...l.entries);
+      return fugueOf(es).string();
+    }
     case T.set: {
       const out = [];
       for (const l of leaves) {
@@ -1004,10 +1094,14 @@ function render(t, leaves, depth) {
         }
         // Concurrent creations of one name with different types keep both;
         // the lower type number is the one read.
+        // A text whose characters are all deleted is absent, like an empty set.
         const prev = types.get(seg.name);
         if (prev === undefined || seg.type < prev) {
-          types.set(seg.name, seg.type);
-          setField(out, seg.name, render(seg.type, leaves.slice(i, j), depth + 1));
+          const v = render(seg.type, leaves.slice(i, j), depth + 1);
+          if (v !== '' || seg.type !== T.text) {
+            types.set(seg.name, seg.type);
+            setField(out, seg.name, v);
+          }
         }
         i = j;
       }
@@ -1024,6 +1118,7 @@ function decodeObject(x) {
   const obj = new CrdtObject();
   const vv = new Map();
   const seen = new Map(); // replica -> [seq] of cloud and leaf dots
+  const held = new Set(); // "replica/seq" of every dot the leaves cover
   const replicas = new Set();
   const where = [];
   const fail = (msg) => invalid(`json${where.length ? ' ' + where.join('') : ''}: ${msg}`);
@@ -1076,18 +1171,31 @@ function decodeObject(x) {
   array(x.leaves, 'leaves').forEach((leaf, li) => {
     where.push(`leaves[${li}]`);
     if (!Array.isArray(leaf) || leaf.length !== 2) throw fail('a leaf is [PATH, [ENTRY, ...]]');
-    const path = decodePath(leaf[0], fail, typeOf, sc);
+    const path = decodePath(leaf[0], fail, typeOf, sc, (b) => dot(b, 0));
     const key = pathKey(path);
     if (key.length > MAX_KEY_LEN) throw new CrdtError('limit', `leaf key of ${key.length} bytes exceeds ${MAX_KEY_LEN}`);
     // A leaf is proof of a write of its root type.
     obj.types |= typeBit(path.root);
     if (obj.leaves.has(key)) throw fail(`leaf ${JSON.stringify(leaf[0])} appears twice`);
     const lk = pathLeafKind(path);
-    const want = { [LEAF_DOTS]: 2, [LEAF_COUNTER]: 4, [LEAF_MV]: 3, [LEAF_LWW]: 5 }[lk];
-    const es = array(leaf[1], 'entries').map((e) => {
+    const want = { [LEAF_DOTS]: 2, [LEAF_COUNTER]: 4, [LEAF_MV]: 3, [LEAF_LWW]: 5, [LEAF_TEXT]: 5 }[lk];
+    let es = array(leaf[1], 'entries').map((e) => {
       if (!Array.isArray(e) || e.length !== want) throw fail(`entry: want an array of ${want} elements`);
       const [r, s] = dot(e, 0);
       switch (lk) {
+        case LEAF_TEXT: {
+          const len = uint(e[2], 'piece length', 1, TEXT_BLOCK);
+          let or = null;
+          let os = 0;
+          let left = false;
+          if (e[3] !== null) {
+            if (!Array.isArray(e[3]) || e[3].length !== 3) throw fail('origin: want null or [REPLICA,SEQ,SIDE]');
+            [or, os] = dot(e[3], 0);
+            if (e[3][2] !== 'left' && e[3][2] !== 'right') throw fail(`side ${JSON.stringify(e[3][2])} is neither "left" nor "right"`);
+            left = e[3][2] === 'left';
+          }
+          return piece(r, s, len, or, os, left, sc(e[4], 'piece value'));
+        }
         case LEAF_COUNTER:
           return entry(r, s, uint(e[2], 'P', 0, MAX_SAFE_INT), uint(e[3], 'N', 0, MAX_SAFE_INT));
         case LEAF_MV:
@@ -1099,12 +1207,21 @@ function decodeObject(x) {
     });
     if (es.length === 0) throw fail('a leaf has no entries');
     es.sort(compareEntryDot);
-    es.forEach((e, i) => {
-      if (obj.dots.has(`${e.r}/${e.s}`) || (i > 0 && es[i - 1].r === e.r && es[i - 1].s === e.s)) {
-        throw fail(`dot ${e.r}:${e.s} appears twice`);
-      }
-      remember(e.r, e.s);
-    });
+    if (lk === LEAF_TEXT) {
+      const err = checkPieces(path, es);
+      if (typeof err === 'string') throw fail(err);
+      es = err;
+    }
+    for (const e of es) {
+      let dup = false;
+      eachDot(e, (r, s) => {
+        const d = `${r}/${s}`;
+        if (held.has(d)) dup = true;
+        held.add(d);
+        remember(r, s);
+      });
+      if (dup) throw fail(`dot ${e.r}:${e.s} appears twice`);
+    }
     obj.setLeaf(key, path, es);
     where.pop();
   });
@@ -1147,7 +1264,7 @@ function decodeObject(x) {
 // decodePath reads [ROOT, SEG...], letting the type reached so far decide what
 // the next segment must be: a map takes a field, a set one element, and
 // anything else ends the path.
-function decodePath(v, fail, typeOf, sc) {
+function decodePath(v, fail, typeOf, sc, dotOf) {
   if (!Array.isArray(v) || v.length === 0) throw fail('path: want [ROOT, SEG...]');
   const root = typeOf(v[0], 'path root');
   const path = { root, segs: [] };
@@ -1166,11 +1283,450 @@ function decodePath(v, fail, typeOf, sc) {
     } else if (cur === T.set) {
       path.segs.push({ elem: sc(v[i], 'set element') });
       cur = 0; // an element ends the path
+    } else if (cur === T.text) {
+      const b = v[i];
+      if (!Array.isArray(b) || b.length !== 2) throw fail('path: a text block is [REPLICA, SEQ]');
+      const [r, s] = dotOf(b);
+      if ((s - 1) % TEXT_BLOCK !== 0) throw fail(`path: block sequence ${s} is not 1 more than a multiple of ${TEXT_BLOCK}`);
+      path.segs.push({ block: [r, s] });
+      cur = 0; // a block ends the path
     } else {
       throw fail(`path: nothing may follow a ${TYPE_NAMES[cur] || 'set element'} leaf`);
     }
   }
   if (cur === T.map) throw fail('path: a map is not a leaf; name a field');
   if (cur === T.set) throw fail('path: a set leaf needs an element');
+  if (cur === T.text) throw fail('path: a text leaf needs a block');
   return path;
+}
+
+// ---------------------------------------------------------------------------
+// Text (crdt/text.go, crdt/text_apply.go, crdt/text_codec.go)
+//
+// A text is a sequence of Unicode code points in Fugue order (Weidner and
+// Kleppmann, 2023): every character has a dot and a place in a tree, a parent
+// (its origin; null is the root) and a side; the text is the in-order walk,
+// same-side siblings in dot order. A piece is an entry
+// {r, s, len, or, os, left, v}: len characters with the dots s..s+len-1 of
+// replica r, each after the first the right child of the one before, the
+// first placed by (or, os, left); v is their string, or null once deleted.
+// The pieces of replica r with sequences in one TEXT_BLOCK-aligned range form
+// one leaf, and are maximal.
+
+/** codePoints splits s into its code points (what a text index counts). */
+export function codePoints(s) {
+  return Array.from(s);
+}
+
+/**
+ * codePointIndex converts a UTF-16 offset into s (what a textarea counts) to
+ * a code point index; an offset inside a surrogate pair counts the pair as
+ * before it.
+ */
+export function codePointIndex(s, i16) {
+  let n = 0;
+  for (let i = 0; i < i16 && i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++;
+  }
+  return n;
+}
+
+/** utf16Index converts a code point index into s to a UTF-16 offset. */
+export function utf16Index(s, cp) {
+  let i = 0;
+  for (let n = 0; n < cp && i < s.length; n++) i += s.codePointAt(i) > 0xffff ? 2 : 1;
+  return i;
+}
+
+function piece(r, s, len, or, os, left, v) {
+  return { r, s, p: 0, n: 0, w: 0, l: 0, v, len, or, os: or === null ? 0 : os, left: or === null ? false : left };
+}
+
+const isPiece = (e) => e.len !== undefined;
+const liveEntry = (e) => !isPiece(e) || typeof e.v === 'string';
+
+function eachDot(e, fn) {
+  const n = isPiece(e) ? e.len : 1;
+  for (let i = 0; i < n; i++) fn(e.r, e.s + i);
+}
+
+function eachLiveDot(e, fn) {
+  if (liveEntry(e)) eachDot(e, fn);
+}
+
+// expandPieces lists the characters of pieces es (sorted by dot) as
+// {r, s, or, os, left, live, c}.
+function expandPieces(es, out = []) {
+  for (const e of es) {
+    const cs = typeof e.v === 'string' ? codePoints(e.v) : null;
+    for (let i = 0; i < e.len; i++) {
+      const first = i === 0;
+      out.push({
+        r: e.r,
+        s: e.s + i,
+        or: first ? e.or : e.r,
+        os: first ? e.os : e.s + i - 1,
+        left: first ? e.left : false,
+        live: cs !== null,
+        c: cs !== null ? cs[i] : '',
+      });
+    }
+  }
+  return out;
+}
+
+// continues reports whether character c belongs in the piece ending with prev.
+const continues = (prev, c) => c.r === prev.r && c.s === prev.s + 1 && c.or === prev.r && c.os === prev.s &&
+  !c.left && c.live === prev.live && (c.s - 1) % TEXT_BLOCK !== 0;
+
+// compressChars turns characters in dot order into maximal pieces.
+function compressChars(cs) {
+  const out = [];
+  let cur = null;
+  let str = '';
+  const flush = () => {
+    if (cur) out.push(piece(cur.r, cur.s, cur.len, cur.or, cur.os, cur.left, cur.live ? str : null));
+  };
+  cs.forEach((c, i) => {
+    if (i > 0 && continues(cs[i - 1], c)) {
+      cur.len++;
+    } else {
+      flush();
+      cur = { r: c.r, s: c.s, len: 1, or: c.or, os: c.os, left: c.left, live: c.live };
+      str = '';
+    }
+    if (c.live) str += c.c;
+  });
+  flush();
+  return out;
+}
+
+// comparePlace orders two places of one character (only forged input has two).
+function comparePlace(a, b) {
+  if (a.or !== b.or) {
+    if (a.or === null) return -1;
+    if (b.or === null) return 1;
+    return a.or < b.or ? -1 : 1;
+  }
+  if (a.os !== b.os) return a.os < b.os ? -1 : 1;
+  if (a.left === b.left) return 0;
+  return a.left ? 1 : -1;
+}
+
+const maxChar = (a, b) => (a.codePointAt(0) >= b.codePointAt(0) ? a : b);
+
+// joinText joins two versions of a text block character by character:
+// presence as in any dot store, places kept by either side for good.
+function joinText(s, o, sc, oc) {
+  const a = expandPieces(s);
+  const b = expandPieces(o);
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    let c;
+    if (i === a.length) c = 1;
+    else if (j === b.length) c = -1;
+    else c = compareDot(a[i].r, a[i].s, b[j].r, b[j].s);
+    let x;
+    if (c === 0) {
+      x = { ...a[i] };
+      const y = b[j];
+      if (comparePlace(y, x) > 0) {
+        x.or = y.or;
+        x.os = y.os;
+        x.left = y.left;
+      }
+      x.live = x.live && y.live;
+      if (x.live) x.c = maxChar(x.c, y.c);
+      i++;
+      j++;
+    } else if (c < 0) {
+      x = { ...a[i] };
+      x.live = x.live && !oc.contains(x.r, x.s);
+      i++;
+    } else {
+      x = { ...b[j] };
+      x.live = x.live && !sc.contains(x.r, x.s);
+      j++;
+    }
+    if (!x.live) x.c = '';
+    out.push(x);
+  }
+  return compressChars(out);
+}
+
+// deleteChars marks the characters whose "replica/seq" is in gone deleted.
+function deleteChars(es, gone) {
+  const cs = expandPieces(es);
+  for (const c of cs) {
+    if (gone.has(`${c.r}/${c.s}`)) {
+      c.live = false;
+      c.c = '';
+    }
+  }
+  return compressChars(cs);
+}
+
+const ROOT = '';
+const dotId = (r, s) => (r === null ? ROOT : `${r}/${s}`);
+
+// fugueOf walks the tree of the pieces es (any order): the characters in
+// document order, deleted ones included. Characters whose parent is missing
+// (it has not arrived yet) are left out, the same way at every replica.
+function fugueOf(es) {
+  const cs = expandPieces(es);
+  const kids = new Map(); // parent id -> [left[], right[]] indices into cs
+  const hasRight = new Set();
+  cs.forEach((c, i) => {
+    const p = dotId(c.or, c.os);
+    if (!kids.has(p)) kids.set(p, [[], []]);
+    kids.get(p)[c.left ? 0 : 1].push(i);
+    if (!c.left) hasRight.add(p);
+  });
+  const byDot = (x, y) => compareDot(cs[x].r, cs[x].s, cs[y].r, cs[y].s);
+  for (const k of kids.values()) {
+    k[0].sort(byDot);
+    k[1].sort(byDot);
+  }
+  const index = new Map();
+  cs.forEach((c, i) => index.set(`${c.r}/${c.s}`, i));
+  const order = [];
+  // An explicit stack, since a long run of typing is a deep chain: -1-i
+  // visits cs[i]'s subtree, i emits cs[i].
+  const stack = [];
+  const push = (id) => {
+    const k = kids.get(id) || [[], []];
+    for (let x = k[1].length - 1; x >= 0; x--) stack.push(-1 - k[1][x]);
+    if (id !== ROOT) stack.push(index.get(id));
+    for (let x = k[0].length - 1; x >= 0; x--) stack.push(-1 - k[0][x]);
+  };
+  push(ROOT);
+  while (stack.length) {
+    const x = stack.pop();
+    if (x < 0) {
+      const c = cs[-1 - x];
+      push(`${c.r}/${c.s}`);
+    } else {
+      order.push(cs[x]);
+    }
+  }
+  return {
+    order,
+    hasRight,
+    string() {
+      let out = '';
+      for (const c of order) if (c.live) out += c.c;
+      return out;
+    },
+    visible() {
+      const v = [];
+      order.forEach((c, i) => {
+        if (c.live) v.push(i);
+      });
+      return v;
+    },
+  };
+}
+
+// textDelta fills delta with a text op by replica, whose highest sequence so
+// far is last, on the text whose leaves start with prefix (path its path).
+// An insert mints the next dots of replica; a delete is context only.
+function textDelta(obj, prefix, path, delta, replica, last, op) {
+  const es = [];
+  for (const k of obj.keysUnder(prefix)) es.push(...obj.leaf(k));
+  const f = fugueOf(es);
+  const vis = f.visible();
+  if (op.kind === 'delete') {
+    if (op.index + op.count > vis.length) {
+      throw invalid(`delete of ${op.count} at ${op.index} beyond the text's ${vis.length} characters`);
+    }
+    for (const i of vis.slice(op.index, op.index + op.count)) delta.ctx.add(f.order[i].r, f.order[i].s);
+    return;
+  }
+  if (op.index > vis.length) throw invalid(`insert at ${op.index} beyond the text's ${vis.length} characters`);
+  const chars = codePoints(op.value);
+  if (last + chars.length > MAX_SEQ) throw new CrdtError('seq_exhausted', `replica ${replica} has minted ${MAX_SEQ} dots for this object`);
+  // Fugue's rule: the left origin is the character before the index (or the
+  // root); with no right children it takes the new one as its right child,
+  // else the next character in the walk takes it as its left child.
+  let or = null;
+  let os = 0;
+  let left = false;
+  let at = -1;
+  if (op.index > 0) {
+    at = vis[op.index - 1];
+    or = f.order[at].r;
+    os = f.order[at].s;
+  }
+  if (f.hasRight.has(dotId(or, os))) {
+    const next = f.order[at + 1];
+    or = next.r;
+    os = next.s;
+    left = true;
+  }
+  const ins = chars.map((c, i) => {
+    const s = last + 1 + i;
+    const x = { r: replica, s, or, os, left, live: true, c };
+    or = replica;
+    os = s;
+    left = false;
+    delta.ctx.add(replica, s);
+    return x;
+  });
+  for (const e of compressChars(ins)) {
+    const bp = { root: path.root, segs: [...path.segs, { block: [replica, blockStart(e.s)] }] };
+    const key = pathKey(bp);
+    delta.setLeaf(key, bp, [...delta.leaf(key), e]);
+  }
+}
+
+// checkPieces validates a decoded text leaf's pieces (sorted by dot) and
+// returns them merged into maximal pieces, or a message saying what is wrong.
+function checkPieces(path, es) {
+  const [br, bs] = path.segs[path.segs.length - 1].block;
+  let prevEnd = 0;
+  for (let i = 0; i < es.length; i++) {
+    const e = es[i];
+    if (e.r !== br || e.s < bs || e.s + e.len > bs + TEXT_BLOCK) return `piece ${e.r}:${e.s}+${e.len} outside its block`;
+    if (i > 0 && e.s < prevEnd) return `pieces overlap at ${e.r}:${e.s}`;
+    prevEnd = e.s + e.len;
+    if (typeof e.v === 'string') {
+      const n = codePoints(e.v).length;
+      if (n !== e.len) return `piece of ${e.len} characters holds ${n}`;
+    } else if (e.v !== null) {
+      return "a piece's value is a string or null";
+    }
+  }
+  const out = [];
+  for (const e of es) {
+    const prev = out[out.length - 1];
+    if (prev && e.s === prev.s + prev.len && e.or === e.r && e.os === e.s - 1 && !e.left &&
+      liveEntry(e) === liveEntry(prev) && (e.s - 1) % TEXT_BLOCK !== 0) {
+      out[out.length - 1] = piece(prev.r, prev.s, prev.len + e.len, prev.or, prev.os, prev.left,
+        liveEntry(e) ? prev.v + e.v : null);
+      continue;
+    }
+    out.push(e);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Text changes as positions (crdt/text_edits.go)
+
+// textsOf returns the pieces of every text of obj by the key prefix of its
+// blocks, with the text's field names.
+function textsOf(obj) {
+  const out = new Map();
+  for (const [key, l] of obj.leaves) {
+    if (pathLeafKind(l.path) !== LEAF_TEXT) continue;
+    const segs = l.path.segs.slice(0, -1);
+    const prefix = pathKey({ root: l.path.root, segs });
+    if (!out.has(prefix)) out.set(prefix, { path: segs.map((s) => s.name), pieces: [] });
+    out.get(prefix).pieces.push(...l.entries);
+  }
+  return out;
+}
+
+/**
+ * snapshotTexts records the visible characters of every text of obj, so that
+ * textChanges can later say what a change did to them.
+ */
+export function snapshotTexts(obj) {
+  const snap = new Map();
+  for (const [prefix, t] of textsOf(obj)) {
+    const vis = new Map();
+    for (const c of fugueOf(t.pieces).order) if (c.live) vis.set(`${c.r}/${c.s}`, c.c);
+    snap.set(prefix, vis);
+  }
+  return snap;
+}
+
+/**
+ * textChanges returns, for each text of obj that changed since snap, its path
+ * (field names; [] for a text object) and the edits that turn the text as it
+ * was into the text now: {index, delete, insert, index16, delete16}, applied
+ * in order, each at index (code points; index16 in UTF-16 units, what a
+ * browser's editor counts) deleting `delete` characters then inserting
+ * `insert`.
+ */
+export function textChanges(snap, obj) {
+  const out = [];
+  for (const [prefix, t] of textsOf(obj)) {
+    const before = snap.get(prefix) || new Map();
+    const edits = [];
+    let pos = 0;
+    let pos16 = 0;
+    let ins = 0;
+    const open = (forInsert) => {
+      const e = edits[edits.length - 1];
+      if (e && (forInsert ? e.index + ins === pos : e.index === pos && ins === 0)) return e;
+      ins = 0;
+      edits.push({ index: pos, delete: 0, insert: '', index16: pos16, delete16: 0 });
+      return edits[edits.length - 1];
+    };
+    for (const c of fugueOf(t.pieces).order) {
+      const id = `${c.r}/${c.s}`;
+      const was = before.has(id);
+      if (was && c.live) {
+        pos++;
+        pos16 += c.c.length;
+      } else if (was) {
+        const e = open(false);
+        e.delete++;
+        e.delete16 += before.get(id).length;
+      } else if (c.live) {
+        open(true).insert += c.c;
+        ins++;
+        pos++;
+        pos16 += c.c.length;
+      }
+    }
+    if (edits.length) out.push({ path: t.path, edits });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Anchors: cursor positions that follow concurrent edits
+
+/**
+ * textAnchor returns a stable anchor for the place before code point index
+ * in the text at path of obj: the character just before it, as [replica,
+ * seq], or null for the start. Unlike an index it stays put when others type
+ * or delete before it; anchorIndex reads it back.
+ */
+export function textAnchor(obj, path, index) {
+  if (index <= 0) return null;
+  const f = textFugue(obj, path);
+  const vis = f.visible();
+  const c = f.order[vis[Math.min(index, vis.length) - 1]];
+  return c ? [c.r, c.s] : null;
+}
+
+/**
+ * anchorIndex returns where anchor now is in the text at path of obj: the
+ * number of visible characters up to and including it (a deleted anchor
+ * counts as the place it had); 0 for null or an anchor not (yet) known.
+ */
+export function anchorIndex(obj, path, anchor) {
+  if (!Array.isArray(anchor)) return 0;
+  let n = 0;
+  for (const c of textFugue(obj, path).order) {
+    if (c.live) n++;
+    if (c.r === anchor[0] && c.s === anchor[1]) return n;
+  }
+  return 0;
+}
+
+function textFugue(obj, path) {
+  let key = String.fromCharCode(path.length ? T.map : T.text);
+  path.forEach((name, i) => {
+    key += fieldKey(name, i === path.length - 1 ? T.text : T.map);
+  });
+  const es = [];
+  for (const k of obj.keysUnder(key)) es.push(...obj.leaf(k));
+  return fugueOf(es);
 }

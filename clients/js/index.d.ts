@@ -3,16 +3,18 @@
 /** A JSON scalar: the only values Lattice stores. Integers are exact within ±(2^53-1). */
 export type Scalar = null | boolean | number | string;
 
-/** The plain value of an object: a counter's number, a set's or mvreg's array, a map's object, a register's scalar, a flag's boolean. */
+/** The plain value of an object: a counter's number, a set's or mvreg's array, a map's object, a register's scalar, a flag's boolean, a text's string. */
 export type PlainValue = Scalar | Scalar[] | { [field: string]: PlainValue };
 
-export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag';
-export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete';
+export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag' | 'text';
+export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete' | 'insert';
 
 /**
  * An operation in its JSON form, e.g. {type:'counter', op:'inc', by:1},
- * {type:'lww', op:'set', path:['title'], value:'Plan'}, {type:'map', op:'delete', path:['cards','c1']}.
+ * {type:'lww', op:'set', path:['title'], value:'Plan'}, {type:'map', op:'delete', path:['cards','c1']},
+ * {type:'text', op:'insert', index:3, value:'abc'}, {type:'text', op:'delete', index:3, count:2}.
  * With a path the object is a map; every field but the last is a map and the last is of `type`.
+ * A text's index and count are Unicode code points, not UTF-16 units.
  */
 export interface OpJSON {
   type: TypeName;
@@ -20,6 +22,8 @@ export interface OpJSON {
   path?: string[];
   value?: Scalar;
   by?: number;
+  index?: number;
+  count?: number;
 }
 
 /** A hybrid logical clock reading: milliseconds since the epoch and a logical counter. */
@@ -49,6 +53,8 @@ export class Op {
   readonly path: readonly string[];
   readonly value: Scalar;
   readonly by: number;
+  readonly index: number;
+  readonly count: number;
   toJSON(): OpJSON;
 }
 
@@ -70,6 +76,8 @@ export class CrdtObject {
   /** join merges any state or delta in: commutative, associative, idempotent. */
   join(other: CrdtObject): this;
   value(): PlainValue;
+  /** The text at path (field names; none for a text object), "" if there is none. */
+  text(path?: string[]): string;
   type(): number;
   typeName(): TypeName | null;
   typeNames(): TypeName[];
@@ -87,6 +95,18 @@ export class CrdtObject {
 export function compareValues(a: Scalar, b: Scalar): number;
 export function compareTimestamps(a: Timestamp, b: Timestamp): number;
 export function isReplicaId(s: unknown): boolean;
+/** The code points of s: what a text's index and count count. */
+export function codePoints(s: string): string[];
+/** A UTF-16 offset into s as a code point index, and back. */
+export function codePointIndex(s: string, index16: number): number;
+export function utf16Index(s: string, index: number): number;
+export const TEXT_BLOCK: 256;
+export function textAnchor(obj: CrdtObject, path: string[], index: number): TextAnchor;
+export function anchorIndex(obj: CrdtObject, path: string[], anchor: TextAnchor): number;
+/** snapshotTexts records an object's texts; textChanges then says what changed since, as edits. */
+export function snapshotTexts(obj: CrdtObject): unknown;
+export function textChanges(snapshot: unknown, obj: CrdtObject): TextChange[];
+export const MAX_TEXT_INSERT: 65536;
 
 // ---------------------------------------------------------------------------
 // The client
@@ -168,11 +188,48 @@ export interface ClientOptions {
   };
 }
 
+/** One step of a text change: at index delete `delete` characters, then insert `insert`. */
+export interface TextEdit {
+  /** Code points, in the text as the edits before this one left it. */
+  index: number;
+  delete: number;
+  insert: string;
+  /** The same positions in UTF-16 units, what a textarea counts. */
+  index16: number;
+  delete16: number;
+}
+
+/** What happened to one text of a key: the key itself (path []) or the text field path names. */
+export interface TextChange {
+  path: string[];
+  edits: TextEdit[];
+}
+
+/** A character of a text, [replica, seq], or null for the start: a cursor that follows concurrent edits. */
+export type TextAnchor = [string, number] | null;
+
+/** One connection's presence on a key. */
+export interface PresenceState {
+  conn: string;
+  replica: string;
+  state: Record<string, unknown>;
+}
+
+/** What 'presence' events carry; state is null when the presence is gone. */
+export interface PresenceEvent {
+  key: string;
+  conn: string;
+  replica: string;
+  state: Record<string, unknown> | null;
+}
+
 export interface ChangeEvent {
   key: string;
   value: PlainValue;
   /** 'local' for this client's edits, 'remote' for what arrived from a node. */
   source: 'local' | 'remote';
+  /** For keys holding collaborative text: each text that changed, as edits an editor applies in order. */
+  text?: TextChange[];
 }
 
 /** What 'error' events carry: a protocol error code (docs/protocol.md) or a client-side one. */
@@ -242,11 +299,26 @@ export class Client {
   disable(key: string, options?: SetOptions): PlainValue;
   /** Removes the map field path names, whatever its type. */
   del(key: string, path: string | string[]): PlainValue;
+  /** Inserts str into a text at index (code points; UTF-16 units with options.index16). */
+  insertText(key: string, index: number, str: string, options?: SetOptions & { index16?: boolean }): PlainValue;
+  /** Deletes count characters of a text from index (code points; UTF-16 units with options.index16). */
+  deleteText(key: string, index: number, count: number, options?: SetOptions & { index16?: boolean }): PlainValue;
+  /** The text at key, or at its text field path; "" if there is none. */
+  text(key: string, path?: string | string[]): string;
+  /** Publishes this client's presence on key (a small object, at most 1 KiB as JSON), or clears it with null. Never stored; resent on reconnect. */
+  setPresence(key: string, state: Record<string, unknown> | null): void;
+  /** The others' presence on key. */
+  presence(key: string): PresenceState[];
+  /** A stable anchor for a cursor at index (code points) in a text, to put in a presence state. */
+  anchor(key: string, index: number, path?: string | string[]): TextAnchor;
+  /** Where an anchor (maybe another client's) now is in a text, in code points. */
+  anchorIndex(key: string, anchor: TextAnchor, path?: string | string[]): number;
 
   on(event: 'change', fn: (event: ChangeEvent) => void): () => void;
+  on(event: 'presence', fn: (event: PresenceEvent) => void): () => void;
   on(event: 'status', fn: (status: Status) => void): () => void;
   on(event: 'error', fn: (error: LatticeError) => void): () => void;
-  off(event: 'change' | 'status' | 'error', fn: (arg: any) => void): void;
+  off(event: 'change' | 'status' | 'error' | 'presence', fn: (arg: any) => void): void;
   onKey(key: string, fn: (value: PlainValue, event: ChangeEvent) => void): () => void;
   onPrefix(prefix: string, fn: (event: ChangeEvent) => void): () => void;
 }

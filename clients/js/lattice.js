@@ -8,9 +8,9 @@
 // replica id), which is what makes retries across reconnects and failovers
 // exactly-once.
 
-import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp } from './crdt.js';
+import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges, textAnchor, anchorIndex, codePointIndex } from './crdt.js';
 
-export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId } from './crdt.js';
+export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId, codePoints, textAnchor, anchorIndex, codePointIndex, utf16Index } from './crdt.js';
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -177,7 +177,9 @@ export class Client {
     this._nextId = 1; // message ids: one counter for deltas, subs and pings, so an error's id names one message
     this._clock = new Clock();
     this._subs = new Map(); // target -> {key} | {prefix}
-    this._listeners = { change: new Set(), status: new Set(), error: new Set() };
+    this._listeners = { change: new Set(), status: new Set(), error: new Set(), presence: new Set() };
+    this._presence = new Map(); // key -> this client's presence state there
+    this._others = new Map(); // key -> Map(conn -> {conn, replica, state}): others' presence
 
     this._status = 'offline';
     this._loaded = null; // promise of the load
@@ -376,11 +378,12 @@ export class Client {
     const had = this._objects.get(key);
     const obj = had || new CrdtObject();
     const before = had ? JSON.stringify(obj.value()) : undefined;
+    const snap = snapshotTexts(obj);
     const delta = obj.apply(this.replica, this._clock.now(Date.now()), parsed); // throws before any change
     if (!had) this._objects.set(key, obj);
     this._queue(key, delta);
     this._persist();
-    this._changed(key, obj, before, 'local');
+    this._changed(key, obj, before, 'local', snap);
     return obj.value();
   }
 
@@ -447,15 +450,79 @@ export class Client {
     return this.apply(key, { type: 'map', op: 'delete', path: normPath(path) });
   }
 
+  /**
+   * insertText inserts str into a text at index (code points; opts.index16
+   * true to give it in UTF-16 units, as a textarea's selectionStart is),
+   * opts.path for a text field.
+   */
+  insertText(key, index, str, opts = {}) {
+    const path = normPath(opts.path);
+    if (opts.index16) index = codePointIndex(this.text(key, path), index);
+    return this.apply(key, { type: 'text', op: 'insert', index, value: str, path });
+  }
+
+  /** deleteText deletes count characters of a text from index (code points, or UTF-16 units with opts.index16). */
+  deleteText(key, index, count, opts = {}) {
+    const path = normPath(opts.path);
+    if (opts.index16) {
+      const s = this.text(key, path);
+      const end = codePointIndex(s, index + count);
+      index = codePointIndex(s, index);
+      count = end - index;
+    }
+    return this.apply(key, { type: 'text', op: 'delete', index, count, path });
+  }
+
+  /**
+   * setPresence publishes this client's presence on key: a small JSON object
+   * (name, colour, cursor) every subscriber of key sees, on every node, until
+   * this client clears it (null), closes, or loses its connection; it is sent
+   * again on every reconnect. Never stored. For a cursor that follows
+   * concurrent edits, use textAnchor/anchorIndex.
+   */
+  setPresence(key, state) {
+    if (typeof key !== 'string' || key === '') throw new TypeError('setPresence: key must be a non-empty string');
+    if (state !== null && (typeof state !== 'object' || Array.isArray(state))) throw new TypeError('setPresence: state must be an object or null');
+    if (state === null) this._presence.delete(key);
+    else this._presence.set(key, state);
+    const conn = this._conn;
+    if (conn && conn.welcome) this._send(conn, { t: 'presence', key, state });
+  }
+
+  /** presence lists the others' presence on key: [{conn, replica, state}]. */
+  presence(key) {
+    const m = this._others.get(key);
+    return m ? [...m.values()] : [];
+  }
+
+  /** anchor returns a stable anchor for a cursor at index (code points) in a text: send it in presence. */
+  anchor(key, index, path) {
+    const o = this._objects.get(key);
+    return o ? textAnchor(o, normPath(path) || [], index) : null;
+  }
+
+  /** anchorIndex returns where an anchor (from anchor(), maybe another client's) now is in a text. */
+  anchorIndex(key, anchor, path) {
+    const o = this._objects.get(key);
+    return o ? anchorIndex(o, normPath(path) || [], anchor) : 0;
+  }
+
+  /** text returns the text at key (opts path: the field of a map), "" if there is none. */
+  text(key, path) {
+    const o = this._objects.get(key);
+    return o ? o.text(normPath(path) || []) : '';
+  }
+
   // --- events -----------------------------------------------------------------
 
   /**
-   * on registers fn for 'change' ({key, value, source}), 'status' (the new
+   * on registers fn for 'change' ({key, value, source, text?}), 'presence'
+   * ({key, conn, replica, state}; state null when gone), 'status' (the new
    * status) or 'error' (a LatticeError). Returns a function that removes it.
    */
   on(event, fn) {
     const set = this._listeners[event];
-    if (!set) throw new TypeError(`on: unknown event ${JSON.stringify(event)}; want change, status or error`);
+    if (!set) throw new TypeError(`on: unknown event ${JSON.stringify(event)}; want change, status, error or presence`);
     set.add(fn);
     return () => set.delete(fn);
   }
@@ -503,10 +570,17 @@ export class Client {
     this._emit('status', s);
   }
 
-  _changed(key, obj, before, source) {
+  // _changed emits a change event; snap (snapshotTexts before the change)
+  // lets it say what happened to each text as positions.
+  _changed(key, obj, before, source, snap) {
     const value = obj.value();
     if (before !== undefined && JSON.stringify(value) === before) return;
-    this._emit('change', { key, value, source });
+    const ev = { key, value, source };
+    if (snap) {
+      const text = textChanges(snap, obj);
+      if (text.length) ev.text = text;
+    }
+    this._emit('change', ev);
   }
 
   // --- persistence --------------------------------------------------------------
@@ -710,6 +784,9 @@ export class Client {
         return;
       case 'pong':
         return;
+      case 'presence':
+        this._onPresence(msg);
+        return;
       default:
         // Unknown message types are ignored, as unknown fields are: a later
         // minor version may add them.
@@ -740,6 +817,7 @@ export class Client {
     // then everything unacknowledged goes again (resending is harmless).
     for (const [target, sub] of this._subs) this._sendSub(conn, target, sub);
     for (const p of this._pending) this._sendDelta(conn, p);
+    for (const [key, state] of this._presence) this._send(conn, { t: 'presence', key, state });
     this._startPing(conn);
   }
 
@@ -774,13 +852,14 @@ export class Client {
     const had = this._objects.get(key);
     const obj = had || new CrdtObject();
     const before = had ? JSON.stringify(obj.value()) : undefined;
+    const snap = snapshotTexts(obj);
     obj.join(d);
     if (!had) this._objects.set(key, obj);
     // Hybrid clock: move past every timestamp we receive, so our later
     // writes rank after what we have seen even if our wall clock is behind.
     const ts = d.maxTimestamp();
     if (ts.wall > 0) this._clock.update(Date.now(), ts);
-    this._changed(key, obj, before, 'remote');
+    this._changed(key, obj, before, 'remote', snap);
   }
 
   _startPing(conn) {
@@ -800,8 +879,31 @@ export class Client {
     if (typeof this._pingTimer.unref === 'function') this._pingTimer.unref();
   }
 
+  _onPresence(msg) {
+    if (typeof msg.key !== 'string' || typeof msg.conn !== 'string') return;
+    let m = this._others.get(msg.key);
+    if (msg.state === null || msg.state === undefined) {
+      if (!m || !m.delete(msg.conn)) return;
+      if (m.size === 0) this._others.delete(msg.key);
+    } else {
+      if (!m) this._others.set(msg.key, (m = new Map()));
+      m.set(msg.conn, { conn: msg.conn, replica: msg.replica, state: msg.state });
+    }
+    this._emit('presence', { key: msg.key, conn: msg.conn, replica: msg.replica, state: msg.state ?? null });
+  }
+
+  // _forgetOthers drops what the last connection said of others' presence:
+  // the next one's subscriptions tell it afresh.
+  _forgetOthers() {
+    const gone = [];
+    for (const [key, m] of this._others) for (const p of m.values()) gone.push({ key, conn: p.conn, replica: p.replica, state: null });
+    this._others.clear();
+    for (const ev of gone) this._emit('presence', ev);
+  }
+
   _onClose(conn, ev) {
     if (this._conn !== conn) return; // a connection we already dropped
+    this._forgetOthers();
     const reason = CLOSE_REASONS[ev.code];
     if (reason) this._emitError(reason, `${conn.url} closed the connection: ${ev.code} ${ev.reason || reason}`, { closeCode: ev.code });
     this._conn = null;
@@ -827,6 +929,7 @@ export class Client {
     const conn = this._conn;
     if (!conn) return;
     this._conn = null;
+    this._forgetOthers();
     clearTimeout(conn.timer);
     clearInterval(this._pingTimer);
     try {

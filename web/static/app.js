@@ -71,7 +71,8 @@ async function connect(url) {
     return;
   }
   client = new Client({ urls: urlsFor(nodeURL), store: await openStore() });
-  client.on('change', () => { board.render(); keys.render(); });
+  client.on('change', (ev) => { board.render(ev); keys.render(); });
+  client.on('presence', () => board.renderPresence());
   client.on('status', renderStatus);
   client.on('error', (err) => {
     if (err?.code === 'wrong_cluster' && sessionStorage.getItem('lattice-demo-store')) {

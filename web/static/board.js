@@ -1,14 +1,16 @@
 // The board: a title (lww register), cards (a map of maps, one field of
-// every type) and a shared note (multi-value register). It renders from the
-// client's local replica on every change and writes through client.apply,
-// so it works the same online and offline.
+// every type, the card's text a collaborative text) and a shared note (a
+// collaborative text). It renders from the client's local replica on every
+// change and writes through the client, so it works the same online and
+// offline; the texts show where the other tabs' carets are.
 import { h, setText, setValue, toast } from './dom.js';
+import { TextBinding } from './textedit.js';
 
 export const PREFIX = 'demo/board/';
 export const KEYS = {
   title: PREFIX + 'title', // lww: the board's name
-  cards: PREFIX + 'cards', // map: card id -> {text: lww, votes: counter, tags: set, done: flag}
-  notes: PREFIX + 'notes', // mvreg: keeps every concurrent value until someone picks one
+  cards: PREFIX + 'cards', // map: card id -> {text: text, created: lww, votes: counter, tags: set, done: flag}
+  note: PREFIX + 'note', // text: typed into by every tab at once
 };
 
 // newCardID sorts by creation time, so cards keep their order on every
@@ -26,8 +28,10 @@ export class Board {
     this.list = root.querySelector('#cards');
     this.empty = root.querySelector('#cards-empty');
     this.count = root.querySelector('#cards-count');
-    this.notes = root.querySelector('#notes');
-    this.notesConflict = root.querySelector('#notes-conflict');
+    this.note = root.querySelector('#note');
+    this.noteBinding = new TextBinding(this.note, root.querySelector('#note-cursors'), {
+      client: () => this.client, key: KEYS.note, path: [], presenceKey: KEYS.note, tag: null,
+    });
     this.addForm = root.querySelector('#add-card');
 
     this.title.addEventListener('change', () => {
@@ -40,12 +44,12 @@ export class Board {
       const input = this.addForm.elements.text;
       const text = input.value.trim();
       if (!text) return;
-      this.apply(KEYS.cards, { type: 'lww', op: 'set', path: [newCardID(), 'text'], value: text });
+      const id = newCardID();
+      // created keeps the card when its text is emptied (an empty text is
+      // no field at all).
+      this.apply(KEYS.cards, { type: 'lww', op: 'set', path: [id, 'created'], value: Date.now() });
+      this.apply(KEYS.cards, { type: 'text', op: 'insert', path: [id, 'text'], index: 0, value: text });
       input.value = '';
-    });
-
-    this.notes.addEventListener('change', () => {
-      this.apply(KEYS.notes, { type: 'mvreg', op: 'set', value: this.notes.value });
     });
   }
 
@@ -73,15 +77,25 @@ export class Board {
     }
   }
 
-  render() {
+  // render redraws from the replica; ev, the change event that caused it
+  // (if any), carries text edits that keep the carets in place.
+  render(ev) {
     const title = this.get(KEYS.title);
     setValue(this.title, typeof title === 'string' ? title : title == null ? '' : String(title));
     document.title = (title ? title + ' · ' : '') + 'Lattice demo';
-    this.renderCards();
-    this.renderNotes();
+    this.renderCards(ev);
+    const note = this.get(KEYS.note);
+    this.noteBinding.sync(typeof note === 'string' ? note : '', editsOf(ev, KEYS.note, []));
+    this.renderPresence();
   }
 
-  renderCards() {
+  // renderPresence shows the other tabs' carets beside the fields they are in.
+  renderPresence() {
+    this.noteBinding.showCursors();
+    for (const c of this.cardEls.values()) c.binding.showCursors();
+  }
+
+  renderCards(ev) {
     const cards = this.get(KEYS.cards);
     const map = cards && typeof cards === 'object' && !Array.isArray(cards) ? cards : {};
     const ids = Object.keys(map).sort();
@@ -98,7 +112,7 @@ export class Board {
         c = this.makeCard(id);
         this.cardEls.set(id, c);
       }
-      this.updateCard(c, map[id] || {});
+      this.updateCard(c, map[id] || {}, editsOf(ev, KEYS.cards, [id, 'text']));
       // Keep DOM order equal to id order, moving as little as possible.
       const want = prev ? prev.nextSibling : this.list.firstChild;
       if (want !== c.el) this.list.insertBefore(c.el, want);
@@ -114,8 +128,11 @@ export class Board {
     const c = { id };
     c.text = h('textarea', {
       class: 'card-text', rows: 2, placeholder: 'Untitled card', 'aria-label': 'Card text',
-      onchange: () => cardOp({ type: 'lww', op: 'set', path: [id, 'text'], value: c.text.value.trim() }),
       onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); c.text.blur(); } },
+    });
+    c.cursors = h('div', { class: 'cursors', hidden: true, 'aria-live': 'polite' });
+    c.binding = new TextBinding(c.text, c.cursors, {
+      client: () => this.client, key: KEYS.cards, path: [id, 'text'], presenceKey: KEYS.cards, tag: id,
     });
     c.done = h('input', {
       type: 'checkbox', class: 'card-done',
@@ -145,6 +162,7 @@ export class Board {
           onclick: () => cardOp({ type: 'map', op: 'delete', path: [id] }),
         }, '✕'),
       ),
+      c.cursors,
       h('div', { class: 'card-bottom' },
         h('div', { class: 'tag-row' }, c.tags, c.tagInput),
         h('div', { class: 'votes', role: 'group', 'aria-label': 'Votes (a counter)' },
@@ -164,14 +182,14 @@ export class Board {
     return c;
   }
 
-  updateCard(c, card) {
-    setValue(c.text, typeof card.text === 'string' ? card.text : '');
+  updateCard(c, card, edits) {
+    c.binding.sync(typeof card.text === 'string' ? card.text : '', edits);
     const done = card.done === true;
     if (c.done.checked !== done) c.done.checked = done;
     c.el.classList.toggle('is-done', done);
     // A card deleted on one replica while another edited it comes back with
     // only the edited fields (the map is observed-remove): say so.
-    const partial = typeof card.text !== 'string';
+    const partial = !('created' in card);
     c.el.classList.toggle('is-partial', partial);
     c.partial.hidden = !partial;
     const votes = typeof card.votes === 'number' ? card.votes : 0;
@@ -189,34 +207,6 @@ export class Board {
     }
   }
 
-  renderNotes() {
-    const v = this.get(KEYS.notes);
-    const values = Array.isArray(v) ? v.map(String) : v == null ? [] : [String(v)];
-    if (values.length <= 1) {
-      this.notesConflict.hidden = true;
-      this.notesConflict.replaceChildren();
-      setValue(this.notes, values[0] ?? '');
-      return;
-    }
-    // Concurrent writes: a multi-value register keeps them all. Show each
-    // and let the person pick; writing one supersedes every value seen.
-    setValue(this.notes, values[0]);
-    const key = values.join('\u0000');
-    if (this.notesConflict.dataset.key === key) return;
-    this.notesConflict.dataset.key = key;
-    this.notesConflict.hidden = false;
-    this.notesConflict.replaceChildren(
-      h('p', {}, h('strong', {}, `${values.length} concurrent versions.`),
-        ' Two replicas wrote the note without seeing each other, so the register keeps both. Pick one to resolve:'),
-      h('ul', {}, values.map((val) => h('li', {},
-        h('blockquote', {}, val || h('em', {}, '(empty)')),
-        h('button', {
-          type: 'button', class: 'button small',
-          onclick: () => this.apply(KEYS.notes, { type: 'mvreg', op: 'set', value: val }),
-        }, 'Keep this one')))),
-    );
-  }
-
   // snapshot is what the board shows, for tests and the copy in the footer:
   // the same text on every converged tab.
   snapshot() {
@@ -230,8 +220,14 @@ export class Board {
         done: c.done.checked,
       };
     });
-    const notes = this.notesConflict.hidden ? [this.notes.value]
-      : [...this.notesConflict.querySelectorAll('blockquote')].map((b) => b.textContent);
-    return { title: this.title.value, cards, notes };
+    return { title: this.title.value, cards, notes: [this.note.value] };
   }
+}
+
+// editsOf picks, from a change event, the edits of the text at key and path.
+function editsOf(ev, key, path) {
+  if (!ev || ev.key !== key || !ev.text) return undefined;
+  const want = path.join('\u0000');
+  const ch = ev.text.find((t) => t.path.join('\u0000') === want);
+  return ch ? ch.edits : undefined;
 }

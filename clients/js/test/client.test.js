@@ -214,6 +214,37 @@ test('two clients converge through the cluster, live', async () => {
   await b.close();
 });
 
+test('collaborative text: concurrent typing converges and change events are edits an editor applies', async () => {
+  const cl = new FakeCluster(['n1', 'n2']);
+  const a = mk(cl, ['ws://n1/v1/ws']);
+  const b = mk(cl, ['ws://n2/v1/ws']);
+  a.subscribe('card/', { prefix: true });
+  b.subscribe('card/', { prefix: true });
+  // b's editor: a textarea's value, kept in step only through the events.
+  let editor = '';
+  b.onKey('card/1', (_, ev) => {
+    for (const ch of ev.text || []) {
+      if (ch.path.join('/') !== 'note') continue;
+      for (const e of ch.edits) editor = editor.slice(0, e.index16) + e.insert + editor.slice(e.index16 + e.delete16);
+    }
+  });
+  await a.open();
+  await b.open();
+  await waitFor('online', () => a.status === 'online' && b.status === 'online');
+  a.insertText('card/1', 0, '[]', { path: 'note' });
+  await waitFor('b has the text', () => b.text('card/1', 'note') === '[]');
+  for (const c of 'Hi😀') a.insertText('card/1', a.text('card/1', 'note').length - 1, c, { path: 'note', index16: true });
+  for (const c of [...'yo'].reverse()) b.insertText('card/1', 1, c, { path: 'note' });
+  await waitFor('convergence', () => a.pending === 0 && b.pending === 0 &&
+    a.canonical('card/1') === b.canonical('card/1') && a.text('card/1', 'note').length === 8);
+  const text = a.text('card/1', 'note');
+  assert.ok(text === '[Hi😀yo]' || text === '[yoHi😀]', text);
+  b.deleteText('card/1', 1, 2, { path: 'note', index16: true });
+  assert.equal(editor, b.text('card/1', 'note'), 'the edits in b\'s events rebuild its text');
+  await a.close();
+  await b.close();
+});
+
 test('state, pending deltas, cursor and replica id persist; a resumed client sends its cursor', async () => {
   const cl = new FakeCluster(['n1']);
   const store = new MemoryStore();

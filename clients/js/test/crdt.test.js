@@ -39,7 +39,22 @@ const FAMILIES = {
     const op = FAMILIES[t](g);
     return { ...op, path };
   },
+  // Text ops are fitted to the text they edit, so most of them succeed.
+  text: (g, obj) => textOp(g, obj, []),
+  textfield: (g, obj) => textOp(g, obj, ['note']),
 };
+
+const RUNS = ['a', 'b', 'x', 'é', '😀', 'abc', 'Hello', 'wörld', '日本語'];
+
+function textOp(g, obj, path) {
+  const n = Array.from(obj.text(path)).length;
+  const p = path.length ? { path } : {};
+  if (n > 0 && g.int(3) === 0) {
+    const index = g.int(n);
+    return { type: 'text', op: 'delete', ...p, index, count: 1 + g.int(Math.min(3, n - index)) };
+  }
+  return { type: 'text', op: 'insert', ...p, index: g.int(n + 1), value: g.pick(RUNS) };
+}
 
 // randomHistory runs random ops on three replicas with random, lossy,
 // duplicated delivery, and returns every state and delta it saw.
@@ -51,7 +66,7 @@ function randomHistory(g, family, steps = 40) {
   for (let i = 0; i < steps; i++) {
     const k = g.int(R.length);
     if (g.int(3) > 0) {
-      const op = FAMILIES[family](g);
+      const op = FAMILIES[family](g, reps[k]);
       const before = reps[k].toJSON();
       const old = reps[k].clone();
       let d;
@@ -251,4 +266,95 @@ test('hybrid clock never goes backwards and passes what it receives', () => {
   assert.deepEqual(c.now(600), { wall: 600, logical: 0 });
   const full = new Clock({ wall: 7, logical: 2 ** 32 - 1 });
   assert.deepEqual(full.now(0), { wall: 8, logical: 0 });
+});
+
+test('text: Fugue keeps concurrent runs whole, typed forwards or backwards', () => {
+  const C = R[2];
+  for (const [wayA, wayB] of [['fwd', 'fwd'], ['back', 'back'], ['fwd', 'back']]) {
+    const reps = [new CrdtObject(), new CrdtObject(), new CrdtObject()];
+    const d0 = reps[0].apply(A, t(1), { type: 'text', op: 'insert', index: 0, value: '[]' });
+    reps[1].join(d0);
+    reps[2].join(d0);
+    const deltas = [];
+    const type = (k, id, word, way) => {
+      const cs = Array.from(word);
+      cs.forEach((c, i) => {
+        const index = way === 'fwd' ? 1 + i : 1;
+        const ch = way === 'fwd' ? c : cs[cs.length - 1 - i];
+        deltas.push(reps[k].apply(id, t(2), { type: 'text', op: 'insert', index, value: ch }));
+      });
+    };
+    type(0, A, 'Hello', wayA);
+    type(1, B, 'World', wayB);
+    type(2, C, 'Moon', 'back');
+    for (const r of reps) for (const d of deltas) r.join(CrdtObject.fromJSON(d.toJSON()));
+    const got = reps[0].value();
+    assert.equal(reps[1].toJSON(), reps[0].toJSON());
+    assert.equal(reps[2].toJSON(), reps[0].toJSON());
+    assert.equal(got.length, '[HelloWorldMoon]'.length, got);
+    for (const w of ['Hello', 'World', 'Moon']) assert.ok(got.includes(w), `${wayA}/${wayB}: ${got} lost the run ${w}`);
+  }
+});
+
+test('text: indices count code points; deletes keep places, not characters', () => {
+  const o = new CrdtObject();
+  o.apply(A, t(1), { type: 'text', op: 'insert', index: 0, value: 'h😀llo' });
+  o.apply(A, t(1), { type: 'text', op: 'delete', index: 1, count: 1 });
+  o.apply(A, t(1), { type: 'text', op: 'insert', index: 1, value: 'e' });
+  assert.equal(o.value(), 'hello');
+  assert.equal(o.text(), 'hello');
+  const wire = o.toWire();
+  const pieces = wire.leaves[0][1];
+  assert.deepEqual(pieces.map((p) => [p[1], p[2], p[4]]), [[1, 1, 'h'], [2, 1, null], [3, 3, 'llo'], [6, 1, 'e']]);
+  assert.throws(() => o.apply(A, t(1), { type: 'text', op: 'insert', index: 6, value: 'x' }), (e) => e.code === 'invalid');
+  assert.throws(() => o.apply(A, t(1), { type: 'text', op: 'delete', index: 4, count: 2 }), (e) => e.code === 'invalid');
+});
+
+test('text: changes as positions replay every edit and join', async () => {
+  const { snapshotTexts, textChanges } = await import('../crdt.js');
+  const g = prng(SEED ^ 0x7e47);
+  const reps = R.map(() => new CrdtObject());
+  const deltas = [];
+  const paths = [['a'], ['m', 'b']];
+  const textAt = (o, p) => o.text(p);
+  for (let step = 0; step < 300; step++) {
+    const k = g.int(3);
+    const o = reps[k];
+    const snap = snapshotTexts(o);
+    const before = paths.map((p) => textAt(o, p));
+    if (deltas.length && g.int(2) === 0) {
+      o.join(CrdtObject.fromJSON(g.pick(deltas).toJSON()));
+    } else {
+      const p = g.pick(paths);
+      deltas.push(o.apply(R[k], t(1), textOp(g, o, p)));
+    }
+    const changes = textChanges(snap, o);
+    paths.forEach((p, i) => {
+      const ch = changes.find((c) => c.path.join('/') === p.join('/'));
+      let s = before[i];
+      let s16 = before[i];
+      for (const e of (ch ? ch.edits : [])) {
+        const cps = Array.from(s);
+        s = [...cps.slice(0, e.index), ...Array.from(e.insert), ...cps.slice(e.index + e.delete)].join('');
+        s16 = s16.slice(0, e.index16) + e.insert + s16.slice(e.index16 + e.delete16);
+      }
+      assert.equal(s, textAt(o, p), `code point edits of ${p} (seed ${SEED})`);
+      assert.equal(s16, textAt(o, p), `UTF-16 edits of ${p} (seed ${SEED})`);
+    });
+  }
+});
+
+test('text: anchors follow concurrent edits', async () => {
+  const { textAnchor, anchorIndex } = await import('../crdt.js');
+  const a = new CrdtObject();
+  const b = new CrdtObject();
+  b.join(a.apply(A, t(1), { type: 'text', op: 'insert', index: 0, value: 'hello world' }));
+  const cursor = textAnchor(a, [], 6); // before "world"
+  assert.equal(anchorIndex(a, [], cursor), 6);
+  a.join(b.apply(B, t(1), { type: 'text', op: 'insert', index: 0, value: '>> ' }));
+  assert.equal(anchorIndex(a, [], cursor), 9, 'text typed before the cursor moves it');
+  a.apply(A, t(1), { type: 'text', op: 'delete', index: 7, count: 2 }); // the anchor character itself
+  assert.equal(anchorIndex(a, [], cursor), 7, 'a deleted anchor keeps its place');
+  assert.equal(anchorIndex(a, [], null), 0);
+  assert.equal(textAnchor(a, [], 0), null);
 });

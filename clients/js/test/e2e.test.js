@@ -215,6 +215,48 @@ test('two clients edit offline, come back on different nodes, and converge', asy
   await b.close();
 });
 
+test('collaborative text across a cut: both runs survive whole; presence cursors reach every node and vanish', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const K = uniq('card') + '1';
+  const a = client([nodes[0].ws]);
+  const b = client([nodes[1].ws]);
+  const c = client([nodes[2].ws]);
+  for (const x of [a, b, c]) {
+    await x.open();
+    x.subscribe(K);
+  }
+  await waitFor('online', () => [a, b, c].every((x) => x.status === 'online'));
+  a.insertText(K, 0, '[]', { path: 'text' });
+  await waitFor('b has the text', () => b.text(K, 'text') === '[]');
+  // Cut off from each other, both type at the same place.
+  a.setOffline(true);
+  b.setOffline(true);
+  for (const [i, ch] of [...'Hello'].entries()) a.insertText(K, 1 + i, ch, { path: 'text' });
+  for (const [i, ch] of [...'World'].entries()) b.insertText(K, 1 + i, ch, { path: 'text' });
+  a.setOffline(false);
+  b.setOffline(false);
+  await waitFor('the texts to converge', () => a.pending === 0 && b.pending === 0 &&
+    a.text(K, 'text') === b.text(K, 'text') && c.text(K, 'text') === a.text(K, 'text') && a.text(K, 'text').length === 12);
+  assert.ok(['[HelloWorld]', '[WorldHello]'].includes(a.text(K, 'text')), a.text(K, 'text'));
+
+  // a's cursor after "Hello", as an anchor the others resolve.
+  const at = a.text(K, 'text').indexOf('Hello') + 5;
+  const started = Date.now();
+  a.setPresence(K, { name: 'ann', cursor: a.anchor(K, at, 'text') });
+  for (const x of [b, c]) {
+    await waitFor('the cursor on another node', () => x.presence(K).some((p) => p.state.name === 'ann'));
+    const p = x.presence(K).find((q) => q.state.name === 'ann');
+    assert.equal(x.anchorIndex(K, p.state.cursor, 'text'), at);
+  }
+  console.log(`presence reached the clients on the other two nodes in ${Date.now() - started} ms`);
+  const gone = Date.now();
+  await a.close();
+  for (const x of [b, c]) await waitFor('the cursor to vanish', () => x.presence(K).length === 0);
+  console.log(`presence vanished ${Date.now() - gone} ms after the close`);
+  await b.close();
+  await c.close();
+});
+
 test('a delta whose ack was lost is resent and counts once', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const K = uniq('lost') + 'count';

@@ -1,0 +1,289 @@
+package crdt
+
+import (
+	"slices"
+	"strings"
+)
+
+// The text type: a sequence of Unicode code points ordered as in Fugue
+// (Weidner and Kleppmann, "The Art of the Fugue: Minimizing Interleaving in
+// Collaborative Text Editing", 2023). Every character has a dot and a place
+// in a tree: a parent (its origin; the zero Dot is the root) and a side.
+// The text is the tree's in-order walk: a node's left children, the node,
+// its right children, same-side siblings in dot order. Typing forwards
+// makes each character the right child of the one before; that chain is
+// what a piece stores once.
+//
+// Storage. A piece is one Entry: Len characters with consecutive dots of
+// one replica, each after the first the right child of the one before, the
+// first placed by Origin and Left. The text's leaves are its blocks: the
+// characters of replica r with sequences in one TextBlock-aligned range
+// live in the leaf path/block(r, range), so one insert writes the one or
+// two blocks its dots fall in, never the whole text. Within a block,
+// pieces are maximal: a character that continues the previous one (next
+// dot, right child of it, both live or both deleted) is in its piece.
+//
+// Deletion is an observed remove, as in the set: the remover's context
+// covers the characters' dots. A deleted character keeps its place (the
+// tree needs it for the characters placed relative to it) but not its
+// content: it becomes part of a piece whose V is null. Deleted stretches
+// of one replica's typing compress into one entry of a few bytes.
+
+// TextBlock is how many consecutive sequences of one replica share a text
+// leaf: what one character's insert or delete rewrites at most.
+const TextBlock = 256
+
+// MaxTextInsert bounds the characters of one insert.
+const MaxTextInsert = 1 << 16
+
+// textChar is one character of a text, expanded from its piece.
+type textChar struct {
+	dot    Dot
+	origin Dot
+	left   bool
+	live   bool
+	r      rune
+}
+
+// isTextLeaf reports whether es are text pieces; stored and decoded leaves
+// hold either only pieces or none.
+func isTextLeaf(es []Entry) bool { return len(es) > 0 && es[0].Len > 0 }
+
+// expandPieces appends the characters of pieces es, in dot order.
+func expandPieces(out []textChar, es []Entry) []textChar {
+	for _, e := range es {
+		var rs []rune
+		if e.live() {
+			rs = []rune(e.V.s)
+		}
+		for i := uint64(0); i < e.Len; i++ {
+			c := textChar{dot: Dot{Replica: e.Dot.Replica, Seq: e.Dot.Seq + i}, live: rs != nil}
+			if i == 0 {
+				c.origin, c.left = e.Origin, e.Left
+			} else {
+				c.origin = Dot{Replica: e.Dot.Replica, Seq: e.Dot.Seq + i - 1}
+			}
+			if c.live && int(i) < len(rs) {
+				c.r = rs[i]
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// continues reports whether c belongs in the piece ending with prev.
+func continues(prev, c textChar) bool {
+	return c.dot.Replica == prev.dot.Replica && c.dot.Seq == prev.dot.Seq+1 &&
+		c.origin == prev.dot && !c.left && c.live == prev.live &&
+		(c.dot.Seq-1)%TextBlock != 0
+}
+
+// compressChars turns characters in dot order into maximal pieces.
+func compressChars(cs []textChar) []Entry {
+	var out []Entry
+	var sb strings.Builder
+	flush := func() {
+		if len(out) > 0 && out[len(out)-1].V.kind == KindString {
+			out[len(out)-1].V = Value{kind: KindString, s: sb.String()}
+		}
+		sb.Reset()
+	}
+	for i, c := range cs {
+		if i > 0 && continues(cs[i-1], c) {
+			out[len(out)-1].Len++
+		} else {
+			flush()
+			e := Entry{Dot: c.dot, Len: 1, Origin: c.origin, Left: c.left}
+			if c.live {
+				e.V = Value{kind: KindString}
+			}
+			out = append(out, e)
+		}
+		if c.live {
+			sb.WriteRune(c.r)
+		}
+	}
+	flush()
+	return out
+}
+
+// joinText joins two versions of a text block character by character: the
+// textbook dot-store join for the characters' presence (kept where both
+// have it, or where one has it and the other has not seen it), while their
+// places, fixed at minting, are kept by either side forever. Should forged
+// input give one dot two places or contents, the greater wins, which keeps
+// the join a semilattice.
+func joinText(s, o []Entry, sc, oc *CausalContext) []Entry {
+	a, b := expandPieces(nil, s), expandPieces(nil, o)
+	out := make([]textChar, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var c int
+		switch {
+		case i == len(a):
+			c = 1
+		case j == len(b):
+			c = -1
+		default:
+			c = compareDot(a[i].dot, b[j].dot)
+		}
+		var x textChar
+		switch {
+		case c == 0:
+			x = a[i]
+			y := b[j]
+			if comparePlace(y, x) > 0 {
+				x.origin, x.left = y.origin, y.left
+			}
+			x.live = x.live && y.live
+			x.r = max(x.r, y.r)
+			i++
+			j++
+		case c < 0:
+			x = a[i]
+			x.live = x.live && !oc.Contains(x.dot)
+			i++
+		default:
+			x = b[j]
+			x.live = x.live && !sc.Contains(x.dot)
+			j++
+		}
+		if !x.live {
+			x.r = 0
+		}
+		out = append(out, x)
+	}
+	return compressChars(out)
+}
+
+// comparePlace orders two places of one character (only forged input has
+// two).
+func comparePlace(a, b textChar) int {
+	if c := compareDot(a.origin, b.origin); c != 0 {
+		return c
+	}
+	switch {
+	case a.left == b.left:
+		return 0
+	case a.left:
+		return 1
+	}
+	return -1
+}
+
+// deleteChars marks the characters with dots ds deleted.
+func deleteChars(es []Entry, ds []Dot) []Entry {
+	gone := make(map[Dot]bool, len(ds))
+	for _, d := range ds {
+		gone[d] = true
+	}
+	cs := expandPieces(nil, es)
+	for i := range cs {
+		if gone[cs[i].dot] {
+			cs[i].live, cs[i].r = false, 0
+		}
+	}
+	return compressChars(cs)
+}
+
+// fugue is a text's characters in document order, deleted ones included.
+// Characters whose parent is missing (a delta that arrived before the one
+// it was typed after) are left out until it comes: every replica holding
+// the same state leaves out the same ones.
+type fugue struct {
+	order    []textChar
+	hasRight map[Dot]bool // nodes with right children; the zero Dot is the root
+}
+
+// newFugue walks the tree the characters cs form.
+func newFugue(cs []textChar) *fugue {
+	kids := map[Dot][2][]int{} // left and right children, indices into cs
+	hasRight := map[Dot]bool{}
+	for i, c := range cs {
+		k := kids[c.origin]
+		if c.left {
+			k[0] = append(k[0], i)
+		} else {
+			k[1] = append(k[1], i)
+			hasRight[c.origin] = true
+		}
+		kids[c.origin] = k
+	}
+	byDot := func(x, y int) int { return compareDot(cs[x].dot, cs[y].dot) }
+	for d, k := range kids {
+		slices.SortFunc(k[0], byDot)
+		slices.SortFunc(k[1], byDot)
+		kids[d] = k
+	}
+	index := make(map[Dot]int, len(cs))
+	for i, c := range cs {
+		index[c.dot] = i
+	}
+	f := &fugue{hasRight: hasRight}
+	// An explicit stack, since a long run of typing is a deep chain: -1-i
+	// means visit cs[i]'s subtree, i means emit cs[i].
+	var stack []int
+	push := func(d Dot) {
+		k := kids[d]
+		for x := len(k[1]) - 1; x >= 0; x-- {
+			stack = append(stack, -1-k[1][x])
+		}
+		if d != (Dot{}) {
+			stack = append(stack, index[d])
+		}
+		for x := len(k[0]) - 1; x >= 0; x-- {
+			stack = append(stack, -1-k[0][x])
+		}
+	}
+	push(Dot{})
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if x < 0 {
+			push(cs[-1-x].dot)
+			continue
+		}
+		f.order = append(f.order, cs[x])
+	}
+	return f
+}
+
+// String is the text: the live characters in order.
+func (f *fugue) String() string {
+	var sb strings.Builder
+	for _, c := range f.order {
+		if c.live {
+			sb.WriteRune(c.r)
+		}
+	}
+	return sb.String()
+}
+
+// visible returns the indices into order of the live characters.
+func (f *fugue) visible() []int {
+	var v []int
+	for i, c := range f.order {
+		if c.live {
+			v = append(v, i)
+		}
+	}
+	return v
+}
+
+// place returns where a character inserted at visible index i (0 <= i <=
+// len(vis)) goes: Fugue's rule. Its left origin is the character before
+// the index, or the root; if that has no right children the new one is
+// its right child, else the left child of the next character in order,
+// which then has no left children.
+func (f *fugue) place(vis []int, i int) (origin Dot, left bool) {
+	at := -1
+	if i > 0 {
+		at = vis[i-1]
+		origin = f.order[at].dot
+	}
+	if !f.hasRight[origin] {
+		return origin, false
+	}
+	return f.order[at+1].dot, true
+}
