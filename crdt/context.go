@@ -36,6 +36,27 @@ func (c *CausalContext) covers(r ReplicaID, lo, hi uint64) bool {
 	return true
 }
 
+// intersects reports whether any sequence lo..hi of r has been seen.
+func (c *CausalContext) intersects(r ReplicaID, lo, hi uint64) bool {
+	if c.vv[r] >= lo {
+		return true
+	}
+	if hi-lo < uint64(len(c.cloud)) {
+		for s := lo; s <= hi; s++ {
+			if _, ok := c.cloud[Dot{Replica: r, Seq: s}]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for d := range c.cloud {
+		if d.Replica == r && d.Seq >= lo && d.Seq <= hi {
+			return true
+		}
+	}
+	return false
+}
+
 // Add records d as seen.
 func (c *CausalContext) Add(d Dot) {
 	if d.Seq == 0 || c.Contains(d) {

@@ -115,6 +115,9 @@ func compressChars(cs []textChar) []Entry {
 // input give one dot two places or contents, the greater wins, which keeps
 // the join a semilattice.
 func joinText(s, o []Entry, sc, oc *CausalContext) []Entry {
+	if out, ok := joinDisjointPieces(s, o, sc, oc); ok {
+		return out
+	}
 	a, b := expandPieces(nil, s), expandPieces(nil, o)
 	out := make([]textChar, 0, max(len(a), len(b)))
 	i, j := 0, 0
@@ -157,6 +160,32 @@ func joinText(s, o []Entry, sc, oc *CausalContext) []Entry {
 	return compressChars(out)
 }
 
+// joinDisjointPieces is joinText's common case, piece by piece: neither
+// side holds or has seen any character of the other's pieces (a new run
+// typed into a block), so the join keeps every piece as it is and only
+// merges a new piece with the one it continues.
+func joinDisjointPieces(s, o []Entry, sc, oc *CausalContext) ([]Entry, bool) {
+	for _, e := range s {
+		if oc.intersects(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.Len-1) {
+			return nil, false
+		}
+	}
+	for _, e := range o {
+		if sc.intersects(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.Len-1) {
+			return nil, false
+		}
+	}
+	all := make([]Entry, 0, len(s)+len(o))
+	all = append(append(all, s...), o...)
+	slices.SortFunc(all, compareEntryDot)
+	for i := 1; i < len(all); i++ {
+		if all[i].Dot.Replica == all[i-1].Dot.Replica && all[i].Dot.Seq < all[i-1].Dot.Seq+all[i-1].Len {
+			return nil, false // overlapping pieces: only forged input
+		}
+	}
+	return mergePieces(all), true
+}
+
 // comparePlace orders two places of one character (only forged input has
 // two).
 func comparePlace(a, b textChar) int {
@@ -172,19 +201,68 @@ func comparePlace(a, b textChar) int {
 	return -1
 }
 
-// deleteChars marks the characters with dots ds deleted.
+// deleteChars marks the characters with dots ds deleted, piece by piece:
+// a piece holding none of them is kept as it is, one holding some is cut
+// around them, and the result is merged back into maximal pieces.
 func deleteChars(es []Entry, ds []Dot) []Entry {
-	gone := make(map[Dot]bool, len(ds))
+	gone := make(map[uint64]bool, len(ds))
+	var seqs []uint64
 	for _, d := range ds {
-		gone[d] = true
-	}
-	cs := expandPieces(nil, es)
-	for i := range cs {
-		if gone[cs[i].dot] {
-			cs[i].live, cs[i].r = false, 0
+		if len(es) > 0 && d.Replica == es[0].Dot.Replica {
+			gone[d.Seq] = true
+			seqs = append(seqs, d.Seq)
 		}
 	}
-	return compressChars(cs)
+	slices.Sort(seqs)
+	cut := make([]Entry, 0, len(es)+2*len(ds))
+	for _, e := range es {
+		hit := false
+		if e.live() {
+			i, _ := slices.BinarySearch(seqs, e.Dot.Seq)
+			hit = i < len(seqs) && seqs[i] < e.Dot.Seq+e.Len
+		}
+		if !hit {
+			cut = append(cut, e)
+			continue
+		}
+		rs := []rune(e.V.s)
+		for k := 0; k < len(rs); {
+			dead := gone[e.Dot.Seq+uint64(k)]
+			j := k + 1
+			for j < len(rs) && gone[e.Dot.Seq+uint64(j)] == dead {
+				j++
+			}
+			p := Entry{Dot: Dot{Replica: e.Dot.Replica, Seq: e.Dot.Seq + uint64(k)}, Len: uint64(j - k), Origin: e.Origin, Left: e.Left}
+			if k > 0 {
+				p.Origin, p.Left = Dot{Replica: e.Dot.Replica, Seq: p.Dot.Seq - 1}, false
+			}
+			if !dead {
+				p.V = Value{kind: KindString, s: string(rs[k:j])}
+			}
+			cut = append(cut, p)
+			k = j
+		}
+	}
+	return mergePieces(cut)
+}
+
+// mergePieces merges each piece into the one before it where it continues
+// it; pieces are in dot order.
+func mergePieces(es []Entry) []Entry {
+	out := es[:0]
+	for _, e := range es {
+		if n := len(out); n > 0 && extends(out[n-1], e) {
+			prev := out[n-1]
+			prev.Len += e.Len
+			if prev.live() {
+				prev.V = Value{kind: KindString, s: prev.V.s + e.V.s}
+			}
+			out[n-1] = prev
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // fugue is a text's characters in document order, deleted ones included.

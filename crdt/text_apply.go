@@ -12,33 +12,66 @@ import (
 // context only: it covers the deleted characters' dots, whoever minted
 // them, like a set's remove.
 func textDelta(st Store, prefix string, delta *Object, r ReplicaID, last uint64, op Op) error {
-	var cs []textChar
-	err := Leaves(st, prefix, func(_ string, es []Entry) error {
-		cs = expandPieces(cs, es)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("reading text: %w", err)
+	// An Object applying its own edit keeps the index for the next one.
+	o, keep := st.(*Object)
+	keep = keep && o.editing
+	var x *textIndex
+	if keep {
+		x = o.texts[prefix]
 	}
-	f := newFugue(cs)
-	vis := f.visible()
+	if x == nil {
+		var cs []textChar
+		err := Leaves(st, prefix, func(_ string, es []Entry) error {
+			cs = expandPieces(cs, es)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading text: %w", err)
+		}
+		x = newTextIndex(cs)
+	}
+	n := int64(x.visibleLen())
 	if op.Kind == OpDelete {
-		if op.Index+op.Count > int64(len(vis)) {
-			return fmt.Errorf("%w: delete of %d at %d beyond the text's %d characters", ErrInvalid, op.Count, op.Index, len(vis))
+		if op.Index+op.Count > n {
+			return fmt.Errorf("%w: delete of %d at %d beyond the text's %d characters", ErrInvalid, op.Count, op.Index, n)
 		}
-		for _, i := range vis[op.Index : op.Index+op.Count] {
-			delta.meta.Ctx.Add(f.order[i].dot)
+		gone := make([]pos, 0, op.Count)
+		for i := op.Index; i < op.Index+op.Count; i++ {
+			p := x.visible(int(i))
+			gone = append(gone, p)
+			delta.meta.Ctx.Add(x.at(p).dot)
+		}
+		if keep {
+			for _, p := range gone {
+				x.kill(p)
+			}
+			o.keepText(prefix, x)
 		}
 		return nil
 	}
-	if op.Index > int64(len(vis)) {
-		return fmt.Errorf("%w: insert at %d beyond the text's %d characters", ErrInvalid, op.Index, len(vis))
+	if op.Index > n {
+		return fmt.Errorf("%w: insert at %d beyond the text's %d characters", ErrInvalid, op.Index, n)
 	}
 	rs := []rune(op.Value.s)
 	if last+uint64(len(rs)) > MaxSeq {
 		return ErrSeqExhausted
 	}
-	origin, left := f.place(vis, int(op.Index))
+	// Fugue's rule: the left origin L is the character before the index
+	// (or the root); with no right children it takes the new one as its
+	// right child, else the next character in the order (which then has no
+	// left children) takes it as its left child. Either way the run lands
+	// right after L.
+	at := pos{chunk: -1}
+	var origin Dot
+	if op.Index > 0 {
+		at = x.visible(int(op.Index - 1))
+		origin = x.at(at).dot
+	}
+	left := false
+	if x.hasRight[origin] {
+		nx, _ := x.next(at)
+		origin, left = x.at(nx).dot, true
+	}
 	ins := make([]textChar, len(rs))
 	for i, c := range rs {
 		d := Dot{Replica: r, Seq: last + 1 + uint64(i)}
@@ -50,6 +83,15 @@ func textDelta(st Store, prefix string, delta *Object, r ReplicaID, last uint64,
 		key := string(appendSegment([]byte(prefix), BlockOf(e.Dot)))
 		es, _ := delta.Leaf(key)
 		_ = delta.SetLeaf(key, append(es, e))
+	}
+	if keep {
+		for _, c := range ins {
+			if !c.left {
+				x.hasRight[c.origin] = true
+			}
+		}
+		x.insertAfter(at, ins)
+		o.keepText(prefix, x)
 	}
 	return nil
 }
