@@ -20,15 +20,17 @@ func textDelta(st Store, prefix string, delta *Object, r ReplicaID, last uint64,
 		x = o.texts[prefix]
 	}
 	if x == nil {
-		var cs []textChar
+		var blocks [][]Entry
 		err := Leaves(st, prefix, func(_ string, es []Entry) error {
-			cs = expandPieces(cs, es)
+			if len(es) > 0 {
+				blocks = append(blocks, es)
+			}
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("reading text: %w", err)
 		}
-		x = newTextIndex(cs)
+		x = newTextIndex(charsOf(blocks))
 	}
 	n := int64(x.visibleLen())
 	if op.Kind == OpDelete {
@@ -98,11 +100,13 @@ func textDelta(st Store, prefix string, delta *Object, r ReplicaID, last uint64,
 
 // renderText is the text the pieces of leaves form.
 func renderText(leaves []pathLeaf) string {
-	var cs []textChar
+	var blocks [][]Entry
 	for _, l := range leaves {
-		cs = expandPieces(cs, l.entries)
+		if len(l.entries) > 0 {
+			blocks = append(blocks, l.entries)
+		}
 	}
-	return newFugue(cs).String()
+	return newFugue(charsOf(blocks)).String()
 }
 
 // Text returns the text at path: the object itself if path is empty, else
@@ -121,10 +125,17 @@ func (o *Object) Text(path ...string) string {
 			key = fieldPrefix(key, name, t)
 		}
 	}
-	var cs []textChar
-	_ = Leaves(o, key, func(_ string, es []Entry) error {
-		cs = expandPieces(cs, es)
+	return newFugue(charsOf(textBlocks(o, key))).String()
+}
+
+// textBlocks returns the leaves of the text whose blocks start with prefix.
+func textBlocks(st Store, prefix string) [][]Entry {
+	var blocks [][]Entry
+	_ = Leaves(st, prefix, func(_ string, es []Entry) error {
+		if len(es) > 0 {
+			blocks = append(blocks, es)
+		}
 		return nil
 	})
-	return newFugue(cs).String()
+	return blocks
 }
