@@ -20,13 +20,7 @@ func textDelta(st Store, prefix string, delta *Object, r ReplicaID, last uint64,
 		x = o.texts[prefix]
 	}
 	if x == nil {
-		var blocks [][]Entry
-		err := Leaves(st, prefix, func(_ string, es []Entry) error {
-			if len(es) > 0 {
-				blocks = append(blocks, es)
-			}
-			return nil
-		})
+		blocks, err := textBlocks(st, prefix)
 		if err != nil {
 			return fmt.Errorf("reading text: %w", err)
 		}
@@ -125,17 +119,18 @@ func (o *Object) Text(path ...string) string {
 			key = fieldPrefix(key, name, t)
 		}
 	}
-	return newFugue(charsOf(textBlocks(o, key))).String()
+	blocks, _ := textBlocks(o, key) // an in-memory store cannot fail
+	return newFugue(charsOf(blocks)).String()
 }
 
 // textBlocks returns the leaves of the text whose blocks start with prefix.
-func textBlocks(st Store, prefix string) [][]Entry {
+func textBlocks(st Store, prefix string) ([][]Entry, error) {
 	var blocks [][]Entry
-	_ = Leaves(st, prefix, func(_ string, es []Entry) error {
+	err := Leaves(st, prefix, func(_ string, es []Entry) error {
 		if len(es) > 0 {
 			blocks = append(blocks, es)
 		}
 		return nil
 	})
-	return blocks
+	return blocks, err
 }
