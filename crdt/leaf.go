@@ -45,6 +45,12 @@ func (e Entry) eachDot(fn func(Dot)) {
 	}
 }
 
+// SeenIn reports whether c holds every dot e covers: all of a text piece's,
+// the one dot of any other entry.
+func (e Entry) SeenIn(c *CausalContext) bool {
+	return c.covers(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.span()-1)
+}
+
 // EachLiveDot calls fn for every dot e holds: its dot, or the dots of a
 // text piece's characters unless they are deleted. Stores index these: a
 // remove (a context covering them) must find them, and nothing else can be

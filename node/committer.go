@@ -343,7 +343,7 @@ func checkClientDelta(m *crdt.Meta, client crdt.ReplicaID, d *crdt.Object, maxWa
 	}
 	return crdt.Leaves(d, "", func(_ string, es []crdt.Entry) error {
 		for _, e := range es {
-			if m.Ctx.Contains(e.Dot) {
+			if e.SeenIn(&m.Ctx) { // a text piece: every dot it spans
 				continue
 			}
 			if e.Dot.Replica != client {
