@@ -60,7 +60,7 @@ func (c ClientRule) Check(st Store, m *Meta, d *Object) error {
 	}
 	var unseen []string
 	d.meta.Ctx.eachRange(func(r ReplicaID, lo, hi uint64) {
-		if r != c.Client && !m.Ctx.containsRange(r, lo, hi) && len(unseen) < 4 {
+		if r != c.Client && !m.Ctx.covers(r, lo, hi) && len(unseen) < 4 {
 			unseen = append(unseen, fmt.Sprintf("%s:%d..%d", r, lo, hi))
 		}
 	})
@@ -239,24 +239,4 @@ func (p Path) leafType() Type {
 		return TypeORSet
 	}
 	return last.Type
-}
-
-// containsRange reports whether every dot lo..hi of r has been seen. It
-// costs at most one probe per cloud dot, whatever the range's length.
-func (c *CausalContext) containsRange(r ReplicaID, lo, hi uint64) bool {
-	if hi <= c.vv[r] {
-		return true
-	}
-	if lo <= c.vv[r] {
-		lo = c.vv[r] + 1
-	}
-	if hi-lo >= uint64(len(c.cloud)) {
-		return false
-	}
-	for s := lo; s <= hi; s++ {
-		if _, ok := c.cloud[Dot{Replica: r, Seq: s}]; !ok {
-			return false
-		}
-	}
-	return true
 }

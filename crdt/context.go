@@ -25,15 +25,44 @@ func (c *CausalContext) Contains(d Dot) bool {
 	return ok
 }
 
-// covers reports whether every sequence lo..hi of r has been seen, looking
-// no further than the first one missing.
+// covers reports whether every sequence lo..hi of r has been seen. It
+// costs at most one probe per cloud dot, whatever the range's length (a
+// client's context may claim 2^48 of them).
 func (c *CausalContext) covers(r ReplicaID, lo, hi uint64) bool {
-	for s := max(lo, c.vv[r]+1); s <= hi; s++ {
+	if hi <= c.vv[r] {
+		return true
+	}
+	lo = max(lo, c.vv[r]+1)
+	if hi-lo >= uint64(len(c.cloud)) {
+		return false
+	}
+	for s := lo; s <= hi; s++ {
 		if _, ok := c.cloud[Dot{Replica: r, Seq: s}]; !ok {
 			return false
 		}
 	}
 	return true
+}
+
+// intersects reports whether any sequence lo..hi of r has been seen.
+func (c *CausalContext) intersects(r ReplicaID, lo, hi uint64) bool {
+	if c.vv[r] >= lo {
+		return true
+	}
+	if hi-lo < uint64(len(c.cloud)) {
+		for s := lo; s <= hi; s++ {
+			if _, ok := c.cloud[Dot{Replica: r, Seq: s}]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for d := range c.cloud {
+		if d.Replica == r && d.Seq >= lo && d.Seq <= hi {
+			return true
+		}
+	}
+	return false
 }
 
 // Add records d as seen.

@@ -45,6 +45,12 @@ func (e Entry) eachDot(fn func(Dot)) {
 	}
 }
 
+// SeenIn reports whether c holds every dot e covers: all of a text piece's,
+// the one dot of any other entry.
+func (e Entry) SeenIn(c *CausalContext) bool {
+	return c.covers(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.span()-1)
+}
+
 // EachLiveDot calls fn for every dot e holds: its dot, or the dots of a
 // text piece's characters unless they are deleted. Stores index these: a
 // remove (a context covering them) must find them, and nothing else can be
@@ -237,4 +243,95 @@ func counterTotalChecked(es []Entry) (p, n uint64, ok bool) {
 		p, n = add(p, e.P), add(n, e.N)
 	}
 	return p, n, ok
+}
+
+// DiffLiveDots calls gone for every live dot (EachLiveDot) of old that new
+// lacks and came for every one of new that old lacks: what a store's dot
+// index must change when a leaf goes from old to new. A text block differs
+// from its last version in a few characters, so it is compared by ranges,
+// not dot by dot.
+func DiffLiveDots(old, new []Entry, gone, came func(Dot) error) error {
+	if !isTextLeaf(old) && !isTextLeaf(new) {
+		had := make(map[Dot]bool, len(old))
+		for _, e := range old {
+			had[e.Dot] = true
+		}
+		for _, e := range new {
+			if had[e.Dot] {
+				delete(had, e.Dot)
+			} else if err := came(e.Dot); err != nil {
+				return err
+			}
+		}
+		for d := range had {
+			if err := gone(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// A text block's pieces are all of one replica, sorted and disjoint:
+	// walk both lists of live ranges at once.
+	a, b := liveRanges(old), liveRanges(new)
+	var r ReplicaID
+	if len(old) > 0 {
+		r = old[0].Dot.Replica
+	} else {
+		r = new[0].Dot.Replica
+	}
+	each := func(lo, hi uint64, fn func(Dot) error) error {
+		for s := lo; s <= hi; s++ {
+			if err := fn(Dot{Replica: r, Seq: s}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := subtractRanges(a, b, func(lo, hi uint64) error { return each(lo, hi, gone) }); err != nil {
+		return err
+	}
+	return subtractRanges(b, a, func(lo, hi uint64) error { return each(lo, hi, came) })
+}
+
+// liveRanges lists the live pieces of a text block as [lo, hi] sequences.
+func liveRanges(es []Entry) [][2]uint64 {
+	var out [][2]uint64
+	for _, e := range es {
+		if !e.live() {
+			continue
+		}
+		lo, hi := e.Dot.Seq, e.Dot.Seq+e.Len-1
+		if n := len(out); n > 0 && out[n-1][1]+1 == lo {
+			out[n-1][1] = hi
+			continue
+		}
+		out = append(out, [2]uint64{lo, hi})
+	}
+	return out
+}
+
+// subtractRanges calls fn with every part of the ranges a that no range of
+// b covers; both are sorted and disjoint.
+func subtractRanges(a, b [][2]uint64, fn func(lo, hi uint64) error) error {
+	j := 0
+	for _, x := range a {
+		lo := x[0]
+		for j < len(b) && b[j][1] < lo {
+			j++
+		}
+		for k := j; k < len(b) && b[k][0] <= x[1] && lo <= x[1]; k++ {
+			if b[k][0] > lo {
+				if err := fn(lo, b[k][0]-1); err != nil {
+					return err
+				}
+			}
+			lo = max(lo, b[k][1]+1)
+		}
+		if lo <= x[1] {
+			if err := fn(lo, x[1]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

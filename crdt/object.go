@@ -14,6 +14,12 @@ type Object struct {
 	meta   Meta
 	leaves *btree.BTreeG[leafItem]
 	dots   map[Dot]string
+
+	// texts caches the order of the texts this object edited, by key
+	// prefix (text_index.go); editing is set while Apply runs a text edit,
+	// whose own leaf writes keep the cache. Every other write drops it.
+	texts   map[string]*textIndex
+	editing bool
 }
 
 type leafItem struct {
@@ -23,9 +29,14 @@ type leafItem struct {
 
 func lessLeaf(a, b leafItem) bool { return a.key < b.key }
 
+// leafNodes is the free list every object's leaf tree takes nodes from
+// and returns them to (it is safe for concurrent use): a delta, decoded and
+// joined and dropped, then costs no tree allocation of its own.
+var leafNodes = btree.NewFreeListG[leafItem](256)
+
 // NewObject returns an empty object: the bottom of every type.
 func NewObject() *Object {
-	return &Object{leaves: btree.NewG(16, lessLeaf), dots: map[Dot]string{}}
+	return &Object{leaves: btree.NewWithFreeListG(16, lessLeaf, leafNodes), dots: map[Dot]string{}}
 }
 
 var _ Store = (*Object)(nil)
@@ -38,17 +49,16 @@ func (o *Object) Leaf(key string) ([]Entry, error) {
 
 // SetLeaf implements Store.
 func (o *Object) SetLeaf(key string, es []Entry) error {
-	if old, ok := o.leaves.Get(leafItem{key: key}); ok {
-		for _, e := range old.entries {
-			e.EachLiveDot(func(d Dot) { delete(o.dots, d) })
-		}
+	if !o.editing {
+		o.texts = nil
 	}
+	old, _ := o.leaves.Get(leafItem{key: key})
+	_ = DiffLiveDots(old.entries, es,
+		func(d Dot) error { delete(o.dots, d); return nil },
+		func(d Dot) error { o.dots[d] = key; return nil })
 	if len(es) == 0 {
 		o.leaves.Delete(leafItem{key: key})
 		return nil
-	}
-	for _, e := range es {
-		e.EachLiveDot(func(d Dot) { o.dots[d] = key })
 	}
 	o.leaves.ReplaceOrInsert(leafItem{key: key, entries: es})
 	return nil
@@ -161,7 +171,24 @@ func (o *Object) Join(d *Object) {
 // Apply performs op as replica r at time now, changes o, and returns the
 // delta: join it into any replica to carry the change there.
 func (o *Object) Apply(r ReplicaID, now Timestamp, op Op) (*Object, error) {
-	return Apply(o, &o.meta, r, now, op)
+	if op.Type != TypeText {
+		return Apply(o, &o.meta, r, now, op)
+	}
+	o.editing = true
+	d, err := Apply(o, &o.meta, r, now, op)
+	o.editing = false
+	if err != nil {
+		o.texts = nil
+	}
+	return d, err
+}
+
+// keepText caches the index of the text at prefix.
+func (o *Object) keepText(prefix string, x *textIndex) {
+	if o.texts == nil {
+		o.texts = map[string]*textIndex{}
+	}
+	o.texts[prefix] = x
 }
 
 // eachLeaf walks every leaf in key order.

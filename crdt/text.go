@@ -72,6 +72,25 @@ func expandPieces(out []textChar, es []Entry) []textChar {
 	return out
 }
 
+// charsOf expands the blocks of one text into its characters in dot order:
+// blocks are disjoint runs of one replica's sequences, so ordering the
+// blocks orders the characters, without sorting them one by one (leaf keys
+// do not sort blocks numerically: their index is a uvarint).
+func charsOf(blocks [][]Entry) []textChar {
+	slices.SortFunc(blocks, func(a, b []Entry) int { return compareDot(a[0].Dot, b[0].Dot) })
+	n := 0
+	for _, es := range blocks {
+		for _, e := range es {
+			n += int(e.Len)
+		}
+	}
+	cs := make([]textChar, 0, n)
+	for _, es := range blocks {
+		cs = expandPieces(cs, es)
+	}
+	return cs
+}
+
 // continues reports whether c belongs in the piece ending with prev.
 func continues(prev, c textChar) bool {
 	return c.dot.Replica == prev.dot.Replica && c.dot.Seq == prev.dot.Seq+1 &&
@@ -115,6 +134,9 @@ func compressChars(cs []textChar) []Entry {
 // input give one dot two places or contents, the greater wins, which keeps
 // the join a semilattice.
 func joinText(s, o []Entry, sc, oc *CausalContext) []Entry {
+	if out, ok := joinDisjointPieces(s, o, sc, oc); ok {
+		return out
+	}
 	a, b := expandPieces(nil, s), expandPieces(nil, o)
 	out := make([]textChar, 0, max(len(a), len(b)))
 	i, j := 0, 0
@@ -157,6 +179,32 @@ func joinText(s, o []Entry, sc, oc *CausalContext) []Entry {
 	return compressChars(out)
 }
 
+// joinDisjointPieces is joinText's common case, piece by piece: neither
+// side holds or has seen any character of the other's pieces (a new run
+// typed into a block), so the join keeps every piece as it is and only
+// merges a new piece with the one it continues.
+func joinDisjointPieces(s, o []Entry, sc, oc *CausalContext) ([]Entry, bool) {
+	for _, e := range s {
+		if oc.intersects(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.Len-1) {
+			return nil, false
+		}
+	}
+	for _, e := range o {
+		if sc.intersects(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.Len-1) {
+			return nil, false
+		}
+	}
+	all := make([]Entry, 0, len(s)+len(o))
+	all = append(append(all, s...), o...)
+	slices.SortFunc(all, compareEntryDot)
+	for i := 1; i < len(all); i++ {
+		if all[i].Dot.Replica == all[i-1].Dot.Replica && all[i].Dot.Seq < all[i-1].Dot.Seq+all[i-1].Len {
+			return nil, false // overlapping pieces: only forged input
+		}
+	}
+	return mergePieces(all), true
+}
+
 // comparePlace orders two places of one character (only forged input has
 // two).
 func comparePlace(a, b textChar) int {
@@ -172,19 +220,68 @@ func comparePlace(a, b textChar) int {
 	return -1
 }
 
-// deleteChars marks the characters with dots ds deleted.
+// deleteChars marks the characters with dots ds deleted, piece by piece:
+// a piece holding none of them is kept as it is, one holding some is cut
+// around them, and the result is merged back into maximal pieces.
 func deleteChars(es []Entry, ds []Dot) []Entry {
-	gone := make(map[Dot]bool, len(ds))
+	gone := make(map[uint64]bool, len(ds))
+	var seqs []uint64
 	for _, d := range ds {
-		gone[d] = true
-	}
-	cs := expandPieces(nil, es)
-	for i := range cs {
-		if gone[cs[i].dot] {
-			cs[i].live, cs[i].r = false, 0
+		if len(es) > 0 && d.Replica == es[0].Dot.Replica {
+			gone[d.Seq] = true
+			seqs = append(seqs, d.Seq)
 		}
 	}
-	return compressChars(cs)
+	slices.Sort(seqs)
+	cut := make([]Entry, 0, len(es)+2*len(ds))
+	for _, e := range es {
+		hit := false
+		if e.live() {
+			i, _ := slices.BinarySearch(seqs, e.Dot.Seq)
+			hit = i < len(seqs) && seqs[i] < e.Dot.Seq+e.Len
+		}
+		if !hit {
+			cut = append(cut, e)
+			continue
+		}
+		rs := []rune(e.V.s)
+		for k := 0; k < len(rs); {
+			dead := gone[e.Dot.Seq+uint64(k)]
+			j := k + 1
+			for j < len(rs) && gone[e.Dot.Seq+uint64(j)] == dead {
+				j++
+			}
+			p := Entry{Dot: Dot{Replica: e.Dot.Replica, Seq: e.Dot.Seq + uint64(k)}, Len: uint64(j - k), Origin: e.Origin, Left: e.Left}
+			if k > 0 {
+				p.Origin, p.Left = Dot{Replica: e.Dot.Replica, Seq: p.Dot.Seq - 1}, false
+			}
+			if !dead {
+				p.V = Value{kind: KindString, s: string(rs[k:j])}
+			}
+			cut = append(cut, p)
+			k = j
+		}
+	}
+	return mergePieces(cut)
+}
+
+// mergePieces merges each piece into the one before it where it continues
+// it; pieces are in dot order.
+func mergePieces(es []Entry) []Entry {
+	out := es[:0]
+	for _, e := range es {
+		if n := len(out); n > 0 && extends(out[n-1], e) {
+			prev := out[n-1]
+			prev.Len += e.Len
+			if prev.live() {
+				prev.V = Value{kind: KindString, s: prev.V.s + e.V.s}
+			}
+			out[n-1] = prev
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // fugue is a text's characters in document order, deleted ones included.
@@ -196,58 +293,101 @@ type fugue struct {
 	hasRight map[Dot]bool // nodes with right children; the zero Dot is the root
 }
 
-// newFugue walks the tree the characters cs form.
+// newFugue walks the tree the characters cs form. It works on indices, not
+// maps: with cs in dot order (sorted here if they are not), a character's
+// parent is the one before it (a continuation) or found by binary search,
+// and each node's children, gathered in index order, are already in the
+// dot order Fugue sorts siblings by.
 func newFugue(cs []textChar) *fugue {
-	kids := map[Dot][2][]int{} // left and right children, indices into cs
-	hasRight := map[Dot]bool{}
+	if !slices.IsSortedFunc(cs, compareCharDot) {
+		cs = slices.Clone(cs)
+		slices.SortFunc(cs, compareCharDot)
+	}
+	n := len(cs)
+	root := n // the root's index in the child lists
+	parent := make([]int32, n)
+	nl, nr := make([]int32, n+2), make([]int32, n+2) // child counts, then offsets
 	for i, c := range cs {
-		k := kids[c.origin]
+		p := root
+		switch {
+		case c.origin == (Dot{}):
+		case i > 0 && cs[i-1].dot == c.origin:
+			p = i - 1
+		default:
+			j, ok := slices.BinarySearchFunc(cs, c.origin, func(x textChar, d Dot) int { return compareDot(x.dot, d) })
+			if !ok {
+				p = -1 // an orphan, for now
+			} else {
+				p = j
+			}
+		}
+		parent[i] = int32(p)
+		if p < 0 {
+			continue
+		}
 		if c.left {
-			k[0] = append(k[0], i)
+			nl[p+1]++
 		} else {
-			k[1] = append(k[1], i)
-			hasRight[c.origin] = true
+			nr[p+1]++
 		}
-		kids[c.origin] = k
 	}
-	byDot := func(x, y int) int { return compareDot(cs[x].dot, cs[y].dot) }
-	for d, k := range kids {
-		slices.SortFunc(k[0], byDot)
-		slices.SortFunc(k[1], byDot)
-		kids[d] = k
+	for i := 1; i < len(nl); i++ {
+		nl[i] += nl[i-1]
+		nr[i] += nr[i-1]
 	}
-	index := make(map[Dot]int, len(cs))
+	lk, rk := make([]int32, nl[n+1]), make([]int32, nr[n+1])
+	fl, fr := slices.Clone(nl), slices.Clone(nr)
 	for i, c := range cs {
-		index[c.dot] = i
+		p := parent[i]
+		if p < 0 {
+			continue
+		}
+		if c.left {
+			lk[fl[p]] = int32(i)
+			fl[p]++
+		} else {
+			rk[fr[p]] = int32(i)
+			fr[p]++
+		}
 	}
-	f := &fugue{hasRight: hasRight}
+	f := &fugue{order: make([]textChar, 0, n), hasRight: map[Dot]bool{}}
+	for p := 0; p <= n; p++ {
+		if nr[p+1] > nr[p] {
+			if p == root {
+				f.hasRight[Dot{}] = true
+			} else {
+				f.hasRight[cs[p].dot] = true
+			}
+		}
+	}
 	// An explicit stack, since a long run of typing is a deep chain: -1-i
-	// means visit cs[i]'s subtree, i means emit cs[i].
-	var stack []int
-	push := func(d Dot) {
-		k := kids[d]
-		for x := len(k[1]) - 1; x >= 0; x-- {
-			stack = append(stack, -1-k[1][x])
+	// means visit node i's subtree, i means emit it.
+	var stack []int32
+	push := func(p int32) {
+		for x := nr[p+1] - 1; x >= nr[p]; x-- {
+			stack = append(stack, -1-rk[x])
 		}
-		if d != (Dot{}) {
-			stack = append(stack, index[d])
+		if int(p) != root {
+			stack = append(stack, p)
 		}
-		for x := len(k[0]) - 1; x >= 0; x-- {
-			stack = append(stack, -1-k[0][x])
+		for x := nl[p+1] - 1; x >= nl[p]; x-- {
+			stack = append(stack, -1-lk[x])
 		}
 	}
-	push(Dot{})
+	push(int32(root))
 	for len(stack) > 0 {
 		x := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		if x < 0 {
-			push(cs[-1-x].dot)
+			push(-1 - x)
 			continue
 		}
 		f.order = append(f.order, cs[x])
 	}
 	return f
 }
+
+func compareCharDot(a, b textChar) int { return compareDot(a.dot, b.dot) }
 
 // String is the text: the live characters in order.
 func (f *fugue) String() string {
@@ -258,32 +398,4 @@ func (f *fugue) String() string {
 		}
 	}
 	return sb.String()
-}
-
-// visible returns the indices into order of the live characters.
-func (f *fugue) visible() []int {
-	var v []int
-	for i, c := range f.order {
-		if c.live {
-			v = append(v, i)
-		}
-	}
-	return v
-}
-
-// place returns where a character inserted at visible index i (0 <= i <=
-// len(vis)) goes: Fugue's rule. Its left origin is the character before
-// the index, or the root; if that has no right children the new one is
-// its right child, else the left child of the next character in order,
-// which then has no left children.
-func (f *fugue) place(vis []int, i int) (origin Dot, left bool) {
-	at := -1
-	if i > 0 {
-		at = vis[i-1]
-		origin = f.order[at].dot
-	}
-	if !f.hasRight[origin] {
-		return origin, false
-	}
-	return f.order[at+1].dot, true
 }

@@ -12,33 +12,62 @@ import (
 // context only: it covers the deleted characters' dots, whoever minted
 // them, like a set's remove.
 func textDelta(st Store, prefix string, delta *Object, r ReplicaID, last uint64, op Op) error {
-	var cs []textChar
-	err := Leaves(st, prefix, func(_ string, es []Entry) error {
-		cs = expandPieces(cs, es)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("reading text: %w", err)
+	// An Object applying its own edit keeps the index for the next one.
+	o, keep := st.(*Object)
+	keep = keep && o.editing
+	var x *textIndex
+	if keep {
+		x = o.texts[prefix]
 	}
-	f := newFugue(cs)
-	vis := f.visible()
+	if x == nil {
+		blocks, err := textBlocks(st, prefix)
+		if err != nil {
+			return fmt.Errorf("reading text: %w", err)
+		}
+		x = newTextIndex(charsOf(blocks))
+	}
+	n := int64(x.visibleLen())
 	if op.Kind == OpDelete {
-		if op.Index+op.Count > int64(len(vis)) {
-			return fmt.Errorf("%w: delete of %d at %d beyond the text's %d characters", ErrInvalid, op.Count, op.Index, len(vis))
+		if op.Index+op.Count > n {
+			return fmt.Errorf("%w: delete of %d at %d beyond the text's %d characters", ErrInvalid, op.Count, op.Index, n)
 		}
-		for _, i := range vis[op.Index : op.Index+op.Count] {
-			delta.meta.Ctx.Add(f.order[i].dot)
+		gone := make([]pos, 0, op.Count)
+		for i := op.Index; i < op.Index+op.Count; i++ {
+			p := x.visible(int(i))
+			gone = append(gone, p)
+			delta.meta.Ctx.Add(x.at(p).dot)
+		}
+		if keep {
+			for _, p := range gone {
+				x.kill(p)
+			}
+			o.keepText(prefix, x)
 		}
 		return nil
 	}
-	if op.Index > int64(len(vis)) {
-		return fmt.Errorf("%w: insert at %d beyond the text's %d characters", ErrInvalid, op.Index, len(vis))
+	if op.Index > n {
+		return fmt.Errorf("%w: insert at %d beyond the text's %d characters", ErrInvalid, op.Index, n)
 	}
 	rs := []rune(op.Value.s)
 	if last+uint64(len(rs)) > MaxSeq {
 		return ErrSeqExhausted
 	}
-	origin, left := f.place(vis, int(op.Index))
+	// Fugue's rule: the left origin L is the character before the index
+	// (or the root); with no right children it takes the new one as its
+	// right child, else the next character in the order (which then has no
+	// left children) takes it as its left child. Either way the run lands
+	// right after L.
+	at := pos{chunk: -1}
+	var origin Dot
+	if op.Index > 0 {
+		at = x.visible(int(op.Index - 1))
+		origin = x.at(at).dot
+	}
+	left := false
+	if x.hasRight[origin] {
+		nx, _ := x.next(at)
+		origin, left = x.at(nx).dot, true
+	}
 	ins := make([]textChar, len(rs))
 	for i, c := range rs {
 		d := Dot{Replica: r, Seq: last + 1 + uint64(i)}
@@ -51,16 +80,27 @@ func textDelta(st Store, prefix string, delta *Object, r ReplicaID, last uint64,
 		es, _ := delta.Leaf(key)
 		_ = delta.SetLeaf(key, append(es, e))
 	}
+	if keep {
+		for _, c := range ins {
+			if !c.left {
+				x.hasRight[c.origin] = true
+			}
+		}
+		x.insertAfter(at, ins)
+		o.keepText(prefix, x)
+	}
 	return nil
 }
 
 // renderText is the text the pieces of leaves form.
 func renderText(leaves []pathLeaf) string {
-	var cs []textChar
+	var blocks [][]Entry
 	for _, l := range leaves {
-		cs = expandPieces(cs, l.entries)
+		if len(l.entries) > 0 {
+			blocks = append(blocks, l.entries)
+		}
 	}
-	return newFugue(cs).String()
+	return newFugue(charsOf(blocks)).String()
 }
 
 // Text returns the text at path: the object itself if path is empty, else
@@ -79,10 +119,18 @@ func (o *Object) Text(path ...string) string {
 			key = fieldPrefix(key, name, t)
 		}
 	}
-	var cs []textChar
-	_ = Leaves(o, key, func(_ string, es []Entry) error {
-		cs = expandPieces(cs, es)
+	blocks, _ := textBlocks(o, key) // an in-memory store cannot fail
+	return newFugue(charsOf(blocks)).String()
+}
+
+// textBlocks returns the leaves of the text whose blocks start with prefix.
+func textBlocks(st Store, prefix string) ([][]Entry, error) {
+	var blocks [][]Entry
+	err := Leaves(st, prefix, func(_ string, es []Entry) error {
+		if len(es) > 0 {
+			blocks = append(blocks, es)
+		}
 		return nil
 	})
-	return newFugue(cs).String()
+	return blocks, err
 }

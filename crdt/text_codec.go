@@ -124,18 +124,7 @@ func checkPieces(p Path, es []Entry) ([]Entry, error) {
 			return nil, fmt.Errorf("%w: leaf %s: a piece's value is a string or null", ErrInvalid, p)
 		}
 	}
-	out := es[:0:0]
-	for _, e := range es {
-		if n := len(out); n > 0 && extends(out[n-1], e) {
-			out[n-1].Len += e.Len
-			if e.live() {
-				out[n-1].V.s += e.V.s
-			}
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return mergePieces(append([]Entry(nil), es...)), nil
 }
 
 // extends reports whether piece e continues piece prev: the same piece

@@ -110,10 +110,10 @@ func utf16Len(r rune) int {
 	return 1
 }
 
-// textsOf returns the characters of every text of o, by the key prefix of
-// its blocks.
+// textsOf returns the characters of every text of o, in dot order, by the
+// key prefix of its blocks.
 func textsOf(o *Object) map[string][]textChar {
-	out := map[string][]textChar{}
+	blocks := map[string][][]Entry{}
 	o.eachLeaf(func(key string, es []Entry) {
 		if !isTextLeaf(es) {
 			return
@@ -123,8 +123,12 @@ func textsOf(o *Object) map[string][]textChar {
 			return
 		}
 		prefix := Path{Root: p.Root, Segs: p.Segs[:len(p.Segs)-1]}.Key()
-		out[prefix] = expandPieces(out[prefix], es)
+		blocks[prefix] = append(blocks[prefix], es)
 	})
+	out := make(map[string][]textChar, len(blocks))
+	for prefix, bs := range blocks {
+		out[prefix] = charsOf(bs)
+	}
 	return out
 }
 

@@ -18,6 +18,7 @@ type editor struct {
 	o      *crdt.Object
 	path   []string
 	deltas []*crdt.Object
+	lastOp crdt.Op
 }
 
 func newEditor(t rapid.TB, r int, path ...string) *editor {
@@ -27,11 +28,19 @@ func newEditor(t rapid.TB, r int, path ...string) *editor {
 func (e *editor) apply(op crdt.Op) *crdt.Object {
 	e.t.Helper()
 	op.Type, op.Path = crdt.TypeText, e.path
-	d, err := e.o.Apply(e.id, crdt.Timestamp{Wall: simStart}, op)
+	e.lastOp = op
+	d := e.apply0(e.o, op)
+	e.deltas = append(e.deltas, d)
+	return d
+}
+
+// apply0 applies op to o as this editor's replica.
+func (e *editor) apply0(o *crdt.Object, op crdt.Op) *crdt.Object {
+	e.t.Helper()
+	d, err := o.Apply(e.id, crdt.Timestamp{Wall: simStart}, op)
 	if err != nil {
 		e.t.Fatalf("%v: %v", op, err)
 	}
-	e.deltas = append(e.deltas, d)
 	return d
 }
 
@@ -376,6 +385,7 @@ func TestTextRandomEditsConverge(t *testing.T) {
 				continue
 			}
 			before := []rune(e.text())
+			fresh := e.o.Clone() // no cached index: the same edit, computed from the leaves
 			var d *crdt.Object
 			var want string
 			if len(before) > 0 && rapid.IntRange(0, 2).Draw(t, "del") == 0 {
@@ -392,6 +402,8 @@ func TestTextRandomEditsConverge(t *testing.T) {
 			if got := e.text(); got != want {
 				t.Fatalf("replica %d: local edit gave %q, want %q", i, got, want)
 			}
+			fd := e.apply0(fresh, e.lastOp)
+			requireSame(t, "delta with the cached index and without", d, fd)
 			for j := range inbox {
 				if j != i {
 					inbox[j] = append(inbox[j], d)

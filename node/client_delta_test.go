@@ -44,6 +44,15 @@ func TestJoinClientChecks(t *testing.T) {
 	if vv := n.VersionVector(); vv[n.ID()] != 1 {
 		t.Fatalf("resends were logged: own log at %d, want 1", vv[n.ID()])
 	}
+	// other types "a" into a text; a client's piece that starts at that
+	// known dot but runs on into other's next sequences forges them.
+	if err := n.JoinClient(ctx, other, "t", clientDelta(t, crdt.NewObject(), other, now, crdt.Op{Type: crdt.TypeText, Kind: crdt.OpInsert, Value: crdt.String("a")})); err != nil {
+		t.Fatal(err)
+	}
+	longPiece, err := crdt.UnmarshalObjectJSON([]byte(`{"types":["text"],"leaves":[[["text",["` + other.String() + `",1]],[["` + other.String() + `",1,3,null,"abc"]]]],"ctx":{"vv":[],"cloud":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	digest, _, _ := n.Digest()
 
 	cases := []struct {
@@ -53,6 +62,7 @@ func TestJoinClientChecks(t *testing.T) {
 		want  error
 	}{
 		{"forged dot", "c", clientDelta(t, crdt.NewObject(), other, now, inc), ErrForgedDot},
+		{"text piece running past a known dot", "t", longPiece, ErrForgedDot},
 		{"wrong type", "c", clientDelta(t, crdt.NewObject(), client, now, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String("x")}), crdt.ErrWrongType},
 		{"clock an hour ahead", "r", clientDelta(t, crdt.NewObject(), client, now+time.Hour.Milliseconds(), crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Value: crdt.String("x")}), crdt.ErrInvalid},
 		{"no type", "e", crdt.NewObject(), crdt.ErrInvalid},

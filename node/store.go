@@ -45,27 +45,11 @@ func (s *objectStore) SetLeaf(leaf string, es []crdt.Entry) error {
 	// The dot index holds the dots a remove can reach (Entry.EachLiveDot):
 	// only the difference is written, so deleting one character of a text
 	// block touches one dot key, not the block's.
-	had := map[crdt.Dot]bool{}
-	for _, e := range old {
-		e.EachLiveDot(func(d crdt.Dot) { had[d] = true })
-	}
-	var ioErr error
-	for _, e := range es {
-		e.EachLiveDot(func(d crdt.Dot) {
-			if had[d] {
-				delete(had, d)
-			} else if ioErr == nil {
-				ioErr = s.txn.set(dotKey(s.dotPfx, d), []byte(leaf))
-			}
-		})
-	}
-	for d := range had {
-		if ioErr == nil {
-			ioErr = s.txn.del(dotKey(s.dotPfx, d))
-		}
-	}
-	if ioErr != nil {
-		return ioErr
+	err = crdt.DiffLiveDots(old, es,
+		func(d crdt.Dot) error { return s.txn.del(dotKey(s.dotPfx, d)) },
+		func(d crdt.Dot) error { return s.txn.set(dotKey(s.dotPfx, d), []byte(leaf)) })
+	if err != nil {
+		return err
 	}
 	if len(es) == 0 {
 		return s.txn.del(s.leafKey(leaf))

@@ -47,6 +47,7 @@ type benchSizes struct {
 	BigMapFields   int
 	FieldWrites    int
 	FanoutDeadline time.Duration
+	TraceEdits     int // scenario 8: edits of the trace replayed; 0 is all
 }
 
 var fullSizes = benchSizes{
@@ -66,7 +67,7 @@ var quickSizes = benchSizes{
 	GossipNodes: 15, GossipDegree: 4, GossipUpdates: 10, GossipTick: 15 * time.Millisecond, GossipMapKeys: 150,
 	LatencyNodes: 5, LatencyWrites: 150, LatencyEvery: 5 * time.Millisecond,
 	IdleConns: 200, StoredKeys: 10_000, BigMapFields: 10_000, FieldWrites: 10,
-	FanoutDeadline: 30 * time.Second,
+	FanoutDeadline: 30 * time.Second, TraceEdits: 30_000,
 }
 
 // benchEnv is what every scenario gets.
@@ -157,6 +158,7 @@ var scenarios = []scenario{
 	{5, "gossip bytes", benchGossip},
 	{6, "latency", benchLatency},
 	{7, "resources", benchResources},
+	{8, "editing trace against Yjs", benchTrace},
 }
 
 func runBench(args []string) error {

@@ -19,7 +19,7 @@ var tinySizes = benchSizes{
 	GossipNodes: 4, GossipDegree: 2, GossipUpdates: 3, GossipTick: 20 * time.Millisecond, GossipMapKeys: 20,
 	LatencyNodes: 2, LatencyWrites: 10, LatencyEvery: 2 * time.Millisecond,
 	IdleConns: 5, StoredKeys: 100, BigMapFields: 200, FieldWrites: 3,
-	FanoutDeadline: 20 * time.Second,
+	FanoutDeadline: 20 * time.Second, TraceEdits: 2_000,
 }
 
 func TestBenchMachinery(t *testing.T) {
