@@ -40,35 +40,83 @@ type ClientRule struct {
 
 // Check refuses d, a delta from the client, unless it keeps the rule
 // against the object held by st with meta m. It reads only the leaves d
-// names and the dots d's entries carry, so its cost is the delta's, not
-// the object's. The error wraps ErrForgedDot, ErrInvalid, ErrWrongType,
+// names and the dots d's entries carry, as JoinInto does, so it costs what
+// the join costs. The error wraps ErrForgedDot, ErrInvalid, ErrWrongType,
 // ErrOutOfRange or ErrUnseenDots; the ones that can never succeed come
 // before ErrUnseenDots, so a retry is only asked for where it can help.
 func (c ClientRule) Check(st Store, m *Meta, d *Object) error {
 	if err := checkDeltaTypes(m.Types, d.meta.Types); err != nil {
 		return err
 	}
-	seen := map[Dot]struct{}{}
+	cs := &checkState{seen: map[Dot]struct{}{}, unseen: &UnseenError{}}
+	unseen := cs.unseen
 	var err error
 	d.eachLeaf(func(key string, es []Entry) {
 		if err == nil {
-			err = c.checkLeaf(st, m, d, key, es, seen)
+			err = c.checkLeaf(st, m, d, key, es, cs)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	var unseen []string
 	d.meta.Ctx.eachRange(func(r ReplicaID, lo, hi uint64) {
-		if r != c.Client && !m.Ctx.covers(r, lo, hi) && len(unseen) < 4 {
-			unseen = append(unseen, fmt.Sprintf("%s:%d..%d", r, lo, hi))
+		if r != c.Client && !m.Ctx.covers(r, lo, hi) {
+			unseen.add(r, lo, hi)
 		}
 	})
-	if len(unseen) > 0 {
-		slices.Sort(unseen)
-		return fmt.Errorf("%w: the context covers %v, not all received here yet", ErrUnseenDots, unseen)
+	if len(unseen.Missing) > 0 {
+		return unseen
 	}
 	return nil
+}
+
+// checkState is what a check gathers across a delta's leaves.
+type checkState struct {
+	seen      map[Dot]struct{} // every entry's dot, to refuse one twice
+	unseen    *UnseenError     // missing dots, reported once nothing else is wrong
+	textAdded int              // new text characters, against MaxTextInsert
+}
+
+// DotRange is the sequences Lo..Hi of one replica.
+type DotRange struct {
+	Replica ReplicaID
+	Lo, Hi  uint64
+}
+
+// UnseenError is the error of a client delta that covers, or places text
+// after, other replicas' dots the receiver has not received: Missing names
+// them, so a receiver waiting for them can tell cheaply when they have
+// arrived. It wraps ErrUnseenDots.
+type UnseenError struct {
+	Missing []DotRange
+}
+
+func (e *UnseenError) add(r ReplicaID, lo, hi uint64) {
+	e.Missing = append(e.Missing, DotRange{Replica: r, Lo: lo, Hi: hi})
+}
+
+func (e *UnseenError) Error() string {
+	var names []string
+	for _, d := range e.Missing {
+		names = append(names, fmt.Sprintf("%s:%d..%d", d.Replica, d.Lo, d.Hi))
+	}
+	slices.Sort(names)
+	if len(names) > 4 {
+		names = append(names[:4], fmt.Sprintf("and %d more", len(e.Missing)-4))
+	}
+	return fmt.Sprintf("%v: the delta covers %v, not all received here yet", ErrUnseenDots, names)
+}
+
+func (e *UnseenError) Unwrap() error { return ErrUnseenDots }
+
+// CoveredBy reports whether m's context now holds every missing dot.
+func (e *UnseenError) CoveredBy(m *Meta) bool {
+	for _, d := range e.Missing {
+		if !m.Ctx.covers(d.Replica, d.Lo, d.Hi) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkDeltaTypes refuses a delta that names no type, several, or one the
@@ -87,7 +135,7 @@ func checkDeltaTypes(have, dt TypeSet) error {
 }
 
 // checkLeaf checks the entries d carries at key.
-func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Entry, seen map[Dot]struct{}) error {
+func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Entry, cs *checkState) error {
 	p, err := ParseKey(key)
 	if err != nil {
 		return err
@@ -97,10 +145,10 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 		if e.Dot.Replica != c.Client {
 			return fmt.Errorf("%w: entry %s at %s is another replica's write", ErrForgedDot, e.Dot, p)
 		}
-		if _, dup := seen[e.Dot]; dup {
+		if _, dup := cs.seen[e.Dot]; dup {
 			return fmt.Errorf("%w: dot %s appears twice", ErrInvalid, e.Dot)
 		}
-		seen[e.Dot] = struct{}{}
+		cs.seen[e.Dot] = struct{}{}
 		if t == TypeText {
 			continue // by character, below: pieces merge and split
 		}
@@ -115,7 +163,7 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 		}
 	}
 	if t == TypeText {
-		return c.checkText(st, m, key, es, p)
+		return c.checkText(st, m, key, es, p, cs)
 	}
 	if t != TypeGCounter && t != TypePNCounter {
 		return nil
@@ -163,18 +211,31 @@ func checkResend(st Store, key string, e Entry, p Path) error {
 	return fmt.Errorf("%w: dot %s was written at %s with another value", ErrForgedDot, e.Dot, p)
 }
 
+// MaxTextSeq bounds the sequence of a character a client writes into a
+// text: how many characters, live or deleted, one replica can add to one
+// object. A text's readers pay for every character it ever held, so one
+// token must not be able to make a shared text arbitrarily expensive.
+const MaxTextSeq = 1 << 20
+
 // checkText checks a text leaf character by character, since the pieces
 // that carry them merge and split as the text is edited: a resent
 // character must have the place (origin, side) and, where both still hold
 // it, the content stored under its dot; a new one must be placed after a
-// character that exists here, or the client's own.
-func (c ClientRule) checkText(st Store, m *Meta, key string, es []Entry, p Path) error {
+// character that exists here, or the client's own, and a delta adds at
+// most MaxTextInsert characters, none past MaxTextSeq.
+func (c ClientRule) checkText(st Store, m *Meta, key string, es []Entry, p Path, cs *checkState) error {
 	var stored map[Dot]textChar
 	for _, ch := range expandPieces(nil, es) {
 		if o := ch.origin; o != (Dot{}) && o.Replica != c.Client && !m.Ctx.Contains(o) {
-			return fmt.Errorf("%w: character %s is placed after %s, not received here yet", ErrUnseenDots, ch.dot, o)
+			cs.unseen.add(o.Replica, o.Seq, o.Seq)
 		}
 		if !m.Ctx.Contains(ch.dot) {
+			if cs.textAdded++; cs.textAdded > MaxTextInsert {
+				return fmt.Errorf("%w: a delta adds at most %d characters to a text", ErrLimit, MaxTextInsert)
+			}
+			if ch.dot.Seq > MaxTextSeq {
+				return fmt.Errorf("%w: a replica writes at most %d characters into one object's texts", ErrLimit, MaxTextSeq)
+			}
 			continue
 		}
 		if stored == nil {

@@ -2,7 +2,9 @@ package crdt_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -229,5 +231,33 @@ func requireHonestIntact(t *rapid.T, node, ref *crdt.Object, honest []crdt.Repli
 	}
 	if v, ok := node.Value().(int64); ok && (v > crdt.MaxSafeInt || v < -crdt.MaxSafeInt) {
 		t.Fatalf("counter value %d is beyond ±2^53-1", v)
+	}
+}
+
+// A text's readers pay for every character it ever held, so the rule caps
+// what one delta and one replica may add (docs/protocol.md).
+func TestClientRuleTextLimits(t *testing.T) {
+	r := lawReplicas[0]
+	rule := crdt.ClientRule{Client: r, MaxWall: simStart}
+	local := crdt.NewObject()
+	big := crdt.NewObject()
+	for _, n := range []int{crdt.MaxTextInsert, 1} {
+		d, err := local.Apply(r, crdt.Timestamp{Wall: simStart}, crdt.Op{Type: crdt.TypeText, Kind: crdt.OpInsert, Value: crdt.String(strings.Repeat("a", n))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big.Join(d)
+	}
+	if err := rule.Check(crdt.NewObject(), ptrMeta(crdt.NewObject()), big); !errors.Is(err, crdt.ErrLimit) {
+		t.Fatalf("a delta of %d new characters: %v, want ErrLimit", crdt.MaxTextInsert+1, err)
+	}
+	far := fmt.Sprintf(`{"types":["text"],"leaves":[[["text",[%q,%d]],[[%q,%d,1,null,"a"]]]],"ctx":{"vv":[],"cloud":[]}}`,
+		r, crdt.MaxTextSeq+1, r, crdt.MaxTextSeq+1)
+	d, err := crdt.UnmarshalObjectJSON([]byte(far))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rule.Check(crdt.NewObject(), ptrMeta(crdt.NewObject()), d); !errors.Is(err, crdt.ErrLimit) {
+		t.Fatalf("a character at seq %d: %v, want ErrLimit", crdt.MaxTextSeq+1, err)
 	}
 }

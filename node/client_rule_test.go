@@ -296,3 +296,65 @@ func TestRuleClientAheadOfNodeWaits(t *testing.T) {
 		}
 	}
 }
+
+// One connection cannot take every waiting slot: past its share, its
+// deltas over unseen dots are refused at once, and another connection's
+// delta still waits for its dots and is acknowledged when they come.
+func TestRuleWaitingShare(t *testing.T) {
+	t.Log("seed: none; the test draws nothing at random")
+	mem := transport.NewMemNetwork()
+	cfgB := testConfig(t, "b")
+	cfgB.UnseenDotsWait = time.Minute
+	a := startWSNode(t, testConfig(t, "a"), WSOptions{}, mem)
+	b := startWSNode(t, cfgB, WSOptions{}, mem)
+	mem.Partition([]string{"a"}, []string{"b"})
+	attacker := dialWS(t, b.url, true)
+	attacker.hello(nil)
+	ar, victim := attacker.replica.String(), uuid.New().String()
+	own := fmt.Sprintf(`[["counter"],[[%q,1,1,0]]]`, ar)
+	const sent = 3 * wsWaitShare
+	for i := 1; i <= sent; i++ {
+		sendRaw(t, attacker, i, "c", rawDelta("counter", own, fmt.Sprintf(`[%q,1],[%q,%d]`, ar, victim, i), ""))
+	}
+	// Everything past the share is refused without waiting.
+	for i := 0; i < sent-wsWaitShare; i++ {
+		attacker.expectError(wsUnseenDots, nil)
+	}
+	if w := b.n.waiting.Load(); w > wsWaitShare {
+		t.Fatalf("%d deltas wait, more than one connection's share %d", w, wsWaitShare)
+	}
+	// A client that read ahead on a still gets a slot, and its ack.
+	ctx := t.Context()
+	if _, err := a.n.Apply(ctx, "s", crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+	seen, _ := a.n.Get("s")
+	w := dialWS(t, b.url, true)
+	w.hello(nil)
+	rm := clientDelta(t, seen, w.replica, time.Now().UnixMilli(), crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpRemove, Value: crdt.String("x")})
+	w.send(map[string]any{"t": "delta", "id": 1, "key": "s", "delta": wsDeltaJSON(t, rm)})
+	for deadline := time.Now().Add(time.Minute); b.n.waiting.Load() <= wsWaitShare; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the honest delta never waited")
+		}
+	}
+	mem.Heal()
+	w.expect("ack")
+}
+
+// The presence message is read as strictly as every other client message.
+func TestRuleStrictPresence(t *testing.T) {
+	s := startWSNode(t, ruleConfig(t, "n"), WSOptions{}, nil)
+	w := dialWS(t, s.url, true)
+	w.hello(nil)
+	for _, msg := range []string{
+		`{"t":"presence","KEY":"k","state":{}}`,
+		`{"t":"presence","key":"k","state":{},"bogus":true}`,
+		`{"t":"presence","key":null,"state":{}}`,
+	} {
+		if err := w.c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		w.expectError(wsBadMessage, nil)
+	}
+}

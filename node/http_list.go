@@ -41,7 +41,7 @@ func (a *httpAPI) listObjects(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	keys, more, err := a.n.Keys(q.Get("prefix"), q.Get("after"), limit)
+	keys, next, err := a.n.Keys(q.Get("prefix"), q.Get("after"), limit)
 	if err != nil {
 		return err
 	}
@@ -49,9 +49,7 @@ func (a *httpAPI) listObjects(w http.ResponseWriter, r *http.Request) error {
 	if resp.Objects == nil {
 		resp.Objects = []KeyInfo{}
 	}
-	if more {
-		resp.Next = keys[len(keys)-1].Key
-	}
+	resp.Next = next
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

@@ -15,13 +15,17 @@ type KeyInfo struct {
 }
 
 // Keys lists, in key order, at most limit objects whose key starts with
-// prefix and sorts after after ("" from the start), from one snapshot; more
-// reports whether others follow. Only objects' metadata is read, so a page
-// costs one read per key whatever the objects' sizes.
-func (n *Node) Keys(prefix, after string, limit int) (keys []KeyInfo, more bool, err error) {
+// prefix and sorts after after ("" from the start), from one snapshot.
+// next is where the following page starts ("" at the end): the last key
+// listed, or the last one read when objects without a type (metadata
+// only) used up the page's budget of reads. Only objects' metadata is read,
+// and at most 4*limit+64 of them, so a page costs a bounded number of reads
+// whatever the keyspace holds.
+func (n *Node) Keys(prefix, after string, limit int) (keys []KeyInfo, next string, err error) {
 	if limit <= 0 {
-		return nil, false, fmt.Errorf("node: listing keys: limit %d is not positive", limit)
+		return nil, "", fmt.Errorf("node: listing keys: limit %d is not positive", limit)
 	}
+	budget := 4*limit + 64
 	err = n.db.View(func(txn *badger.Txn) error {
 		p := metaKey(prefix)
 		start := p
@@ -30,25 +34,29 @@ func (n *Node) Keys(prefix, after string, limit int) (keys []KeyInfo, more bool,
 		}
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		defer it.Close()
+		last := ""
 		for it.Seek(start); it.ValidForPrefix(p); it.Next() {
+			if len(keys) == limit || budget == 0 {
+				next = last
+				return nil
+			}
+			budget--
+			key := string(it.Item().Key()[1:])
+			last = key
 			var m crdt.Meta
 			err := it.Item().Value(func(v []byte) error { return m.UnmarshalBinary(v) })
 			if err != nil {
-				return fmt.Errorf("object %q meta: %w", it.Item().Key()[1:], err)
+				return fmt.Errorf("object %q meta: %w", key, err)
 			}
 			if m.Types.First() == 0 {
 				continue
 			}
-			if len(keys) == limit {
-				more = true
-				return nil
-			}
-			keys = append(keys, KeyInfo{Key: string(it.Item().Key()[1:]), Type: m.Types.First()})
+			keys = append(keys, KeyInfo{Key: key, Type: m.Types.First()})
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("node: listing keys: %w", err)
+		return nil, "", fmt.Errorf("node: listing keys: %w", err)
 	}
-	return keys, more, nil
+	return keys, next, nil
 }

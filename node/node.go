@@ -201,7 +201,7 @@ func (n *Node) JoinClient(ctx context.Context, client crdt.ReplicaID, key string
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	return n.untilSeen(ctx, func() error {
+	return n.untilSeen(ctx, key, func() error {
 		_, err := n.submit(ctx, &writeReq{kind: reqClientDelta, key: key, delta: delta, client: client})
 		return err
 	})

@@ -279,10 +279,15 @@ func (t *presenceTable) sendPeers(ps []Presence) {
 // presenceOf reads a client's presence message body: {"key", "state"}.
 func presenceOf(data []byte) (key string, state json.RawMessage, err error) {
 	var m struct {
+		T     string          `json:"t"`
+		ID    json.RawMessage `json:"id"`
 		Key   *string         `json:"key"`
 		State json.RawMessage `json:"state"`
 	}
-	if err := json.Unmarshal(data, &m); err != nil || m.Key == nil || m.State == nil {
+	if err := decodeExact(data, &m); err != nil {
+		return "", nil, fmt.Errorf("presence: %w", err)
+	}
+	if m.Key == nil || m.State == nil {
 		return "", nil, fmt.Errorf(`presence needs a "key" and a "state" (an object, or null to clear it)`)
 	}
 	if s := bytes.TrimSpace(m.State); len(s) == 0 || (s[0] != '{' && string(s) != "null") {

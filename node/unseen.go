@@ -5,29 +5,41 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/lattice-sync/lattice/crdt"
 )
 
-// untilSeen runs try, a client delta's submission, and while it fails with
-// crdt.ErrUnseenDots retries it after each commit that brought state from
-// peers, until UnseenDotsWait has passed. The delta waits on the client's
-// own goroutine and holds nothing but a slot of MaxWaitingDeltas; it is
-// never stored until it passes the rule.
-func (n *Node) untilSeen(ctx context.Context, try func() error) error {
-	arrived := n.arrived()
+// untilSeen runs try, a client delta's submission for key, and while it
+// fails with a crdt.UnseenError waits for the dots it names: after each
+// commit that brought state from peers it reads key's meta (a point read,
+// not a trip through the committer) and submits again only once they are
+// all here, until UnseenDotsWait has passed. The delta waits on the
+// client's own goroutine and holds nothing but a slot: one of
+// MaxWaitingDeltas node-wide, and one of its connection's share (see
+// withWaitShare). It is never stored until it passes the rule.
+func (n *Node) untilSeen(ctx context.Context, key string, try func() error) error {
 	err := try()
-	if !errors.Is(err, crdt.ErrUnseenDots) || n.cfg.UnseenDotsWait == 0 {
+	var unseen *crdt.UnseenError
+	if !errors.As(err, &unseen) || n.cfg.UnseenDotsWait == 0 {
 		return err
 	}
-	if n.waiting.Add(1) > int64(n.cfg.MaxWaitingDeltas) {
-		n.waiting.Add(-1)
+	release, ok := n.takeWaitSlot(ctx)
+	if !ok {
 		n.metrics.unseenRefused.Inc()
 		return err
 	}
-	defer n.waiting.Add(-1)
+	defer release()
 	deadline := time.NewTimer(n.cfg.UnseenDotsWait)
 	defer deadline.Stop()
 	for {
+		arrived := n.arrived()
+		if n.covered(key, unseen) {
+			if err = try(); !errors.As(err, &unseen) {
+				return err
+			}
+			continue // other dots are missing now: wait for those
+		}
 		select {
 		case <-arrived:
 		case <-deadline.C:
@@ -38,11 +50,54 @@ func (n *Node) untilSeen(ctx context.Context, try func() error) error {
 		case <-n.quit:
 			return ErrClosed
 		}
-		arrived = n.arrived()
-		if err = try(); !errors.Is(err, crdt.ErrUnseenDots) {
-			return err
+	}
+}
+
+// covered reports whether key's stored context holds every dot e names.
+func (n *Node) covered(key string, e *crdt.UnseenError) bool {
+	var m crdt.Meta
+	err := n.db.View(func(txn *badger.Txn) error {
+		var err error
+		m, _, err = loadMeta(readKV{txn}, key)
+		return err
+	})
+	return err == nil && e.CoveredBy(&m)
+}
+
+// waitShareKey carries a connection's share of waiting slots in a context.
+type waitShareKey struct{}
+
+// withWaitShare gives every delta submitted with the returned context one
+// pool of at most n waiting slots, so that one connection cannot take all
+// of MaxWaitingDeltas from the others.
+func withWaitShare(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, waitShareKey{}, make(chan struct{}, n))
+}
+
+// takeWaitSlot takes a node-wide slot and, if ctx carries one, a slot of
+// its connection's share; false if either is full.
+func (n *Node) takeWaitSlot(ctx context.Context) (release func(), ok bool) {
+	share, _ := ctx.Value(waitShareKey{}).(chan struct{})
+	if share != nil {
+		select {
+		case share <- struct{}{}:
+		default:
+			return nil, false
 		}
 	}
+	if n.waiting.Add(1) > int64(n.cfg.MaxWaitingDeltas) {
+		n.waiting.Add(-1)
+		if share != nil {
+			<-share
+		}
+		return nil, false
+	}
+	return func() {
+		n.waiting.Add(-1)
+		if share != nil {
+			<-share
+		}
+	}, true
 }
 
 // arrived returns a channel closed by the next commit that joins state

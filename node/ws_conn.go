@@ -79,8 +79,13 @@ type wsConn struct {
 	deltas  sync.WaitGroup
 }
 
+// wsWaitShare is how many of one connection's deltas may wait at once for
+// dots not received yet (Config.UnseenDotsWait): enough for a client that
+// read ahead, too few for one connection to take MaxWaitingDeltas.
+const wsWaitShare = 8
+
 func newWSConn(h *WSHandler, ws *websocket.Conn) *wsConn {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(withWaitShare(context.Background(), wsWaitShare))
 	return &wsConn{
 		h: h, n: h.n, ws: ws, opts: &h.opts, log: h.log,
 		ctx: ctx, cancel: cancel,

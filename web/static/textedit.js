@@ -29,6 +29,13 @@ function moveThrough(pos, e) {
   return e.index16 + e.insert.length;
 }
 
+// safeColor passes on another tab's colour only if it is one: presence is
+// another client's data, and a string such as "red; background: url(…)"
+// would add declarations of its choosing to the page.
+function safeColor(c) {
+  return typeof c === 'string' && /^(#[0-9a-fA-F]{3,8}|hsl\(\d{1,3}(\.\d+)?(deg)? \d{1,3}(\.\d+)?% \d{1,3}(\.\d+)?%\))$/.test(c) ? c : '#666';
+}
+
 // colorOf gives every replica its own hue.
 export function colorOf(replica) {
   let x = 0;
@@ -150,7 +157,7 @@ export class TextBinding {
       const at = c.anchorIndex(key, s.anchor, path);
       const before = cps.slice(Math.max(0, at - 8), at).join('');
       const after = cps.slice(at, at + 8).join('');
-      chips.push(h('span', { class: 'cursor-chip', style: `--c: ${s.color || '#666'}`, dataset: { replica: p.replica, at: String(at) } },
+      chips.push(h('span', { class: 'cursor-chip', style: `--c: ${safeColor(s.color)}`, dataset: { replica: p.replica, at: String(at) } },
         h('b', {}, s.name || 'Someone'), ` at ${at}: …${before}`, h('span', { class: 'caret', 'aria-hidden': 'true' }), `${after}…`));
     }
     replace(this.cursorsEl, ...chips);
