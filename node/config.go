@@ -37,8 +37,10 @@ type Config struct {
 	MaxClockSkew time.Duration
 	// LogRetention is how many entries of each node's log this node keeps.
 	// Older entries are dropped; a peer that needs them gets the objects'
-	// state instead. Default 100,000: minutes to hours of writes, so that a
-	// node that was down briefly catches up from the log alone.
+	// state instead (state transfer). Default DefaultLogRetention, 100,000:
+	// minutes to hours of writes, so that a node that was down briefly
+	// catches up from the log alone. A small value drives a node that was
+	// away into state transfer: tests and operators set it to exercise it.
 	LogRetention uint64
 	// FullState turns off delta propagation: pushes and anti-entropy ship
 	// whole object states. Only for tests and benchmarks that compare the
@@ -57,6 +59,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultLogRetention is Config.LogRetention's default.
+const DefaultLogRetention = 100_000
+
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig(name, dir string) Config {
 	return Config{
@@ -67,7 +72,7 @@ func DefaultConfig(name, dir string) Config {
 		MaxBatch:            512,
 		MaxSyncBytes:        4 << 20,
 		MaxClockSkew:        time.Minute,
-		LogRetention:        100_000,
+		LogRetention:        DefaultLogRetention,
 		Now:                 func() int64 { return time.Now().UnixMilli() },
 		Logger:              slog.Default(),
 	}
