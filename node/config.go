@@ -43,8 +43,9 @@ type Config struct {
 	// away into state transfer: tests and operators set it to exercise it.
 	LogRetention uint64
 	// FullState turns off delta propagation: pushes and anti-entropy ship
-	// whole object states. Only for tests and benchmarks that compare the
-	// two. Default false.
+	// whole object states (fullstate.go). It is the baseline lattice bench
+	// measures deltas against, not for production: traffic then grows with
+	// the store, and lattice serve has no flag for it. Default false.
 	FullState bool
 	// EncryptionKey, if set, encrypts the data directory at rest (Badger's
 	// AES-CTR, with data keys rotated every 10 days and kept encrypted

@@ -57,7 +57,6 @@ type wsConn struct {
 	send     chan wsOut
 	wake     chan struct{} // the committer's nudge after an overflow
 	overflow atomic.Bool   // a live delta did not fit; resync before anything else
-	peak     atomic.Int64  // most messages ever queued, for tests
 	gen      uint64        // the hub's dedup stamp; committer goroutine only
 
 	// Set by ServeHTTP and hello, before the writer starts; read-only
@@ -552,7 +551,6 @@ func (c *wsConn) classify(err error) (code, msg string) {
 func (c *wsConn) enqueue(m wsOut) {
 	select {
 	case c.send <- m:
-		c.notePeak()
 	case <-c.ctx.Done():
 	}
 }
@@ -571,16 +569,6 @@ func (c *wsConn) replyError(id json.RawMessage, code, format string, args ...any
 	}{"error", code, fmt.Sprintf(format, args...), id}))
 }
 
-func (c *wsConn) notePeak() {
-	l := int64(len(c.send))
-	for {
-		p := c.peak.Load()
-		if l <= p || c.peak.CompareAndSwap(p, l) {
-			return
-		}
-	}
-}
-
 // offer queues a live change without ever waiting: it runs on the
 // committer. If the queue is full the connection is marked for a resync,
 // and until the writer gets to it further changes are not queued at all:
@@ -591,7 +579,6 @@ func (c *wsConn) offer(lc *liveChange) {
 	}
 	select {
 	case c.send <- wsOut{kind: outLive, live: lc}:
-		c.notePeak()
 	default:
 		if c.overflow.CompareAndSwap(false, true) {
 			c.h.metrics.resyncs.Inc()
