@@ -53,9 +53,13 @@ type Config struct {
 	// directory written with a key opens only with that key. Default nil:
 	// not encrypted.
 	EncryptionKey []byte
-	// Now returns physical time in milliseconds. Default: the wall clock.
-	// Tests inject skewed clocks.
+	// Now returns physical time in milliseconds, which the hybrid clock
+	// stamps writes with. Default: the wall clock. Tests inject skewed
+	// clocks.
 	Now func() int64
+	// Clock measures the node's intervals and timeouts (see Clock).
+	// Default WallClock.
+	Clock Clock
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -75,6 +79,7 @@ func DefaultConfig(name, dir string) Config {
 		MaxClockSkew:        time.Minute,
 		LogRetention:        DefaultLogRetention,
 		Now:                 func() int64 { return time.Now().UnixMilli() },
+		Clock:               WallClock,
 		Logger:              slog.Default(),
 	}
 }
@@ -104,6 +109,9 @@ func (c *Config) validate() error {
 	}
 	if c.Now == nil {
 		errs = append(errs, errors.New("Now is nil"))
+	}
+	if c.Clock == nil {
+		errs = append(errs, errors.New("Clock is nil"))
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("Logger is nil"))

@@ -102,7 +102,7 @@ func (r *replicator) mark(peer string, o crdt.ReplicaID, es []logEntry) {
 	if len(es) == 0 {
 		return
 	}
-	now := time.Now()
+	now := r.n.cfg.Clock.Now()
 	win := r.recentWindow()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -138,7 +138,7 @@ func (r *replicator) mark(peer string, o crdt.ReplicaID, es []logEntry) {
 
 // recentMarks copies peer's unexpired marks.
 func (r *replicator) recentMarks(peer string) map[crdt.ReplicaID][]sentRange {
-	now := time.Now()
+	now := r.n.cfg.Clock.Now()
 	win := r.recentWindow()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -303,7 +303,7 @@ func (r *replicator) notePeer(name string, id crdt.ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.peerLocked(name)
-	p.id, p.seen = id, time.Now()
+	p.id, p.seen = id, r.n.cfg.Clock.Now()
 }
 
 // PeerEvent implements transport.Receiver: a peer that joins or comes back
@@ -382,13 +382,13 @@ func chunkEntries(es []logEntry) [][]logEntry {
 
 func (r *replicator) antiEntropyLoop() {
 	defer r.wg.Done()
-	t := time.NewTicker(r.n.cfg.AntiEntropyInterval)
+	t := r.n.cfg.Clock.NewTicker(r.n.cfg.AntiEntropyInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-r.quit:
 			return
-		case <-t.C:
+		case <-t.C():
 			peers := r.reachable()
 			rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 			for _, p := range peers {

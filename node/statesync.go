@@ -88,7 +88,7 @@ func (r *replicator) offerState(peer string) {
 	r.mu.Lock()
 	wait := 2 * r.n.cfg.AntiEntropyInterval
 	if old := r.outs[peer]; old != nil {
-		age := time.Since(old.started)
+		age := r.n.cfg.Clock.Now().Sub(old.started)
 		if age < sessionTimeout && (old.answered || age < old.wait) {
 			r.mu.Unlock()
 			return
@@ -97,7 +97,7 @@ func (r *replicator) offerState(peer string) {
 			wait = old.wait * 2
 		}
 	}
-	s := &outSession{id: sessionIDs.Add(1), vv: r.n.VersionVector(), started: time.Now(), wait: min(wait, sessionTimeout)}
+	s := &outSession{id: sessionIDs.Add(1), vv: r.n.VersionVector(), started: r.n.cfg.Clock.Now(), wait: min(wait, sessionTimeout)}
 	r.outs[peer] = s
 	r.mu.Unlock()
 
@@ -133,7 +133,7 @@ func (r *replicator) onDigests(peer string, m *message) {
 	r.mu.Lock()
 	in := r.ins[sk]
 	if in == nil {
-		in = &inSession{started: time.Now(), ranges: map[string][]*message{}, done: map[string]bool{}}
+		in = &inSession{started: r.n.cfg.Clock.Now(), ranges: map[string][]*message{}, done: map[string]bool{}}
 		r.ins[sk] = in
 	}
 	in.digests = append(in.digests, m.digests...)
@@ -293,8 +293,9 @@ func (r *replicator) checkFinished(peer, sk string) {
 func (r *replicator) expireSessions() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := r.n.cfg.Clock.Now()
 	for k, in := range r.ins {
-		if time.Since(in.started) > sessionTimeout {
+		if now.Sub(in.started) > sessionTimeout {
 			delete(r.ins, k)
 		}
 	}
