@@ -76,16 +76,17 @@ func (h *manualTickerHandle) Stop() {
 	h.t.stopped = true
 }
 
-// The anti-entropy ticker is the injected clock's: with an interval of an
-// hour, a node truncates its log (which it does once a round) as soon as
-// the test advances its clock by an hour, and would not within the test
-// on the wall clock.
-func TestClockDrivesAntiEntropyRounds(t *testing.T) {
-	clock := newManualClock()
+// openOnClock opens a node on clock, with an anti-entropy interval of an
+// hour (so no round runs unless the test advances the clock), attached
+// alone to an in-memory network; edit, if not nil, adjusts its config.
+func openOnClock(t *testing.T, clock Clock, edit func(*Config)) *Node {
+	t.Helper()
 	cfg := testConfig(t, "a")
 	cfg.Clock = clock
 	cfg.AntiEntropyInterval = time.Hour
-	cfg.LogRetention = 5
+	if edit != nil {
+		edit(&cfg)
+	}
 	n, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -94,12 +95,22 @@ func TestClockDrivesAntiEntropyRounds(t *testing.T) {
 	if err := n.Attach(transport.NewMemNetwork().Add("a")); err != nil {
 		t.Fatal(err)
 	}
+	return n
+}
+
+// The anti-entropy ticker is the injected clock's: with an interval of an
+// hour, a node truncates its log (which it does once a round) as soon as
+// the test advances its clock by an hour, and would not within the test
+// on the wall clock.
+func TestClockDrivesAntiEntropyRounds(t *testing.T) {
+	clock := newManualClock()
+	n := openOnClock(t, clock, func(cfg *Config) { cfg.LogRetention = 5 })
 	for i := range 20 {
 		if _, err := n.Apply(context.Background(), fmt.Sprintf("k%d", i), crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err = testkit.Eventually(10*time.Second, func() error {
+	err := testkit.Eventually(10*time.Second, func() error {
 		clock.Advance(time.Hour)
 		if n.floorOf(n.ID()) == 0 {
 			return errors.New("the log was not truncated")
@@ -116,17 +127,7 @@ func TestClockDrivesAntiEntropyRounds(t *testing.T) {
 // it has is forgotten.
 func TestClockExpiresSessions(t *testing.T) {
 	clock := newManualClock()
-	cfg := testConfig(t, "a")
-	cfg.Clock = clock
-	cfg.AntiEntropyInterval = time.Hour // no round expires anything behind the test's back
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	if err := n.Attach(transport.NewMemNetwork().Add("a")); err != nil {
-		t.Fatal(err)
-	}
+	n := openOnClock(t, clock, nil)
 	r := n.repl.Load()
 	r.onDigests("b", &message{kind: msgDigests, session: 7, final: false})
 	sessions := func() int {
