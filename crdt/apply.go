@@ -81,7 +81,12 @@ func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error
 				e.N += uint64(-by)
 			}
 			if e.P > MaxSafeInt || e.N > MaxSafeInt {
-				return nil, fmt.Errorf("%w: counter total would exceed 2^53-1", ErrInvalid)
+				return nil, fmt.Errorf("%w: counter total would exceed 2^53-1", ErrOutOfRange)
+			}
+			// The object's sum over every replica must stay exact too.
+			e.Dot = dot
+			if _, _, ok := counterTotalChecked(append(withoutReplica(es, r), e)); !ok {
+				return nil, fmt.Errorf("%w: counter value would pass 2^53-1", ErrOutOfRange)
 			}
 			covers(mine)
 			put(e)

@@ -160,6 +160,9 @@ func UnmarshalObjectJSON(data []byte) (*Object, error) {
 	if len(data) > MaxEncodedSize {
 		return nil, fmt.Errorf("%w: %d bytes of JSON exceeds %d", ErrLimit, len(data), MaxEncodedSize)
 	}
+	if err := CheckJSON(data); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	r := &jsonReader{dec: dec, obj: NewObject(), vv: VersionVector{}, seen: map[ReplicaID][]uint64{}}

@@ -18,4 +18,14 @@ var (
 	ErrLimit = errors.New("crdt: decoding limit exceeded")
 	// ErrSeqExhausted: a replica has minted MaxSeq dots for one object.
 	ErrSeqExhausted = errors.New("crdt: dot sequence exhausted")
+	// ErrForgedDot: a client's delta carries another replica's write, or
+	// re-sends a dot with a payload other than the one stored under it.
+	ErrForgedDot = errors.New("crdt: delta carries a write its sender did not make")
+	// ErrOutOfRange: a counter total would pass MaxSafeInt (2^53-1), the
+	// largest integer every client (JavaScript's numbers) holds exactly.
+	ErrOutOfRange = errors.New("crdt: out of range")
+	// ErrUnseenDots: a client's delta covers dots of other replicas that
+	// the receiver has not received yet. Retryable: once they arrive, the
+	// same delta is accepted.
+	ErrUnseenDots = errors.New("crdt: delta covers dots not received yet")
 )

@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -111,5 +112,35 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("ParseKey(%q) = %v, whose key is %q", key, p, p.Key())
 		}
 		_ = p.String()
+	})
+}
+
+// FuzzCheckJSON: CheckJSON never panics, accepts only what encoding/json
+// accepts too, and accepts every text JSON.stringify could have produced
+// from the value encoding/json reads (a round trip).
+func FuzzCheckJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1}`, `{"a":1,"a":2}`, `{"a":1,"A":2}`, `"\ud800"`, `"\ud83d\ude00"`, `"\udc00\ud800"`,
+		"\"\xff\"", `[1,2,{"x":[true,false,null]}]`, `-0.5e+10`, `01`, `{"a":}`, ` {} `, `[`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := crdt.CheckJSON(data)
+		if err == nil && !json.Valid(data) {
+			t.Fatalf("CheckJSON accepts %q, which encoding/json refuses", data)
+		}
+		if err != nil && !errors.Is(err, crdt.ErrInvalid) {
+			t.Fatalf("error %v does not wrap ErrInvalid", err)
+		}
+		if err == nil {
+			var v any
+			if json.Unmarshal(data, &v) == nil {
+				again, _ := json.Marshal(v)
+				if e := crdt.CheckJSON(again); e != nil {
+					t.Fatalf("%q re-encoded as %q is refused: %v", data, again, e)
+				}
+			}
+		}
 	})
 }

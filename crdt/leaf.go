@@ -95,6 +95,17 @@ func withoutDot(es []Entry, d Dot) []Entry {
 	return append(out, es[i+1:]...)
 }
 
+// withoutReplica returns a new slice of the entries not of r, in order.
+func withoutReplica(es []Entry, r ReplicaID) []Entry {
+	out := make([]Entry, 0, len(es))
+	for _, e := range es {
+		if e.Dot.Replica != r {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // latestOf returns the entry of r with the highest sequence, if any.
 func latestOf(es []Entry, r ReplicaID) (Entry, bool) {
 	var best Entry
@@ -128,17 +139,31 @@ func lwwWinner(es []Entry) (Entry, bool) {
 
 // counterTotal sums, per replica, the latest entry: an entry holds that
 // replica's running totals, so an older entry still present (its successor
-// arrived first) must not count twice.
+// arrived first) must not count twice. The sums saturate at MaxSafeInt:
+// writers refuse to pass it (ErrOutOfRange), so only state from a peer that
+// broke the rule gets there, and it must not wrap.
 func counterTotal(es []Entry) (p, n uint64) {
-	latest := map[ReplicaID]Entry{}
-	for _, e := range es {
-		if l, ok := latest[e.Dot.Replica]; !ok || e.Dot.Seq > l.Dot.Seq {
-			latest[e.Dot.Replica] = e
-		}
-	}
-	for _, e := range latest {
-		p += e.P
-		n += e.N
-	}
+	p, n, _ = counterTotalChecked(es)
 	return p, n
+}
+
+// counterTotalChecked is counterTotal, with ok false if a sum saturated.
+func counterTotalChecked(es []Entry) (p, n uint64, ok bool) {
+	ok = true
+	add := func(sum, x uint64) uint64 {
+		if x > MaxSafeInt || sum > MaxSafeInt-x {
+			ok = false
+			return MaxSafeInt
+		}
+		return sum + x
+	}
+	for i, e := range es {
+		// es is sorted by dot, so a replica's entries are adjacent and its
+		// latest is the last of them.
+		if i+1 < len(es) && es[i+1].Dot.Replica == e.Dot.Replica {
+			continue
+		}
+		p, n = add(p, e.P), add(n, e.N)
+	}
+	return p, n, ok
 }

@@ -1,6 +1,8 @@
 package crdt
 
 import (
+	"slices"
+
 	"github.com/google/btree"
 )
 
@@ -99,6 +101,28 @@ func (o *Object) Dots(r ReplicaID, lo, hi uint64, fn func(Dot, string) error) er
 
 // Context returns a copy of the object's causal context.
 func (o *Object) Context() *CausalContext { return o.meta.Ctx.Clone() }
+
+// Replicas returns every replica the object names, in its entries or its
+// causal context, in canonical order: who has written it, as far as it
+// knows.
+func (o *Object) Replicas() []ReplicaID {
+	seen := map[ReplicaID]struct{}{}
+	for d := range o.dots {
+		seen[d.Replica] = struct{}{}
+	}
+	for r := range o.meta.Ctx.vv {
+		seen[r] = struct{}{}
+	}
+	for d := range o.meta.Ctx.cloud {
+		seen[d.Replica] = struct{}{}
+	}
+	out := make([]ReplicaID, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, compareReplica)
+	return out
+}
 
 // Len is the number of leaves.
 func (o *Object) Len() int { return o.leaves.Len() }

@@ -2,7 +2,9 @@ package crdt
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -113,6 +115,26 @@ type opJSON struct {
 	By    *int64          `json:"by,omitempty"`
 }
 
+// opFieldKinds says what each field of an op holds, for error messages.
+var opFieldKinds = map[string]string{
+	"type": `a type name such as "counter"`, "op": `an operation name such as "inc"`,
+	"path": "a list of field names", "by": "an integer",
+}
+
+// jsonArticle names a JSON kind as encoding/json's errors give it
+// ("string", "number 1.5", "array"), for a sentence.
+func jsonArticle(kind string) string {
+	switch {
+	case kind == "array":
+		return "a list"
+	case kind == "object":
+		return "an object"
+	case strings.HasPrefix(kind, "number"):
+		return "the " + kind
+	}
+	return "a " + kind
+}
+
 // MarshalJSON implements json.Marshaler.
 func (op Op) MarshalJSON() ([]byte, error) {
 	j := opJSON{Type: op.Type, Op: op.Kind.String(), Path: op.Path}
@@ -127,8 +149,32 @@ func (op Op) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON implements json.Unmarshaler and validates the result.
 func (op *Op) UnmarshalJSON(b []byte) error {
+	if err := CheckJSON(b); err != nil {
+		return fmt.Errorf("op: %w", err)
+	}
+	// encoding/json matches names without regard to case; an op's names
+	// are exact, as in every other client.
+	var names map[string]json.RawMessage
+	if err := json.Unmarshal(b, &names); err != nil {
+		return fmt.Errorf("%w: an op is a JSON object", ErrInvalid)
+	}
+	for name, raw := range names {
+		switch name {
+		case "type", "op", "path", "by":
+			if string(raw) == "null" {
+				return fmt.Errorf("%w: op: %q is null", ErrInvalid, name)
+			}
+		case "value": // null is a value
+		default:
+			return fmt.Errorf("%w: op: unknown field %q (names are case-sensitive)", ErrInvalid, name)
+		}
+	}
 	var j opJSON
 	if err := json.Unmarshal(b, &j); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			return fmt.Errorf("%w: op: %q must be %s, not %s", ErrInvalid, ute.Field, opFieldKinds[ute.Field], jsonArticle(ute.Value))
+		}
 		return fmt.Errorf("%w: op: %v", ErrInvalid, err)
 	}
 	k, err := ParseOpKind(j.Op)

@@ -59,17 +59,8 @@ func appendSegment(b []byte, s Segment) []byte {
 	return append(b, s.Field...)
 }
 
-// terminal is the type whose leaf the path ends in, and the leaf's kind.
-func (p Path) leafKind() leafKind {
-	if len(p.Segs) == 0 {
-		return leafKindOf(p.Root)
-	}
-	last := p.Segs[len(p.Segs)-1]
-	if last.IsElem() {
-		return leafDots
-	}
-	return leafKindOf(last.Type)
-}
+// leafKind is the kind of the leaf the path ends in.
+func (p Path) leafKind() leafKind { return leafKindOf(p.leafType()) }
 
 // String renders the path for people: map/title:lww, set/"x".
 func (p Path) String() string {

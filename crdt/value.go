@@ -151,11 +151,20 @@ func (v Value) MarshalJSON() ([]byte, error) { return appendValueJSON(nil, v), n
 
 // UnmarshalJSON reads a JSON scalar.
 func (v *Value) UnmarshalJSON(b []byte) error {
+	if err := CheckJSON(b); err != nil {
+		return fmt.Errorf("value: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var x any
 	if err := dec.Decode(&x); err != nil {
 		return fmt.Errorf("%w: value: %v", ErrInvalid, err)
+	}
+	switch x.(type) {
+	case map[string]any:
+		return fmt.Errorf("%w: a value is a JSON scalar (a string, number, true, false or null), not an object", ErrInvalid)
+	case []any:
+		return fmt.Errorf("%w: a value is a JSON scalar (a string, number, true, false or null), not a list", ErrInvalid)
 	}
 	nv, err := ValueOf(x)
 	if err != nil {

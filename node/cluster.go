@@ -12,8 +12,9 @@ import (
 type ClusterInfo struct {
 	Name    string            `json:"name"`
 	ID      string            `json:"id"`
-	HTTP    string            `json:"http,omitempty"` // this node's advertised HTTP URL
-	VV      map[string]uint64 `json:"vv"`             // node replica id -> log entries applied
+	Cluster string            `json:"cluster,omitempty"` // Config.ClusterID
+	HTTP    string            `json:"http,omitempty"`    // this node's advertised HTTP URL
+	VV      map[string]uint64 `json:"vv"`                // node replica id -> log entries applied
 	Members []MemberInfo      `json:"members"`
 }
 
@@ -40,7 +41,7 @@ func vvJSON(v crdt.VersionVector) map[string]uint64 {
 // Cluster returns this node's view of the cluster.
 func (n *Node) Cluster() ClusterInfo {
 	ours := n.VersionVector()
-	ci := ClusterInfo{Name: n.cfg.Name, ID: n.id.String(), HTTP: n.cfg.AdvertiseHTTP, VV: vvJSON(ours), Members: []MemberInfo{}}
+	ci := ClusterInfo{Name: n.cfg.Name, ID: n.id.String(), Cluster: n.cfg.ClusterID, HTTP: n.cfg.AdvertiseHTTP, VV: vvJSON(ours), Members: []MemberInfo{}}
 	r := n.repl.Load()
 	if r == nil {
 		return ci

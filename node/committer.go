@@ -61,6 +61,9 @@ type stage struct {
 	changes []change
 	clocks  []crdt.Timestamp
 	floors  crdt.VersionVector
+	// arrivals: the commit joined state from peers, which may hold dots
+	// that client deltas are waiting for.
+	arrivals bool
 }
 
 // holds reports whether the entry (o, seq) is applied here or staged in
@@ -160,6 +163,9 @@ func (n *Node) commit(batch []*writeReq) {
 	for _, t := range st.clocks {
 		n.observeClock(t)
 	}
+	if st.arrivals {
+		n.noteArrivals()
+	}
 	n.metrics.commits.Inc()
 	n.metrics.bytesWritten.Add(float64(txn.bytes))
 	n.written.Add(int64(txn.bytes))
@@ -202,11 +208,11 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 		if err != nil {
 			return nil, err
 		}
-		maxWall := n.cfg.Now() + n.cfg.MaxClockSkew.Milliseconds()
-		if err := checkClientDelta(&m, r.client, r.delta, maxWall); err != nil {
+		os := &countingStore{Store: newObjectStore(txn, r.key)}
+		rule := crdt.ClientRule{Client: r.client, MaxWall: n.cfg.Now() + n.cfg.MaxClockSkew.Milliseconds()}
+		if err := rule.Check(os, &m, r.delta); err != nil {
 			return nil, err
 		}
-		os := &countingStore{Store: newObjectStore(txn, r.key)}
 		before := m.Ctx.Clone()
 		types := m.Types
 		if err := crdt.JoinInto(os, &m, r.delta); err != nil {
@@ -261,6 +267,7 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 			return nil, err
 		}
 		st.changes = append(st.changes, change{key: r.key, delta: o})
+		st.arrivals = true
 		return nil, nil
 	case reqFloor:
 		if st.floors == nil {
@@ -306,6 +313,7 @@ func (n *Node) joinState(txn *batchKV, st *stage, key string, d *crdt.Object) er
 		return err
 	}
 	st.changes = append(st.changes, change{key: key, delta: d})
+	st.arrivals = true
 	return nil
 }
 
@@ -323,38 +331,6 @@ func (n *Node) logOwn(txn *batchKV, st *stage, ts crdt.Timestamp, key string, de
 	st.pushes = append(st.pushes, logEntry{seq: st.own, raw: raw})
 	st.changes = append(st.changes, change{key: key, delta: delta})
 	return nil
-}
-
-// checkClientDelta refuses a delta whose type does not match the object's,
-// whose leaves hold a dot this node has not seen and the client did not
-// mint, or whose new timestamps run ahead of this node's clock by more than
-// MaxClockSkew (a client with a clock in the future would win every
-// last-writer-wins race until real time caught up).
-func checkClientDelta(m *crdt.Meta, client crdt.ReplicaID, d *crdt.Object, maxWall int64) error {
-	dt := d.Types()
-	if dt == 0 {
-		return fmt.Errorf("%w: delta names no type", crdt.ErrInvalid)
-	}
-	if m.Types != 0 && dt&^m.Types != 0 {
-		return fmt.Errorf("%w: the object is a %s, the delta a %s", crdt.ErrWrongType, m.Types.First(), dt.First())
-	}
-	if len(dt.List()) > 1 {
-		return fmt.Errorf("%w: a delta names one type", crdt.ErrInvalid)
-	}
-	return crdt.Leaves(d, "", func(_ string, es []crdt.Entry) error {
-		for _, e := range es {
-			if m.Ctx.Contains(e.Dot) {
-				continue
-			}
-			if e.Dot.Replica != client {
-				return fmt.Errorf("%w: %s", ErrForgedDot, e.Dot)
-			}
-			if e.TS.Wall > maxWall {
-				return fmt.Errorf("%w: timestamp %s is ahead of the node's clock by more than the allowed skew", crdt.ErrInvalid, e.TS)
-			}
-		}
-		return nil
-	})
 }
 
 // countingStore counts leaf writes, to tell a resent delta from a new one.

@@ -16,6 +16,12 @@ type Config struct {
 	// AdvertiseHTTP is the URL clients and the demo reach this node's HTTP
 	// API at, shown in ClusterInfo. Default "": unknown.
 	AdvertiseHTTP string
+	// ClusterID names the cluster, the same on every node of it. Nodes
+	// report it (the WebSocket welcome, /v1/cluster) and clients remember
+	// it, so a replica that synced with one cluster refuses the nodes of
+	// another instead of mixing their histories. Default "": none
+	// reported, clients do not check.
+	ClusterID string
 	// SyncWrites makes every acknowledged write durable (fsync, shared by
 	// all writes in a group commit). Default true: an acknowledged write
 	// survives kill -9. False trades that for speed: a crash may lose the
@@ -35,6 +41,18 @@ type Config struct {
 	// MaxClockSkew bounds how far ahead of local physical time a peer's
 	// clock may pull this node's hybrid clock. Default 1 minute.
 	MaxClockSkew time.Duration
+	// UnseenDotsWait is how long a client delta whose causal context covers
+	// other replicas' dots this node has not received yet (the client read
+	// from a node further ahead) waits for them to arrive by replication
+	// before it is refused with the retryable unseen_dots error. Default
+	// 2s: a push from a live peer takes milliseconds, an anti-entropy round
+	// AntiEntropyInterval; longer would only hold the client's slot. Zero
+	// refuses at once.
+	UnseenDotsWait time.Duration
+	// MaxWaitingDeltas bounds how many such deltas wait at once, node-wide,
+	// so a flood of them costs bounded memory; past it they are refused at
+	// once. Default 1024.
+	MaxWaitingDeltas int
 	// LogRetention is how many entries of each node's log this node keeps.
 	// Older entries are dropped; a peer that needs them gets the objects'
 	// state instead (state transfer). Default DefaultLogRetention, 100,000:
@@ -78,6 +96,8 @@ func DefaultConfig(name, dir string) Config {
 		MaxSyncBytes:        4 << 20,
 		MaxClockSkew:        time.Minute,
 		LogRetention:        DefaultLogRetention,
+		UnseenDotsWait:      2 * time.Second,
+		MaxWaitingDeltas:    1024,
 		Now:                 func() int64 { return time.Now().UnixMilli() },
 		Clock:               WallClock,
 		Logger:              slog.Default(),
@@ -100,6 +120,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxSyncBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("MaxSyncBytes %d must be at least 64 KiB", c.MaxSyncBytes))
+	}
+	if c.UnseenDotsWait < 0 {
+		errs = append(errs, fmt.Errorf("UnseenDotsWait %v must not be negative", c.UnseenDotsWait))
+	}
+	if c.MaxWaitingDeltas < 0 {
+		errs = append(errs, fmt.Errorf("MaxWaitingDeltas %d must not be negative", c.MaxWaitingDeltas))
 	}
 	if c.LogRetention == 0 {
 		errs = append(errs, errors.New("LogRetention must be positive"))

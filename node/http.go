@@ -73,10 +73,12 @@ var _ FaultController = (*transport.Faulty)(nil)
 const (
 	codeMalformedJSON    = "malformed_json"
 	codeUnknownField     = "unknown_field"
+	codeDuplicateField   = "duplicate_field"
 	codeUnknownType      = "unknown_type"
 	codeUnknownOp        = "unknown_op"
 	codeInvalidOp        = "invalid_op"
 	codeInvalidValue     = "invalid_value"
+	codeOutOfRange       = "out_of_range"
 	codeWrongType        = "wrong_type"
 	codeInvalidKey       = "invalid_key"
 	codeBodyTooLarge     = "body_too_large"
@@ -140,8 +142,9 @@ func NewHTTPHandler(n *Node, opts HTTPOptions) http.Handler {
 		mux.Handle(pattern, a.wrapAuth(pattern, need, h))
 		methods[path] = append(methods[path], method)
 	}
-	handle(http.MethodGet, "/v1/objects/{key...}", accessRead, a.getObject)
-	handle(http.MethodPost, "/v1/objects/{key...}", accessWrite, a.postObject)
+	handle(http.MethodGet, "/v1/objects", accessList, a.listObjects)
+	handle(http.MethodGet, "/v1/objects/{key...}", accessRead, noQuery(a.getObject))
+	handle(http.MethodPost, "/v1/objects/{key...}", accessWrite, noQuery(a.postObject))
 	handle(http.MethodGet, "/v1/digest", accessToken, a.getDigest)
 	handle(http.MethodGet, "/v1/cluster", accessToken, a.getCluster)
 	handle(http.MethodGet, "/v1/admin/faults", accessAdmin, a.admin(a.getFaults))
@@ -207,10 +210,21 @@ func (a *httpAPI) wrapAuth(route string, need access, h handlerFunc) http.Handle
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
-		r.Body = http.MaxBytesReader(sw, r.Body, a.opts.MaxBodyBytes)
-		g, err := a.authorize(r, need)
-		if err == nil {
-			err = h(sw, r)
+		var g *Grant
+		var err error
+		if r.ContentLength > a.opts.MaxBodyBytes {
+			// Refuse a declared size at once, before reading any of it.
+			// Closing the body first tells net/http not to drain it for
+			// keep-alive, which would wait for the client to send 256 KiB
+			// more; the connection closes after the answer instead.
+			_ = r.Body.Close()
+			w.Header().Set("Connection", "close")
+			err = &http.MaxBytesError{Limit: a.opts.MaxBodyBytes}
+		} else {
+			r.Body = http.MaxBytesReader(sw, r.Body, a.opts.MaxBodyBytes)
+			if g, err = a.authorize(r, need); err == nil {
+				err = h(sw, r)
+			}
 		}
 		if err != nil {
 			a.writeError(sw, r, id, err)
@@ -240,6 +254,7 @@ const (
 	accessToken               // any valid token: digest, cluster view
 	accessRead                // a read prefix covering {key}
 	accessWrite               // a write prefix covering {key}
+	accessList                // a read prefix covering all of ?prefix=
 	accessAdmin               // the admin claim
 )
 
@@ -266,6 +281,9 @@ func (a *httpAPI) authorize(r *http.Request, need access) (*Grant, error) {
 		ok = g.CanRead(key)
 	case accessWrite:
 		ok = g.CanWrite(key)
+	case accessList:
+		key = r.URL.Query().Get("prefix")
+		ok = g.CanReadPrefix(key)
 	case accessAdmin:
 		ok = g.Admin
 	}
@@ -276,6 +294,8 @@ func (a *httpAPI) authorize(r *http.Request, need access) (*Grant, error) {
 			return g, errorf(http.StatusForbidden, codeForbidden, "the token has no admin right")
 		case accessWrite:
 			return g, errorf(http.StatusForbidden, codeForbidden, "the token may not write %q", key)
+		case accessList:
+			return g, errorf(http.StatusForbidden, codeForbidden, "the token may not read every key under %q (list a prefix it covers)", key)
 		}
 		return g, errorf(http.StatusForbidden, codeForbidden, "the token may not read %q", key)
 	}
@@ -370,6 +390,11 @@ type errorBody struct {
 // errors are logged with the request id and not shown: their text may name
 // files and keys of the store.
 func (a *httpAPI) writeError(w http.ResponseWriter, r *http.Request, id string, err error) {
+	if clientGone(r, err) {
+		a.log.Info("client closed the request before the answer", "request_id", id, "method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(statusClientClosed) // for the metrics and the log line: nobody reads it
+		return
+	}
 	e := a.classify(err)
 	if e.code == codeInternal {
 		a.log.Error("http request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
@@ -394,6 +419,8 @@ func (a *httpAPI) classify(err error) *apiError {
 		return errorf(http.StatusConflict, codeWrongType, "%v", err)
 	case errors.Is(err, crdt.ErrInvalidOp):
 		return errorf(http.StatusBadRequest, codeInvalidOp, "%v", err)
+	case errors.Is(err, crdt.ErrOutOfRange):
+		return errorf(http.StatusBadRequest, codeOutOfRange, "%v", err)
 	case errors.Is(err, crdt.ErrInvalid), errors.Is(err, crdt.ErrLimit):
 		return errorf(http.StatusBadRequest, codeInvalidValue, "%v", err)
 	case errors.Is(err, ErrClosed), errors.Is(err, transport.ErrClosed), !a.n.Ready():
@@ -416,35 +443,22 @@ func methodNotAllowed(methods []string) handlerFunc {
 	}
 }
 
-// decodeStrict decodes exactly one JSON object into v, refusing unknown
-// fields and anything after the object, so a typo is an error rather than a
-// silently applied default.
+// decodeStrict decodes exactly one JSON object into v with decodeExact,
+// giving each problem its documented code.
 func decodeStrict(body []byte, v any) error {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
 		return errorf(http.StatusBadRequest, codeMalformedJSON, "empty body; expected a JSON object")
 	}
-	if trimmed[0] != '{' { // null would decode as an object of zero fields
-		return errorf(http.StatusBadRequest, codeMalformedJSON, "expected a JSON object")
+	err := decodeExact(body, v)
+	var ee *exactError
+	if !errors.As(err, &ee) {
+		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if dec.Decode(new(json.RawMessage)) != io.EOF {
-			return errorf(http.StatusBadRequest, codeMalformedJSON, "data after the JSON object")
-		}
-		return nil
-	}
-	var ute *json.UnmarshalTypeError
-	switch {
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		// encoding/json has no error type for this one.
-		return errorf(http.StatusBadRequest, codeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
-	case errors.As(err, &ute) && ute.Field != "":
-		return errorf(http.StatusBadRequest, codeInvalidValue, "field %q: expected %s, got JSON %s", ute.Field, ute.Type, ute.Value)
-	}
-	return errorf(http.StatusBadRequest, codeMalformedJSON, "invalid JSON: %v", err)
+	code := map[exactProblem]string{
+		exactSyntax: codeMalformedJSON, exactDup: codeDuplicateField, exactEncoding: codeInvalidValue,
+		exactUnknown: codeUnknownField, exactNull: codeInvalidValue, exactType: codeInvalidValue,
+	}[ee.problem]
+	return errorf(http.StatusBadRequest, code, "%s", ee.msg)
 }
 
 // readJSON reads the whole body (up to MaxBodyBytes) and decodes it
@@ -619,12 +633,22 @@ func (a *httpAPI) getFaults(w http.ResponseWriter, r *http.Request) error {
 
 func (a *httpAPI) putFaults(w http.ResponseWriter, r *http.Request) error {
 	var fs transport.Faults
-	if err := readJSON(r, &fs); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if body, err = durationsAsNanos(body); err != nil {
+		return err
+	}
+	if err := decodeStrict(body, &fs); err != nil {
 		return err
 	}
 	if err := fs.Validate(); err != nil {
 		// errors.Join puts one field per line; keep the message on one.
 		return errorf(http.StatusBadRequest, codeInvalidFaults, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if err := a.checkCut(fs.Cut); err != nil {
+		return err
 	}
 	return a.setFaults(w, fs)
 }

@@ -263,6 +263,16 @@ func TestHTTPAdmin(t *testing.T) {
 	net := transport.NewMemNetwork()
 	faulty := transport.NewFaulty(net.Add("h1"), 1)
 	t.Cleanup(func() { faulty.Close() })
+	for _, name := range []string{"n2", "n3"} { // the peers the cuts name: a cut of an unknown node is refused
+		peer, err := Open(testConfig(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { peer.Close() })
+		if err := peer.Attach(net.Add(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f := newHTTPFixture(t, HTTPOptions{Admin: true, Faults: faulty})
 	if err := f.n.Attach(faulty); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package node
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lattice-sync/lattice/crdt"
 )
 
 // Metrics are the node's Prometheus collectors, on a registry of the node's
@@ -23,6 +25,7 @@ type Metrics struct {
 	members           prometheus.Gauge
 	peerLag           *prometheus.GaugeVec
 	logTruncated      prometheus.Counter
+	unseenRefused     prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -71,8 +74,16 @@ func newMetrics() *Metrics {
 		peerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lattice_peer_lag_entries", Help: "Log entries this node holds that a peer lacked at its last report.",
 		}, []string{"peer"}),
+		unseenRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_unseen_dots_refused_total",
+			Help: "Client deltas refused because their context covered dots not received here in time.",
+		}),
 	}
-	m.reg.MustRegister(m.ops, m.commits, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
+	// Every operation a client can send shows from the start, at 0.
+	for _, p := range operationLabels {
+		m.ops.WithLabelValues(p.Type.String(), p.Kind.String())
+	}
+	m.reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
 		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag, m.logTruncated)
 	return m
 }
@@ -90,7 +101,7 @@ type securityMetrics struct {
 }
 
 func registerSecurityMetrics(reg *prometheus.Registry) *securityMetrics {
-	return &securityMetrics{
+	m := &securityMetrics{
 		authFailures: registerOnce(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lattice_auth_failures_total",
 			Help: "Requests and messages refused by auth, by endpoint (http, ws) and reason (missing, invalid, expired, forbidden, replica).",
@@ -100,4 +111,34 @@ func registerSecurityMetrics(reg *prometheus.Registry) *securityMetrics {
 			Help: "Limits hit, by limit (frame_size, subscriptions, rate, connections, origin, body_size).",
 		}, []string{"limit"})),
 	}
+	// Every label set known up front shows in /metrics from the start, at
+	// 0, so that a rate() or an alert over it has a series before the
+	// first event.
+	for _, endpoint := range []string{"http", "ws"} {
+		for _, reason := range authFailureReasons {
+			m.authFailures.WithLabelValues(endpoint, reason)
+		}
+	}
+	for _, limit := range limitNames {
+		m.limitHits.WithLabelValues(limit)
+	}
+	return m
 }
+
+// operationLabels are lattice_operations_total's label sets: every
+// operation of every type (docs/api.md, POST /v1/objects/{key}).
+var operationLabels = []crdt.Op{
+	{Type: crdt.TypePNCounter, Kind: crdt.OpInc}, {Type: crdt.TypePNCounter, Kind: crdt.OpDec},
+	{Type: crdt.TypeGCounter, Kind: crdt.OpInc},
+	{Type: crdt.TypeORSet, Kind: crdt.OpAdd}, {Type: crdt.TypeORSet, Kind: crdt.OpRemove},
+	{Type: crdt.TypeLWW, Kind: crdt.OpSet}, {Type: crdt.TypeMVRegister, Kind: crdt.OpSet},
+	{Type: crdt.TypeEWFlag, Kind: crdt.OpEnable}, {Type: crdt.TypeEWFlag, Kind: crdt.OpDisable},
+	{Type: crdt.TypeORMap, Kind: crdt.OpDelete},
+}
+
+// The label values of the security counters, as their help texts list
+// them.
+var (
+	authFailureReasons = []string{"missing", "invalid", "expired", "forbidden", "replica"}
+	limitNames         = []string{"frame_size", "subscriptions", "rate", "connections", "origin", "body_size"}
+)

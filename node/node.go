@@ -23,7 +23,8 @@ import (
 var (
 	ErrClosed     = errors.New("node: closed")
 	ErrInvalidKey = errors.New("node: invalid key")
-	ErrForgedDot  = errors.New("node: delta carries a dot not minted by its sender")
+	// ErrForgedDot is crdt's: a client delta with another replica's write.
+	ErrForgedDot = crdt.ErrForgedDot
 )
 
 // MaxKeyLen bounds object keys.
@@ -49,6 +50,13 @@ type Node struct {
 	metrics   *Metrics
 	written   atomic.Int64 // bytes the committer wrote, as lattice_bytes_written_total
 	closeOnce sync.Once
+
+	// arrivals is closed, and replaced, after every commit that joined
+	// state from peers: client deltas waiting for dots they cover wake on
+	// it (unseen.go). waiting counts them against MaxWaitingDeltas.
+	arrivalsMu sync.Mutex
+	arrivals   chan struct{}
+	waiting    atomic.Int64
 }
 
 // Observer hears about every committed change, after it is durable: the
@@ -79,12 +87,13 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("opening badger at %s: %w", cfg.Dir, err)
 	}
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger.With("node", cfg.Name),
-		db:      db,
-		writes:  make(chan *writeReq, 4*cfg.MaxBatch),
-		quit:    make(chan struct{}),
-		metrics: newMetrics(),
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.Name),
+		db:       db,
+		writes:   make(chan *writeReq, 4*cfg.MaxBatch),
+		arrivals: make(chan struct{}),
+		quit:     make(chan struct{}),
+		metrics:  newMetrics(),
 	}
 	if err := n.loadIdentity(); err != nil {
 		db.Close()
@@ -176,16 +185,22 @@ func (n *Node) Apply(ctx context.Context, key string, op crdt.Op) (*crdt.Object,
 	return r.delta, nil
 }
 
-// JoinClient joins a delta a client made, once its dots check out: every
-// dot the delta's leaves hold that this node has not seen must be minted
-// under the client's own replica id. Resending a delta is harmless, which
-// is what gives a client exactly-once effect across retries and failovers.
+// JoinClient joins a delta a client made, once it keeps crdt.ClientRule:
+// only the client's own writes, re-sent ones unchanged, type invariants
+// kept, and a context that covers only dots that exist here. A delta whose
+// context covers dots of other replicas not received yet waits, bounded by
+// UnseenDotsWait and MaxWaitingDeltas, for replication to bring them, and
+// is then refused with crdt.ErrUnseenDots if they are still missing.
+// Resending a delta is harmless, which is what gives a client exactly-once
+// effect across retries and failovers.
 func (n *Node) JoinClient(ctx context.Context, client crdt.ReplicaID, key string, delta *crdt.Object) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	_, err := n.submit(ctx, &writeReq{kind: reqClientDelta, key: key, delta: delta, client: client})
-	return err
+	return n.untilSeen(ctx, func() error {
+		_, err := n.submit(ctx, &writeReq{kind: reqClientDelta, key: key, delta: delta, client: client})
+		return err
+	})
 }
 
 // Get returns the object at key; an object never written is empty.

@@ -159,6 +159,8 @@ const (
 	wsInvalidDelta = "invalid_delta"
 	wsWrongType    = "wrong_type"
 	wsForgedDot    = "forged_dot"
+	wsOutOfRange   = "out_of_range"
+	wsUnseenDots   = "unseen_dots"
 	wsDuplicateSub = "duplicate_sub"
 	wsUnknownSub   = "unknown_sub"
 	wsTooManySubs  = "too_many_subs"
@@ -357,7 +359,7 @@ type wsMetrics struct {
 }
 
 func registerWSMetrics(reg *prometheus.Registry) *wsMetrics {
-	return &wsMetrics{
+	m := &wsMetrics{
 		connections: registerOnce(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lattice_ws_connections", Help: "Open WebSocket connections.",
 		})),
@@ -371,6 +373,11 @@ func registerWSMetrics(reg *prometheus.Registry) *wsMetrics {
 			Name: "lattice_ws_errors_total", Help: "WebSocket error messages and error closes, by code.",
 		}, []string{"code"})),
 	}
+	for t := range inTypes { // at 0 from the start, as the doc says
+		m.messages.WithLabelValues("in", t)
+	}
+	m.messages.WithLabelValues("in", "unknown")
+	return m
 }
 
 // inTypes are the client message types counted by name; anything else is

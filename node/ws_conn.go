@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,7 @@ func (c *wsConn) drain() {
 }
 
 type helloMsg struct {
+	T        string            `json:"t"`
 	V        json.RawMessage   `json:"v"`
 	Replica  string            `json:"replica"`
 	Token    string            `json:"token"` // ignored when auth is off
@@ -168,7 +170,7 @@ func (c *wsConn) hello() bool {
 	var head struct {
 		T string `json:"t"`
 	}
-	if mt != websocket.TextMessage || json.Unmarshal(data, &head) != nil || head.T != "hello" || json.Unmarshal(data, &m) != nil {
+	if mt != websocket.TextMessage || json.Unmarshal(data, &head) != nil || head.T != "hello" || decodeExact(data, &m) != nil {
 		c.closeWith(closeHelloRequired, "hello_required")
 		return false
 	}
@@ -210,13 +212,14 @@ func (c *wsConn) hello() bool {
 	// ones are snapshotted or caught up at least to it.
 	c.claim = c.h.hub.safe.Load()
 	welcome := marshalWS(struct {
-		T      string            `json:"t"`
-		V      int               `json:"v"`
-		Node   string            `json:"node"`
-		NodeID string            `json:"node_id"`
-		Cursor map[string]uint64 `json:"cursor"`
-		Limits map[string]any    `json:"limits"`
-	}{"welcome", 1, c.n.Name(), c.n.ID().String(), vvJSON(c.n.VersionVector()),
+		T       string            `json:"t"`
+		V       int               `json:"v"`
+		Node    string            `json:"node"`
+		NodeID  string            `json:"node_id"`
+		Cluster string            `json:"cluster,omitempty"`
+		Cursor  map[string]uint64 `json:"cursor"`
+		Limits  map[string]any    `json:"limits"`
+	}{"welcome", 1, c.n.Name(), c.n.ID().String(), c.n.cfg.ClusterID, vvJSON(c.n.VersionVector()),
 		map[string]any{"max_frame": c.opts.MaxFrame, "max_subs": c.opts.MaxSubs, "rate": c.opts.Rate}})
 	if err := c.writeFrame(websocket.TextMessage, "welcome", welcome); err != nil {
 		c.ws.Close()
@@ -308,13 +311,18 @@ type inHead struct {
 func (c *wsConn) handleText(data []byte) {
 	var head inHead
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(data) || json.Unmarshal(data, &head) != nil {
+	checked := crdt.CheckJSON(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' || checked != nil || json.Unmarshal(data, &head) != nil {
 		c.h.metrics.in("unknown")
 		if !c.allow() {
 			c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
 			return
 		}
-		c.replyError(nil, wsBadJSON, "a message is one JSON object")
+		msg := "a message is one JSON object"
+		if checked != nil {
+			msg += ": " + strings.TrimPrefix(checked.Error(), crdt.ErrInvalid.Error()+": ")
+		}
+		c.replyError(nil, wsBadJSON, "%s", msg)
 		return
 	}
 	id := head.ID
@@ -342,6 +350,14 @@ func (c *wsConn) handleText(data []byte) {
 	case "delta":
 		c.handleDelta(id, data)
 	case "ping":
+		var m struct {
+			T  string          `json:"t"`
+			ID json.RawMessage `json:"id"`
+		}
+		if err := decodeExact(data, &m); err != nil {
+			c.replyError(id, wsBadMessage, "ping: %v", err)
+			return
+		}
 		c.reply("pong", marshalWS(struct {
 			T  string          `json:"t"`
 			ID json.RawMessage `json:"id,omitempty"`
@@ -352,6 +368,7 @@ func (c *wsConn) handleText(data []byte) {
 }
 
 type subMsg struct {
+	T      string  `json:"t"`
 	ID     *uint64 `json:"id"`
 	Key    *string `json:"key"`
 	Prefix *string `json:"prefix"`
@@ -360,7 +377,7 @@ type subMsg struct {
 
 func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 	var m subMsg
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := decodeExact(data, &m); err != nil {
 		c.replyError(id, wsBadMessage, "sub: %v", err)
 		return
 	}
@@ -416,9 +433,10 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 
 func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
 	var m struct {
+		T  string  `json:"t"`
 		ID *uint64 `json:"id"`
 	}
-	if err := json.Unmarshal(data, &m); err != nil || m.ID == nil {
+	if err := decodeExact(data, &m); err != nil || m.ID == nil {
 		c.replyError(id, wsBadMessage, `unsub needs a numeric "id"`)
 		return
 	}
@@ -434,6 +452,7 @@ func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
 }
 
 type deltaMsg struct {
+	T     string          `json:"t"`
 	ID    *uint64         `json:"id"`
 	Key   *string         `json:"key"`
 	Delta json.RawMessage `json:"delta"`
@@ -441,7 +460,7 @@ type deltaMsg struct {
 
 func (c *wsConn) handleDelta(id json.RawMessage, data []byte) {
 	var m deltaMsg
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := decodeExact(data, &m); err != nil {
 		c.replyError(id, wsBadMessage, "delta: %v", err)
 		return
 	}
@@ -534,6 +553,10 @@ func (c *wsConn) classify(err error) (code, msg string) {
 		return wsInvalidKey, err.Error()
 	case errors.Is(err, ErrForgedDot):
 		return wsForgedDot, err.Error()
+	case errors.Is(err, crdt.ErrOutOfRange):
+		return wsOutOfRange, err.Error()
+	case errors.Is(err, crdt.ErrUnseenDots):
+		return wsUnseenDots, err.Error() + "; resend the delta later"
 	case errors.Is(err, crdt.ErrWrongType):
 		return wsWrongType, err.Error()
 	case errors.Is(err, crdt.ErrInvalid), errors.Is(err, crdt.ErrLimit):

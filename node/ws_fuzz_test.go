@@ -51,6 +51,16 @@ func wsSeeds(t testing.TB) (text [][]byte, bin [][]byte) {
 		`[1,2]`,
 		`{"t":"ping"`,
 		``,
+		// The hostile client's findings (client_rule_test.go), one each.
+		hostileSeed("counter", `[["counter"],[["8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b",1,1,0]]]`, `["8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b",1],["0a000000-0000-4000-8000-000000000002",281474976710655]`),
+		hostileSeed("counter", `[["counter"],[["0a000000-0000-4000-8000-000000000002",1,1000,0]]]`, `["0a000000-0000-4000-8000-000000000002",1]`),
+		hostileSeed("lww", `[["lww"],[["0a000000-0000-4000-8000-000000000002",1,99999999999999,0,"x"]]]`, `["0a000000-0000-4000-8000-000000000002",1]`),
+		hostileSeed("gcounter", `[["gcounter"],[["8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b",1,0,900]]]`, `["8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b",1]`),
+		hostileSeed("counter", `[["counter"],[["8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b",1,9007199254740991,0]]]`, `["8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b",1]`),
+		`{"t":"ping","ID":1}`,
+		`{"t":"ping","id":1,"id":2}`,
+		`{"t":"sub","id":null,"key":"a"}`,
+		`{"t":"sub","id":1,"key":"\ud800"}`,
 	} {
 		text = append(text, []byte(s))
 	}
@@ -65,6 +75,11 @@ func wsSeeds(t testing.TB) (text [][]byte, bin [][]byte) {
 	return text, bin
 }
 
+// hostileSeed is a delta message a hostile client could send for key h/T.
+func hostileSeed(typ, leaves, vv string) string {
+	return fmt.Sprintf(`{"t":"delta","id":99,"key":"h/%s","delta":{"types":[%q],"leaves":[%s],"ctx":{"vv":[%s],"cloud":[]}}}`, typ, typ, leaves, vv)
+}
+
 // FuzzWSMessage feeds one client message, a JSON text frame or a binary
 // frame, to a session's decoder and handlers on a real node: whatever the
 // bytes, nothing panics, every reply is one JSON object, and a message
@@ -77,7 +92,9 @@ func FuzzWSMessage(f *testing.F) {
 	for _, s := range bin {
 		f.Add(true, s)
 	}
-	n, err := Open(testConfig(f, "fuzz"))
+	cfg := testConfig(f, "fuzz")
+	cfg.UnseenDotsWait = 0 // nothing else writes: waiting could not help
+	n, err := Open(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -94,6 +111,7 @@ func FuzzWSMessage(f *testing.F) {
 			c.handleText(data)
 		}
 		c.deltas.Wait()
+		checkOnlyOwnDots(t, n, c.replica, isBinary, data)
 		for {
 			select {
 			case m := <-c.send:
@@ -114,6 +132,38 @@ func FuzzWSMessage(f *testing.F) {
 		}
 		c.mu.Unlock()
 	})
+}
+
+// checkOnlyOwnDots runs the client rule's promise on whatever the message
+// wrote: the fuzz client is the node's only writer, so no stored entry and
+// no stored context may name another replica.
+func checkOnlyOwnDots(t *testing.T, n *Node, client crdt.ReplicaID, isBinary bool, data []byte) {
+	var key string
+	if isBinary {
+		if len(data) > 1 {
+			if _, k := binary.Uvarint(data[1:]); k > 0 {
+				if b, err := crdt.UnmarshalBatch(data[1+k:]); err == nil && len(b.Items) == 1 {
+					key = b.Items[0].Key
+				}
+			}
+		}
+	} else {
+		var m struct {
+			Key string `json:"key"`
+		}
+		_ = json.Unmarshal(data, &m)
+		key = m.Key
+	}
+	if checkKey(key) != nil {
+		return
+	}
+	o, err := n.Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := o.Replicas(); len(rs) > 1 || len(rs) == 1 && rs[0] != client {
+		t.Fatalf("%q stored entries or a context of replicas %v; only %s writes here", data, rs, client)
+	}
 }
 
 // TestWriteWSCorpus regenerates testdata/fuzz/FuzzWSMessage from wsSeeds

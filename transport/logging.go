@@ -37,6 +37,11 @@ func (w slogWriter) Write(p []byte) (int, error) {
 			break
 		}
 	}
+	if level == slog.LevelError && bytes.Contains(msg, []byte("use of closed network connection")) {
+		// memberlist's listeners report their own closing, at shutdown,
+		// as an error; it is the expected end of the node, not a fault.
+		level = slog.LevelDebug
+	}
 	w.l.Log(context.Background(), level, string(msg))
 	return len(p), nil
 }

@@ -44,7 +44,7 @@ func TestBrowserCollaboration(t *testing.T) {
 	}
 	browserPath := findChromium(t)
 	artifacts := artifactsDir(t)
-	nodes := startDemo(t)
+	demo, nodes := startDemo(t)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(browserPath),
@@ -77,6 +77,35 @@ func TestBrowserCollaboration(t *testing.T) {
 	}
 	a.shot("01-online")
 	b.shot("01-online")
+
+	// Each tab says which replica it is.
+	for _, p := range []*page{a, b} {
+		p.eventually("the tab's replica id shown", func() (bool, string) {
+			s := p.eval(`document.getElementById('tab-identity').dataset.replica === latticeDemo.client.replica && document.getElementById('tab-identity').textContent`)
+			return strings.Contains(s, "This tab is replica"), s
+		})
+	}
+
+	// A key written from outside (curl, the CLI) shows in the key browser,
+	// live, although it is not one of the board's.
+	postInc := func(url string) {
+		res, err := http.Post(url+"/v1/objects/board/likes", "application/json", strings.NewReader(`{"type":"counter","op":"inc"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	likes := `(document.querySelector('#keys tr[data-key="board/likes"] .key-value') || {}).textContent`
+	postInc(nodes[2])
+	a.eventually("board/likes in A's key browser", func() (bool, string) {
+		s := a.eval(likes)
+		return s == `"1"`, s
+	})
+	postInc(nodes[2])
+	a.eventually("board/likes updated live in A's key browser", func() (bool, string) {
+		s := a.eval(likes)
+		return s == `"2"`, s
+	})
 
 	// An edit on A shows on B.
 	a.do(chromedp.SendKeys(chromedp.ID("new-card"), "Write the browser test"),
@@ -171,6 +200,16 @@ func TestBrowserCollaboration(t *testing.T) {
 			return st == `"cut"`, st
 		})
 	}
+	// The healthy side of the cut is healthy, not degraded; B sees in its
+	// activity log the cut A made.
+	a.eventually("node1 shown healthy", func() (bool, string) {
+		st := a.eval(`document.querySelector('li.node[data-name="node1"]').dataset.state`)
+		return st == `"up"`, st
+	})
+	b.eventually("A's cut in B's activity log", func() (bool, string) {
+		s := b.eval(`document.getElementById('activity').textContent`)
+		return strings.Contains(s, "(changed elsewhere)"), s
+	})
 	a.vote(card, "up")
 	a.do(chromedp.SendKeys(chromedp.ID("new-card"), "Made on the majority side"),
 		chromedp.Click(chromedp.CSS(`#add-card button[type=submit]`)))
@@ -215,8 +254,27 @@ func TestBrowserCollaboration(t *testing.T) {
 			return st == `"converged"`, st
 		})
 	}
+	a.eventually("convergence timed from the heal", func() (bool, string) {
+		s := a.eval(`document.getElementById('activity').textContent`)
+		return strings.Contains(s, "after the heal"), s
+	})
 	a.shot("06-healed")
 	b.shot("06-healed")
+
+	// A new demo on the same ports (--fresh: a new cluster): the tab's
+	// replica belongs to the old one, whose cards exist nowhere now, so the
+	// tab starts over (it reloads) with a new replica of the new cluster
+	// instead of showing them.
+	oldReplica := a.eval(`latticeDemo.client.replica`)
+	demo.Stop()
+	demo.Args = append(demo.Args, "--fresh")
+	demo.Start()
+	waitDemo(t, demo, nodes)
+	a.eventually("a new replica, of the new cluster, with an empty board", func() (bool, string) {
+		s := a.eval(`typeof latticeDemo !== 'undefined' && latticeDemo.client && latticeDemo.status() === 'online' && latticeDemo.client.replica !== ` + oldReplica + ` && latticeDemo.boardText()`)
+		return strings.Contains(s, `\"cards\":[]`), s
+	})
+	a.shot("07-new-cluster")
 }
 
 // page is one browser tab running the demo.
@@ -492,9 +550,9 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
-// startDemo runs `lattice demo` on free ports and returns the nodes' URLs
-// once each sees the other two.
-func startDemo(t *testing.T) []string {
+// startDemo runs `lattice demo` on free ports and returns it and the
+// nodes' URLs once each sees the other two.
+func startDemo(t *testing.T) (*testkit.Proc, []string) {
 	t.Helper()
 	httpPort, gossipPort := freePorts(t)
 	demo := testkit.NewProc(t, "demo", "127.0.0.1")
@@ -507,6 +565,13 @@ func startDemo(t *testing.T) []string {
 	for i := range urls {
 		urls[i] = fmt.Sprintf("http://127.0.0.1:%d", httpPort+i)
 	}
+	waitDemo(t, demo, urls)
+	return demo, urls
+}
+
+// waitDemo waits until every node of the demo sees the other two.
+func waitDemo(t *testing.T, demo *testkit.Proc, urls []string) {
+	t.Helper()
 	client := &http.Client{Timeout: time.Second}
 	eventually(t, "the demo cluster forms", func() (bool, string) {
 		if err := demo.Crashed(); err != nil {
@@ -539,7 +604,6 @@ func startDemo(t *testing.T) []string {
 		}
 		return true, ""
 	})
-	return urls
 }
 
 // freePorts finds two runs of three consecutive free ports on 127.0.0.1,

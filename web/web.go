@@ -99,7 +99,7 @@ func corsAllowed(method, path string) bool {
 		return false
 	}
 	switch path {
-	case "/v1/cluster", "/v1/digest", "/healthz", "/readyz":
+	case "/v1/cluster", "/v1/digest", "/v1/objects", "/healthz", "/readyz":
 		return true
 	}
 	return strings.HasPrefix(path, "/v1/objects/")

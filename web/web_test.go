@@ -55,6 +55,7 @@ func TestCORS(t *testing.T) {
 		{"preflight for PUT faults", "OPTIONS", "http://127.0.0.1:8081/v1/admin/faults", "http://127.0.0.1:8080", "PUT", true, false},
 		{"heal", "POST", "http://10.0.0.5:8081/v1/admin/heal", "http://10.0.0.5:8080", "", true, true},
 		{"read an object", "GET", "http://127.0.0.1:8081/v1/objects/demo/board/title", "http://127.0.0.1:8080", "", true, true},
+		{"list keys (the key browser on another node)", "GET", "http://127.0.0.1:8081/v1/objects?prefix=board/", "http://127.0.0.1:8080", "", true, true},
 		{"no cross-origin object writes", "OPTIONS", "http://127.0.0.1:8081/v1/objects/a", "http://127.0.0.1:8080", "POST", false, true},
 		{"no cross-origin object POST", "POST", "http://127.0.0.1:8081/v1/objects/a", "http://127.0.0.1:8080", "", false, true},
 		{"a page elsewhere", "OPTIONS", "http://127.0.0.1:8081/v1/admin/faults", "https://evil.example", "PUT", false, true},

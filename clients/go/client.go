@@ -22,6 +22,11 @@ var (
 	// ErrUnauthorized is a node refusing the token (missing, invalid,
 	// expired, or for another replica): SetToken, then Reconnect.
 	ErrUnauthorized = errors.New("lattice: unauthorized")
+	// ErrWrongCluster is a node of another cluster than the one this
+	// replica synced with: its state would mix two clusters' histories,
+	// so the client does not sync with it. Use another directory for the
+	// other cluster (or delete this one).
+	ErrWrongCluster = errors.New("lattice: the nodes belong to another cluster than this replica")
 )
 
 // Statuses of a Client.
@@ -46,6 +51,7 @@ type Client struct {
 	nextID  uint64
 	pending []*pendingDelta
 	cursor  map[string]uint64 // the resume cursor; nil if none yet
+	cluster string            // the cluster id of the nodes this replica synced with; "" before the first
 	synced  map[string]bool   // subscription targets the cursor speaks for
 	subs    map[string]*subEntry
 	conn    *conn // the current connection, welcomed or not
@@ -96,6 +102,7 @@ func Open(opts *Options) (*Client, error) {
 		nextID:  max(l.state.NextID, 1),
 		pending: l.pending,
 		cursor:  l.state.Cursor,
+		cluster: l.state.Cluster,
 		synced:  map[string]bool{},
 		subs:    map[string]*subEntry{},
 		status:  StatusOffline,
@@ -143,6 +150,14 @@ func (c *Client) Close() error {
 
 // Replica is this client's replica id: the UUID every edit is minted under.
 func (c *Client) Replica() string { return c.replica.String() }
+
+// Cluster is the id of the cluster this replica syncs with, as its nodes
+// reported it; "" before it first met a node that reports one.
+func (c *Client) Cluster() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cluster
+}
 
 // Status is "online", "connecting" or "offline".
 func (c *Client) Status() string {
@@ -305,7 +320,7 @@ func (c *Client) reportLocked(code, msg, key string) {
 // stateLocked is the small state record as it stands.
 func (c *Client) stateLocked() *stateRecord {
 	ts := c.clock.Last()
-	r := &stateRecord{V: storeVersion, Cursor: c.cursor, NextID: c.nextID, Wall: ts.Wall, Logic: ts.Logical}
+	r := &stateRecord{V: storeVersion, Cursor: c.cursor, NextID: c.nextID, Wall: ts.Wall, Logic: ts.Logical, Cluster: c.cluster}
 	for t := range c.synced {
 		r.Synced = append(r.Synced, t)
 	}

@@ -32,6 +32,7 @@ type conn struct {
 	wakeup   chan struct{}
 	heard    atomic.Int64 // unix ms of the last message from the node
 	welcomed bool         // guarded by c.mu, like everything below
+	fatal    error        // why the session must end now (a node of another cluster)
 	node     string
 	subs     map[uint64]string // sub id -> target
 	subIDs   map[string]uint64 // target -> sub id
@@ -158,6 +159,12 @@ func (c *Client) session() (bool, error) {
 			continue
 		}
 		c.handle(cn, data)
+		if err := cn.fatalErr(); err != nil {
+			if !started {
+				close(writerDone)
+			}
+			return false, c.ended(cn, err)
+		}
 		if !started && cn.isWelcomed() {
 			started = true
 			go func() {
@@ -166,6 +173,12 @@ func (c *Client) session() (bool, error) {
 			}()
 		}
 	}
+}
+
+func (cn *conn) fatalErr() error {
+	cn.c.mu.Lock()
+	defer cn.c.mu.Unlock()
+	return cn.fatal
 }
 
 func (cn *conn) isWelcomed() bool {

@@ -47,6 +47,7 @@ type inMsg struct {
 	ID      json.RawMessage   `json:"id"`
 	Sub     *uint64           `json:"sub"`
 	Node    string            `json:"node"`
+	Cluster string            `json:"cluster"`
 	Objects []snapObject      `json:"objects"`
 	Done    bool              `json:"done"`
 	Cursor  map[string]uint64 `json:"cursor"`

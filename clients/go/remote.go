@@ -16,14 +16,16 @@ import (
 // key, and a new token for the same user would not either.
 var fatalCodes = map[string]bool{
 	"bad_message": true, "invalid_key": true, "invalid_delta": true, "wrong_type": true, "forged_dot": true,
-	"forbidden": true,
+	"forbidden": true, "out_of_range": true,
 }
 
 // transientCodes are refusals for timing: the delta is sent again on the
 // same connection after retryDelay. A delta refused with a code that is
 // neither (one a later version may add) stays pending but is not sent
 // again on this connection: the next one tries again.
-var transientCodes = map[string]bool{"rate_limited": true, "internal": true, "unavailable": true}
+// unseen_dots: the delta covers writes the node has not received yet (the
+// client read them from a node further ahead); they arrive by replication.
+var transientCodes = map[string]bool{"rate_limited": true, "internal": true, "unavailable": true, "unseen_dots": true}
 
 const retryDelay = time.Second
 
@@ -65,6 +67,15 @@ func (c *Client) handle(cn *conn, data []byte) {
 	var b batch
 	switch m.T {
 	case "welcome":
+		if m.Cluster != "" && c.cluster != "" && m.Cluster != c.cluster {
+			cn.fatal = fmt.Errorf("%w: %s is in cluster %s, this replica synced with cluster %s", ErrWrongCluster, cn.url, m.Cluster, c.cluster)
+			c.reportLocked("wrong_cluster", cn.fatal.Error(), "")
+			return
+		}
+		if m.Cluster != "" && c.cluster == "" {
+			c.cluster = m.Cluster
+			b.state = c.stateLocked()
+		}
 		cn.welcomed = true
 		cn.node = m.Node
 		c.attempt = 0

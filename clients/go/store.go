@@ -39,6 +39,9 @@ type stateRecord struct {
 	NextID uint64            `json:"next_id"`
 	Wall   int64             `json:"wall"`
 	Logic  uint32            `json:"logical"`
+	// Cluster is the cluster id the nodes reported at the first welcome
+	// that carried one; nodes of another cluster are refused.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // diskStore is the replica's Badger database.

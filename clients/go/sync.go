@@ -10,7 +10,7 @@ import (
 // a node has acknowledged every pending delta and answered every
 // subscription. It returns nil then; ErrUnreachable once every URL has
 // failed since the call began (ErrUnauthorized if the last one refused the
-// token); ErrTimeout after timeoutMillis; ErrOffline
+// token, ErrWrongCluster if it is in another cluster than the replica); ErrTimeout after timeoutMillis; ErrOffline
 // if the client is set offline or has no URLs.
 func (c *Client) Sync(timeoutMillis int64) error {
 	deadline := time.NewTimer(time.Duration(max(timeoutMillis, 0)) * time.Millisecond)
@@ -33,7 +33,7 @@ func (c *Client) Sync(timeoutMillis int64) error {
 			return nil
 		case c.failed-startFailed >= len(c.set.urls) && (c.conn == nil || !c.conn.welcomed):
 			err := fmt.Errorf("%w (%d pending): %v", ErrUnreachable, len(c.pending), c.lastErr)
-			if errors.Is(c.lastErr, ErrUnauthorized) {
+			if errors.Is(c.lastErr, ErrUnauthorized) || errors.Is(c.lastErr, ErrWrongCluster) {
 				err = c.lastErr
 			}
 			c.mu.Unlock()

@@ -55,7 +55,8 @@ const SMALL_INT_LIMIT = 128;
 
 /**
  * CrdtError is every error this module throws. `code` is one of the codes
- * the vectors and the protocol use: 'invalid' (malformed input), 'wrong_type',
+ * the vectors and the protocol use: 'invalid' (malformed input), 'out_of_range'
+ * (a counter passing 2^53-1), 'wrong_type',
  * 'invalid_op', 'limit' (beyond a limit above), 'seq_exhausted'.
  */
 export class CrdtError extends Error {
@@ -685,7 +686,10 @@ export class CrdtObject {
           let n = last ? last.n : 0;
           if (by > 0) p += by;
           else n -= by;
-          if (p > MAX_SAFE_INT || n > MAX_SAFE_INT) throw invalid('counter total would exceed 2^53-1');
+          if (p > MAX_SAFE_INT || n > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter total would exceed 2^53-1');
+          // The sum over every replica must stay exact too (crdt/apply.go).
+          const [tp, tn] = counterSums([...es.filter((e) => e.r !== replica), { r: replica, s: seq, p, n }]);
+          if (tp > MAX_SAFE_INT || tn > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter value would pass 2^53-1');
           covers(mine);
           put(entry(replica, seq, p, n));
           break;
@@ -907,7 +911,15 @@ function joinEntries(s, o, sc, oc) {
 // counterTotal sums, per replica, the entry with the highest sequence: an
 // entry holds that replica's running totals, so an older one still present
 // must not count twice.
+// The sums saturate at 2^53-1, as in Go: writers refuse to pass it, so only
+// state from a replica that broke the rule gets there.
 function counterTotal(es) {
+  const [p, n] = counterSums(es);
+  return [Math.min(p, MAX_SAFE_INT), Math.min(n, MAX_SAFE_INT)];
+}
+
+// counterSums is counterTotal without the saturation, for the writer's check.
+function counterSums(es) {
   const latest = new Map();
   for (const e of es) {
     const l = latest.get(e.r);

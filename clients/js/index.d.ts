@@ -200,6 +200,14 @@ export class Client {
   readonly pending: number;
   /** The resume cursor, or null before the first snapshot. */
   readonly cursor: Cursor | null;
+  /**
+   * The cluster id of the nodes this replica synced with, from their
+   * welcome; null before the first that reports one. Nodes of another
+   * cluster are refused with a 'wrong_cluster' error event.
+   */
+  readonly cluster: string | null;
+  /** The hybrid clock's last timestamp: this replica's next edit ranks after it. */
+  readonly clock: Timestamp;
   /** The name of the node this client is connected to, or null. */
   readonly node: string | null;
   token?: ClientOptions['token'];

@@ -19,7 +19,7 @@ export const PROTOCOL_VERSION = 1;
 // would be pointless: the node refused its content, not its timing.
 // 'forbidden' is one too: the token does not cover the key, and a new token
 // for the same user would not either.
-const FATAL_DELTA_CODES = new Set(['bad_message', 'invalid_key', 'invalid_delta', 'wrong_type', 'forged_dot', 'forbidden']);
+const FATAL_DELTA_CODES = new Set(['bad_message', 'invalid_key', 'invalid_delta', 'wrong_type', 'forged_dot', 'forbidden', 'out_of_range']);
 
 // Close codes from docs/protocol.md, for the error events a close produces.
 const CLOSE_REASONS = {
@@ -172,6 +172,7 @@ export class Client {
     this._objects = new Map(); // key -> CrdtObject
     this._pending = []; // [{id, key, delta, conn}] in the order made
     this._cursor = null; // the node version vector we have seen up to
+    this.cluster = null; // the cluster id of the nodes this replica synced with (welcome.cluster)
     this._synced = new Set(); // subscription targets the cursor is complete for
     this._nextId = 1; // message ids: one counter for deltas, subs and pings, so an error's id names one message
     this._clock = new Clock();
@@ -219,6 +220,7 @@ export class Client {
       }
       this.replica = snap.replica;
       this._cursor = snap.cursor || null;
+      this.cluster = snap.cluster || null;
       this._synced = new Set(snap.synced || []);
       this._nextId = snap.nextId || 1;
       this._clock = new Clock(snap.clock || { wall: 0, logical: 0 });
@@ -279,6 +281,14 @@ export class Client {
   /** pending is the number of local deltas no node has acknowledged yet. */
   get pending() {
     return this._pending.length;
+  }
+
+  /**
+   * clock is the replica's hybrid clock: the last timestamp it issued or
+   * saw ({wall: ms since the epoch, logical}). Its next edit ranks after it.
+   */
+  get clock() {
+    return { ...this._clock.last };
   }
 
   /** cursor is the resume cursor: the node version vector this client has seen up to. */
@@ -506,6 +516,7 @@ export class Client {
       v: 1,
       replica: this.replica,
       cursor: this._cursor,
+      cluster: this.cluster,
       synced: [...this._synced],
       nextId: this._nextId,
       clock: this._clock.last,
@@ -708,6 +719,20 @@ export class Client {
 
   _onWelcome(conn, msg) {
     clearTimeout(conn.timer);
+    // A replica belongs to the cluster it first synced with: the nodes of
+    // another (a new demo, another deployment) never saw its state, and it
+    // must neither show theirs as its own nor send them its own. Refuse,
+    // and try the next URL; use another store for the other cluster.
+    if (msg.cluster && this.cluster && msg.cluster !== this.cluster) {
+      this._emitError('wrong_cluster', `${conn.url} is in cluster ${msg.cluster}; this replica synced with cluster ${this.cluster}: use another store for it`);
+      this._drop(4000, 'wrong cluster');
+      this._failed(conn);
+      return;
+    }
+    if (msg.cluster && !this.cluster) {
+      this.cluster = msg.cluster;
+      this._persist();
+    }
     conn.welcome = msg;
     this._attempt = 0;
     this._setStatus('online');
@@ -731,7 +756,7 @@ export class Client {
         this._pending.splice(this._pending.indexOf(p), 1);
         this._persist();
       } else if (p.conn === conn) {
-        // rate_limited, internal, unavailable: the same delta may succeed
+        // rate_limited, internal, unavailable, unseen_dots: the same delta may succeed
         // later; resend it after a pause if the connection is still up.
         setTimeout(() => {
           if (this._conn === conn && conn.welcome && this._pending.includes(p)) this._sendDelta(conn, p);

@@ -166,13 +166,9 @@ func runBench(args []string) error {
 	reps := fs.Int("reps", 3, "repetitions of every measurement; the table shows medians (at least 3)")
 	only := fs.String("only", "", "comma-separated scenario numbers to run (default: all; a partial run never writes the default file)")
 	dir := fs.String("scratch", "", "scratch directory for data (default: a new temporary directory, removed afterwards)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: lattice bench [--quick] [--out FILE] [--reps N] [--only 1,2,…]\n\nRuns every scenario of issue #7 beside its baseline and prints ratios against the targets (BENCHMARKS.md).")
-		fs.PrintDefaults()
-	}
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	child := fs.String("resource-child", "", "internal: run the node of the memory measurements on this data directory, driven over stdin")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, "usage: lattice bench [--quick] [--out FILE] [--reps N] [--only 1,2,…]\n\nRuns every scenario of issue #7 beside its baseline and prints ratios against the targets (BENCHMARKS.md)."); err != nil {
 		return err
 	}
 	if *child != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,11 @@ func TestBenchMachinery(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range rows {
 		seen[strings.SplitN(r.Scenario, ".", 2)[0]] = true
-		if r.Skip == "" && !(r.Lattice > 0) {
+		// A resident-set difference over a handful of connections or keys
+		// is noise at these sizes (a GC may return more than they take), so
+		// it need only be a number; every other figure must be positive.
+		rss := strings.Contains(r.Metric, "(RSS)")
+		if r.Skip == "" && (math.IsNaN(r.Lattice) || !rss && !(r.Lattice > 0)) {
 			t.Errorf("%s, %s: figure %v", r.Scenario, r.Metric, r.Lattice)
 		}
 		if r.Skip == "" && r.BaseName != "" && !(r.Base > 0) {

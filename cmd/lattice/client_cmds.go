@@ -83,11 +83,7 @@ func (f *clientFlags) open(dir string) (*lattice.Client, error) {
 // arguments (a negative number is an argument, not a flag) and checks
 // their count.
 func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage string) ([]string, error) {
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: lattice %s %s [flags]\n\nflags:\n", fs.Name(), usage)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, fmt.Sprintf("usage: lattice %s %s [flags]", fs.Name(), usage)); err != nil {
 		return nil, err
 	}
 	var pos []string
@@ -100,7 +96,10 @@ func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage stri
 		}
 		if _, err := strconv.ParseFloat(a, 64); len(a) > 1 && a[0] == '-' && err != nil {
 			if err := fs.Parse(rest); err != nil {
-				return nil, err
+				if errors.Is(err, flag.ErrHelp) {
+					return nil, err
+				}
+				return nil, usageError{err}
 			}
 			rest = fs.Args()
 			continue
@@ -110,7 +109,7 @@ func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage stri
 	}
 	if len(pos) < minArgs || len(pos) > maxArgs {
 		fs.Usage()
-		return nil, fmt.Errorf("want %s", usage)
+		return nil, usageError{fmt.Errorf("want %s", usage)}
 	}
 	return pos, nil
 }
@@ -136,13 +135,13 @@ func runGet(args []string) error {
 	}
 	defer c.Close()
 	key := pos[0]
-	f.sync(c, "read")
+	refused := f.sync(c, "read")
 	v, err := c.Get(key)
 	if err != nil {
 		return err
 	}
 	fmt.Println(v)
-	return nil
+	return refused
 }
 
 // openForKey parses a command that names a key first, opens the local
@@ -168,7 +167,9 @@ func openForKey(name string, args []string, minArgs, maxArgs int, usage string) 
 
 // sync tries to sync for --wait and says how it went: quietly when it
 // worked (unless -v), on stderr when the local replica is all there is.
-func (f *clientFlags) sync(c *lattice.Client, what string) bool {
+// No node reachable is no failure (the replica works offline and syncs
+// later); nodes that refuse this replica are: sync returns why (refusal).
+func (f *clientFlags) sync(c *lattice.Client, what string) error {
 	if f.offline || f.urls == "" {
 		why := "offline"
 		if !f.offline {
@@ -179,22 +180,39 @@ func (f *clientFlags) sync(c *lattice.Client, what string) bool {
 		} else if !f.offline {
 			fmt.Fprintf(os.Stderr, "lattice: %s: %s the local replica only\n", why, what)
 		}
-		return false
+		return nil
 	}
 	err := c.Sync(f.wait.Milliseconds())
 	if err == nil {
 		f.logf("synced with %s", c.Node())
-		return true
+		return nil
 	}
-	if errors.Is(err, lattice.ErrUnauthorized) {
-		err = fmt.Errorf("%w (--token, LATTICE_TOKEN; it must name replica %s)", err, c.Replica())
+	if r := f.refusal(c, err); r != nil {
+		if n := c.Pending(); n > 0 {
+			fmt.Fprintf(os.Stderr, "lattice: %d pending change(s) saved locally; they sync once the nodes accept this replica\n", n)
+		}
+		return r
 	}
 	if n := c.Pending(); n > 0 {
 		fmt.Fprintf(os.Stderr, "lattice: not synced: %v\nlattice: %d pending change(s) saved locally; they sync on the next command that reaches a node\n", err, n)
 	} else {
 		fmt.Fprintf(os.Stderr, "lattice: not synced (%v): %s the local replica only\n", err, what)
 	}
-	return false
+	return nil
+}
+
+// refusal turns a sync error that is the nodes refusing this replica
+// into the command's error, saying what to do; nil for any other error.
+func (f *clientFlags) refusal(c *lattice.Client, err error) error {
+	switch {
+	case errors.Is(err, lattice.ErrUnauthorized) && f.token == "":
+		return fmt.Errorf("the nodes need a token and none was given: --token or LATTICE_TOKEN, one naming replica %s (%w)", c.Replica(), err)
+	case errors.Is(err, lattice.ErrUnauthorized):
+		return fmt.Errorf("the nodes refuse the token: it must be valid, unexpired and name replica %s (%w)", c.Replica(), err)
+	case errors.Is(err, lattice.ErrWrongCluster):
+		return fmt.Errorf("%w; the replica in %s belongs to that other cluster: give this cluster another --dir (LATTICE_DIR), or delete the directory if nothing in it is needed", err, f.dir)
+	}
+	return nil
 }
 
 // runWrite is every mutating subcommand: bring the key up to date if a
@@ -213,7 +231,12 @@ func runWrite(name, usage string, minArgs, maxArgs int, op func(c *lattice.Clien
 		var unreachable error
 		if !f.offline && f.urls != "" {
 			err := c.Sync(min(f.wait, preSyncWait).Milliseconds())
-			if errors.Is(err, lattice.ErrUnreachable) || errors.Is(err, lattice.ErrUnauthorized) {
+			if r := f.refusal(c, err); r != nil {
+				// Refused before anything changed: change nothing, so the
+				// replica holds no write the nodes will never take.
+				return fmt.Errorf("%w; nothing was changed", r)
+			}
+			if errors.Is(err, lattice.ErrUnreachable) {
 				unreachable = err
 			}
 		}
@@ -222,22 +245,19 @@ func runWrite(name, usage string, minArgs, maxArgs int, op func(c *lattice.Clien
 		}
 		v, _ := c.Get(key)
 		f.logf("applied locally: %s = %s (%d pending)", key, v, c.Pending())
+		var refused error
 		if unreachable != nil {
 			f.logf("%v", unreachable)
-			why := "no node reachable"
-			if errors.Is(unreachable, lattice.ErrUnauthorized) {
-				why = "the nodes refuse the token (--token, LATTICE_TOKEN; it must name replica " + c.Replica() + ")"
-			}
-			fmt.Fprintf(os.Stderr, "lattice: %s: saved locally, %d pending; they sync on the next command that reaches a node\n", why, c.Pending())
+			fmt.Fprintf(os.Stderr, "lattice: no node reachable: saved locally, %d pending; they sync on the next command that reaches a node\n", c.Pending())
 		} else {
-			f.sync(c, "changed")
+			refused = f.sync(c, "changed")
 		}
 		v, err = c.Get(key)
 		if err != nil {
 			return err
 		}
 		fmt.Println(v)
-		return nil
+		return refused
 	}
 }
 

@@ -23,14 +23,21 @@ import (
 // clientTestNode is one node in the test process, behind a real HTTP
 // server; the client commands run as separate processes against it.
 func clientTestNode(t *testing.T) (*node.Node, string) {
+	return clientTestNodeWith(t, "", nil)
+}
+
+// clientTestNodeWith is clientTestNode in cluster clusterID ("" none),
+// checking tokens with auth (nil: none).
+func clientTestNodeWith(t *testing.T, clusterID string, auth *node.Authenticator) (*node.Node, string) {
 	t.Helper()
 	cfg := node.DefaultConfig("solo", t.TempDir())
+	cfg.ClusterID = clusterID
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := node.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(node.NewHTTPHandler(n, node.HTTPOptions{Logger: cfg.Logger}))
+	srv := httptest.NewServer(node.NewHTTPHandler(n, node.HTTPOptions{Logger: cfg.Logger, Auth: auth}))
 	t.Cleanup(func() {
 		n.Close()
 		srv.Close()

@@ -30,12 +30,7 @@ func gossipKeyCmd(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	keyring := fs.String("gossip-keyring", "", "make this keyring file (mode 0600) with a new random key if it does not exist; if it does, check it and keep it; never print the key")
 	key := fs.String("gossip-key", "", "with --gossip-keyring: the key the file must hold (base64 of 16, 24 or 32 bytes) instead of a random one; a file whose first key differs is replaced")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lattice gossip-key [--gossip-keyring FILE [--gossip-key KEY]]")
-		fmt.Fprintln(stderr, "\nWithout flags, print a new random gossip key (base64 of 32 bytes).")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, "usage: lattice gossip-key [--gossip-keyring FILE [--gossip-key KEY]]\n\nWithout flags, print a new random gossip key (base64 of 32 bytes)."); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

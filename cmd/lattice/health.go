@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	neturl "net/url"
+	"strings"
 	"time"
 )
 
@@ -15,9 +17,11 @@ import (
 // has no shell and no curl, only this binary. Without --url it probes the
 // port of --http (LATTICE_HTTP, as the container's `serve` reads it) on
 // loopback, so one HEALTHCHECK line fits every node whatever its port.
+// --url is LATTICE_HEALTH_URL, not the client commands' LATTICE_URL (a
+// list of nodes), and a URL without a path probes its /healthz.
 func runHealth(args []string) error {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	url := fs.String("url", "", "URL to probe (default: http://127.0.0.1:<port of --http>/healthz)")
+	url := fs.String("url", "", "node URL to probe; one without a path probes its /healthz (default: http://127.0.0.1:<port of --http>/healthz)")
 	listen := fs.String("http", ":8080", "the node's HTTP listen address, as given to serve; used when --url is empty")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
 	tlsCert := fs.String("tls-cert", "", "the node's --tls-cert: when set, probe https (LATTICE_TLS_CERT, as serve reads it)")
@@ -35,6 +39,11 @@ func runHealth(args []string) error {
 		}
 		*url = scheme + net.JoinHostPort("127.0.0.1", port) + "/healthz"
 	}
+	target, err := healthURL(*url)
+	if err != nil {
+		return usageError{err}
+	}
+	*url = target
 	c := &http.Client{Timeout: *timeout}
 	if *tlsCert != "" {
 		// A liveness probe of the node's own loopback port: the certificate
@@ -51,4 +60,20 @@ func runHealth(args []string) error {
 		return errors.New(*url + ": " + resp.Status)
 	}
 	return nil
+}
+
+// healthURL is the URL health probes for --url u: u itself if it has a
+// path, else its /healthz.
+func healthURL(u string) (string, error) {
+	if strings.Contains(u, ",") {
+		return "", fmt.Errorf("--url %q: one node URL, not a list (LATTICE_URL, the client commands' node list, is not read here; LATTICE_HEALTH_URL is)", u)
+	}
+	p, err := neturl.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return "", fmt.Errorf("--url %q: want http://host:port or https://host:port, with an optional path", u)
+	}
+	if p.Path == "" || p.Path == "/" {
+		p.Path = "/healthz"
+	}
+	return p.String(), nil
 }

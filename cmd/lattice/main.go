@@ -27,9 +27,18 @@
 //
 // Every flag of a subcommand can also be set with an environment variable
 // LATTICE_<NAME>, the flag's name in upper case with dashes as underscores
-// (--ae-interval is LATTICE_AE_INTERVAL). A flag on the command line wins.
-// lattice token is the exception: the rights it grants come from its
-// command line only.
+// (--ae-interval is LATTICE_AE_INTERVAL). A flag that means something else
+// in another command carries the command's name instead (health's --url is
+// LATTICE_HEALTH_URL, demo's --data LATTICE_DEMO_DATA: see envNames). A
+// flag on the command line wins; `lattice <command> -h` lists each flag's
+// variable. lattice token is the exception: the rights it grants come from
+// its command line only.
+//
+// Exit status: 0 when the command did its work (a client command that
+// saved a change locally with no node reachable included: it syncs
+// later), and for -h; 1 when it failed, or the nodes refused the client
+// (no token, a bad one, a node of another cluster); 2 for a command line
+// it cannot run.
 package main
 
 import (
@@ -68,11 +77,12 @@ func main() {
 	}
 	for _, c := range commands {
 		if c.name == os.Args[1] {
-			if err := c.run(os.Args[2:]); err != nil {
+			err := c.run(os.Args[2:])
+			code := exitCode(err)
+			if code != 0 {
 				fmt.Fprintf(os.Stderr, "lattice %s: %v\n", c.name, err)
-				os.Exit(1)
 			}
-			return
+			os.Exit(code)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "lattice: unknown command %q\n\n", os.Args[1])

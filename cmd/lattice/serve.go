@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,10 +25,12 @@ import (
 // nodeOptions is everything needed to run one node.
 type nodeOptions struct {
 	id           string
+	clusterID    string
 	data         string
 	http         string
 	gossip       string
 	advertise    string
+	advertHTTP   string // the URL the demo and peers show for this node
 	join         string
 	sync         bool
 	admin        bool
@@ -49,12 +52,13 @@ type nodeOptions struct {
 }
 
 func (o *nodeOptions) register(fs *flag.FlagSet) {
-	host, _ := os.Hostname()
-	fs.StringVar(&o.id, "id", host, "node name, unique in the cluster (default: the hostname)")
+	fs.StringVar(&o.id, "id", "", "node name, unique in the cluster (default: the hostname)")
+	fs.StringVar(&o.clusterID, "cluster-id", "", "the cluster's name, the same on every node: clients remember it and refuse a node of another cluster; recorded in the data directory, which then refuses another (default: the one recorded there, else one derived from the gossip key, else none)")
 	fs.StringVar(&o.data, "data", "./data", "data directory")
 	fs.StringVar(&o.http, "http", ":8080", "HTTP and WebSocket listen address")
 	fs.StringVar(&o.gossip, "gossip", ":7946", "memberlist bind address")
 	fs.StringVar(&o.advertise, "advertise", "", "gossip address other nodes reach this one at (default: derived from --gossip)")
+	fs.StringVar(&o.advertHTTP, "advertise-http", "", "URL at which people and the demo's panel reach this node's HTTP API, shown in /v1/cluster, when it differs from the listener's (a published container port, a proxy) (default: http://<listener or --advertise host>:<--http port>)")
 	fs.StringVar(&o.join, "join", "", "comma-separated gossip addresses of nodes to join")
 	fs.BoolVar(&o.sync, "sync", true, "sync every acknowledged write to disk (false trades durability on crash for speed)")
 	fs.BoolVar(&o.admin, "admin", false, "enable the admin endpoints (fault injection)")
@@ -187,7 +191,10 @@ type running struct {
 	ln     net.Listener
 }
 
+// startNode starts a node; log is the process's logger, to which the
+// node and its transport add their name themselves.
 func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
+	nlog := log.With("node", o.id) // for the lines logged here
 	auth, encKey, gossipKeys, err := o.security()
 	if err != nil {
 		return nil, err
@@ -196,14 +203,19 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 		return nil, errors.New("--log-retention (LATTICE_LOG_RETENTION) must be at least 1")
 	}
 	if o.dev {
-		log.Warn(devWarning)
+		nlog.Warn(devWarning)
 	}
 	var key []byte
 	var moreKeys [][]byte
 	if len(gossipKeys) > 0 {
 		key, moreKeys = gossipKeys[0], gossipKeys[1:]
 	}
+	clusterID, err := settleClusterID(o.data, o.clusterID, keyClusterID(gossipKeys))
+	if err != nil {
+		return nil, err
+	}
 	cfg := node.DefaultConfig(o.id, o.data)
+	cfg.ClusterID = clusterID
 	cfg.SyncWrites = o.sync
 	cfg.AntiEntropyInterval = o.aeInterval
 	cfg.LogRetention = o.logRetention
@@ -216,6 +228,14 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	cfg.AdvertiseHTTP = httpURL(ln.Addr().String(), o.advertise)
 	if o.tlsCert != "" {
 		cfg.AdvertiseHTTP = "https" + strings.TrimPrefix(cfg.AdvertiseHTTP, "http")
+	}
+	if o.advertHTTP != "" {
+		u, err := url.Parse(o.advertHTTP)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(o.advertHTTP) > transport.MaxMetaSize {
+			ln.Close()
+			return nil, fmt.Errorf("--advertise-http %q: want http://host:port or https://host:port", o.advertHTTP)
+		}
+		cfg.AdvertiseHTTP = strings.TrimRight(o.advertHTTP, "/")
 	}
 	n, err := node.Open(cfg)
 	if err != nil {
@@ -240,14 +260,14 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 		seed = time.Now().UnixNano()
 	}
 	f := transport.NewFaulty(ml, seed)
-	log.Info("fault injection ready", "seed", seed, "admin", o.admin)
+	nlog.Info("fault injection ready", "seed", seed, "admin", o.admin)
 	if err := n.Attach(f); err != nil {
 		ln.Close()
 		ml.Close()
 		n.Close()
 		return nil, err
 	}
-	hopts := node.HTTPOptions{Admin: o.admin, Faults: f, Logger: log, UI: web.Handler(), Auth: auth}
+	hopts := node.HTTPOptions{Admin: o.admin, Faults: f, Logger: nlog, UI: web.Handler(), Auth: auth}
 	hopts.WS.MaxConns = o.maxConns
 	if o.admin {
 		// The demo page served by one node polls and drives the others,
@@ -258,8 +278,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	if o.admin {
 		h = web.CORS(h)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv := node.NewHTTPServer(h, slog.NewLogLogger(nlog.Handler(), slog.LevelDebug))
 	go func() {
 		var err error
 		if o.tlsCert != "" {
@@ -269,11 +288,11 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 			err = srv.Serve(ln)
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", "err", err)
+			nlog.Error("http server", "err", err)
 		}
 	}()
 	if o.join != "" {
-		go joinLoop(ml, strings.Split(o.join, ","), log)
+		go joinLoop(ml, strings.Split(o.join, ","), nlog)
 	}
 	return &running{node: n, ml: ml, faults: f, srv: srv, ln: ln}, nil
 }
@@ -360,11 +379,16 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.id == "" {
+		if o.id, err = os.Hostname(); err != nil {
+			return fmt.Errorf("no --id, and the hostname is unknown: %w", err)
+		}
+	}
 	r, err := startNode(o, log)
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "node", o.id, "http", r.ln.Addr().String(), "tls", o.tlsCert != "", "auth", !o.dev,
+	log.Info("serving", "node", o.id, "cluster", r.node.Cluster().Cluster, "http", r.ln.Addr().String(), "tls", o.tlsCert != "", "auth", !o.dev,
 		"gossip", r.ml.GossipAddr(), "gossip_keys", r.ml.KeyCount(), "encrypted_at_rest", o.encryptionKey != "", "replica", r.node.ID())
 	if o.gossipKeyring != "" {
 		hup := make(chan os.Signal, 1)

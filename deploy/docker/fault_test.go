@@ -43,6 +43,7 @@ var services = []string{"node1", "node2", "node3"}
 
 func TestPartitionAndKill(t *testing.T) {
 	c := startCluster(t)
+	c.sideBySide(c.checkAdvertised(c.published, c.url))
 	hist := &history{}
 
 	t.Log("phase 1: cut node3 off the gossip network while writes go on")
@@ -87,7 +88,8 @@ type cluster struct {
 	t         *testing.T
 	seed      int64
 	rng       *rand.Rand
-	compose   []string // the compose command and its file and project flags
+	base      []string // the compose command: docker compose, or docker-compose
+	compose   []string // base and its file and project flags
 	env       []string
 	project   string
 	gossipNet string
@@ -95,8 +97,12 @@ type cluster struct {
 	gossipIP  map[string]string // service → fixed address on the gossip network
 	addrs     sync.Map          // service → "ip:port" on the client network
 	http      *http.Client
-	ports     map[string]int // service → HTTP port inside the container
+	image     string         // this run's image: other worktrees' runs build their own
+	published map[string]int // service → HTTP port on the host's 127.0.0.1
 }
+
+// httpPort is every node's HTTP port inside its container.
+const httpPort = 8080
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
@@ -108,14 +114,16 @@ func startCluster(t *testing.T) *cluster {
 	}
 	c := &cluster{
 		t: t, seed: seed, rng: testkit.Rand(seed, 0),
-		project:  fmt.Sprintf("latticeft%d", uint64(seed)%1_000_000_000),
-		ids:      map[string]string{},
-		gossipIP: map[string]string{},
-		http:     &http.Client{Timeout: 3 * time.Second},
-		ports:    map[string]int{"node1": 8080, "node2": 8081, "node3": 8082},
+		project:   fmt.Sprintf("latticeft%d", uint64(seed)%1_000_000_000),
+		ids:       map[string]string{},
+		gossipIP:  map[string]string{},
+		http:      &http.Client{Timeout: 3 * time.Second},
+		published: map[string]int{},
 	}
+	c.image = "lattice:" + c.project
 	c.gossipNet = c.project + "_default"
-	c.compose = append(compose, "-p", c.project,
+	c.base = compose
+	c.compose = append(slices.Clone(compose), "-p", c.project,
 		"-f", filepath.Join(root, "docker-compose.yml"),
 		"-f", filepath.Join(root, "deploy/docker/compose.faults.yml"))
 
@@ -124,16 +132,21 @@ func startCluster(t *testing.T) *cluster {
 	t.Logf("setup: %v", time.Since(start).Round(time.Millisecond))
 
 	subnet := c.freeSubnet()
+	// An empty LATTICE_GOSSIP_KEY overrides one in .env: the keys service
+	// makes the key in the project's volume, and it must stay there.
 	c.env = append(os.Environ(), "LATTICE_FT_SUBNET="+subnet.String(), "LATTICE_FT_NETWORK="+c.gossipNet,
-		"LATTICE_LOG_LEVEL=info")
+		"LATTICE_LOG_LEVEL=info", "LATTICE_IMAGE="+c.image, "LATTICE_GOSSIP_KEY=")
 	for i, s := range services {
 		ip := subnet.Addr() // .11, .12, .13: clear of the gateway
 		for range 11 + i {
 			ip = ip.Next()
 		}
 		c.gossipIP[s] = ip.String()
+		// Published ports other than compose's 8080-8082: the nodes must
+		// advertise these, not the port they listen on in the container.
+		c.published[s] = freePort(t)
 		c.env = append(c.env, fmt.Sprintf("LATTICE_FT_NODE%d=%s", i+1, ip),
-			fmt.Sprintf("LATTICE_NODE%d_PORT=%d", i+1, freePort(t)))
+			fmt.Sprintf("LATTICE_NODE%d_PORT=%d", i+1, c.published[s]))
 	}
 
 	// Cleanups run last first: logs on failure, then down.
@@ -143,6 +156,9 @@ func startCluster(t *testing.T) *cluster {
 		out, err := c.cmd(ctx, root, c.composeArgs("down", "-v", "--remove-orphans", "-t", "2")...).CombinedOutput()
 		if err != nil {
 			t.Logf("compose down: %v\n%s", err, out)
+		}
+		if out, err := c.cmd(ctx, "", "docker", "image", "rm", c.image).CombinedOutput(); err != nil {
+			t.Logf("removing %s: %v\n%s", c.image, err, out)
 		}
 	})
 	t.Cleanup(func() {
@@ -155,6 +171,9 @@ func startCluster(t *testing.T) *cluster {
 
 	start = time.Now()
 	c.run(root, c.composeArgs("build", "node1")...)
+	// The classic builder leaves the build stage behind as an untagged
+	// image of some 640 MB per build; the Dockerfile labels it.
+	c.docker("image", "prune", "-f", "--filter", "label=lattice.stage=build")
 	t.Logf("build: %v", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
 	c.run(root, c.composeArgs("up", "-d", "--no-build")...)
@@ -175,7 +194,131 @@ func startCluster(t *testing.T) *cluster {
 	if n := strings.Count(logs, `"gossip_keys":1,`); n != len(services) {
 		t.Fatalf("%d of %d nodes logged that they started with one gossip key", n, len(services))
 	}
+	// ... and that key never left the volume: the keys container's
+	// configuration does not hold it.
+	keys := strings.TrimSpace(c.run(root, c.composeArgs("ps", "-q", "keys")...))
+	for _, kv := range strings.Fields(c.docker("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", keys)) {
+		if strings.HasPrefix(kv, "LATTICE_GOSSIP_KEY=") && kv != "LATTICE_GOSSIP_KEY=" {
+			t.Fatalf("docker inspect of the keys container shows the gossip key")
+		}
+	}
 	return c
+}
+
+// checkAdvertised checks that every node advertises the URL it is
+// published at, as the demo's panel and node picker show it (/v1/cluster's
+// http, its own and its peers'), and that each published port reaches that
+// node. urlOf gives the address the test asks a node at. It returns the
+// cluster id the nodes report, which must be one and the same.
+func (c *cluster) checkAdvertised(published map[string]int, urlOf func(s, path string) string) string {
+	c.t.Helper()
+	want := func(s string) string { return fmt.Sprintf("http://127.0.0.1:%d", published[s]) }
+	ids := map[string]bool{}
+	for _, s := range services {
+		var ci struct {
+			Name    string `json:"name"`
+			Cluster string `json:"cluster"`
+			HTTP    string `json:"http"`
+			Members []struct {
+				Name string `json:"name"`
+				HTTP string `json:"http"`
+			} `json:"members"`
+		}
+		if err := c.getURL(urlOf(s, "/v1/cluster"), &ci); err != nil {
+			c.t.Fatal(err)
+		}
+		ids[ci.Cluster] = true
+		if ci.HTTP != want(s) {
+			c.t.Errorf("%s advertises %q, want %q (its published port)", s, ci.HTTP, want(s))
+		}
+		for _, m := range ci.Members {
+			if m.HTTP != want(m.Name) {
+				c.t.Errorf("%s's panel links %s to %q, want %q", s, m.Name, m.HTTP, want(m.Name))
+			}
+		}
+		var self struct{ Name string }
+		if err := c.getURL(want(s)+"/v1/cluster", &self); err != nil || self.Name != s {
+			c.t.Errorf("%s's published port %d answers as %q (%v)", s, published[s], self.Name, err)
+		}
+	}
+	// A cluster id derived from the project's gossip key: clients' replicas
+	// then refuse another project's nodes.
+	if len(ids) != 1 || ids[""] {
+		c.t.Errorf("the nodes report cluster ids %v, want one", ids)
+	}
+	for id := range ids {
+		return id
+	}
+	return ""
+}
+
+// sideBySide runs a second project of the plain docker-compose.yml, on
+// ports of its own, beside the test's cluster: it comes up healthy on its
+// own network, its panel links to its own ports, and `down -v` removes it
+// and its volumes while the first goes on. Its cluster id differs from the
+// first's, firstID.
+func (c *cluster) sideBySide(firstID string) {
+	c.t.Helper()
+	root, _ := filepath.Abs("../..")
+	other := &cluster{t: c.t, project: c.project + "b", http: c.http, image: c.image, published: map[string]int{}}
+	other.compose = append(slices.Clone(c.base), "-p", other.project, "-f", filepath.Join(root, "docker-compose.yml"))
+	other.env = append(os.Environ(), "LATTICE_IMAGE="+c.image, "LATTICE_GOSSIP_KEY=")
+	for i, s := range services {
+		other.published[s] = freePort(c.t)
+		other.env = append(other.env, fmt.Sprintf("LATTICE_NODE%d_PORT=%d", i+1, other.published[s]))
+	}
+	downed := false
+	down := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := other.cmd(ctx, root, other.composeArgs("down", "-v", "--remove-orphans", "-t", "2")...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("compose down -v of %s: %v\n%s", other.project, err, out)
+		}
+		return nil
+	}
+	c.t.Cleanup(func() {
+		if !downed {
+			_ = down()
+		}
+	})
+	start := time.Now()
+	other.run(root, other.composeArgs("up", "-d", "--no-build")...)
+	published := func(s, path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", other.published[s], path) }
+	for _, s := range services {
+		if err := other.waitHealthyAt(s, published, 60*time.Second); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	nets := strings.Fields(c.docker("network", "ls", "-q", "--filter", "name="+other.project+"_default"))
+	if len(nets) != 1 {
+		c.t.Errorf("the second project's network %s_default: %d found", other.project, len(nets))
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		var ci clusterInfo
+		if err := c.getURL(published("node1", "/v1/cluster"), &ci); err == nil && len(ci.Members) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the second project's nodes did not join in 60s")
+		}
+	}
+	if id := c.checkAdvertised(other.published, published); id == firstID {
+		c.t.Errorf("two projects report one cluster id %q: a replica would take one for the other", id)
+	}
+	c.t.Logf("a second project, %s, up beside the first in %v", other.project, time.Since(start).Round(time.Millisecond))
+	downed = true
+	if err := down(); err != nil {
+		c.t.Fatal(err)
+	}
+	if vols := strings.Fields(c.docker("volume", "ls", "-q", "--filter", "name="+other.project+"_")); len(vols) > 0 {
+		c.t.Errorf("compose down -v of %s left its volumes %v", other.project, vols)
+	}
+	for _, s := range services {
+		if err := c.waitHealthy(s, 30*time.Second); err != nil {
+			c.t.Fatalf("the first project after the second's down: %v", err)
+		}
+	}
 }
 
 // requireDocker returns the compose command, or skips the test when there
@@ -265,7 +408,7 @@ func (c *cluster) refreshClientAddr(s string) {
 	if ip == "" {
 		c.t.Fatalf("%s has no address on the client network", s)
 	}
-	c.addrs.Store(s, net.JoinHostPort(ip, strconv.Itoa(c.ports[s])))
+	c.addrs.Store(s, net.JoinHostPort(ip, strconv.Itoa(httpPort)))
 }
 
 func (c *cluster) url(s, path string) string {
@@ -274,23 +417,32 @@ func (c *cluster) url(s, path string) string {
 }
 
 func (c *cluster) getJSON(s, path string, v any) error {
-	resp, err := c.http.Get(c.url(s, path))
+	return c.getURL(c.url(s, path), v)
+}
+
+func (c *cluster) getURL(url string, v any) error {
+	resp, err := c.http.Get(url)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s on %s: %s", path, s, resp.Status)
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func (c *cluster) waitHealthy(s string, timeout time.Duration) error {
+	return c.waitHealthyAt(s, c.url, timeout)
+}
+
+// waitHealthyAt waits until service s answers /readyz at urlOf.
+func (c *cluster) waitHealthyAt(s string, urlOf func(s, path string) string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var err error
 	for time.Now().Before(deadline) {
 		var st struct{ Status string }
-		if err = c.getJSON(s, "/readyz", &st); err == nil {
+		if err = c.getURL(urlOf(s, "/readyz"), &st); err == nil {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -13,7 +13,9 @@
 # (git-ignored; compose reads it for variable substitution; its other lines
 # are kept), so that compose builds from it.
 #
-# First it gives .env a random LATTICE_GOSSIP_KEY if it has none.
+# The gossip key is not its business: compose's keys service makes one in
+# the keys volume, where it stays. (Earlier versions put one in .env; a
+# LATTICE_GOSSIP_KEY line there is still used, see docker-compose.yml.)
 #
 # If LATTICE_GO_IMAGE, in the environment or in .env, names another image,
 # it makes no builder: that image is the builder.
@@ -35,14 +37,6 @@ set_env() {
 	)
 	mv .env.tmp .env
 }
-
-# .env: a random LATTICE_GOSSIP_KEY if it holds none, so that the cluster's
-# gossip is keyed from this env file (compose hands it to the keys service,
-# which writes it into the keys volume). Git-ignored.
-if ! grep -q '^LATTICE_GOSSIP_KEY=.' .env 2>/dev/null; then
-	set_env LATTICE_GOSSIP_KEY "$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
-	echo "setup: wrote a new random LATTICE_GOSSIP_KEY to .env"
-fi
 
 builder=lattice-go-builder
 image=${LATTICE_GO_IMAGE:-}
@@ -74,6 +68,7 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "lattice.stamp"}}' "$bui
 fi
 
 echo "setup: making $builder from $goroot and the modules of go.sum ($stamp)"
+old=$(docker image inspect -f '{{.Id}}' "$builder" 2>/dev/null || true)
 tmp=$(mktemp -d)
 trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 # Fill a module cache holding exactly what go.mod needs, from the host's
@@ -109,4 +104,8 @@ RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/dev/null", "./cmd/lat
 WORKDIR /src
 DOCKERFILE
 docker image rm "$builder:bare" >/dev/null
+# The builder it replaces would stay as an untagged image of 600 MB.
+if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$builder")" ]; then
+	docker image rm "$old" >/dev/null 2>&1 || echo "setup: the old $builder ($old) is still in use; remove it later"
+fi
 echo "setup: made $builder"

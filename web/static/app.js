@@ -3,6 +3,7 @@
 import { Client, IndexedDBStore, MemoryStore } from '/js/lattice.js';
 import { Board, KEYS, PREFIX } from './board.js';
 import { Cluster } from './cluster.js';
+import { KeyBrowser } from './keys.js';
 import { toast } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
@@ -10,6 +11,7 @@ const STATUS_TEXT = { online: 'Online', connecting: 'Connecting…', offline: 'O
 
 const board = new Board(document);
 const cluster = new Cluster(document.querySelector('.cluster'), { origin: location.origin, onNodes: fillPicker });
+const keys = new KeyBrowser(document.querySelector('.keys'), { nodeURL: () => nodeURL, client: () => client });
 const picker = $('node-picker');
 const offline = $('offline');
 
@@ -69,9 +71,20 @@ async function connect(url) {
     return;
   }
   client = new Client({ urls: urlsFor(nodeURL), store: await openStore() });
-  client.on('change', () => board.render());
+  client.on('change', () => { board.render(); keys.render(); });
   client.on('status', renderStatus);
-  client.on('error', (err) => toast(String(err?.message || err), 'error'));
+  client.on('error', (err) => {
+    if (err?.code === 'wrong_cluster' && sessionStorage.getItem('lattice-demo-store')) {
+      // The cluster this tab's replica knew is gone (a new demo, `demo
+      // --fresh`): its cards exist nowhere else. Start this tab over with
+      // a new replica of the new cluster, once.
+      sessionStorage.removeItem('lattice-demo-store');
+      toast('This is a new cluster: starting this tab over with a new replica', 'info');
+      setTimeout(() => location.reload(), 1500);
+      return;
+    }
+    toast(String(err?.message || err), 'error');
+  });
   client.subscribe(PREFIX, { prefix: true });
   if (offline.checked) client.setOffline(true);
   await client.open();
@@ -91,7 +104,20 @@ function renderStatus() {
   if (client?.node) cluster.setConnected(client.node);
   const n = pendingCount();
   $('pending').textContent = n ? `${n} edit${n === 1 ? '' : 's'} to sync` : '';
+  renderIdentity();
   document.body.dataset.status = status;
+}
+
+// renderIdentity shows which replica this tab is and where its clock
+// stands: the id its edits carry, and the timestamp its next edit follows.
+function renderIdentity() {
+  const el = $('tab-identity');
+  if (!client?.replica) return;
+  const c = client.clock;
+  const when = c.wall ? new Date(c.wall).toLocaleTimeString([], { hour12: false }) + '.' + String(c.wall % 1000).padStart(3, '0') : 'no edit yet';
+  const text = `This tab is replica ${client.replica.slice(0, 8)}… · clock ${when}${c.logical ? ` +${c.logical}` : ''}`;
+  if (el.textContent !== text) el.textContent = text;
+  el.dataset.replica = client.replica;
 }
 
 function pendingCount() {
@@ -131,7 +157,7 @@ offline.addEventListener('change', () => {
 // online), so refresh it a few times a second.
 setInterval(renderStatus, 250);
 
-connect(nodeURL);
+connect(nodeURL).then(() => keys.start());
 cluster.start();
 
 // For tests and the curious: the client and what the board shows.

@@ -133,6 +133,9 @@ export class Board {
         c.tagInput.value = '';
       },
     });
+    c.partial = h('p', { class: 'card-partial', hidden: true },
+      'Deleted on another replica while this one edited it: the edit kept the card, with only the fields edited since ',
+      '(a map forgets only the entries the delete saw). Give it a text, or delete it again.');
     c.el = h('li', { class: 'card', dataset: { id } },
       h('div', { class: 'card-top' },
         h('label', { class: 'check', title: 'Done (an enable-wins flag)' }, c.done, h('span', { class: 'visually-hidden' }, 'Done')),
@@ -156,6 +159,7 @@ export class Board {
           }, '+'),
         ),
       ),
+      c.partial,
     );
     return c;
   }
@@ -167,7 +171,9 @@ export class Board {
     c.el.classList.toggle('is-done', done);
     // A card deleted on one replica while another edited it comes back with
     // only the edited fields (the map is observed-remove): say so.
-    c.el.classList.toggle('is-partial', typeof card.text !== 'string');
+    const partial = typeof card.text !== 'string';
+    c.el.classList.toggle('is-partial', partial);
+    c.partial.hidden = !partial;
     const votes = typeof card.votes === 'number' ? card.votes : 0;
     setText(c.votes, votes);
     c.votes.classList.toggle('negative', votes < 0);

@@ -35,10 +35,28 @@ function shortDigest(d) {
   return d ? d.slice(0, 8) : '—';
 }
 
-// digestColor gives equal digests equal colors, so agreement shows at a glance.
+// digestColor gives equal digests equal colors, so agreement shows at a
+// glance. Hues run from green through blue to purple only: red and orange
+// mean trouble everywhere else on the page, and a digest is no trouble.
 function digestColor(d) {
   if (!d) return 'transparent';
-  return `hsl(${parseInt(d.slice(0, 6), 16) % 360} 65% 50%)`;
+  return `hsl(${110 + parseInt(d.slice(0, 6), 16) % 190} 60% 45%)`;
+}
+
+// faultText says what faults a node applies, for the activity log.
+function faultText(f) {
+  const parts = [];
+  if (f.cut?.length) parts.push(`cuts ${f.cut.join(', ')}`);
+  if (f.drop) parts.push(`${pct(f.drop)} loss`);
+  if (f.delay) parts.push(`${Math.round(f.delay / MS)} ms delay`);
+  if (f.jitter) parts.push(`±${Math.round(f.jitter / MS)} ms jitter`);
+  if (f.duplicate) parts.push(`${pct(f.duplicate)} duplicated`);
+  if (f.reorder) parts.push(`${pct(f.reorder)} reordered`);
+  return parts.join(', ');
+}
+
+function faultKey(f) {
+  return f ? JSON.stringify(faultBody(f)) : '';
 }
 
 // swap replaces a table's contents only if they changed, so tooltips and
@@ -67,6 +85,7 @@ export class Cluster {
     this.admin = false;
     this.prev = null; // previous poll's facts, for the activity log
     this.divergedAt = 0;
+    this.healedAt = 0; // when the last fault was cleared, by any tab
     this.els = {
       badge: root.querySelector('#converged'),
       summary: root.querySelector('#cluster-summary'),
@@ -128,6 +147,7 @@ export class Cluster {
   }
 
   async pollNode(n) {
+    const started = Date.now();
     const [cluster, digest, faults] = await Promise.allSettled([
       getJSON(n.url + '/v1/cluster'),
       getJSON(n.url + '/v1/digest'),
@@ -139,8 +159,14 @@ export class Cluster {
       n.digest = digest.value;
       n.seen = Date.now();
     }
-    if (faults.status === 'fulfilled') {
+    if (faults.status === 'fulfilled' && started < (n.faultsSetAt || 0)) {
+      // Asked before this tab's own change was answered: stale.
+    } else if (faults.status === 'fulfilled') {
       n.admin = true;
+      // A change this tab did not make (another tab, curl) goes in the log
+      // too; this tab's own are already in n.faults from its PUT.
+      const before = faultKey(n.faults);
+      if (n.faults && before !== faultKey(faults.value.faults)) this.faultsChanged(n, faults.value.faults);
       n.faults = faults.value.faults;
       n.stats = faults.value.stats;
     } else if (faults.reason?.status) {
@@ -203,9 +229,23 @@ export class Cluster {
       this.divergedAt = Date.now();
       this.log('Replicas diverged: nodes hold different states', 'warn');
     } else if (prev.conv === 'diverged' && conv.state === 'converged') {
-      const s = ((Date.now() - this.divergedAt) / 1000).toFixed(1);
-      this.log(`Replicas converged after ${s} s`, 'good');
+      // Counted from the heal when there was one since the divergence: the
+      // time the partition lasted is the person's, not the system's.
+      if (this.healedAt > this.divergedAt) {
+        const s = ((Date.now() - this.healedAt) / 1000).toFixed(1);
+        this.log(`Replicas converged ${s} s after the heal (diverged for ${((this.healedAt - this.divergedAt) / 1000).toFixed(1)} s)`, 'good');
+      } else {
+        const s = ((Date.now() - this.divergedAt) / 1000).toFixed(1);
+        this.log(`Replicas converged after ${s} s`, 'good');
+      }
     }
+  }
+
+  // faultsChanged logs a node's faults changing without this tab.
+  faultsChanged(n, f) {
+    const text = faultText(f);
+    if (!text) this.healedAt = Date.now();
+    this.log(text ? `${n.name} now ${text} (changed elsewhere)` : `${n.name}'s faults were cleared (elsewhere)`, text ? 'warn' : 'good');
   }
 
   log(text, kind = 'info') {
@@ -273,14 +313,14 @@ export class Cluster {
 
       const f = n.faults || {};
       const cutOff = this.isCutOff(n);
+      // A node on the healthy side of a cut only stops talking to the cut
+      // node: it is healthy, and says whom it cannot reach. Lost, late,
+      // duplicated or reordered messages are what degrade it.
+      const degraded = faultText({ ...f, cut: [] });
       const faults = [];
-      if (!cutOff && f.cut?.length) faults.push(`cuts ${f.cut.join(", ")}`);
-      if (f.drop) faults.push(`${pct(f.drop)} loss`);
-      if (f.delay) faults.push(`${Math.round(f.delay / MS)} ms delay`);
-      if (f.jitter) faults.push(`±${Math.round(f.jitter / MS)} ms jitter`);
-      if (f.duplicate) faults.push(`${pct(f.duplicate)} duplicated`);
-      if (f.reorder) faults.push(`${pct(f.reorder)} reordered`);
-      const state = !n.up ? 'down' : cutOff ? 'cut' : faults.length ? 'faulty' : 'up';
+      if (!cutOff && f.cut?.length) faults.push(`cut from ${f.cut.join(', ')}`);
+      if (degraded) faults.push(degraded);
+      const state = !n.up ? 'down' : cutOff ? 'cut' : degraded ? 'faulty' : 'up';
       el.li.dataset.state = state;
       setText(el.state, { down: 'not answering', cut: 'cut off', faulty: 'degraded', up: 'healthy' }[state]);
       el.chip.hidden = n.name !== this.connected;
@@ -393,6 +433,7 @@ export class Cluster {
       });
       n.faults = res.faults;
       n.stats = res.stats;
+      n.faultsSetAt = Date.now();
     }));
     const failed = results.map((r, i) => [r, nodes[i]]).filter(([r]) => r.status === 'rejected');
     if (failed.length) {
@@ -412,6 +453,7 @@ export class Cluster {
 
   async reconnect(name) {
     this.log(`You reconnected ${name}`, 'good');
+    this.healedAt = Date.now();
     await this.update((f, n) => {
       f.cut = n.name === name ? [] : f.cut.filter((c) => c !== name);
       return f;
@@ -436,12 +478,14 @@ export class Cluster {
 
   async healAll() {
     this.log('You healed every node: no cuts, no loss, no delay', 'good');
+    this.healedAt = Date.now();
     const nodes = this.list().filter((n) => n.admin);
     const results = await Promise.allSettled(nodes.map(async (n) => {
       // The node takes POSTs only as application/json (docs/api.md, CSRF).
       const res = await getJSON(n.url + '/v1/admin/heal', { method: 'POST', headers: { 'Content-Type': 'application/json' } });
       n.faults = res.faults;
       n.stats = res.stats;
+      n.faultsSetAt = Date.now();
     }));
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) toast(`Heal failed on ${failed.length} node(s): ${failed[0].reason.message}`, 'error');

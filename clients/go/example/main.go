@@ -49,8 +49,8 @@ func run() error {
 		confDir = os.TempDir()
 	}
 	dir := flag.String("dir", filepath.Join(confDir, "lattice-todo"), "directory of the local replica")
-	urls := flag.String("url", os.Getenv("LATTICE_URL"), "comma-separated node URLs (default $LATTICE_URL); none: offline")
-	token := flag.String("token", os.Getenv("LATTICE_TOKEN"), "credentials for the nodes (default $LATTICE_TOKEN)")
+	urls := flag.String("url", "", "comma-separated node URLs; none: offline\n(environment: LATTICE_URL, used when -url is not given)")
+	token := flag.String("token", "", "credentials for the nodes\n(environment: LATTICE_TOKEN, used when -token is not given)")
 	list := flag.String("list", "default", "which list")
 	wait := flag.Duration("wait", 3*time.Second, "how long to try to sync")
 	flag.Usage = func() {
@@ -58,6 +58,12 @@ func run() error {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *urls == "" {
+		*urls = os.Getenv("LATTICE_URL")
+	}
+	if *token == "" {
+		*token = os.Getenv("LATTICE_TOKEN")
+	}
 	args := flag.Args()
 	if len(args) == 0 {
 		args = []string{"list"}
@@ -116,6 +122,13 @@ func edit(c *lattice.Client, key string, args []string) error {
 			return err
 		}
 		return c.Set(key, newID()+"/title", lattice.JSONString(strings.Join(args[1:], " ")))
+	}
+	if len(args) >= 2 && slices.Contains([]string{"rename", "done", "undo", "rm"}, args[0]) {
+		if err := known(c, key, args[1]); err != nil {
+			return err
+		}
+	}
+	switch args[0] {
 	case "rename":
 		if err := need(3); err != nil {
 			return err
@@ -138,6 +151,20 @@ func edit(c *lattice.Client, key string, args []string) error {
 		return c.Delete(key, args[1])
 	}
 	return errors.New("unknown command " + args[0])
+}
+
+// known reports an error unless the list holds an item id: done, undo,
+// rename and rm on a mistyped id would otherwise make a blank item or do
+// nothing.
+func known(c *lattice.Client, key, id string) error {
+	m, err := items(c, key)
+	if err != nil {
+		return err
+	}
+	if _, ok := m[id]; !ok {
+		return fmt.Errorf("no item %s in the list (as this device last saw it; `list` shows the ids)", id)
+	}
+	return nil
 }
 
 // newID is sortable by creation time and unique without coordination.

@@ -74,7 +74,7 @@ class FakeCluster {
     switch (msg.t) {
       case 'hello':
         ws.hello = msg;
-        return ws._push({ t: 'welcome', v: 1, node: ws.node.name, node_id: ws.node.id, cursor: this.cursor() });
+        return ws._push({ t: 'welcome', v: 1, node: ws.node.name, node_id: ws.node.id, cluster: this.clusterID, cursor: this.cursor() });
       case 'sub': {
         ws.subs.set(msg.id, msg);
         const from = ws.hello.cursor;
@@ -315,5 +315,43 @@ test('a session whose token expires (4004) reconnects at once with a fresh token
   await waitFor('online again', () => c.status === 'online');
   c.inc('doc/c');
   await waitFor('writes flow again', () => cl.value('doc/c') === 2 && c.pending === 0);
+  await c.close();
+});
+
+test('a replica refuses the nodes of another cluster than the one it synced with', async () => {
+  const first = new FakeCluster(['n1']);
+  first.clusterID = 'first';
+  const store = new MemoryStore();
+  const a = mk(first, ['ws://n1/v1/ws'], { store });
+  a.subscribe('p/', { prefix: true });
+  await a.open();
+  a.inc('p/x', 5);
+  await waitFor('ack', () => a.pending === 0);
+  assert.equal(a.cluster, 'first');
+  await a.close();
+
+  const second = new FakeCluster(['n1']);
+  second.clusterID = 'second';
+  const b = mk(second, ['ws://n1/v1/ws'], { store });
+  const errors = [];
+  b.on('error', (e) => errors.push(e.code));
+  b.subscribe('p/', { prefix: true });
+  b.setOffline(true);
+  await b.open();
+  assert.equal(b.cluster, 'first', 'the cluster id persists with the replica');
+  b.inc('p/x', 1);
+  b.setOffline(false);
+  await waitFor('the refusal', () => errors.includes('wrong_cluster'));
+  assert.notEqual(b.status, 'online');
+  assert.equal(b.pending, 1, 'the edit waits for its own cluster');
+  assert.equal(second.value('p/x'), null, 'nothing reached the other cluster');
+  assert.ok(!second.received.some((m) => m.t === 'sub' || m.t === 'delta'), 'no subscription or delta sent to it');
+  await b.close();
+
+  // A new replica adopts the cluster it first meets.
+  const c = mk(second, ['ws://n1/v1/ws']);
+  await c.open();
+  await waitFor('online', () => c.status === 'online');
+  assert.equal(c.cluster, 'second');
   await c.close();
 });

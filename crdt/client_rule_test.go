@@ -1,0 +1,233 @@
+package crdt_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// TestClientRuleKeepsHonestWrites is the client rule as a property. Honest
+// replicas (lawReplicas[0..2]) write through a receiver, as clients write
+// through a node; a hostile replica (lawReplicas[3]) holding a valid token
+// sends random well-formed deltas between their writes: other replicas'
+// dots, contexts over dots that do not exist yet, resends with changed
+// payloads, huge counts and timestamps. A reference receiver gets only the
+// honest writes the receiver acknowledged. Afterwards the receiver holds
+// every honest entry the reference holds, exactly, and no honest dot in
+// its context that the reference lacks: nothing the hostile replica sent
+// made an acknowledged write disappear or change, or blocked a later one.
+//
+// The hostile deltas never cover honest dots that exist: that is a remove,
+// which any writer may do and the rule cannot and must not refuse.
+func TestClientRuleKeepsHonestWrites(t *testing.T) {
+	forEveryType(t, func(t *rapid.T, typ crdt.Type) {
+		honest := lawReplicas[:3]
+		hostile := lawReplicas[3]
+		node, ref := crdt.NewObject(), crdt.NewObject()
+		mine := crdt.NewObject() // the hostile replica's own writes
+		now := int64(simStart)
+		steps := rapid.IntRange(1, 40).Draw(t, "steps")
+		for i := 0; i < steps; i++ {
+			now += rapid.Int64Range(0, 2000).Draw(t, "tick")
+			rule := crdt.ClientRule{MaxWall: now + 60_000}
+			if rapid.IntRange(0, 2).Draw(t, "who") > 0 {
+				r := rapid.SampledFrom(honest).Draw(t, "honest")
+				// An honest writer has read the acknowledged state.
+				local := ref.Clone()
+				d, err := local.Apply(r, crdt.Timestamp{Wall: now}, genOp(typ, false).Draw(t, "op"))
+				if err != nil {
+					continue
+				}
+				rule.Client = r
+				if err := rule.Check(node, ptrMeta(node), d); err != nil {
+					// The only refusal an honest write may meet is a
+					// counter at its bound, which a hostile writer may
+					// legitimately have pushed it to.
+					if !errors.Is(err, crdt.ErrOutOfRange) {
+						t.Fatalf("step %d: honest write of %s refused: %v", i, r, err)
+					}
+					continue
+				}
+				node.Join(d)
+				ref.Join(d)
+				continue
+			}
+			d := drawHostileDelta(t, typ, mine, ref, hostile, honest, now)
+			rule.Client = hostile
+			if err := rule.Check(node, ptrMeta(node), d); err != nil {
+				continue
+			}
+			node.Join(d)
+			if onlyOwn(d, hostile) {
+				mine.Join(d)
+			}
+		}
+		requireHonestIntact(t, node, ref, honest)
+	})
+}
+
+// ptrMeta gives a rule check the object's meta; Check reads it only.
+func ptrMeta(o *crdt.Object) *crdt.Meta {
+	m := o.Meta()
+	return &m
+}
+
+// onlyOwn reports whether every dot of d's entries and context is r's.
+func onlyOwn(d *crdt.Object, r crdt.ReplicaID) bool {
+	return slices.Equal(d.Replicas(), []crdt.ReplicaID{r})
+}
+
+// drawHostileDelta starts from a real write of the hostile replica (on its
+// own history, so it covers no one else's dots) and then, maybe, forges it.
+func drawHostileDelta(t *rapid.T, typ crdt.Type, mine, ref *crdt.Object, hostile crdt.ReplicaID, honest []crdt.ReplicaID, now int64) *crdt.Object {
+	local := mine.Clone()
+	base, err := local.Apply(hostile, crdt.Timestamp{Wall: now}, genOp(typ, false).Draw(t, "hostile op"))
+	if err != nil {
+		base = crdt.NewObject()
+	}
+	leaves := map[string][]crdt.Entry{}
+	_ = crdt.Leaves(base, "", func(k string, es []crdt.Entry) error {
+		leaves[k] = slices.Clone(es)
+		return nil
+	})
+	// Also reach for leaves honest writers use.
+	var honestKeys []string
+	_ = crdt.Leaves(ref, "", func(k string, _ []crdt.Entry) error {
+		honestKeys = append(honestKeys, k)
+		return nil
+	})
+	refCtx := ref.Context()
+	var ctx []crdt.Dot
+	vv := crdt.VersionVector{}
+	for _, d := range base.Context().Cloud() {
+		ctx = append(ctx, d)
+	}
+	for r, s := range base.Context().VersionVector() {
+		vv[r] = s
+	}
+	forge := rapid.IntRange(0, 6).Draw(t, "forge")
+	pickHonest := func() (crdt.ReplicaID, uint64) {
+		r := rapid.SampledFrom(honest).Draw(t, "victim")
+		have := refCtx.Max(r)
+		seq := rapid.OneOf(
+			rapid.Uint64Range(1, have+1),
+			rapid.Uint64Range(have+1, have+3),
+			rapid.Just(uint64(crdt.MaxSeq)),
+		).Draw(t, "victim seq")
+		if seq == 0 {
+			seq = 1
+		}
+		return r, seq
+	}
+	entry := func() crdt.Entry {
+		e := crdt.Entry{
+			P: rapid.OneOf(rapid.Uint64Range(0, 10), rapid.Uint64Range(0, crdt.MaxSafeInt)).Draw(t, "P"),
+			N: rapid.OneOf(rapid.Just(uint64(0)), rapid.Uint64Range(0, crdt.MaxSafeInt)).Draw(t, "N"),
+		}
+		if rapid.Bool().Draw(t, "ahead") {
+			e.TS = crdt.Timestamp{Wall: now + 10*365*24*3600*1000}
+		} else {
+			e.TS = crdt.Timestamp{Wall: now}
+		}
+		e.V = genValue().Draw(t, "V")
+		return e
+	}
+	switch forge {
+	case 0: // honest-looking: the hostile replica's own write
+	case 1: // another replica's entry, under a dot that exists or not
+		if len(honestKeys) == 0 {
+			break
+		}
+		k := rapid.SampledFrom(honestKeys).Draw(t, "key")
+		r, s := pickHonest()
+		e := entry()
+		e.Dot = crdt.Dot{Replica: r, Seq: s}
+		leaves[k] = append(leaves[k], e)
+		ctx = append(ctx, e.Dot)
+	case 2: // a context over dots that do not exist yet
+		r, _ := pickHonest()
+		have := refCtx.Max(r)
+		hi := rapid.OneOf(rapid.Uint64Range(have+1, have+3), rapid.Just(uint64(crdt.MaxSeq))).Draw(t, "future")
+		if rapid.Bool().Draw(t, "as vv") {
+			vv[r] = hi
+		} else {
+			ctx = append(ctx, crdt.Dot{Replica: r, Seq: hi})
+		}
+	case 3, 4: // the hostile replica's own entries with forged payloads
+		for k, es := range leaves {
+			for i := range es {
+				e := entry()
+				e.Dot = es[i].Dot
+				if rapid.Bool().Draw(t, "keep payload") {
+					e = es[i]
+					e.P += rapid.Uint64Range(0, crdt.MaxSafeInt).Draw(t, "more")
+				}
+				es[i] = e
+			}
+			leaves[k] = es
+		}
+	case 5: // a resend of an own write already there, with another payload
+		var own []crdt.Dot
+		_ = crdt.Leaves(mine, "", func(_ string, es []crdt.Entry) error {
+			for _, e := range es {
+				own = append(own, e.Dot)
+			}
+			return nil
+		})
+		if len(own) == 0 || len(honestKeys) == 0 {
+			break
+		}
+		e := entry()
+		e.Dot = rapid.SampledFrom(own).Draw(t, "own dot")
+		k := rapid.SampledFrom(honestKeys).Draw(t, "key")
+		leaves[k] = append(leaves[k], e)
+		ctx = append(ctx, e.Dot)
+	case 6: // a type set that is not one type
+		return crdt.RawDelta(crdt.TypeSetOf(typ)|crdt.TypeSetOf(crdt.TypeEWFlag), leaves, ctx, vv)
+	}
+	return crdt.RawDelta(base.Types(), leaves, ctx, vv)
+}
+
+// requireHonestIntact compares the receiver's state with the reference on
+// everything the honest replicas own.
+func requireHonestIntact(t *rapid.T, node, ref *crdt.Object, honest []crdt.ReplicaID) {
+	isHonest := func(r crdt.ReplicaID) bool { return slices.Contains(honest, r) }
+	collect := func(o *crdt.Object) map[string][]crdt.Entry {
+		out := map[string][]crdt.Entry{}
+		_ = crdt.Leaves(o, "", func(k string, es []crdt.Entry) error {
+			for _, e := range es {
+				if isHonest(e.Dot.Replica) {
+					out[k] = append(out[k], e)
+				}
+			}
+			return nil
+		})
+		return out
+	}
+	got, want := collect(node), collect(ref)
+	for k, es := range want {
+		if !slices.EqualFunc(got[k], es, func(a, b crdt.Entry) bool {
+			return a.Dot == b.Dot && a.P == b.P && a.N == b.N && a.TS == b.TS && a.V.Compare(b.V) == 0
+		}) {
+			t.Fatalf("leaf %q: honest entries %+v at the receiver, %+v acknowledged", k, got[k], es)
+		}
+	}
+	for k, es := range got {
+		if _, ok := want[k]; !ok {
+			t.Fatalf("leaf %q: honest entries %+v at the receiver that no honest write made", k, es)
+		}
+	}
+	nc, rc := node.Context(), ref.Context()
+	for _, r := range honest {
+		if nc.Max(r) != rc.Max(r) {
+			t.Fatalf("the receiver's context claims %s up to %d; honest writes reached %d", r, nc.Max(r), rc.Max(r))
+		}
+	}
+	if v, ok := node.Value().(int64); ok && (v > crdt.MaxSafeInt || v < -crdt.MaxSafeInt) {
+		t.Fatalf("counter value %d is beyond ±2^53-1", v)
+	}
+}

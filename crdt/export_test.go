@@ -1,0 +1,27 @@
+package crdt
+
+import "slices"
+
+// RawDelta builds an object from parts, bypassing the mutators, so tests
+// can make the deltas a hostile client would send.
+func RawDelta(types TypeSet, leaves map[string][]Entry, ctx []Dot, vv VersionVector) *Object {
+	o := NewObject()
+	o.meta.Types = types
+	for k, es := range leaves {
+		es = slices.Clone(es)
+		slices.SortFunc(es, compareEntryDot)
+		_ = o.SetLeaf(k, slices.CompactFunc(es, func(a, b Entry) bool { return a.Dot == b.Dot }))
+	}
+	for r, s := range vv {
+		if o.meta.Ctx.vv == nil {
+			o.meta.Ctx.vv = VersionVector{}
+		}
+		if s > o.meta.Ctx.vv[r] {
+			o.meta.Ctx.vv[r] = s
+		}
+	}
+	for _, d := range ctx {
+		o.meta.Ctx.Add(d)
+	}
+	return o
+}
