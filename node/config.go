@@ -55,12 +55,15 @@ type Config struct {
 	MaxWaitingDeltas int
 	// LogRetention is how many entries of each node's log this node keeps.
 	// Older entries are dropped; a peer that needs them gets the objects'
-	// state instead. Default 100,000: minutes to hours of writes, so that a
-	// node that was down briefly catches up from the log alone.
+	// state instead (state transfer). Default DefaultLogRetention, 100,000:
+	// minutes to hours of writes, so that a node that was down briefly
+	// catches up from the log alone. A small value drives a node that was
+	// away into state transfer: tests and operators set it to exercise it.
 	LogRetention uint64
 	// FullState turns off delta propagation: pushes and anti-entropy ship
-	// whole object states. Only for tests and benchmarks that compare the
-	// two. Default false.
+	// whole object states (fullstate.go). It is the baseline lattice bench
+	// measures deltas against, not for production: traffic then grows with
+	// the store, and lattice serve has no flag for it. Default false.
 	FullState bool
 	// EncryptionKey, if set, encrypts the data directory at rest (Badger's
 	// AES-CTR, with data keys rotated every 10 days and kept encrypted
@@ -68,12 +71,19 @@ type Config struct {
 	// directory written with a key opens only with that key. Default nil:
 	// not encrypted.
 	EncryptionKey []byte
-	// Now returns physical time in milliseconds. Default: the wall clock.
-	// Tests inject skewed clocks.
+	// Now returns physical time in milliseconds, which the hybrid clock
+	// stamps writes with. Default: the wall clock. Tests inject skewed
+	// clocks.
 	Now func() int64
+	// Clock measures the node's intervals and timeouts (see Clock).
+	// Default WallClock.
+	Clock Clock
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultLogRetention is Config.LogRetention's default.
+const DefaultLogRetention = 100_000
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig(name, dir string) Config {
@@ -85,10 +95,11 @@ func DefaultConfig(name, dir string) Config {
 		MaxBatch:            512,
 		MaxSyncBytes:        4 << 20,
 		MaxClockSkew:        time.Minute,
-		LogRetention:        100_000,
+		LogRetention:        DefaultLogRetention,
 		UnseenDotsWait:      2 * time.Second,
 		MaxWaitingDeltas:    1024,
 		Now:                 func() int64 { return time.Now().UnixMilli() },
+		Clock:               WallClock,
 		Logger:              slog.Default(),
 	}
 }
@@ -124,6 +135,9 @@ func (c *Config) validate() error {
 	}
 	if c.Now == nil {
 		errs = append(errs, errors.New("Now is nil"))
+	}
+	if c.Clock == nil {
+		errs = append(errs, errors.New("Clock is nil"))
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("Logger is nil"))

@@ -24,6 +24,7 @@ type Metrics struct {
 	aeRounds          prometheus.Counter
 	members           prometheus.Gauge
 	peerLag           *prometheus.GaugeVec
+	logTruncated      prometheus.Counter
 	unseenRefused     prometheus.Counter
 }
 
@@ -67,6 +68,9 @@ func newMetrics() *Metrics {
 		members: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lattice_members", Help: "Peers known, reachable or not.",
 		}),
+		logTruncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_log_entries_truncated_total", Help: "Log entries dropped past LogRetention; a peer that needs them gets state instead.",
+		}),
 		peerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lattice_peer_lag_entries", Help: "Log entries this node holds that a peer lacked at its last report.",
 		}, []string{"peer"}),
@@ -80,7 +84,7 @@ func newMetrics() *Metrics {
 		m.ops.WithLabelValues(p.Type.String(), p.Kind.String())
 	}
 	m.reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
-		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag)
+		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag, m.logTruncated)
 	return m
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"sync"
 	"time"
 
@@ -103,7 +102,7 @@ func (r *replicator) mark(peer string, o crdt.ReplicaID, es []logEntry) {
 	if len(es) == 0 {
 		return
 	}
-	now := time.Now()
+	now := r.n.cfg.Clock.Now()
 	win := r.recentWindow()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -139,7 +138,7 @@ func (r *replicator) mark(peer string, o crdt.ReplicaID, es []logEntry) {
 
 // recentMarks copies peer's unexpired marks.
 func (r *replicator) recentMarks(peer string) map[crdt.ReplicaID][]sentRange {
-	now := time.Now()
+	now := r.n.cfg.Clock.Now()
 	win := r.recentWindow()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -306,7 +305,7 @@ func (r *replicator) notePeer(name string, id crdt.ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.peerLocked(name)
-	p.id, p.seen = id, time.Now()
+	p.id, p.seen = id, r.n.cfg.Clock.Now()
 }
 
 // PeerEvent implements transport.Receiver: a peer that joins or comes back
@@ -366,48 +365,6 @@ func (r *replicator) afterCommit(st *stage) {
 	}
 }
 
-// pushStates sends whole states of the changed keys (full-state mode).
-func (r *replicator) pushStates(changes []change) {
-	keys := map[string]bool{}
-	for _, c := range changes {
-		keys[c.key] = true
-	}
-	var items []crdt.BatchItem
-	for k := range keys {
-		o, err := r.n.Get(k)
-		if err != nil {
-			continue
-		}
-		items = append(items, crdt.BatchItem{Key: k, Delta: o})
-	}
-	r.sendStates(r.reachable(), items)
-}
-
-func (r *replicator) sendStates(peers []string, items []crdt.BatchItem) {
-	sort.Slice(items, func(i, j int) bool { return items[i].Key < items[j].Key })
-	for len(items) > 0 {
-		n := len(items)
-		var raw []byte
-		for {
-			b, err := crdt.Batch{Clock: r.n.now(), Items: items[:n]}.MarshalBinary()
-			if err == nil && (len(b) <= maxChunk || n == 1) {
-				raw = b
-				break
-			}
-			n = (n + 1) / 2
-		}
-		if len(raw) <= maxChunk {
-			msg := encodeStates(r.n.id, raw)
-			for _, p := range peers {
-				r.send(p, "state", msg)
-			}
-		} else {
-			r.n.log.Warn("object state too large for one message", "key", items[0].Key, "bytes", len(raw))
-		}
-		items = items[n:]
-	}
-}
-
 func chunkEntries(es []logEntry) [][]logEntry {
 	var out [][]logEntry
 	size := 0
@@ -427,13 +384,13 @@ func chunkEntries(es []logEntry) [][]logEntry {
 
 func (r *replicator) antiEntropyLoop() {
 	defer r.wg.Done()
-	t := time.NewTicker(r.n.cfg.AntiEntropyInterval)
+	t := r.n.cfg.Clock.NewTicker(r.n.cfg.AntiEntropyInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-r.quit:
 			return
-		case <-t.C:
+		case <-t.C():
 			peers := r.reachable()
 			rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 			for _, p := range peers {
@@ -487,12 +444,7 @@ func (r *replicator) answer(from string, m *message) {
 		defer r.requestSync(from, flagReply, true)
 	}
 	if r.n.cfg.FullState {
-		var items []crdt.BatchItem
-		_ = r.n.Scan("", func(k string, o *crdt.Object) error {
-			items = append(items, crdt.BatchItem{Key: k, Delta: o})
-			return nil
-		})
-		r.sendStates([]string{from}, items)
+		r.answerStates(from)
 		return
 	}
 	if r.n.needsState(m.vv) {

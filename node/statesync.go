@@ -26,27 +26,37 @@ import (
 //     as of the offer, which the receiver adopts as its log floor once
 //     every range has arrived and committed.
 //
-// A lost message leaves the session unfinished; the next anti-entropy round
-// offers again, and the objects that did arrive now match their digests, so
-// the transfer resumes where it stopped rather than starting over.
+// A lost message leaves the session unfinished. The sender forgets a session
+// once it has sent the ranges and the finish, so if one of those was lost
+// the peer's next anti-entropy request brings a new offer. An offer, or the
+// receiver's wants, that was lost leaves the sender waiting for an answer:
+// it offers again after two anti-entropy intervals, and after twice as long
+// each further time, up to sessionTimeout, so that a receiver still working
+// out a large answer is not interrupted forever. Either way the objects that
+// did arrive now match their digests, so the transfer resumes where it
+// stopped rather than starting over. A range that arrives twice (a network
+// that duplicates) counts once.
 
 // sessionTimeout is how long a session may stay unfinished before a new
-// offer replaces it.
+// offer replaces it, and the longest an unanswered offer waits.
 const sessionTimeout = 30 * time.Second
 
 var sessionIDs atomic.Uint64
 
 type outSession struct {
-	id      uint64
-	vv      crdt.VersionVector
-	started time.Time
-	wants   []string
+	id       uint64
+	vv       crdt.VersionVector
+	started  time.Time
+	wait     time.Duration // how long the offer waits for an answer before it is made again
+	answered bool          // wants arrived: the transfer is under way
+	wants    []string
 }
 
 type inSession struct {
 	started time.Time
 	digests []keyDigest
 	ranges  map[string][]*message // per key, until all its ranges are here
+	done    map[string]bool       // keys whose ranges all arrived
 	got     uint64                // ranges handed to the committer
 	finish  *message
 }
@@ -72,14 +82,22 @@ func (n *Node) needsState(vv crdt.VersionVector) bool {
 	return false
 }
 
-// offerState starts a state transfer to peer, unless one is under way.
+// offerState starts a state transfer to peer, unless one is under way or
+// its offer may still be answered.
 func (r *replicator) offerState(peer string) {
 	r.mu.Lock()
-	if s := r.outs[peer]; s != nil && time.Since(s.started) < sessionTimeout {
-		r.mu.Unlock()
-		return
+	wait := 2 * r.n.cfg.AntiEntropyInterval
+	if old := r.outs[peer]; old != nil {
+		age := r.n.cfg.Clock.Now().Sub(old.started)
+		if age < sessionTimeout && (old.answered || age < old.wait) {
+			r.mu.Unlock()
+			return
+		}
+		if !old.answered {
+			wait = old.wait * 2
+		}
 	}
-	s := &outSession{id: sessionIDs.Add(1), vv: r.n.VersionVector(), started: time.Now()}
+	s := &outSession{id: sessionIDs.Add(1), vv: r.n.VersionVector(), started: r.n.cfg.Clock.Now(), wait: min(wait, sessionTimeout)}
 	r.outs[peer] = s
 	r.mu.Unlock()
 
@@ -115,7 +133,7 @@ func (r *replicator) onDigests(peer string, m *message) {
 	r.mu.Lock()
 	in := r.ins[sk]
 	if in == nil {
-		in = &inSession{started: time.Now(), ranges: map[string][]*message{}}
+		in = &inSession{started: r.n.cfg.Clock.Now(), ranges: map[string][]*message{}, done: map[string]bool{}}
 		r.ins[sk] = in
 	}
 	in.digests = append(in.digests, m.digests...)
@@ -158,6 +176,7 @@ func (r *replicator) onWants(peer string, m *message) {
 		r.mu.Unlock()
 		return
 	}
+	s.answered = true
 	s.wants = append(s.wants, m.keys...)
 	wants := s.wants
 	r.mu.Unlock()
@@ -165,7 +184,12 @@ func (r *replicator) onWants(peer string, m *message) {
 		return
 	}
 	var sent uint64
+	seen := map[string]bool{}
 	for _, k := range wants {
+		if seen[k] { // asked twice: a duplicated offer or wants message
+			continue
+		}
+		seen[k] = true
 		o, err := r.n.Get(k)
 		if err != nil {
 			continue
@@ -215,6 +239,16 @@ func (r *replicator) onRange(peer string, m *message) {
 		r.mu.Unlock()
 		return
 	}
+	if in.done[m.key] {
+		r.mu.Unlock()
+		return // a duplicate
+	}
+	for _, have := range in.ranges[m.key] {
+		if have.index == m.index {
+			r.mu.Unlock()
+			return // a duplicate
+		}
+	}
 	rs := append(in.ranges[m.key], m)
 	in.ranges[m.key] = rs
 	if uint64(len(rs)) < m.total {
@@ -222,6 +256,7 @@ func (r *replicator) onRange(peer string, m *message) {
 		return
 	}
 	delete(in.ranges, m.key)
+	in.done[m.key] = true
 	in.got += uint64(len(rs))
 	r.mu.Unlock()
 	sort.Slice(rs, func(i, j int) bool { return rs[i].index < rs[j].index })
@@ -258,8 +293,9 @@ func (r *replicator) checkFinished(peer, sk string) {
 func (r *replicator) expireSessions() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := r.n.cfg.Clock.Now()
 	for k, in := range r.ins {
-		if time.Since(in.started) > sessionTimeout {
+		if now.Sub(in.started) > sessionTimeout {
 			delete(r.ins, k)
 		}
 	}
@@ -278,9 +314,11 @@ func (n *Node) truncateLogs() error {
 	n.mu.Unlock()
 	for o, p := range plan {
 		wb := n.db.NewWriteBatch()
+		dropped := 0
 		err := n.db.View(func(txn *badger.Txn) error {
 			_, err := readLog(txn, o, p[0]+1, p[1], int(^uint(0)>>1), func(seq uint64, _ []byte) {
 				_ = wb.Delete(logKey(o, seq))
+				dropped++
 			})
 			return err
 		})
@@ -298,6 +336,7 @@ func (n *Node) truncateLogs() error {
 		n.mu.Lock()
 		n.logs.raiseFloor(o, p[1])
 		n.mu.Unlock()
+		n.metrics.logTruncated.Add(float64(dropped))
 	}
 	return nil
 }

@@ -207,9 +207,6 @@ func NewWSHandler(n *Node, opts WSOptions) *WSHandler {
 	h.hub = newWSHub(n)
 	n.Observe(h.hub.observe)
 	n.presence.listen(h.hub.presence)
-	if wsHandlerHook != nil {
-		wsHandlerHook(h)
-	}
 	allowed := opts.CheckOrigin
 	if allowed == nil {
 		allowed = func(r *http.Request) bool { return opts.AllowAnyOrigin || sameHost(r) }
@@ -231,9 +228,6 @@ func NewWSHandler(n *Node, opts WSOptions) *WSHandler {
 	}
 	return h
 }
-
-// wsHandlerHook, when set (by tests), hears of every new handler.
-var wsHandlerHook func(*WSHandler)
 
 // sameHost reports whether the request's Origin, if any, names the host
 // the request was sent to.

@@ -58,7 +58,6 @@ type wsConn struct {
 	send     chan wsOut
 	wake     chan struct{} // the committer's nudge after an overflow
 	overflow atomic.Bool   // a live delta did not fit; resync before anything else
-	peak     atomic.Int64  // most messages ever queued, for tests
 	gen      uint64        // the hub's dedup stamp; committer goroutine only
 
 	// Set by ServeHTTP and hello, before the writer starts; read-only
@@ -629,7 +628,6 @@ func (c *wsConn) classify(err error) (code, msg string) {
 func (c *wsConn) enqueue(m wsOut) {
 	select {
 	case c.send <- m:
-		c.notePeak()
 	case <-c.ctx.Done():
 	}
 }
@@ -648,22 +646,11 @@ func (c *wsConn) replyError(id json.RawMessage, code, format string, args ...any
 	}{"error", code, fmt.Sprintf(format, args...), id}))
 }
 
-func (c *wsConn) notePeak() {
-	l := int64(len(c.send))
-	for {
-		p := c.peak.Load()
-		if l <= p || c.peak.CompareAndSwap(p, l) {
-			return
-		}
-	}
-}
-
 // offerFrame queues a frame if there is room, and drops it if not: for
 // presence, which the next state replaces anyway.
 func (c *wsConn) offerFrame(t string, frame []byte) {
 	select {
 	case c.send <- wsOut{kind: outFrame, t: t, frame: frame}:
-		c.notePeak()
 	default:
 		c.h.metrics.errors.WithLabelValues("presence_dropped").Inc()
 	}
@@ -679,7 +666,6 @@ func (c *wsConn) offer(lc *liveChange) {
 	}
 	select {
 	case c.send <- wsOut{kind: outLive, live: lc}:
-		c.notePeak()
 	default:
 		if c.overflow.CompareAndSwap(false, true) {
 			c.h.metrics.resyncs.Inc()

@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/google/uuid"
@@ -127,22 +126,13 @@ func resourceMemory(env *benchEnv) (conn, connHeap, key, keyHeap float64, err er
 }
 
 // startResourceChild runs the node of the memory measurements in a child
-// process, or, under go test (where the binary is the test), in this one.
+// process: this binary, as `lattice bench --resource-child DIR`. Under go
+// test the binary is the test, whose TestMain acts as lattice for that
+// command line.
 func startResourceChild(env *benchEnv) (*yjsProc, error) {
 	dir, err := os.MkdirTemp(env.dir, "child-")
 	if err != nil {
 		return nil, err
-	}
-	if testing.Testing() {
-		inR, inW := io.Pipe()
-		outR, outW := io.Pipe()
-		p := &yjsProc{cmd: &exec.Cmd{Path: "in-process"}, stdin: inW, lines: make(chan string, 16), stderr: &bytes.Buffer{}}
-		go func() {
-			err := resourceChild(dir, inR, outW)
-			outW.CloseWithError(err)
-		}()
-		go p.scan(outR)
-		return p, nil
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/lattice-sync/lattice/node"
 )
 
 func runDemo(args []string) error {
@@ -43,16 +45,17 @@ func runDemo(args []string) error {
 	first := fmt.Sprintf("127.0.0.1:%d", *gossip)
 	for i := 0; i < 3; i++ {
 		o := nodeOptions{
-			id:         fmt.Sprintf("node%d", i+1),
-			clusterID:  clusterID,
-			data:       filepath.Join(*dir, fmt.Sprintf("node%d", i+1)),
-			http:       fmt.Sprintf("127.0.0.1:%d", *port+i),
-			gossip:     fmt.Sprintf("127.0.0.1:%d", *gossip+i),
-			sync:       true,
-			admin:      true,
-			dev:        true, // the demo runs without auth; startNode warns
-			aeInterval: time.Second,
-			local:      true,
+			id:           fmt.Sprintf("node%d", i+1),
+			clusterID:    clusterID,
+			data:         filepath.Join(*dir, fmt.Sprintf("node%d", i+1)),
+			http:         fmt.Sprintf("127.0.0.1:%d", *port+i),
+			gossip:       fmt.Sprintf("127.0.0.1:%d", *gossip+i),
+			sync:         true,
+			admin:        true,
+			dev:          true, // the demo runs without auth; startNode warns
+			aeInterval:   time.Second,
+			logRetention: node.DefaultLogRetention,
+			local:        true,
 		}
 		if i > 0 {
 			o.join = first

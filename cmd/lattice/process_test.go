@@ -371,4 +371,13 @@ func TestServeFlagsFromEnv(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "LATTICE_AE_INTERVAL") {
 		t.Errorf("LATTICE_AE_INTERVAL=soon: err %v, output %q; want exit status 1 naming the variable", err, out)
 	}
+
+	// A value that parses but is out of range is refused by name too.
+	cmd = exec.CommandContext(ctx, testkit.Binary(t), "serve")
+	cmd.Env = append(testkit.ChildEnv(), "LATTICE_LOG_RETENTION=0", "LATTICE_DATA="+t.TempDir(),
+		"LATTICE_HTTP="+testkit.FreeAddr(t, "127.0.0.1"), "LATTICE_GOSSIP="+testkit.FreeAddr(t, "127.0.0.1"))
+	out, err = cmd.CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "LATTICE_LOG_RETENTION") {
+		t.Errorf("LATTICE_LOG_RETENTION=0: err %v, output %q; want exit status 1 naming the variable", err, out)
+	}
 }

@@ -186,7 +186,7 @@ func TestServeTLSAuthAndKeyring(t *testing.T) {
 	}
 	o := nodeOptions{
 		id: "tls1", data: filepath.Join(dir, "data"), http: "127.0.0.1:0", gossip: "127.0.0.1:0",
-		sync: true, aeInterval: time.Second, local: true,
+		sync: true, aeInterval: time.Second, logRetention: node.DefaultLogRetention, local: true,
 		authKey: signing + ".pub", tlsCert: certFile, tlsKey: certKey, encryptionKey: encKey, gossipKeyring: keyring,
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -24,21 +24,22 @@ import (
 
 // nodeOptions is everything needed to run one node.
 type nodeOptions struct {
-	id          string
-	clusterID   string
-	data        string
-	http        string
-	gossip      string
-	advertise   string
-	advertHTTP  string // the URL the demo and peers show for this node
-	join        string
-	sync        bool
-	admin       bool
-	aeInterval  time.Duration
-	faultSeed   int64
-	gossipKey   string // base64; decoded by startNode
-	gossipLabel string // memberlist's cluster label
-	local       bool   // memberlist's local-network timings
+	id           string
+	clusterID    string
+	data         string
+	http         string
+	gossip       string
+	advertise    string
+	advertHTTP   string // the URL the demo and peers show for this node
+	join         string
+	sync         bool
+	admin        bool
+	aeInterval   time.Duration
+	logRetention uint64
+	faultSeed    int64
+	gossipKey    string // base64; decoded by startNode
+	gossipLabel  string // memberlist's cluster label
+	local        bool   // memberlist's local-network timings
 
 	// Security (docs/security.md).
 	dev           bool   // no auth: development only
@@ -62,6 +63,7 @@ func (o *nodeOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.sync, "sync", true, "sync every acknowledged write to disk (false trades durability on crash for speed)")
 	fs.BoolVar(&o.admin, "admin", false, "enable the admin endpoints (fault injection)")
 	fs.DurationVar(&o.aeInterval, "ae-interval", 2*time.Second, "anti-entropy interval")
+	fs.Uint64Var(&o.logRetention, "log-retention", node.DefaultLogRetention, "log entries kept per origin; a peer that needs older ones gets the objects' state instead (state transfer)")
 	fs.Int64Var(&o.faultSeed, "fault-seed", 0, "seed of the fault-injecting transport (default: from the clock, logged)")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 of a 16, 24 or 32-byte key that encrypts gossip, the same on every node (default: none; prefer the environment to the command line)")
 	fs.StringVar(&o.gossipLabel, "gossip-label", "", "cluster label: gossip with another label is dropped, so two clusters on one network cannot merge")
@@ -197,6 +199,9 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.logRetention == 0 {
+		return nil, errors.New("--log-retention (LATTICE_LOG_RETENTION) must be at least 1")
+	}
 	if o.dev {
 		nlog.Warn(devWarning)
 	}
@@ -213,6 +218,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	cfg.ClusterID = clusterID
 	cfg.SyncWrites = o.sync
 	cfg.AntiEntropyInterval = o.aeInterval
+	cfg.LogRetention = o.logRetention
 	cfg.Logger = log
 	cfg.EncryptionKey = encKey
 	ln, err := net.Listen("tcp", o.http)
