@@ -108,19 +108,65 @@ func renderText(leaves []pathLeaf) string {
 // there is no text, and it reads the text even where a concurrent write
 // made the object or field another type too, which Value would show.
 func (o *Object) Text(path ...string) string {
-	key := string([]byte{byte(TypeText)})
-	if len(path) > 0 {
-		key = string([]byte{byte(TypeORMap)})
-		for i, name := range path {
-			t := TypeORMap
-			if i == len(path)-1 {
-				t = TypeText
-			}
-			key = fieldPrefix(key, name, t)
+	blocks, _ := textBlocks(o, textPrefix(path)) // an in-memory store cannot fail
+	return newFugue(charsOf(blocks)).String()
+}
+
+// textPrefix is the key prefix of the blocks of the text at path.
+func textPrefix(path []string) string {
+	if len(path) == 0 {
+		return string([]byte{byte(TypeText)})
+	}
+	key := string([]byte{byte(TypeORMap)})
+	for i, name := range path {
+		t := TypeORMap
+		if i == len(path)-1 {
+			t = TypeText
+		}
+		key = fieldPrefix(key, name, t)
+	}
+	return key
+}
+
+// TextAnchor returns a stable anchor for the place before code point index
+// in the text at path: the character just before it, or the zero Dot for
+// the start. Unlike an index it stays put while others type or delete
+// before it (a cursor in a presence state); AnchorIndex reads it back.
+func (o *Object) TextAnchor(index int, path ...string) Dot {
+	blocks, _ := textBlocks(o, textPrefix(path))
+	var last Dot
+	n := 0
+	for _, c := range newFugue(charsOf(blocks)).order {
+		if n >= index {
+			break
+		}
+		if c.live {
+			last = c.dot
+			n++
 		}
 	}
-	blocks, _ := textBlocks(o, key) // an in-memory store cannot fail
-	return newFugue(charsOf(blocks)).String()
+	return last
+}
+
+// AnchorIndex returns where an anchor now is in the text at path: the
+// number of live characters up to and including it (a deleted anchor
+// counts as the place it had); 0 for the zero Dot or an anchor not (yet)
+// known.
+func (o *Object) AnchorIndex(a Dot, path ...string) int {
+	if a == (Dot{}) {
+		return 0
+	}
+	blocks, _ := textBlocks(o, textPrefix(path))
+	n := 0
+	for _, c := range newFugue(charsOf(blocks)).order {
+		if c.live {
+			n++
+		}
+		if c.dot == a {
+			return n
+		}
+	}
+	return 0
 }
 
 // textBlocks returns the leaves of the text whose blocks start with prefix.

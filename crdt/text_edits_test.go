@@ -89,3 +89,25 @@ func TestTextChangesOfConcurrentTyping(t *testing.T) {
 		t.Fatalf("text %q", b.text())
 	}
 }
+
+func TestTextAnchorsFollowEdits(t *testing.T) {
+	a, b := newEditor(t, 0, "note"), newEditor(t, 1, "note")
+	a.insert(0, "hello world")
+	b.receive(a)
+	cursor := a.o.TextAnchor(6, "note") // before "world"
+	if got := a.o.AnchorIndex(cursor, "note"); got != 6 {
+		t.Fatalf("anchor at %d, want 6", got)
+	}
+	b.insert(0, ">> ")
+	a.receive(b)
+	if got := a.o.AnchorIndex(cursor, "note"); got != 9 {
+		t.Fatalf("after text typed before it: %d, want 9", got)
+	}
+	a.delete(7, 2) // the anchor's character goes
+	if got := a.o.AnchorIndex(cursor, "note"); got != 7 {
+		t.Fatalf("a deleted anchor: %d, want 7", got)
+	}
+	if a.o.TextAnchor(0, "note") != (crdt.Dot{}) || a.o.AnchorIndex(crdt.Dot{}, "note") != 0 {
+		t.Fatal("the start")
+	}
+}

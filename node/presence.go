@@ -183,12 +183,7 @@ func (t *presenceTable) matching(key string, isPrefix bool) []Presence {
 
 // receive takes states a peer sent. A peer speaks only for its own
 // connections, whose names start with its name.
-func (t *presenceTable) receive(from string, raw []byte) {
-	var ps []Presence
-	if err := json.Unmarshal(raw, &ps); err != nil {
-		t.n.log.Warn("bad presence from a peer", "from", from, "err", err)
-		return
-	}
+func (t *presenceTable) receive(from string, ps []Presence) {
 	now := time.Now()
 	var changed []Presence
 	t.mu.Lock()

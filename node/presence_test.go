@@ -132,12 +132,10 @@ func TestPresenceExpiresWithoutRefresh(t *testing.T) {
 	w.hello(nil)
 	w.send(map[string]any{"t": "sub", "id": 1, "prefix": ""})
 	w.expect("snapshot")
-	raw, _ := json.Marshal([]Presence{{Key: "doc", Conn: "peer/1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)}})
-	s.n.presence.receive("peer", raw)
+	s.n.presence.receive("peer", []Presence{{Key: "doc", Conn: "peer/1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)}})
 	nextPresence(t, w, "doc", func(m map[string]any) bool { return stateName(m) == "bo" })
 	// A peer may not speak for another node's connections.
-	forged, _ := json.Marshal([]Presence{{Key: "doc", Conn: "other/1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"x"}`)}})
-	s.n.presence.receive("peer", forged)
+	s.n.presence.receive("peer", []Presence{{Key: "doc", Conn: "other/1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"x"}`)}})
 	s.n.presence.tick(time.Now())
 	if ps := s.n.presence.matching("doc", false); len(ps) != 1 || ps[0].Conn != "peer/1" {
 		t.Fatalf("before the TTL: %v", ps)

@@ -236,7 +236,7 @@ func (r *replicator) Receive(from string, payload []byte) {
 	case msgStates:
 		r.enqueueState(from, &writeReq{kind: reqState, states: m.states})
 	case msgPresence:
-		r.n.presence.receive(from, m.raw)
+		r.n.presence.receive(from, m.presence)
 	case msgSyncReq:
 		os := m.vv.Replicas()
 		h := originsHash(os)

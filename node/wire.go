@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 
 	"github.com/lattice-sync/lattice/crdt"
@@ -47,6 +48,8 @@ type message struct {
 	seqs    []uint64 // msgSyncVV: per origin, in canonical order
 	states  []crdt.BatchItem
 	raw     []byte // the states' encoded batch
+
+	presence []Presence // msgPresence
 
 	session uint64
 	final   bool
@@ -328,7 +331,9 @@ func decodeMessage(b []byte) (*message, error) {
 		}
 		b = c.b
 	case msgPresence:
-		m.raw = b
+		if err := json.Unmarshal(b, &m.presence); err != nil {
+			return nil, fmt.Errorf("%w: presence: %v", crdt.ErrInvalid, err)
+		}
 		b = nil
 	case msgStates:
 		batch, err := crdt.UnmarshalBatch(b)

@@ -33,6 +33,7 @@ func wireSeeds(t testing.TB) [][]byte {
 		encodeRange(a, 7, "k", 0, 1, "", "", slice),
 		encodeFinish(a, 7, 3, crdt.VersionVector{b: 2}),
 		encodeSyncVV(a, flagReply, originsHash([]crdt.ReplicaID{a, b}), []uint64{3, 9}),
+		append(appendHead(msgPresence, a), `[{"key":"k","conn":"a/1","replica":"r","state":{"name":"ann"}}]`...),
 	}
 }
 

@@ -35,6 +35,9 @@ func wsSeeds(t testing.TB) (text [][]byte, bin [][]byte) {
 	for _, s := range []string{
 		`{"t":"ping","id":1}`,
 		`{"t":"ping"}`,
+		`{"t":"presence","key":"board/1/c","state":{"name":"ann","cursor":["8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b",3]}}`,
+		`{"t":"presence","id":5,"key":"board/1/c","state":null}`,
+		`{"t":"presence","key":"board/1/c","state":"here"}`,
 		`{"t":"sub","id":1,"key":"board/1/c"}`,
 		`{"t":"sub","id":2,"prefix":"board/"}`,
 		`{"t":"sub","id":3,"prefix":"","fresh":true}`,

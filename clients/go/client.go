@@ -68,6 +68,9 @@ type Client struct {
 	stopRun chan struct{}
 	runDone chan struct{}
 	stats   stats
+
+	presence map[string]string                   // key -> this client's presence state (JSON)
+	others   map[string]map[string]otherPresence // key -> conn -> another connection's presence
 }
 
 // stats counts what the client received, for tests and debugging.
@@ -93,25 +96,27 @@ func Open(opts *Options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		set:     set,
-		log:     set.log,
-		store:   st,
-		events:  newDispatcher(),
-		replica: l.replica,
-		objects: l.objects,
-		nextID:  max(l.state.NextID, 1),
-		pending: l.pending,
-		cursor:  l.state.Cursor,
-		cluster: l.state.Cluster,
-		synced:  map[string]bool{},
-		subs:    map[string]*subEntry{},
-		status:  StatusOffline,
-		offline: set.offline,
-		token:   set.token,
-		changed: make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-		stopRun: make(chan struct{}),
-		runDone: make(chan struct{}),
+		set:      set,
+		log:      set.log,
+		store:    st,
+		events:   newDispatcher(),
+		replica:  l.replica,
+		objects:  l.objects,
+		nextID:   max(l.state.NextID, 1),
+		pending:  l.pending,
+		cursor:   l.state.Cursor,
+		cluster:  l.state.Cluster,
+		synced:   map[string]bool{},
+		subs:     map[string]*subEntry{},
+		status:   StatusOffline,
+		presence: map[string]string{},
+		others:   map[string]map[string]otherPresence{},
+		offline:  set.offline,
+		token:    set.token,
+		changed:  make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		stopRun:  make(chan struct{}),
+		runDone:  make(chan struct{}),
 	}
 	for _, t := range l.state.Synced {
 		c.synced[t] = true

@@ -39,6 +39,7 @@ type conn struct {
 	unsubs   []uint64
 	answered map[string]bool   // targets answered on this connection
 	refused  map[string]string // targets the node refused, with the code
+	presence map[string]string // this client's presence states sent on this connection
 }
 
 // kick tells the writer there may be something to send.
@@ -71,6 +72,7 @@ func (c *Client) dropLocked() {
 		return
 	}
 	c.conn = nil
+	c.forgetOthersLocked()
 	cn.cancel()
 	if cn.ws != nil {
 		cn.ws.Close()
@@ -100,6 +102,7 @@ func (c *Client) session() (bool, error) {
 		subIDs:   map[string]uint64{},
 		answered: map[string]bool{},
 		refused:  map[string]string{},
+		presence: map[string]string{},
 	}
 	c.conn = cn
 	token := c.token
@@ -343,6 +346,7 @@ func (cn *conn) owed() [][]byte {
 		b, _ := json.Marshal(m)
 		frames = append(frames, b)
 	}
+	frames = append(frames, cn.presenceOwedLocked()...)
 	inFlight := 0
 	for _, p := range c.pending {
 		if p.conn == cn {

@@ -82,6 +82,50 @@ func (c *Client) Text(key, path string) string {
 	return obj.Text(splitPath(path)...)
 }
 
+// Anchor returns a stable anchor for a cursor at index (code points) in a
+// text, as JSON ([replica, seq], or null for the start): put it in a
+// presence state, and read it back with AnchorIndex, since it follows
+// others' edits where an index would not.
+func (c *Client) Anchor(key, path string, index int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	obj := c.objects[key]
+	if obj == nil || index <= 0 {
+		return "null"
+	}
+	d := obj.TextAnchor(index, splitPath(path)...)
+	if d == (crdt.Dot{}) {
+		return "null"
+	}
+	b, _ := json.Marshal([]any{d.Replica.String(), d.Seq})
+	return string(b)
+}
+
+// AnchorIndex returns where an anchor (from Anchor, maybe another
+// client's) now is in a text, in code points; 0 for null or one not known.
+func (c *Client) AnchorIndex(key, path, anchor string) int {
+	var a []json.RawMessage
+	if json.Unmarshal([]byte(anchor), &a) != nil || len(a) != 2 {
+		return 0
+	}
+	var rs string
+	var seq uint64
+	if json.Unmarshal(a[0], &rs) != nil || json.Unmarshal(a[1], &seq) != nil {
+		return 0
+	}
+	r, err := crdt.ParseReplicaID(rs)
+	if err != nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	obj := c.objects[key]
+	if obj == nil {
+		return 0
+	}
+	return obj.AnchorIndex(crdt.Dot{Replica: r, Seq: seq}, splitPath(path)...)
+}
+
 // Delete removes the map field path names, whatever its type.
 func (c *Client) Delete(key, path string) error {
 	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeORMap, Kind: crdt.OpDelete, Path: splitPath(path)})

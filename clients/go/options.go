@@ -54,6 +54,8 @@ type Options struct {
 	OnStatus StatusHandler
 	// OnError hears errors from nodes and the connection. Default nil.
 	OnError ErrorHandler
+	// OnPresence hears the others' presence on subscribed keys. Default nil.
+	OnPresence PresenceHandler
 	// Logger receives debug logs (Go only). Default: discarded.
 	Logger *slog.Logger
 }
@@ -71,6 +73,7 @@ type settings struct {
 	pingInterval   time.Duration
 	onStatus       StatusHandler
 	onError        ErrorHandler
+	onPresence     PresenceHandler
 	log            *slog.Logger
 }
 
@@ -88,6 +91,7 @@ func (o *Options) settings() (*settings, error) {
 		pingInterval:   millis(o.PingIntervalMillis, 20_000),
 		onStatus:       o.OnStatus,
 		onError:        o.OnError,
+		onPresence:     o.OnPresence,
 		log:            o.Logger,
 	}
 	if s.backoffMax < s.backoffInitial {

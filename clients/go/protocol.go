@@ -55,6 +55,9 @@ type inMsg struct {
 	Delta   json.RawMessage   `json:"delta"`
 	Code    string            `json:"code"`
 	Message string            `json:"message"`
+	Conn    string            `json:"conn"`    // presence
+	Replica string            `json:"replica"` // presence
+	State   json.RawMessage   `json:"state"`   // presence
 }
 
 type snapObject struct {

@@ -123,6 +123,8 @@ func (c *Client) handle(cn *conn, data []byte) {
 	case "error":
 		c.nodeErrorLocked(cn, &m, &b)
 	case "pong":
+	case "presence":
+		c.onPresenceLocked(&m)
 	default:
 		// Unknown types are ignored, as unknown fields are: a later minor
 		// version may add them.

@@ -599,6 +599,14 @@ export class CrdtObject {
     this.leaves = new Map(); // key -> {path, entries}
     this.dots = new Map(); // "replica/seq" -> leaf key
     this._sorted = null; // sorted leaf keys, rebuilt lazily
+    this._texts = null; // prefix -> TextIndex of texts this object edits
+    this._editing = false; // set while apply runs a text edit, whose own writes keep _texts
+    this.lastTextEdit = null; // the last text edit apply made, as a textChanges entry
+  }
+
+  _keepText(prefix, x) {
+    if (!this._texts) this._texts = new Map();
+    this._texts.set(prefix, x);
   }
 
   // --- the store interface the algorithms run against -----------------------
@@ -609,8 +617,13 @@ export class CrdtObject {
   }
 
   setLeaf(key, path, entries) {
+    if (!this._editing) this._texts = null;
     const old = this.leaves.get(key);
-    if (old) for (const e of old.entries) eachLiveDot(e, (r, s) => this.dots.delete(`${r}/${s}`));
+    // The dot index changes only where the live dots differ: a text block
+    // gains or loses a few characters, not its whole content.
+    diffLiveDots(old ? old.entries : [], entries,
+      (r, s) => this.dots.delete(`${r}/${s}`),
+      (r, s) => this.dots.set(`${r}/${s}`, key));
     if (entries.length === 0) {
       if (old) {
         this.leaves.delete(key);
@@ -618,7 +631,6 @@ export class CrdtObject {
       }
       return;
     }
-    for (const e of entries) eachLiveDot(e, (r, s) => this.dots.set(`${r}/${s}`, key));
     if (!old) this._sorted = null;
     this.leaves.set(key, { path, entries });
   }
@@ -729,8 +741,16 @@ export class CrdtObject {
     const delta = new CrdtObject();
     delta.types = typeBit(op.path.length ? T.map : op.type);
     if (op.type === T.text) {
-      textDelta(this, key, path, delta, replica, this.ctx.max(replica), op);
-      this.join(delta);
+      this._editing = true;
+      try {
+        textDelta(this, key, path, delta, replica, this.ctx.max(replica), op);
+        this.join(delta);
+      } catch (e) {
+        this._texts = null;
+        throw e;
+      } finally {
+        this._editing = false;
+      }
       return delta;
     }
     const seq = this.ctx.max(replica) + 1;
@@ -1419,6 +1439,8 @@ const maxChar = (a, b) => (a.codePointAt(0) >= b.codePointAt(0) ? a : b);
 // joinText joins two versions of a text block character by character:
 // presence as in any dot store, places kept by either side for good.
 function joinText(s, o, sc, oc) {
+  const fast = joinDisjointPieces(s, o, sc, oc);
+  if (fast) return fast;
   const a = expandPieces(s);
   const b = expandPieces(o);
   const out = [];
@@ -1459,14 +1481,109 @@ function joinText(s, o, sc, oc) {
 
 // deleteChars marks the characters whose "replica/seq" is in gone deleted.
 function deleteChars(es, gone) {
-  const cs = expandPieces(es);
-  for (const c of cs) {
-    if (gone.has(`${c.r}/${c.s}`)) {
-      c.live = false;
-      c.c = '';
+  const cut = [];
+  for (const e of es) {
+    let hit = false;
+    if (typeof e.v === 'string') for (let k = 0; k < e.len && !hit; k++) hit = gone.has(`${e.r}/${e.s + k}`);
+    if (!hit) {
+      cut.push(e);
+      continue;
+    }
+    const cs = codePoints(e.v);
+    for (let k = 0; k < cs.length;) {
+      const dead = gone.has(`${e.r}/${e.s + k}`);
+      let j = k + 1;
+      while (j < cs.length && gone.has(`${e.r}/${e.s + j}`) === dead) j++;
+      const first = k === 0;
+      cut.push(piece(e.r, e.s + k, j - k, first ? e.or : e.r, first ? e.os : e.s + k - 1, first ? e.left : false,
+        dead ? null : cs.slice(k, j).join('')));
+      k = j;
     }
   }
-  return compressChars(cs);
+  return mergePieces(cut);
+}
+
+// extends reports whether piece e continues piece prev: one piece in two parts.
+const extendsPiece = (prev, e) => e.r === prev.r && e.s === prev.s + prev.len && e.or === e.r && e.os === e.s - 1 &&
+  !e.left && liveEntry(e) === liveEntry(prev) && (e.s - 1) % TEXT_BLOCK !== 0;
+
+// mergePieces merges each piece (in dot order) into the one it continues.
+function mergePieces(es) {
+  const out = [];
+  for (const e of es) {
+    const prev = out[out.length - 1];
+    if (prev && extendsPiece(prev, e)) {
+      out[out.length - 1] = piece(prev.r, prev.s, prev.len + e.len, prev.or, prev.os, prev.left, liveEntry(e) ? prev.v + e.v : null);
+      continue;
+    }
+    out.push(e);
+  }
+  return out;
+}
+
+// intersects reports whether ctx has seen any of r's sequences lo..hi.
+function intersects(ctx, r, lo, hi) {
+  if ((ctx.vv.get(r) || 0) >= lo) return true;
+  const c = ctx.cloud.get(r);
+  if (!c) return false;
+  for (const x of c) if (x >= lo && x <= hi) return true;
+  return false;
+}
+
+// joinDisjointPieces is joinText's common case, piece by piece: neither side
+// holds or has seen any character of the other's pieces (a run typed into a
+// block), so every piece stays as it is. null when that is not the case.
+function joinDisjointPieces(s, o, sc, oc) {
+  for (const e of s) if (intersects(oc, e.r, e.s, e.s + e.len - 1)) return null;
+  for (const e of o) if (intersects(sc, e.r, e.s, e.s + e.len - 1)) return null;
+  const all = [...s, ...o].sort(compareEntryDot);
+  for (let i = 1; i < all.length; i++) {
+    if (all[i].r === all[i - 1].r && all[i].s < all[i - 1].s + all[i - 1].len) return null; // overlapping: forged
+  }
+  return mergePieces(all);
+}
+
+// diffLiveDots calls gone(r, s) for each live dot of old that next lacks and
+// came(r, s) for each of next that old lacks (crdt/leaf.go DiffLiveDots): a
+// text block, all one replica's sorted pieces, is compared by ranges.
+function diffLiveDots(old, next, gone, came) {
+  const text = (old.length && isPiece(old[0])) || (next.length && isPiece(next[0]));
+  if (!text) {
+    const had = new Set(old.map((e) => `${e.r}/${e.s}`));
+    for (const e of next) if (!had.delete(`${e.r}/${e.s}`)) came(e.r, e.s);
+    for (const id of had) {
+      const i = id.lastIndexOf('/');
+      gone(id.slice(0, i), Number(id.slice(i + 1)));
+    }
+    return;
+  }
+  const r = (old[0] || next[0]).r;
+  const ranges = (es) => {
+    const out = [];
+    for (const e of es) {
+      if (!liveEntry(e)) continue;
+      const last = out[out.length - 1];
+      if (last && last[1] + 1 === e.s) last[1] = e.s + e.len - 1;
+      else out.push([e.s, e.s + e.len - 1]);
+    }
+    return out;
+  };
+  const subtract = (a, b, fn) => {
+    let j = 0;
+    for (const [alo, ahi] of a) {
+      let lo = alo;
+      while (j < b.length && b[j][1] < lo) j++;
+      for (let k = j; k < b.length && b[k][0] <= ahi && lo <= ahi; k++) {
+        for (let x = lo; x < Math.min(b[k][0], ahi + 1); x++) fn(r, x);
+        lo = Math.max(lo, b[k][1] + 1);
+      }
+      for (let x = lo; x <= ahi; x++) fn(r, x);
+    }
+  };
+  const a = ranges(old);
+  const b = ranges(next);
+  subtract(a, b, gone);
+  subtract(b, a, came);
 }
 
 const ROOT = '';
@@ -1474,43 +1591,71 @@ const dotId = (r, s) => (r === null ? ROOT : `${r}/${s}`);
 
 // fugueOf walks the tree of the pieces es (any order): the characters in
 // document order, deleted ones included. Characters whose parent is missing
-// (it has not arrived yet) are left out, the same way at every replica.
+// (it has not arrived yet) are left out, the same way at every replica. It
+// works on indices: with the pieces in dot order a character's parent is the
+// one before it (a continuation) or found by binary search, and children,
+// gathered in index order, come in the dot order Fugue sorts siblings by.
 function fugueOf(es) {
-  const cs = expandPieces(es);
-  const kids = new Map(); // parent id -> [left[], right[]] indices into cs
-  const hasRight = new Set();
-  cs.forEach((c, i) => {
-    const p = dotId(c.or, c.os);
-    if (!kids.has(p)) kids.set(p, [[], []]);
-    kids.get(p)[c.left ? 0 : 1].push(i);
-    if (!c.left) hasRight.add(p);
-  });
-  const byDot = (x, y) => compareDot(cs[x].r, cs[x].s, cs[y].r, cs[y].s);
-  for (const k of kids.values()) {
-    k[0].sort(byDot);
-    k[1].sort(byDot);
+  const pieces = [...es].sort(compareEntryDot);
+  const cs = expandPieces(pieces);
+  const n = cs.length;
+  const ROOTI = n;
+  const parent = new Int32Array(n);
+  const nl = new Int32Array(n + 2);
+  const nr = new Int32Array(n + 2);
+  const find = (r, s) => {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareDot(cs[mid].r, cs[mid].s, r, s) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < n && cs[lo].r === r && cs[lo].s === s ? lo : -1;
+  };
+  for (let i = 0; i < n; i++) {
+    const c = cs[i];
+    let p = ROOTI;
+    if (c.or !== null) {
+      p = i > 0 && cs[i - 1].r === c.or && cs[i - 1].s === c.os ? i - 1 : find(c.or, c.os);
+    }
+    parent[i] = p;
+    if (p < 0) continue; // an orphan, for now
+    if (c.left) nl[p + 1]++;
+    else nr[p + 1]++;
   }
-  const index = new Map();
-  cs.forEach((c, i) => index.set(`${c.r}/${c.s}`, i));
+  for (let i = 1; i < n + 2; i++) {
+    nl[i] += nl[i - 1];
+    nr[i] += nr[i - 1];
+  }
+  const lk = new Int32Array(nl[n + 1]);
+  const rk = new Int32Array(nr[n + 1]);
+  const fl = nl.slice();
+  const fr = nr.slice();
+  for (let i = 0; i < n; i++) {
+    const p = parent[i];
+    if (p < 0) continue;
+    if (cs[i].left) lk[fl[p]++] = i;
+    else rk[fr[p]++] = i;
+  }
+  const hasRight = new Set();
+  for (let p = 0; p <= n; p++) {
+    if (nr[p + 1] > nr[p]) hasRight.add(p === ROOTI ? ROOT : `${cs[p].r}/${cs[p].s}`);
+  }
   const order = [];
   // An explicit stack, since a long run of typing is a deep chain: -1-i
-  // visits cs[i]'s subtree, i emits cs[i].
+  // visits node i's subtree, i emits it.
   const stack = [];
-  const push = (id) => {
-    const k = kids.get(id) || [[], []];
-    for (let x = k[1].length - 1; x >= 0; x--) stack.push(-1 - k[1][x]);
-    if (id !== ROOT) stack.push(index.get(id));
-    for (let x = k[0].length - 1; x >= 0; x--) stack.push(-1 - k[0][x]);
+  const push = (p) => {
+    for (let x = nr[p + 1] - 1; x >= nr[p]; x--) stack.push(-1 - rk[x]);
+    if (p !== ROOTI) stack.push(p);
+    for (let x = nl[p + 1] - 1; x >= nl[p]; x--) stack.push(-1 - lk[x]);
   };
-  push(ROOT);
+  push(ROOTI);
   while (stack.length) {
     const x = stack.pop();
-    if (x < 0) {
-      const c = cs[-1 - x];
-      push(`${c.r}/${c.s}`);
-    } else {
-      order.push(cs[x]);
-    }
+    if (x < 0) push(-1 - x);
+    else order.push(cs[x]);
   }
   return {
     order,
@@ -1520,65 +1665,181 @@ function fugueOf(es) {
       for (const c of order) if (c.live) out += c.c;
       return out;
     },
-    visible() {
-      const v = [];
-      order.forEach((c, i) => {
-        if (c.live) v.push(i);
-      });
-      return v;
-    },
   };
+}
+
+// TextIndex is one text's characters in Fugue order in chunks that count
+// their live characters: what a local edit needs, in time proportional to
+// the number of chunks. A CrdtObject keeps one per text it edits and updates
+// it with its own edits; any other change drops it (crdt/text_index.go).
+const CHUNK = 256;
+
+class TextIndex {
+  constructor(f) {
+    this.hasRight = f.hasRight;
+    this.chunks = [];
+    for (let i = 0; i < f.order.length; i += CHUNK) this.chunks.push(chunkOf(f.order.slice(i, i + CHUNK)));
+  }
+
+  visibleLen() {
+    let n = 0;
+    for (const ch of this.chunks) n += ch.live;
+    return n;
+  }
+
+  // visible returns [chunk, offset] of the i-th live character.
+  visible(i) {
+    for (let ci = 0; ci < this.chunks.length; ci++) {
+      const ch = this.chunks[ci];
+      if (i >= ch.live) {
+        i -= ch.live;
+        continue;
+      }
+      for (let off = 0; off < ch.cs.length; off++) {
+        if (ch.cs[off].live && i-- === 0) return [ci, off];
+      }
+    }
+    throw new Error('text index: visible index out of range');
+  }
+
+  at([ci, off]) {
+    return this.chunks[ci].cs[off];
+  }
+
+  // offset16 is the UTF-16 length of the first i live characters.
+  offset16(i) {
+    let u = 0;
+    for (const ch of this.chunks) {
+      for (const c of ch.cs) {
+        if (!c.live) continue;
+        if (i-- === 0) return u;
+        u += c.c.length;
+      }
+    }
+    return u;
+  }
+
+  // next is the place after p ([-1, -1]: before the start), or null.
+  next([ci, off]) {
+    if (ci < 0) {
+      ci = 0;
+      off = -1;
+    }
+    for (; ci < this.chunks.length; ci++, off = -1) {
+      if (off + 1 < this.chunks[ci].cs.length) return [ci, off + 1];
+    }
+    return null;
+  }
+
+  insertAfter([ci, off], cs) {
+    if (this.chunks.length === 0) {
+      for (let i = 0; i < cs.length; i += CHUNK) this.chunks.push(chunkOf(cs.slice(i, i + CHUNK)));
+      return;
+    }
+    if (ci < 0) {
+      ci = 0;
+      off = -1;
+    }
+    const ch = this.chunks[ci];
+    const merged = [...ch.cs.slice(0, off + 1), ...cs, ...ch.cs.slice(off + 1)];
+    const parts = merged.length > CHUNK ? Math.ceil(merged.length / (CHUNK / 2)) : 1;
+    const size = Math.ceil(merged.length / parts);
+    const repl = [];
+    for (let i = 0; i < merged.length; i += size) repl.push(chunkOf(merged.slice(i, i + size)));
+    this.chunks.splice(ci, 1, ...repl);
+  }
+
+  kill([ci, off]) {
+    const ch = this.chunks[ci];
+    const c = ch.cs[off];
+    if (c.live) {
+      ch.cs[off] = { ...c, live: false, c: '' };
+      ch.live--;
+    }
+  }
+}
+
+function chunkOf(cs) {
+  let live = 0;
+  for (const c of cs) if (c.live) live++;
+  return { cs, live };
 }
 
 // textDelta fills delta with a text op by replica, whose highest sequence so
 // far is last, on the text whose leaves start with prefix (path its path).
 // An insert mints the next dots of replica; a delete is context only.
 function textDelta(obj, prefix, path, delta, replica, last, op) {
-  const es = [];
-  for (const k of obj.keysUnder(prefix)) es.push(...obj.leaf(k));
-  const f = fugueOf(es);
-  const vis = f.visible();
+  // An object applying its own edit keeps the index for the next one.
+  const keep = obj._editing;
+  let x = keep && obj._texts ? obj._texts.get(prefix) : undefined;
+  if (!x) {
+    const es = [];
+    for (const k of obj.keysUnder(prefix)) es.push(...obj.leaf(k));
+    x = new TextIndex(fugueOf(es));
+  }
+  const n = x.visibleLen();
   if (op.kind === 'delete') {
-    if (op.index + op.count > vis.length) {
-      throw invalid(`delete of ${op.count} at ${op.index} beyond the text's ${vis.length} characters`);
+    if (op.index + op.count > n) {
+      throw invalid(`delete of ${op.count} at ${op.index} beyond the text's ${n} characters`);
     }
-    for (const i of vis.slice(op.index, op.index + op.count)) delta.ctx.add(f.order[i].r, f.order[i].s);
+    const gone = [];
+    let delete16 = 0;
+    for (let i = op.index; i < op.index + op.count; i++) {
+      const p = x.visible(i);
+      gone.push(p);
+      const c = x.at(p);
+      delete16 += c.c.length;
+      delta.ctx.add(c.r, c.s);
+    }
+    obj.lastTextEdit = { path: [...op.path], edits: [{ index: op.index, delete: op.count, insert: '', index16: x.offset16(op.index), delete16 }] };
+    if (keep) {
+      for (const p of gone) x.kill(p);
+      obj._keepText(prefix, x);
+    }
     return;
   }
-  if (op.index > vis.length) throw invalid(`insert at ${op.index} beyond the text's ${vis.length} characters`);
+  if (op.index > n) throw invalid(`insert at ${op.index} beyond the text's ${n} characters`);
   const chars = codePoints(op.value);
   if (last + chars.length > MAX_SEQ) throw new CrdtError('seq_exhausted', `replica ${replica} has minted ${MAX_SEQ} dots for this object`);
-  // Fugue's rule: the left origin is the character before the index (or the
-  // root); with no right children it takes the new one as its right child,
-  // else the next character in the walk takes it as its left child.
+  // Fugue's rule: the left origin L is the character before the index (or
+  // the root); with no right children it takes the new one as its right
+  // child, else the next character in the order takes it as its left child.
+  // Either way the run lands right after L.
+  let at = [-1, -1];
   let or = null;
   let os = 0;
   let left = false;
-  let at = -1;
   if (op.index > 0) {
-    at = vis[op.index - 1];
-    or = f.order[at].r;
-    os = f.order[at].s;
+    at = x.visible(op.index - 1);
+    const c = x.at(at);
+    or = c.r;
+    os = c.s;
   }
-  if (f.hasRight.has(dotId(or, os))) {
-    const next = f.order[at + 1];
+  if (x.hasRight.has(dotId(or, os))) {
+    const next = x.at(x.next(at));
     or = next.r;
     os = next.s;
     left = true;
   }
+  obj.lastTextEdit = { path: [...op.path], edits: [{ index: op.index, delete: 0, insert: op.value, index16: x.offset16(op.index), delete16: 0 }] };
   const ins = chars.map((c, i) => {
     const s = last + 1 + i;
-    const x = { r: replica, s, or, os, left, live: true, c };
+    const ch = { r: replica, s, or, os, left, live: true, c };
     or = replica;
     os = s;
     left = false;
     delta.ctx.add(replica, s);
-    return x;
+    return ch;
   });
   for (const e of compressChars(ins)) {
     const bp = { root: path.root, segs: [...path.segs, { block: [replica, blockStart(e.s)] }] };
     const key = pathKey(bp);
     delta.setLeaf(key, bp, [...delta.leaf(key), e]);
+  }
+  if (keep) {
+    for (const c of ins) if (!c.left) x.hasRight.add(dotId(c.or, c.os));
+    x.insertAfter(at, ins);
+    obj._keepText(prefix, x);
   }
 }
 
@@ -1700,10 +1961,14 @@ export function textChanges(snap, obj) {
  */
 export function textAnchor(obj, path, index) {
   if (index <= 0) return null;
-  const f = textFugue(obj, path);
-  const vis = f.visible();
-  const c = f.order[vis[Math.min(index, vis.length) - 1]];
-  return c ? [c.r, c.s] : null;
+  let last = null;
+  let n = 0;
+  for (const c of textFugue(obj, path).order) {
+    if (!c.live) continue;
+    last = c;
+    if (++n === index) break;
+  }
+  return last ? [last.r, last.s] : null;
 }
 
 /**

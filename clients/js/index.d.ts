@@ -230,6 +230,7 @@ export interface ChangeEvent {
   source: 'local' | 'remote';
   /** For keys holding collaborative text: each text that changed, as edits an editor applies in order. */
   text?: TextChange[];
+  // For a local text edit, `value` (the whole text) is computed when first read: read it in the listener.
 }
 
 /** What 'error' events carry: a protocol error code (docs/protocol.md) or a client-side one. */

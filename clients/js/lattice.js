@@ -8,7 +8,7 @@
 // replica id), which is what makes retries across reconnects and failovers
 // exactly-once.
 
-import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges, textAnchor, anchorIndex, codePointIndex } from './crdt.js';
+import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges, textAnchor, anchorIndex, codePointIndex, typeNumber } from './crdt.js';
 
 export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId, codePoints, textAnchor, anchorIndex, codePointIndex, utf16Index } from './crdt.js';
 
@@ -377,13 +377,17 @@ export class Client {
     const parsed = parseOp(op);
     const had = this._objects.get(key);
     const obj = had || new CrdtObject();
-    const before = had ? JSON.stringify(obj.value()) : undefined;
-    const snap = snapshotTexts(obj);
+    // A text edit always changes the text and says itself what it did, so
+    // typing costs no walk of the whole text; anything else that may touch
+    // a text (a map delete) is compared with a snapshot.
+    const isText = parsed.type === typeNumber('text');
+    const before = had && !isText ? JSON.stringify(obj.value()) : undefined;
+    const snap = isText ? null : snapshotTexts(obj);
     const delta = obj.apply(this.replica, this._clock.now(Date.now()), parsed); // throws before any change
     if (!had) this._objects.set(key, obj);
     this._queue(key, delta);
     this._persist();
-    this._changed(key, obj, before, 'local', snap);
+    this._changed(key, obj, before, 'local', snap, isText ? [obj.lastTextEdit] : undefined);
     return obj.value();
   }
 
@@ -572,14 +576,32 @@ export class Client {
 
   // _changed emits a change event; snap (snapshotTexts before the change)
   // lets it say what happened to each text as positions.
-  _changed(key, obj, before, source, snap) {
-    const value = obj.value();
-    if (before !== undefined && JSON.stringify(value) === before) return;
-    const ev = { key, value, source };
-    if (snap) {
-      const text = textChanges(snap, obj);
-      if (text.length) ev.text = text;
+  _changed(key, obj, before, source, snap, text) {
+    let ev;
+    if (text) {
+      // A local text edit: value is the whole text, computed when a
+      // listener reads it (synchronously, in the event) rather than for
+      // every keystroke.
+      let value;
+      let done = false;
+      ev = { key, source };
+      Object.defineProperty(ev, 'value', {
+        enumerable: true,
+        get: () => {
+          if (!done) {
+            value = obj.value();
+            done = true;
+          }
+          return value;
+        },
+      });
+    } else {
+      const value = obj.value();
+      if (before !== undefined && JSON.stringify(value) === before) return;
+      ev = { key, value, source };
     }
+    if (!text && snap) text = textChanges(snap, obj);
+    if (text && text.length) ev.text = text;
     this._emit('change', ev);
   }
 

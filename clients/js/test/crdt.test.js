@@ -358,3 +358,19 @@ test('text: anchors follow concurrent edits', async () => {
   assert.equal(anchorIndex(a, [], null), 0);
   assert.equal(textAnchor(a, [], 0), null);
 });
+
+test('text: the dot index holds exactly the live characters after edits and joins', () => {
+  const g = prng(SEED ^ 0xd07);
+  for (const family of ['text', 'textfield']) {
+    const { reps, deltas } = randomHistory(g, family, 80);
+    for (const o of [...reps, ...deltas]) {
+      const want = [];
+      for (const l of o.leaves.values()) {
+        for (const e of l.entries) {
+          if (e.len === undefined || typeof e.v === 'string') for (let k = 0; k < (e.len || 1); k++) want.push(`${e.r}/${e.s + k}`);
+        }
+      }
+      assert.deepEqual([...o.dots.keys()].sort(), want.sort(), `${family}: dot index`);
+    }
+  }
+});
