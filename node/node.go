@@ -323,6 +323,9 @@ func (n *Node) waitDone(ctx context.Context, r *writeReq) (*writeResult, error) 
 }
 
 func (n *Node) submit(ctx context.Context, r *writeReq) (*writeResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // the caller is gone: do not queue what nobody waits for
+	}
 	r.done = make(chan *writeResult, 1)
 	select {
 	case n.writes <- r:
