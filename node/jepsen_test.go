@@ -763,7 +763,9 @@ func (c *testCluster) awaitSide(side []int, what string) {
 	for _, i := range side {
 		nodes = append(nodes, c.node(i))
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: it bounds a hang, and a loaded machine under the race
+	// detector may take many seconds (10 s was once not enough at load 13).
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ok, why := nodesConverged(nodes, false)
 		if ok {

@@ -18,17 +18,31 @@ import (
 // from state, then serves others.
 func TestStateTransferAfterTruncation(t *testing.T) {
 	net := transport.NewMemNetwork()
-	a, b := truncatedPair(t, net.Add("a"), 200, func(i int) crdt.Value { return crdt.MustInt(int64(i)) })
+	a, b := truncatedPair(t, net.Add("a"), nil, 200, func(i int) crdt.Value { return crdt.MustInt(int64(i)) })
 	if err := b.Attach(net.Add("b")); err != nil {
 		t.Fatal(err)
 	}
 	waitConverged(t, 10*time.Second, a, b)
-	if b.floorOf(a.ID()) == 0 {
-		t.Fatal("b caught up without adopting a floor: state transfer not used")
-	}
+	waitFloor(t, b, a.ID())
 	o, _ := b.Get("k3")
 	if got := len(o.Value().([]any)); got != 50 {
 		t.Fatalf("k3 has %d elements, want 50", got)
+	}
+}
+
+// waitFloor waits until n has adopted a log floor for origin o, which a
+// state transfer ends with: the floor is written after the objects, so it
+// may lag the digests' agreement a little.
+func waitFloor(t *testing.T, n *Node, o crdt.ReplicaID) {
+	t.Helper()
+	err := testkit.Eventually(30*time.Second, func() error {
+		if n.floorOf(o) == 0 {
+			return errors.New("caught up without adopting a floor: state transfer not used")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", n.Name(), err)
 	}
 }
 
@@ -73,12 +87,16 @@ func (d *dropFirst) Send(to string, payload []byte) error {
 
 // truncatedPair opens a on transport ta, writes enough to truncate its log
 // (a truncates in its anti-entropy rounds, which run once it is attached),
-// and opens b, which lacks all of it and is not attached.
-func truncatedPair(t *testing.T, ta transport.Transport, writes int, value func(i int) crdt.Value) (a, b *Node) {
+// and opens b, which lacks all of it and is not attached. With a clock,
+// both run on it, and it is advanced until a has truncated.
+func truncatedPair(t *testing.T, ta transport.Transport, clock *manualClock, writes int, value func(i int) crdt.Value) (a, b *Node) {
 	t.Helper()
 	open := func(name string) *Node {
 		cfg := testConfig(t, name)
 		cfg.LogRetention = 5
+		if clock != nil {
+			cfg.Clock = clock
+		}
 		n, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -98,6 +116,9 @@ func truncatedPair(t *testing.T, ta transport.Transport, writes int, value func(
 		}
 	}
 	if err := testkit.Eventually(10*time.Second, func() error {
+		if clock != nil {
+			clock.Advance(a.cfg.AntiEntropyInterval)
+		}
 		if a.floorOf(a.ID()) == 0 {
 			return errors.New("log never truncated")
 		}
@@ -109,9 +130,10 @@ func truncatedPair(t *testing.T, ta transport.Transport, writes int, value func(
 }
 
 // A state offer or a wants message that is lost does not stall the
-// transfer until sessionTimeout: the offer is made again after two
-// anti-entropy intervals. The deadline below is well under sessionTimeout
-// (30 s), which is how long a lost offer used to stall the transfer.
+// transfer until sessionTimeout (30 s, how long a lost offer used to stall
+// it): the offer is made again after two anti-entropy intervals. The nodes
+// run on a manual clock, advanced one interval at a time until b has
+// caught up, so the test measures the node's own time, not the machine's.
 func TestStateTransferRecoversLostOffer(t *testing.T) {
 	for _, kind := range []byte{msgDigests, msgWants} {
 		t.Run(string(kind), func(t *testing.T) {
@@ -123,17 +145,30 @@ func TestStateTransferRecoversLostOffer(t *testing.T) {
 			} else {
 				da.dropped.Store(true)
 			}
-			a, b := truncatedPair(t, da, 60, func(i int) crdt.Value { return crdt.MustInt(int64(i)) })
+			clock := newManualClock()
+			a, b := truncatedPair(t, da, clock, 60, func(i int) crdt.Value { return crdt.MustInt(int64(i)) })
 			if err := b.Attach(db); err != nil {
 				t.Fatal(err)
 			}
-			waitConverged(t, 15*time.Second, a, b)
+			start := clock.Now()
+			err := testkit.Eventually(60*time.Second, func() error {
+				clock.Advance(a.cfg.AntiEntropyInterval)
+				if b.floorOf(a.ID()) == 0 {
+					return errors.New("b has not adopted a floor")
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := clock.Now().Sub(start); took >= sessionTimeout {
+				t.Fatalf("the transfer took %v of the nodes' time: the lost message stalled it until sessionTimeout", took)
+			}
+			waitConverged(t, 60*time.Second, a, b)
 			if !da.dropped.Load() || !db.dropped.Load() {
 				t.Fatal("the message was never sent, so never dropped: the test proved nothing")
 			}
-			if b.floorOf(a.ID()) == 0 {
-				t.Fatal("b caught up without adopting a floor: state transfer not used")
-			}
+			waitFloor(t, b, a.ID())
 		})
 	}
 }
@@ -149,14 +184,12 @@ func TestStateTransferDuplicatedRanges(t *testing.T) {
 	if err := fa.SetFaults(transport.Faults{Duplicate: 1}); err != nil {
 		t.Fatal(err)
 	}
-	a, b := truncatedPair(t, fa, 1200, func(i int) crdt.Value { return crdt.String(fmt.Sprintf("%05d-%s", i, pad)) })
+	a, b := truncatedPair(t, fa, nil, 1200, func(i int) crdt.Value { return crdt.String(fmt.Sprintf("%05d-%s", i, pad)) })
 	if err := b.Attach(net.Add("b")); err != nil {
 		t.Fatal(err)
 	}
 	waitConverged(t, 60*time.Second, a, b)
-	if b.floorOf(a.ID()) == 0 {
-		t.Fatal("b caught up without adopting a floor: state transfer not used")
-	}
+	waitFloor(t, b, a.ID())
 	o, err := b.Get("k1")
 	if err != nil {
 		t.Fatal(err)
