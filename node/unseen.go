@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -30,7 +29,9 @@ func (n *Node) untilSeen(ctx context.Context, key string, try func() error) erro
 		return err
 	}
 	defer release()
-	deadline := time.NewTimer(n.cfg.UnseenDotsWait)
+	// The first tick is the deadline; the clock is Config.Clock, so a
+	// test's manual clock decides it.
+	deadline := n.cfg.Clock.NewTicker(n.cfg.UnseenDotsWait)
 	defer deadline.Stop()
 	for {
 		arrived := n.arrived()
@@ -42,7 +43,7 @@ func (n *Node) untilSeen(ctx context.Context, key string, try func() error) erro
 		}
 		select {
 		case <-arrived:
-		case <-deadline.C:
+		case <-deadline.C():
 			n.metrics.unseenRefused.Inc()
 			return err
 		case <-ctx.Done():
