@@ -206,7 +206,7 @@ func NewWSHandler(n *Node, opts WSOptions) *WSHandler {
 	}
 	h.hub = newWSHub(n)
 	n.Observe(h.hub.observe)
-	n.presence.listen(h.hub.presence)
+	n.presence.listen(h.hub)
 	if wsHandlerHook != nil {
 		wsHandlerHook(h)
 	}
