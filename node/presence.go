@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/btree"
@@ -99,7 +100,7 @@ type presenceTable struct {
 	conns     uint64 // numbers local connections
 
 	// afterUnlock, in tests, runs after an operation released the lock.
-	afterUnlock func(op string)
+	afterUnlock atomic.Pointer[func(op string)]
 }
 
 func newPresenceTable(n *Node) *presenceTable {
@@ -116,8 +117,8 @@ func newPresenceTable(n *Node) *presenceTable {
 
 func (t *presenceTable) unlock(op string) {
 	t.mu.Unlock()
-	if t.afterUnlock != nil {
-		t.afterUnlock(op)
+	if fn := t.afterUnlock.Load(); fn != nil {
+		(*fn)(op)
 	}
 }
 
