@@ -96,6 +96,17 @@ func (v *presenceView) mustEqual(t *testing.T, n *Node) {
 	}
 }
 
+// subscribedWS is a connection to s subscribed (as 1) to key, its snapshot
+// read.
+func subscribedWS(t *testing.T, s *wsNode, key string) *testWS {
+	t.Helper()
+	w := dialWS(t, s.url, true)
+	w.hello(nil)
+	w.send(map[string]any{"t": "sub", "id": 1, "key": key})
+	w.expect("snapshot")
+	return w
+}
+
 // TestPresenceDropRepaired: presence frames that did not fit a slow
 // client's queue, the last of them the "gone", are repaired: the writer
 // resends the set, and the client ends up holding what the node holds.
@@ -137,10 +148,7 @@ func TestPresenceDropRepaired(t *testing.T) {
 // so they end up with the state the node holds.
 func TestPresenceExpiryInOrder(t *testing.T) {
 	s := startWSNode(t, testConfig(t, "n"), WSOptions{}, nil)
-	w := dialWS(t, s.url, true)
-	w.hello(nil)
-	w.send(map[string]any{"t": "sub", "id": 1, "key": "doc"})
-	w.expect("snapshot")
+	w := subscribedWS(t, s, "doc")
 	raw, _ := json.Marshal([]Presence{{Key: "doc", Conn: "peer/b.1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)}})
 	s.n.presence.receive("peer", raw)
 	v := newPresenceView("doc")
@@ -201,14 +209,8 @@ func TestPresenceSubscribeInOrder(t *testing.T) {
 // is not sent empty sets.
 func TestPresenceConfirm(t *testing.T) {
 	s := startWSNode(t, testConfig(t, "n"), WSOptions{}, nil)
-	holder := dialWS(t, s.url, true)
-	holder.hello(nil)
-	holder.send(map[string]any{"t": "sub", "id": 1, "key": "doc"})
-	holder.expect("snapshot")
-	idle := dialWS(t, s.url, true)
-	idle.hello(nil)
-	idle.send(map[string]any{"t": "sub", "id": 1, "key": "empty"})
-	idle.expect("snapshot")
+	holder := subscribedWS(t, s, "doc")
+	idle := subscribedWS(t, s, "empty")
 	s.n.presence.publish(Presence{Key: "doc", Conn: "n/other.1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)})
 	m := holder.expect("presence")
 	if ttl, _ := m["ttl"].(json.Number).Int64(); ttl != presenceClientTTL.Milliseconds() {

@@ -1058,27 +1058,8 @@ func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor 
 func (c *wsConn) resync() error {
 	c.overflow.Store(false)
 	c.presDirty.Store(true) // the presence sets follow the snapshots
-	var keep []wsOut
-drain:
-	for range cap(c.send) {
-		select {
-		case m := <-c.send:
-			if m.kind != outLive {
-				keep = append(keep, m)
-			}
-		default:
-			break drain
-		}
-	}
-	c.mu.Lock()
-	var subs []*wsSub
-	for _, s := range c.subs {
-		if s.answered {
-			subs = append(subs, s)
-		}
-	}
-	c.mu.Unlock()
-	slices.SortFunc(subs, func(a, b *wsSub) int { return cmpUint(a.id, b.id) })
+	keep := c.drainExcept(outLive)
+	subs, _ := c.answeredSubs()
 	for _, s := range subs {
 		if err := c.writeFrame(websocket.TextMessage, "resync", fmt.Appendf(nil, `{"t":"resync","sub":%d}`, s.id)); err != nil {
 			return err
@@ -1109,33 +1090,12 @@ drain:
 // so every change a drained frame said is in the sets, and every frame
 // queued later is of a later change.
 func (c *wsConn) presenceResync() error {
-	c.mu.Lock()
-	var subs []*wsSub
-	all := true
-	for _, s := range c.subs {
-		if s.answered {
-			subs = append(subs, s)
-		} else {
-			all = false
-		}
-	}
-	c.mu.Unlock()
-	slices.SortFunc(subs, func(a, b *wsSub) int { return cmpUint(a.id, b.id) })
+	subs, all := c.answeredSubs()
 	var keep []wsOut
 	sets := make([][]Presence, len(subs))
 	c.n.presence.locked("presence resync", func() {
 		c.presDirty.Store(false)
-	drain:
-		for range cap(c.send) {
-			select {
-			case m := <-c.send:
-				if m.kind != outPresence {
-					keep = append(keep, m)
-				}
-			default:
-				break drain
-			}
-		}
+		keep = c.drainExcept(outPresence)
 		for i, s := range subs {
 			sets[i] = c.n.presence.matchingLocked(s.key, s.isPrefix, c.connID)
 		}
@@ -1192,6 +1152,40 @@ func (c *wsConn) writePresenceSet(sub uint64, set []Presence) error {
 // presenceSize bounds p's size in a message.
 func presenceSize(p Presence) int {
 	return len(p.Key) + len(p.Conn) + len(p.Replica) + len(p.State) + 64
+}
+
+// drainExcept takes what the send queue holds, at most its capacity, and
+// returns what was not of kind, in order. Writer only.
+func (c *wsConn) drainExcept(kind wsOutKind) []wsOut {
+	var keep []wsOut
+	for range cap(c.send) {
+		select {
+		case m := <-c.send:
+			if m.kind != kind {
+				keep = append(keep, m)
+			}
+		default:
+			return keep
+		}
+	}
+	return keep
+}
+
+// answeredSubs returns the subscriptions whose snapshot or catch-up went
+// out, by id, and whether that is every subscription. Writer only.
+func (c *wsConn) answeredSubs() (subs []*wsSub, all bool) {
+	c.mu.Lock()
+	all = true
+	for _, s := range c.subs {
+		if s.answered {
+			subs = append(subs, s)
+		} else {
+			all = false
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(subs, func(a, b *wsSub) int { return cmpUint(a.id, b.id) })
+	return subs, all
 }
 
 func cmpUint(a, b uint64) int {
