@@ -97,13 +97,16 @@ func (v *presenceView) mustEqual(t *testing.T, n *Node) {
 }
 
 // subscribedWS is a connection to s subscribed (as 1) to key, its snapshot
-// read.
+// read, holding nobody's presence.
 func subscribedWS(t *testing.T, s *wsNode, key string) *testWS {
 	t.Helper()
 	w := dialWS(t, s.url, true)
 	w.hello(nil)
 	w.send(map[string]any{"t": "sub", "id": 1, "key": key})
 	w.expect("snapshot")
+	// The pong comes after the writer read the subscription's presence.
+	w.send(map[string]any{"t": "ping", "id": 0})
+	w.expect("pong")
 	return w
 }
 
