@@ -2,11 +2,18 @@ package node
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/btree"
 )
 
 // Presence is what Yjs calls awareness: each WebSocket connection may
@@ -18,6 +25,13 @@ import (
 // every presenceRefresh; a peer forgets a state presenceTTL after it last
 // heard of it, which is how states of a node that died or was cut off
 // disappear.
+//
+// Subscribers hear of changes in the order the table made them: the table
+// tells its listeners under its lock, and they only queue (ws_hub.go). A
+// connection whose queue had no room for one is marked, and its writer
+// resends it the whole set under its subscriptions (ws_conn.go); so does
+// every connection, every presenceConfirm, so that a client can forget
+// what nobody confirmed in time.
 
 // Limits on presence, per connection.
 const (
@@ -25,22 +39,33 @@ const (
 	MaxPresenceKeys  = 16   // keys one connection has a state on at once
 )
 
-// Timing of presence between nodes.
+// Timing of presence. Between nodes: a node resends its connections'
+// states every presenceRefresh, and forgets a peer's state presenceTTL
+// after it last heard of it. Towards clients: every presenceConfirm a node
+// resends each connection the states under its subscriptions (presence_set),
+// and each presence message says, as "ttl", how long a client may keep a
+// state nobody confirmed: long enough for two confirmations to go missing.
 var (
-	presenceRefresh = 5 * time.Second
-	presenceTTL     = 20 * time.Second
+	presenceRefresh   = 5 * time.Second
+	presenceTTL       = 20 * time.Second
+	presenceConfirm   = 15 * time.Second
+	presenceClientTTL = 45 * time.Second
 )
 
 // Presence is one connection's state on one key, as clients see it. A null
 // State says the state is gone.
 type Presence struct {
 	Key     string          `json:"key"`
-	Conn    string          `json:"conn"` // the node's name, "/", the connection's number: unique in the cluster
+	Conn    string          `json:"conn"` // the node's name, "/", its boot nonce, ".", the connection's number: unique in the cluster
 	Replica string          `json:"replica"`
 	State   json.RawMessage `json:"state"`
 }
 
 func (p Presence) gone() bool { return len(p.State) == 0 || string(p.State) == "null" }
+
+func (p Presence) goneCopy() Presence {
+	return Presence{Key: p.Key, Conn: p.Conn, Replica: p.Replica, State: json.RawMessage("null")}
+}
 
 type presenceItem struct {
 	p       Presence
@@ -48,37 +73,74 @@ type presenceItem struct {
 	expires time.Time // for copies from peers
 }
 
+// presenceListener is told of presence changes.
+type presenceListener interface {
+	// presenceChanged gets every change, in the order the table made them:
+	// it runs under the table's lock, so it must not block or call the
+	// table.
+	presenceChanged(Presence)
+	// presenceConfirm asks it to resend its clients the states they hold;
+	// called every presenceConfirm, without the lock.
+	presenceConfirm()
+}
+
 // presenceTable holds every presence state this node knows: its own
-// connections' and copies of its peers'.
+// connections' and copies of its peers'. Its indexes make each operation
+// cost what the connection or the prefix it is about holds, not what the
+// whole table holds; only the periodic tick walks everything.
 type presenceTable struct {
-	n *Node
+	n    *Node
+	boot string // a nonce for this run of the node: connection numbers restart with it
 
 	mu        sync.Mutex
 	items     map[string]map[string]*presenceItem // key -> conn -> item
-	listeners []func(Presence)
+	byConn    map[string]map[string]struct{}      // conn -> the keys it has a state on
+	keys      *btree.BTreeG[string]               // the keys of items, in order, for prefix walks
+	listeners []presenceListener
 	conns     uint64 // numbers local connections
+
+	// afterUnlock, in tests, runs after an operation released the lock.
+	afterUnlock atomic.Pointer[func(op string)]
 }
 
 func newPresenceTable(n *Node) *presenceTable {
-	return &presenceTable{n: n, items: map[string]map[string]*presenceItem{}}
+	var nonce [4]byte
+	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
+	return &presenceTable{
+		n:      n,
+		boot:   hex.EncodeToString(nonce[:]),
+		items:  map[string]map[string]*presenceItem{},
+		byConn: map[string]map[string]struct{}{},
+		keys:   btree.NewOrderedG[string](16),
+	}
 }
 
-// listen registers fn for every change of a state; fn must not block.
-func (t *presenceTable) listen(fn func(Presence)) {
+func (t *presenceTable) unlock(op string) {
+	t.mu.Unlock()
+	if fn := t.afterUnlock.Load(); fn != nil {
+		(*fn)(op)
+	}
+}
+
+// listen registers l for every change of a state.
+func (t *presenceTable) listen(l presenceListener) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.listeners = append(t.listeners, fn)
+	t.listeners = append(t.listeners, l)
 }
 
-// newConn names a new local connection.
+// newConn names a new local connection. The boot nonce keeps a name from
+// meaning two connections when a restarted node counts from 1 again while
+// its peers still hold copies of its earlier connections' states.
 func (t *presenceTable) newConn() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.conns++
-	return fmt.Sprintf("%s/%d", t.n.Name(), t.conns)
+	return fmt.Sprintf("%s/%s.%d", t.n.Name(), t.boot, t.conns)
 }
 
-// setLocked stores or deletes p and reports whether anything changed.
+// setLocked stores or deletes p, tells the listeners if anything changed,
+// and reports whether it did.
 func (t *presenceTable) setLocked(p Presence, local bool, now time.Time) bool {
 	byConn := t.items[p.Key]
 	old := byConn[p.Conn]
@@ -89,26 +151,40 @@ func (t *presenceTable) setLocked(p Presence, local bool, now time.Time) bool {
 		delete(byConn, p.Conn)
 		if len(byConn) == 0 {
 			delete(t.items, p.Key)
+			t.keys.Delete(p.Key)
 		}
+		ks := t.byConn[p.Conn]
+		delete(ks, p.Key)
+		if len(ks) == 0 {
+			delete(t.byConn, p.Conn)
+		}
+		t.tellLocked(p)
 		return true
 	}
 	if byConn == nil {
 		byConn = map[string]*presenceItem{}
 		t.items[p.Key] = byConn
+		t.keys.ReplaceOrInsert(p.Key)
 	}
 	byConn[p.Conn] = &presenceItem{p: p, local: local, expires: now.Add(presenceTTL)}
-	return old == nil || !bytes.Equal(old.p.State, p.State)
+	if old != nil && bytes.Equal(old.p.State, p.State) {
+		return false
+	}
+	if old == nil {
+		ks := t.byConn[p.Conn]
+		if ks == nil {
+			ks = map[string]struct{}{}
+			t.byConn[p.Conn] = ks
+		}
+		ks[p.Key] = struct{}{}
+	}
+	t.tellLocked(p)
+	return true
 }
 
-// notify tells the listeners; called without the lock.
-func (t *presenceTable) notify(ps []Presence) {
-	t.mu.Lock()
-	ls := t.listeners
-	t.mu.Unlock()
-	for _, p := range ps {
-		for _, fn := range ls {
-			fn(p)
-		}
+func (t *presenceTable) tellLocked(p Presence) {
+	for _, l := range t.listeners {
+		l.presenceChanged(p)
 	}
 }
 
@@ -117,9 +193,8 @@ func (t *presenceTable) notify(ps []Presence) {
 func (t *presenceTable) publish(p Presence) {
 	t.mu.Lock()
 	changed := t.setLocked(p, true, time.Now())
-	t.mu.Unlock()
+	t.unlock("publish")
 	if changed {
-		t.notify([]Presence{p})
 		t.sendPeers([]Presence{p})
 	}
 }
@@ -128,13 +203,7 @@ func (t *presenceTable) publish(p Presence) {
 func (t *presenceTable) localCount(conn string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
-	for _, byConn := range t.items {
-		if _, ok := byConn[conn]; ok {
-			n++
-		}
-	}
-	return n
+	return len(t.byConn[conn])
 }
 
 // has reports whether conn has a state on key.
@@ -149,35 +218,55 @@ func (t *presenceTable) has(conn, key string) bool {
 func (t *presenceTable) dropConn(conn string) {
 	t.mu.Lock()
 	var gone []Presence
-	for key, byConn := range t.items {
-		if it, ok := byConn[conn]; ok {
-			gone = append(gone, Presence{Key: key, Conn: conn, Replica: it.p.Replica, State: json.RawMessage("null")})
-		}
+	for key := range t.byConn[conn] {
+		gone = append(gone, t.items[key][conn].p.goneCopy())
 	}
 	now := time.Now()
 	for _, p := range gone {
 		t.setLocked(p, true, now)
 	}
-	t.mu.Unlock()
+	t.unlock("dropConn")
 	if len(gone) > 0 {
-		t.notify(gone)
 		t.sendPeers(gone)
 	}
 }
 
-// matching returns the states a new subscription to key (or prefix) must
-// be told of.
+// matching returns the states a subscription to key (or prefix) covers.
 func (t *presenceTable) matching(key string, isPrefix bool) []Presence {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	out := t.matchingLocked(key, isPrefix, "")
+	t.unlock("matching")
+	return out
+}
+
+// locked runs fn under the table's lock: what fn reads with matchingLocked
+// is then in order with every change the listeners are told of.
+func (t *presenceTable) locked(op string, fn func()) {
+	t.mu.Lock()
+	fn()
+	t.unlock(op)
+}
+
+// matchingLocked returns the states under key (or prefix) of every
+// connection but except, by key, then connection.
+func (t *presenceTable) matchingLocked(key string, isPrefix bool, except string) []Presence {
 	var out []Presence
-	for k, byConn := range t.items {
-		if k == key || (isPrefix && strings.HasPrefix(k, key)) {
-			for _, it := range byConn {
-				out = append(out, it.p)
+	add := func(k string) bool {
+		byConn := t.items[k]
+		for _, conn := range slices.Sorted(maps.Keys(byConn)) {
+			if conn != except {
+				out = append(out, byConn[conn].p)
 			}
 		}
+		return true
 	}
+	if !isPrefix {
+		add(key)
+		return out
+	}
+	t.keys.AscendGreaterOrEqual(key, func(k string) bool {
+		return strings.HasPrefix(k, key) && add(k)
+	})
 	return out
 }
 
@@ -185,49 +274,57 @@ func (t *presenceTable) matching(key string, isPrefix bool) []Presence {
 // connections, whose names start with its name.
 func (t *presenceTable) receive(from string, ps []Presence) {
 	now := time.Now()
-	var changed []Presence
 	t.mu.Lock()
 	for _, p := range ps {
 		if !strings.HasPrefix(p.Conn, from+"/") || checkKey(p.Key) != nil || len(p.State) > MaxPresenceBytes {
 			continue
 		}
-		if t.setLocked(p, false, now) {
-			changed = append(changed, p)
-		}
+		t.setLocked(p, false, now)
 	}
-	t.mu.Unlock()
-	t.notify(changed)
+	t.unlock("receive")
 }
 
 // tick forgets peers' states that were not refreshed in time, and returns
-// this node's own states, for resending.
+// this node's own states, for resending. It is the one walk over the whole
+// table, once per presenceRefresh.
 func (t *presenceTable) tick(now time.Time) (local []Presence) {
 	var expired []Presence
 	t.mu.Lock()
-	for key, byConn := range t.items {
-		for conn, it := range byConn {
+	for _, byConn := range t.items {
+		for _, it := range byConn {
 			switch {
 			case it.local:
 				local = append(local, it.p)
 			case now.After(it.expires):
-				expired = append(expired, Presence{Key: key, Conn: conn, Replica: it.p.Replica, State: json.RawMessage("null")})
+				expired = append(expired, it.p.goneCopy())
 			}
 		}
 	}
 	for _, p := range expired {
 		t.setLocked(p, false, now)
 	}
-	t.mu.Unlock()
-	t.notify(expired)
+	t.unlock("tick")
 	return local
 }
 
-// run refreshes peers' copies and expires stale ones until the node
-// closes.
+// confirm asks the listeners to resend their clients what they hold.
+func (t *presenceTable) confirm() {
+	t.mu.Lock()
+	ls := slices.Clone(t.listeners)
+	t.mu.Unlock()
+	for _, l := range ls {
+		l.presenceConfirm()
+	}
+}
+
+// run refreshes peers' copies, expires stale ones and has clients'
+// copies confirmed until the node closes.
 func (t *presenceTable) run() {
 	defer t.n.wg.Done()
 	tk := time.NewTicker(presenceRefresh)
 	defer tk.Stop()
+	ck := time.NewTicker(presenceConfirm)
+	defer ck.Stop()
 	for {
 		select {
 		case <-t.n.quit:
@@ -236,6 +333,8 @@ func (t *presenceTable) run() {
 			if local := t.tick(now); len(local) > 0 {
 				t.sendPeers(local)
 			}
+		case <-ck.C:
+			t.confirm()
 		}
 	}
 }

@@ -13,14 +13,23 @@ import (
 	"github.com/lattice-sync/lattice/transport"
 )
 
-// nextPresence reads w's frames until a presence message for key that
-// satisfies ok, and returns it.
+// nextPresence reads w's frames until a presence state for key that
+// satisfies ok, in a presence message or a presence_set, and returns it.
 func nextPresence(t *testing.T, w *testWS, key string, ok func(map[string]any) bool) map[string]any {
 	t.Helper()
 	for {
 		m := w.nextJSON()
-		if m["t"] == "presence" && m["key"] == key && ok(m) {
-			return m
+		switch m["t"] {
+		case "presence":
+			if m["key"] == key && ok(m) {
+				return m
+			}
+		case "presence_set":
+			for _, s := range m["states"].([]any) {
+				if p := s.(map[string]any); p["key"] == key && ok(p) {
+					return p
+				}
+			}
 		}
 	}
 }

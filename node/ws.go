@@ -206,7 +206,7 @@ func NewWSHandler(n *Node, opts WSOptions) *WSHandler {
 	}
 	h.hub = newWSHub(n)
 	n.Observe(h.hub.observe)
-	n.presence.listen(h.hub.presence)
+	n.presence.listen(h.hub)
 	allowed := opts.CheckOrigin
 	if allowed == nil {
 		allowed = func(r *http.Request) bool { return opts.AllowAnyOrigin || sameHost(r) }

@@ -29,13 +29,17 @@ import (
 // reading: back-pressure on that client only); live deltas, offered by the
 // committer, never wait: one that does not fit marks the connection for a
 // resync, and the writer replaces what was queued by fresh snapshots.
+// Presence changes never wait either: one that does not fit marks the
+// connection presence-dirty, and the writer replaces the presence it had
+// queued by the whole set under each subscription (presence_set).
 
 type wsOutKind uint8
 
 const (
-	outFrame wsOutKind = iota // a reply, encoded
-	outLive                   // a live change
-	outSub                    // a new subscription's snapshot or catch-up
+	outFrame    wsOutKind = iota // a reply, encoded
+	outLive                      // a live change
+	outSub                       // a new subscription's snapshot or catch-up
+	outPresence                  // a presence change, encoded
 )
 
 type wsOut struct {
@@ -55,10 +59,12 @@ type wsConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	send     chan wsOut
-	wake     chan struct{} // the committer's nudge after an overflow
-	overflow atomic.Bool   // a live delta did not fit; resync before anything else
-	gen      uint64        // the hub's dedup stamp; committer goroutine only
+	send      chan wsOut
+	wake      chan struct{} // the committer's nudge after an overflow
+	overflow  atomic.Bool   // a live delta did not fit; resync before anything else
+	presDirty atomic.Bool   // a presence change did not fit, or is to be confirmed: resend the sets
+	presHeld  bool          // the client may hold others' presence from us; writer only
+	gen       uint64        // the hub's dedup stamp; committer goroutine only
 
 	// Set by ServeHTTP and hello, before the writer starts; read-only
 	// after. grant is nil when auth is off.
@@ -437,13 +443,10 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 	}
 	// Registered before the writer reads its snapshot, so no change falls
 	// between the two; one in both arrives twice, which joins harmlessly.
+	// The same holds for presence: the writer reads the set after the
+	// snapshot, and a change queued before it is at most repeated.
 	c.h.hub.add(s)
 	c.enqueue(wsOut{kind: outSub, sub: s})
-	for _, p := range c.n.presence.matching(s.key, s.isPrefix) {
-		if p.Conn != c.connID {
-			c.reply("presence", presenceFrame(p))
-		}
-	}
 }
 
 // handlePresence publishes the connection's presence state on a key (a
@@ -482,7 +485,8 @@ func presenceFrame(p Presence) []byte {
 	return marshalWS(struct {
 		T string `json:"t"`
 		Presence
-	}{"presence", p})
+		TTL int64 `json:"ttl"`
+	}{"presence", p, presenceClientTTL.Milliseconds()})
 }
 
 func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
@@ -646,13 +650,25 @@ func (c *wsConn) replyError(id json.RawMessage, code, format string, args ...any
 	}{"error", code, fmt.Sprintf(format, args...), id}))
 }
 
-// offerFrame queues a frame if there is room, and drops it if not: for
-// presence, which the next state replaces anyway.
-func (c *wsConn) offerFrame(t string, frame []byte) {
+// offerPresence queues a presence frame if there is room. If not, it
+// marks the connection presence-dirty: the writer then resends the sets,
+// which hold what this frame said.
+func (c *wsConn) offerPresence(frame []byte) {
 	select {
-	case c.send <- wsOut{kind: outFrame, t: t, frame: frame}:
+	case c.send <- wsOut{kind: outPresence, t: "presence", frame: frame}:
 	default:
 		c.h.metrics.errors.WithLabelValues("presence_dropped").Inc()
+		c.markPresence()
+	}
+}
+
+// markPresence has the writer resend the presence under every subscription.
+// It never waits.
+func (c *wsConn) markPresence() {
+	c.presDirty.Store(true)
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -692,6 +708,8 @@ func (c *wsConn) writeLoop() {
 		var err error
 		if c.overflow.Load() {
 			err = c.resync()
+		} else if c.presDirty.Load() {
+			err = c.presenceResync()
 		} else {
 			select {
 			case m := <-c.send:
@@ -764,6 +782,9 @@ func (c *wsConn) write(m wsOut) error {
 	switch m.kind {
 	case outFrame:
 		return c.writeFrame(websocket.TextMessage, m.t, m.frame)
+	case outPresence:
+		c.presHeld = true
+		return c.writeFrame(websocket.TextMessage, m.t, m.frame)
 	case outLive:
 		if !c.wants(m.live.key) {
 			return nil // unsubscribed since
@@ -780,7 +801,14 @@ func (c *wsConn) write(m wsOut) error {
 		if !active {
 			return nil
 		}
-		return c.answer(m.sub)
+		if err := c.answer(m.sub); err != nil {
+			return err
+		}
+		var set []Presence
+		c.n.presence.locked("presence set", func() {
+			set = c.n.presence.matchingLocked(m.sub.key, m.sub.isPrefix, c.connID)
+		})
+		return c.writePresenceSet(m.sub.id, set)
 	}
 	return nil
 }
@@ -1015,27 +1043,9 @@ func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor 
 // counts as current.
 func (c *wsConn) resync() error {
 	c.overflow.Store(false)
-	var keep []wsOut
-drain:
-	for range cap(c.send) {
-		select {
-		case m := <-c.send:
-			if m.kind != outLive {
-				keep = append(keep, m)
-			}
-		default:
-			break drain
-		}
-	}
-	c.mu.Lock()
-	var subs []*wsSub
-	for _, s := range c.subs {
-		if s.answered {
-			subs = append(subs, s)
-		}
-	}
-	c.mu.Unlock()
-	slices.SortFunc(subs, func(a, b *wsSub) int { return cmpUint(a.id, b.id) })
+	c.presDirty.Store(true) // the presence sets follow the snapshots
+	keep := c.drainExcept(outLive)
+	subs, _ := c.answeredSubs()
 	for _, s := range subs {
 		if err := c.writeFrame(websocket.TextMessage, "resync", fmt.Appendf(nil, `{"t":"resync","sub":%d}`, s.id)); err != nil {
 			return err
@@ -1058,6 +1068,110 @@ drain:
 		}
 	}
 	return nil
+}
+
+// presenceResync replaces the presence frames queued by the whole set under
+// every answered subscription. It drains the queue and reads the sets under
+// the presence table's lock, which the table holds while it queues changes:
+// so every change a drained frame said is in the sets, and every frame
+// queued later is of a later change.
+func (c *wsConn) presenceResync() error {
+	subs, all := c.answeredSubs()
+	var keep []wsOut
+	sets := make([][]Presence, len(subs))
+	c.n.presence.locked("presence resync", func() {
+		c.presDirty.Store(false)
+		keep = c.drainExcept(outPresence)
+		for i, s := range subs {
+			sets[i] = c.n.presence.matchingLocked(s.key, s.isPrefix, c.connID)
+		}
+	})
+	empty := true
+	for i, s := range subs {
+		empty = empty && len(sets[i]) == 0
+		if err := c.writePresenceSet(s.id, sets[i]); err != nil {
+			return err
+		}
+	}
+	if all && empty {
+		c.presHeld = false // every subscription was just told: nothing
+	}
+	for _, m := range keep {
+		if err := c.write(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePresenceSet tells the client every state under subscription sub, in
+// pages of at most about snapshotChunk bytes; the last says done. A client
+// that holds nothing of anyone's presence is not told of an empty set.
+func (c *wsConn) writePresenceSet(sub uint64, set []Presence) error {
+	if len(set) == 0 && !c.presHeld {
+		return nil
+	}
+	c.presHeld = c.presHeld || len(set) > 0
+	for {
+		n, size := 0, 0
+		for n < len(set) && (n == 0 || size+presenceSize(set[n]) <= snapshotChunk) {
+			size += presenceSize(set[n])
+			n++
+		}
+		page := marshalWS(struct {
+			T      string     `json:"t"`
+			Sub    uint64     `json:"sub"`
+			States []Presence `json:"states"`
+			Done   bool       `json:"done"`
+			TTL    int64      `json:"ttl"`
+		}{"presence_set", sub, append([]Presence{}, set[:n]...), n == len(set), presenceClientTTL.Milliseconds()})
+		if err := c.writeFrame(websocket.TextMessage, "presence_set", page); err != nil {
+			return err
+		}
+		set = set[n:]
+		if len(set) == 0 {
+			return nil
+		}
+	}
+}
+
+// presenceSize bounds p's size in a message.
+func presenceSize(p Presence) int {
+	return len(p.Key) + len(p.Conn) + len(p.Replica) + len(p.State) + 64
+}
+
+// drainExcept takes what the send queue holds, at most its capacity, and
+// returns what was not of kind, in order. Writer only.
+func (c *wsConn) drainExcept(kind wsOutKind) []wsOut {
+	var keep []wsOut
+	for range cap(c.send) {
+		select {
+		case m := <-c.send:
+			if m.kind != kind {
+				keep = append(keep, m)
+			}
+		default:
+			return keep
+		}
+	}
+	return keep
+}
+
+// answeredSubs returns the subscriptions whose snapshot or catch-up went
+// out, by id, and whether that is every subscription. Writer only.
+func (c *wsConn) answeredSubs() (subs []*wsSub, all bool) {
+	c.mu.Lock()
+	all = true
+	for _, s := range c.subs {
+		if s.answered {
+			subs = append(subs, s)
+		} else {
+			all = false
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(subs, func(a, b *wsSub) int { return cmpUint(a.id, b.id) })
+	return subs, all
 }
 
 func cmpUint(a, b uint64) int {

@@ -133,10 +133,11 @@ type liveChange struct {
 	binErr   error
 }
 
-// presence hands a presence change to every connection subscribed to its
-// key, except the one it is of. It never waits: a connection whose queue
-// is full misses it (presence is ephemeral, and the next one replaces it).
-func (h *wsHub) presence(p Presence) {
+// presenceChanged hands a presence change to every connection subscribed
+// to its key, except the one it is of. It runs under the presence table's
+// lock and never waits: a connection whose queue is full misses it and is
+// marked, and its writer resends the whole set instead.
+func (h *wsHub) presenceChanged(p Presence) {
 	var frame []byte
 	seen := map[*wsConn]bool{}
 	offer := func(set map[*wsSub]struct{}) {
@@ -148,7 +149,7 @@ func (h *wsHub) presence(p Presence) {
 			if frame == nil {
 				frame = presenceFrame(p)
 			}
-			s.c.offerFrame("presence", frame)
+			s.c.offerPresence(frame)
 		}
 	}
 	h.mu.RLock()
@@ -157,6 +158,25 @@ func (h *wsHub) presence(p Presence) {
 	for l := range h.lens {
 		if l <= len(p.Key) {
 			offer(h.prefixes[p.Key[:l]])
+		}
+	}
+}
+
+// presenceConfirm marks every subscribed connection for a resend of the
+// presence under its subscriptions, which confirms to its client each state
+// it still holds. Its writer skips it when there is nothing to say.
+func (h *wsHub) presenceConfirm() {
+	seen := map[*wsConn]bool{}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, m := range []map[string]map[*wsSub]struct{}{h.keys, h.prefixes} {
+		for _, set := range m {
+			for s := range set {
+				if !seen[s.c] {
+					seen[s.c] = true
+					s.c.markPresence()
+				}
+			}
 		}
 	}
 }

@@ -179,7 +179,8 @@ export class Client {
     this._subs = new Map(); // target -> {key} | {prefix}
     this._listeners = { change: new Set(), status: new Set(), error: new Set(), presence: new Set() };
     this._presence = new Map(); // key -> this client's presence state there
-    this._others = new Map(); // key -> Map(conn -> {conn, replica, state}): others' presence
+    this._others = new Map(); // key -> Map(conn -> {conn, replica, state, deadline}): others' presence
+    this._presenceSweep = null; // the timer that forgets presence nobody confirmed in time
 
     this._status = 'offline';
     this._loaded = null; // promise of the load
@@ -496,7 +497,7 @@ export class Client {
   /** presence lists the others' presence on key: [{conn, replica, state}]. */
   presence(key) {
     const m = this._others.get(key);
-    return m ? [...m.values()] : [];
+    return m ? [...m.values()].map(({ conn, replica, state }) => ({ conn, replica, state })) : [];
   }
 
   /** anchor returns a stable anchor for a cursor at index (code points) in a text: send it in presence. */
@@ -809,6 +810,9 @@ export class Client {
       case 'presence':
         this._onPresence(msg);
         return;
+      case 'presence_set':
+        this._onPresenceSet(conn, msg);
+        return;
       default:
         // Unknown message types are ignored, as unknown fields are: a later
         // minor version may add them.
@@ -901,17 +905,82 @@ export class Client {
     if (typeof this._pingTimer.unref === 'function') this._pingTimer.unref();
   }
 
+  // _onPresence takes one presence change. Each message says, as ttl (ms),
+  // how long to keep the state if nothing confirms it; the node confirms
+  // what we hold with a presence_set well within that.
   _onPresence(msg) {
     if (typeof msg.key !== 'string' || typeof msg.conn !== 'string') return;
-    let m = this._others.get(msg.key);
-    if (msg.state === null || msg.state === undefined) {
-      if (!m || !m.delete(msg.conn)) return;
-      if (m.size === 0) this._others.delete(msg.key);
-    } else {
-      if (!m) this._others.set(msg.key, (m = new Map()));
-      m.set(msg.conn, { conn: msg.conn, replica: msg.replica, state: msg.state });
+    if (msg.state === null || msg.state === undefined) this._forgetPresence(msg.key, msg.conn);
+    else this._setPresenceOf(msg.key, msg, msg.ttl, true);
+  }
+
+  // _onPresenceSet takes every state under one subscription, in pages; when
+  // the last is in, what we held under it that no page named is gone (a
+  // change the node could not send us in time, or one nobody confirmed).
+  _onPresenceSet(conn, msg) {
+    const target = conn.subs.get(msg.sub);
+    if (!target || !Array.isArray(msg.states)) return;
+    if (!conn.presenceSets) conn.presenceSets = new Map(); // sub -> Map(key -> Set(conn)) named so far
+    let named = conn.presenceSets.get(msg.sub);
+    if (!named) conn.presenceSets.set(msg.sub, (named = new Map()));
+    for (const p of msg.states) {
+      if (!p || typeof p.key !== 'string' || typeof p.conn !== 'string' || !p.state) continue;
+      this._setPresenceOf(p.key, p, msg.ttl, false);
+      if (!named.has(p.key)) named.set(p.key, new Set());
+      named.get(p.key).add(p.conn);
     }
-    this._emit('presence', { key: msg.key, conn: msg.conn, replica: msg.replica, state: msg.state ?? null });
+    if (!msg.done) return;
+    conn.presenceSets.delete(msg.sub);
+    const covers = (key) => (target.startsWith('p:') ? key.startsWith(target.slice(2)) : key === target.slice(2));
+    for (const [key, m] of [...this._others]) {
+      if (!covers(key)) continue;
+      for (const c of [...m.keys()]) if (!(named.get(key) && named.get(key).has(c))) this._forgetPresence(key, c);
+    }
+  }
+
+  // _setPresenceOf stores another connection's state on key and tells the
+  // listeners: always for a presence change, only if it differs for a
+  // confirmation.
+  _setPresenceOf(key, p, ttl, always) {
+    let m = this._others.get(key);
+    if (!m) this._others.set(key, (m = new Map()));
+    const had = m.get(p.conn);
+    const deadline = typeof ttl === 'number' && ttl > 0 ? Date.now() + ttl : Infinity;
+    m.set(p.conn, { conn: p.conn, replica: p.replica, state: p.state, deadline });
+    if (deadline !== Infinity) this._startPresenceSweep(ttl);
+    if (always || !had || had.replica !== p.replica || JSON.stringify(had.state) !== JSON.stringify(p.state)) {
+      this._emit('presence', { key, conn: p.conn, replica: p.replica, state: p.state });
+    }
+  }
+
+  _forgetPresence(key, conn) {
+    const m = this._others.get(key);
+    const had = m && m.get(conn);
+    if (!had) return;
+    m.delete(conn);
+    if (m.size === 0) this._others.delete(key);
+    this._emit('presence', { key, conn, replica: had.replica, state: null });
+  }
+
+  // _expirePresence forgets the states whose ttl ran out at now (ms) with
+  // nothing confirming them: the node that said them may be gone, or what
+  // it said may have been lost.
+  _expirePresence(now = Date.now()) {
+    for (const [key, m] of [...this._others]) {
+      for (const p of [...m.values()]) if (p.deadline < now) this._forgetPresence(key, p.conn);
+    }
+    if (this._others.size === 0) this._stopPresenceSweep();
+  }
+
+  _startPresenceSweep(ttl) {
+    if (this._presenceSweep) return;
+    this._presenceSweep = setInterval(() => this._expirePresence(), Math.max(1000, ttl / 4));
+    if (typeof this._presenceSweep.unref === 'function') this._presenceSweep.unref();
+  }
+
+  _stopPresenceSweep() {
+    clearInterval(this._presenceSweep);
+    this._presenceSweep = null;
   }
 
   // _forgetOthers drops what the last connection said of others' presence:
@@ -920,6 +989,7 @@ export class Client {
     const gone = [];
     for (const [key, m] of this._others) for (const p of m.values()) gone.push({ key, conn: p.conn, replica: p.replica, state: null });
     this._others.clear();
+    this._stopPresenceSweep();
     for (const ev of gone) this._emit('presence', ev);
   }
 

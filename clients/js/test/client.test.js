@@ -386,3 +386,42 @@ test('a replica refuses the nodes of another cluster than the one it synced with
   assert.equal(c.cluster, 'second');
   await c.close();
 });
+
+test('presence: a presence_set replaces what a subscription held, and states nobody confirms within their ttl are forgotten', async () => {
+  const cl = new FakeCluster(['n1']);
+  const c = mk(cl, ['ws://n1/v1/ws']);
+  c.subscribe('doc/', { prefix: true });
+  c.subscribe('other');
+  const events = [];
+  c.on('presence', (e) => events.push(e));
+  await c.open();
+  await waitFor('the subscriptions', () => [...cl.conns].some((ws) => ws.subs && ws.subs.size === 2));
+  const ws = [...cl.conns][0];
+  const subOf = (field, v) => [...ws.subs.values()].find((m) => m[field] === v).id;
+  const ann = { key: 'doc/1', conn: 'n1/ab.1', replica: 'r1', state: { name: 'ann' } };
+  const bo = { key: 'doc/2', conn: 'n1/ab.2', replica: 'r2', state: { name: 'bo' } };
+  const cy = { key: 'other', conn: 'n1/ab.3', replica: 'r3', state: { name: 'cy' } };
+  for (const p of [ann, bo, cy]) ws._push({ t: 'presence', ...p, ttl: 45000 });
+  await waitFor('three states', () => c.presence('doc/1').length + c.presence('doc/2').length + c.presence('other').length === 3);
+  assert.deepEqual(c.presence('doc/1'), [{ conn: ann.conn, replica: 'r1', state: { name: 'ann' } }]);
+
+  // bo's "gone" never came: the set under doc/ (in two pages) does not name
+  // bo, so bo goes; ann is confirmed without an event; other is not under doc/.
+  events.length = 0;
+  const sub = subOf('prefix', 'doc/');
+  ws._push({ t: 'presence_set', sub, states: [], done: false, ttl: 45000 });
+  ws._push({ t: 'presence_set', sub, states: [ann], done: true, ttl: 45000 });
+  await waitFor('bo to go', () => c.presence('doc/2').length === 0);
+  assert.deepEqual(events, [{ key: 'doc/2', conn: bo.conn, replica: 'r2', state: null }]);
+  assert.equal(c.presence('doc/1').length, 1);
+  assert.equal(c.presence('other').length, 1);
+
+  // Nothing confirms them any more: within the ttl they stay, after it they go.
+  c._expirePresence(Date.now() + 30000);
+  assert.equal(c.presence('doc/1').length + c.presence('other').length, 2);
+  events.length = 0;
+  c._expirePresence(Date.now() + 60000);
+  assert.equal(c.presence('doc/1').length + c.presence('other').length, 0);
+  assert.deepEqual(events.map((e) => [e.key, e.state]).sort(), [['doc/1', null], ['other', null]]);
+  await c.close();
+});
