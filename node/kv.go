@@ -38,17 +38,31 @@ func (r readKV) get(key []byte) ([]byte, bool, error) {
 func (readKV) set([]byte, []byte) error { return errors.New("node: write to a read-only snapshot") }
 func (readKV) del([]byte) error         { return errors.New("node: write to a read-only snapshot") }
 
+// scan reads every version the snapshot holds of a key but uses only the
+// newest: a hot key keeps one version per write in the memtable until a
+// flush, and stepping over them one by one (as Badger's iterator does when
+// it hides old versions) made a read of a hot object cost its write
+// history. When a key shows an older version, scan seeks past the key
+// instead, which costs one seek however many versions there are.
 func (r readKV) scan(prefix, start []byte, fn func(k, v []byte) (bool, error)) error {
-	it := r.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	it := r.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false, AllVersions: true})
 	defer it.Close()
-	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			return err
+	it.Seek(start)
+	for it.ValidForPrefix(prefix) {
+		item := it.Item()
+		key := item.KeyCopy(nil)
+		if !item.IsDeletedOrExpired() {
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if more, err := fn(key, v); err != nil || !more {
+				return err
+			}
 		}
-		more, err := fn(it.Item().KeyCopy(nil), v)
-		if err != nil || !more {
-			return err
+		it.Next()
+		if it.ValidForPrefix(prefix) && bytes.Equal(it.Item().Key(), key) {
+			it.Seek(append(key, 0)) // the least key after key
 		}
 	}
 	return nil

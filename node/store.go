@@ -132,16 +132,33 @@ func storeMeta(txn kv, key string, m *crdt.Meta) error {
 	return txn.set(metaKey(key), b)
 }
 
-// loadObject reads a whole object into memory.
+// loadObject reads a whole object into memory. An object of the types
+// that keep one leaf (counters, registers, flags: everything but sets and
+// maps) is read with a point read of that leaf per type it holds, not a
+// scan of its key range.
 func loadObject(txn kv, key string) (*crdt.Object, bool, error) {
 	m, ok, err := loadMeta(txn, key)
 	if err != nil || !ok {
 		return crdt.NewObject(), ok, err
 	}
 	o := crdt.NewObject()
-	err = newObjectStore(txn, key).Range("", "", func(leaf string, es []crdt.Entry) error {
-		return o.SetLeaf(leaf, es)
-	})
+	st := newObjectStore(txn, key)
+	if m.Types.Has(crdt.TypeORSet) || m.Types.Has(crdt.TypeORMap) {
+		err = st.Range("", "", func(leaf string, es []crdt.Entry) error {
+			return o.SetLeaf(leaf, es)
+		})
+	} else {
+		for t := crdt.TypeGCounter; t.Valid() && err == nil; t++ {
+			if !m.Types.Has(t) {
+				continue
+			}
+			leaf := crdt.Path{Root: t}.Key()
+			var es []crdt.Entry
+			if es, err = st.Leaf(leaf); err == nil && len(es) > 0 {
+				err = o.SetLeaf(leaf, es)
+			}
+		}
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("object %q leaves: %w", key, err)
 	}
