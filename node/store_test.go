@@ -45,8 +45,12 @@ func TestLoadObjectPointReadsMatchScan(t *testing.T) {
 	ops := map[string]func(i int) crdt.Op{
 		"gcounter": func(int) crdt.Op { return crdt.Op{Type: crdt.TypeGCounter, Kind: crdt.OpInc, By: 2} },
 		"counter":  func(i int) crdt.Op { return crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpDec, By: int64(i)} },
-		"lww":      func(i int) crdt.Op { return crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Value: crdt.MustInt(int64(i))} },
-		"mvreg":    func(i int) crdt.Op { return crdt.Op{Type: crdt.TypeMVRegister, Kind: crdt.OpSet, Value: crdt.MustInt(int64(i))} },
+		"lww": func(i int) crdt.Op {
+			return crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Value: crdt.MustInt(int64(i))}
+		},
+		"mvreg": func(i int) crdt.Op {
+			return crdt.Op{Type: crdt.TypeMVRegister, Kind: crdt.OpSet, Value: crdt.MustInt(int64(i))}
+		},
 		"flag": func(i int) crdt.Op {
 			if i%2 == 0 {
 				return crdt.Op{Type: crdt.TypeEWFlag, Kind: crdt.OpEnable}
