@@ -28,6 +28,7 @@ type writeReq struct {
 	delta  *crdt.Object
 	client crdt.ReplicaID
 	origin crdt.ReplicaID
+	raw    []byte // reqClientDelta: the log entry, encoded before the queue
 	remote []logEntry
 	states []crdt.BatchItem
 	ranges []*message
@@ -61,6 +62,7 @@ type stage struct {
 	changes []change
 	clocks  []crdt.Timestamp
 	floors  crdt.VersionVector
+	metas   metaCache // every object's meta, read once and stored once per commit
 	// arrivals: the commit joined state from peers, which may hold dots
 	// that client deltas are waiting for.
 	arrivals bool
@@ -123,23 +125,38 @@ func (n *Node) commitLoop() {
 // commits part of a request.
 func (n *Node) commit(batch []*writeReq) {
 	n.mu.Lock()
-	st := &stage{own: n.logs.vv[n.id], entries: map[crdt.ReplicaID][]uint64{}}
+	st := &stage{own: n.logs.vv[n.id], entries: map[crdt.ReplicaID][]uint64{}, metas: metaCache{}}
 	n.mu.Unlock()
 	txn := newBatch(n.db)
 	results := make([]*writeResult, len(batch))
+	tooBig := func(err error) {
+		txn.discard()
+		if len(batch) == 1 {
+			batch[0].done <- &writeResult{err: fmt.Errorf("write too large for one transaction: %w", err)}
+			return
+		}
+		n.commit(batch[:len(batch)/2])
+		n.commit(batch[len(batch)/2:])
+	}
 	for i, r := range batch {
 		delta, err := n.exec(txn, st, r)
 		if errors.Is(err, badger.ErrTxnTooBig) {
-			txn.discard()
-			if len(batch) == 1 {
-				r.done <- &writeResult{err: fmt.Errorf("write too large for one transaction: %w", err)}
-				return
-			}
-			n.commit(batch[:len(batch)/2])
-			n.commit(batch[len(batch)/2:])
+			tooBig(err)
 			return
 		}
 		results[i] = &writeResult{delta: delta, err: err}
+	}
+	if err := st.metas.flush(txn); errors.Is(err, badger.ErrTxnTooBig) {
+		tooBig(err)
+		return
+	} else if err != nil {
+		err = fmt.Errorf("storing metas: %w", err)
+		n.log.Error("commit failed", "err", err, "batch", len(batch))
+		txn.discard()
+		for _, r := range batch {
+			r.done <- &writeResult{err: err}
+		}
+		return
 	}
 	if err := txn.commit(); err != nil {
 		err = fmt.Errorf("commit: %w", err)
@@ -190,7 +207,7 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 	switch r.kind {
 	case reqOp:
 		ts := n.now()
-		m, _, err := loadMeta(txn, r.key)
+		m, err := st.metas.get(txn, r.key)
 		if err != nil {
 			return nil, err
 		}
@@ -198,13 +215,15 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 		if err != nil {
 			return nil, err
 		}
-		if err := storeMeta(txn, r.key, &m); err != nil {
+		st.metas.put(r.key, m)
+		n.metrics.ops.WithLabelValues(r.op.Type.String(), r.op.Kind.String()).Inc()
+		raw, err := logEntryOf(ts, r.key, delta)
+		if err != nil {
 			return nil, err
 		}
-		n.metrics.ops.WithLabelValues(r.op.Type.String(), r.op.Kind.String()).Inc()
-		return delta, n.logOwn(txn, st, ts, r.key, delta)
+		return delta, n.logOwn(txn, st, raw, r.key, delta)
 	case reqClientDelta:
-		m, _, err := loadMeta(txn, r.key)
+		m, err := st.metas.get(txn, r.key)
 		if err != nil {
 			return nil, err
 		}
@@ -221,10 +240,8 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 		if os.writes == 0 && m.Types == types && m.Ctx.Equal(before) {
 			return r.delta, nil // a resend: already here, nothing to log
 		}
-		if err := storeMeta(txn, r.key, &m); err != nil {
-			return nil, err
-		}
-		return r.delta, n.logOwn(txn, st, n.now(), r.key, r.delta)
+		st.metas.put(r.key, m)
+		return r.delta, n.logOwn(txn, st, r.raw, r.key, r.delta)
 	case reqRemote:
 		for _, e := range r.remote {
 			if n.holds(st, r.origin, e.seq) {
@@ -249,7 +266,7 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 		}
 		return nil, nil
 	case reqRange:
-		m, _, err := loadMeta(txn, r.key)
+		m, err := st.metas.get(txn, r.key)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +276,8 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 				return nil, err
 			}
 		}
-		if err := storeMeta(txn, r.key, &m); err != nil {
+		st.metas.put(r.key, m)
+		if err := st.metas.flushKey(txn, r.key); err != nil { // loadObject reads it from txn
 			return nil, err
 		}
 		o, _, err := loadObject(txn, r.key)
@@ -302,27 +320,27 @@ func (n *Node) joinState(txn *batchKV, st *stage, key string, d *crdt.Object) er
 		n.log.Warn("dropping delta for an invalid key", "key", key)
 		return nil
 	}
-	m, _, err := loadMeta(txn, key)
+	m, err := st.metas.get(txn, key)
 	if err != nil {
 		return err
 	}
 	if err := crdt.JoinInto(newObjectStore(txn, key), &m, d); err != nil {
 		return err
 	}
-	if err := storeMeta(txn, key, &m); err != nil {
-		return err
-	}
+	st.metas.put(key, m)
 	st.changes = append(st.changes, change{key: key, delta: d})
 	st.arrivals = true
 	return nil
 }
 
-// logOwn appends a delta made or accepted here to this node's own log.
-func (n *Node) logOwn(txn *batchKV, st *stage, ts crdt.Timestamp, key string, delta *crdt.Object) error {
-	raw, err := crdt.Batch{Clock: ts, Items: []crdt.BatchItem{{Key: key, Delta: delta}}}.MarshalBinary()
-	if err != nil {
-		return err
-	}
+// logEntryOf encodes the log entry of one delta: a one-item batch.
+func logEntryOf(ts crdt.Timestamp, key string, delta *crdt.Object) ([]byte, error) {
+	return crdt.Batch{Clock: ts, Items: []crdt.BatchItem{{Key: key, Delta: delta}}}.MarshalBinary()
+}
+
+// logOwn appends a delta made or accepted here, encoded as its log entry
+// raw, to this node's own log.
+func (n *Node) logOwn(txn *batchKV, st *stage, raw []byte, key string, delta *crdt.Object) error {
 	st.own++
 	if err := txn.set(logKey(n.id, st.own), raw); err != nil {
 		return err

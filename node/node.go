@@ -197,8 +197,14 @@ func (n *Node) JoinClient(ctx context.Context, client crdt.ReplicaID, key string
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	// The log entry is encoded here, on the caller's goroutine, so the
+	// committer, which is serial, does not; its clock is taken now.
+	raw, err := logEntryOf(n.now(), key, delta)
+	if err != nil {
+		return err
+	}
 	return n.untilSeen(ctx, func() error {
-		_, err := n.submit(ctx, &writeReq{kind: reqClientDelta, key: key, delta: delta, client: client})
+		_, err := n.submit(ctx, &writeReq{kind: reqClientDelta, key: key, delta: delta, client: client, raw: raw})
 		return err
 	})
 }

@@ -98,6 +98,9 @@ func ingestREST(env *benchEnv) (float64, error) {
 	if err := <-errs; err != nil {
 		return 0, err
 	}
+	if commits := counterValue(bn.n, "lattice_commits_total"); commits > 0 {
+		fmt.Fprintf(env.out, "     REST: %d writes in %.2f s, %.0f commits, %.1f writes per commit\n", per*nc, el.Seconds(), commits, float64(per*nc)/commits)
+	}
 	return float64(per*nc) / el.Seconds(), nil
 }
 
