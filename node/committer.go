@@ -38,6 +38,10 @@ type writeReq struct {
 
 type writeResult struct {
 	delta *crdt.Object
+	// state is the object after an operation made here (reqOp), read from
+	// the commit's own writes when that is a point read (one-leaf types);
+	// nil otherwise.
+	state *crdt.Object
 	err   error
 }
 
@@ -199,8 +203,7 @@ func (n *Node) prepare(batch []*writeReq, prev *flight) *flight {
 		n.mu.Unlock()
 	}
 	for i, r := range batch {
-		delta, err := n.exec(p.kv, p.st, r)
-		p.results[i] = &writeResult{delta: delta, err: err}
+		p.results[i] = n.exec(p.kv, p.st, r)
 	}
 	if err := p.st.metas.flush(p.kv); err != nil {
 		p.err = fmt.Errorf("storing metas: %w", err)
@@ -303,25 +306,42 @@ func (n *Node) land(p *flight) {
 // exec performs one request inside txn. Every check that can refuse a
 // request runs before its first write, so a refused request leaves the
 // transaction as it found it.
-func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) {
+func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) *writeResult {
+	if r.kind == reqOp {
+		return n.execOp(txn, st, r)
+	}
+	delta, err := n.execJoin(txn, st, r)
+	return &writeResult{delta: delta, err: err}
+}
+
+// execOp performs an operation made here. The answer carries the object's
+// new state when it costs only point reads of what the commit just wrote.
+func (n *Node) execOp(txn *batchKV, st *stage, r *writeReq) *writeResult {
+	ts := n.now()
+	m, err := st.metas.get(txn, r.key)
+	if err != nil {
+		return &writeResult{err: err}
+	}
+	delta, err := crdt.Apply(newObjectStore(txn, r.key), &m, n.id, ts, r.op)
+	if err != nil {
+		return &writeResult{err: err}
+	}
+	st.metas.put(r.key, m)
+	n.metrics.ops.WithLabelValues(r.op.Type.String(), r.op.Kind.String()).Inc()
+	raw, err := logEntryOf(ts, r.key, delta)
+	if err == nil {
+		err = n.logOwn(txn, st, raw, r.key, delta)
+	}
+	if err != nil {
+		return &writeResult{err: err}
+	}
+	state, err := objectOf(txn, r.key, m, false)
+	return &writeResult{delta: delta, state: state, err: err}
+}
+
+// execJoin performs a request that joins deltas or states made elsewhere.
+func (n *Node) execJoin(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) {
 	switch r.kind {
-	case reqOp:
-		ts := n.now()
-		m, err := st.metas.get(txn, r.key)
-		if err != nil {
-			return nil, err
-		}
-		delta, err := crdt.Apply(newObjectStore(txn, r.key), &m, n.id, ts, r.op)
-		if err != nil {
-			return nil, err
-		}
-		st.metas.put(r.key, m)
-		n.metrics.ops.WithLabelValues(r.op.Type.String(), r.op.Kind.String()).Inc()
-		raw, err := logEntryOf(ts, r.key, delta)
-		if err != nil {
-			return nil, err
-		}
-		return delta, n.logOwn(txn, st, raw, r.key, delta)
 	case reqClientDelta:
 		m, err := st.metas.get(txn, r.key)
 		if err != nil {

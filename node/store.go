@@ -132,18 +132,29 @@ func storeMeta(txn kv, key string, m *crdt.Meta) error {
 	return txn.set(metaKey(key), b)
 }
 
-// loadObject reads a whole object into memory. An object of the types
-// that keep one leaf (counters, registers, flags: everything but sets and
-// maps) is read with a point read of that leaf per type it holds, not a
-// scan of its key range.
+// loadObject reads a whole object into memory.
 func loadObject(txn kv, key string) (*crdt.Object, bool, error) {
 	m, ok, err := loadMeta(txn, key)
 	if err != nil || !ok {
 		return crdt.NewObject(), ok, err
 	}
+	o, err := objectOf(txn, key, m, true)
+	return o, o != nil, err
+}
+
+// objectOf reads the leaves of the object at key whose meta is m. An
+// object of the types that keep one leaf (counters, registers, flags:
+// everything but sets and maps) is read with a point read of that leaf per
+// type it holds, not a scan of its key range; a set or a map is scanned,
+// unless scan is false, and then objectOf returns nil.
+func objectOf(txn kv, key string, m crdt.Meta, scan bool) (*crdt.Object, error) {
 	o := crdt.NewObject()
 	st := newObjectStore(txn, key)
+	var err error
 	if m.Types.Has(crdt.TypeORSet) || m.Types.Has(crdt.TypeORMap) {
+		if !scan {
+			return nil, nil
+		}
 		err = st.Range("", "", func(leaf string, es []crdt.Entry) error {
 			return o.SetLeaf(leaf, es)
 		})
@@ -160,8 +171,8 @@ func loadObject(txn kv, key string) (*crdt.Object, bool, error) {
 		}
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("object %q leaves: %w", key, err)
+		return nil, fmt.Errorf("object %q leaves: %w", key, err)
 	}
 	o.SetMeta(m)
-	return o, true, nil
+	return o, nil
 }

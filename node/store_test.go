@@ -125,3 +125,47 @@ func TestReadKVScanNewestVersions(t *testing.T) {
 		t.Errorf("scan gave %q, want %q", got.String(), want)
 	}
 }
+
+// An operation's answer carries the state the commit wrote for a one-leaf
+// type, equal to a read after it, and none for a map (read back instead).
+func TestApplyAnswersFromTheCommit(t *testing.T) {
+	n, err := Open(testConfig(t, "answer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	for i := 1; i <= 20; i++ {
+		r, err := n.apply(ctx, "c", crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.state == nil {
+			t.Fatal("a counter's write carries no state")
+		}
+		if got := r.state.Value(); got != int64(2*i) {
+			t.Fatalf("write %d answered %v, want %d", i, got, 2*i)
+		}
+		read, err := n.Get("c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !read.Equal(r.state) {
+			t.Fatalf("write %d: the commit's state %v differs from a read %v", i, r.state.Value(), read.Value())
+		}
+	}
+	r, err := n.apply(ctx, "m", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"f"}, Value: crdt.MustInt(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.state != nil {
+		t.Errorf("a map's write carries a state (%v): it would cost a scan in the committer", r.state.Value())
+	}
+	o, err := n.applyAndRead(ctx, "m", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"g"}, Value: crdt.MustInt(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := o.Value().(map[string]any); len(v) != 2 {
+		t.Errorf("map answered %v, want two fields", o.Value())
+	}
+}
