@@ -28,6 +28,7 @@ type writeReq struct {
 	delta  *crdt.Object
 	client crdt.ReplicaID
 	origin crdt.ReplicaID
+	raw    []byte // reqClientDelta: the log entry, encoded before the queue
 	remote []logEntry
 	states []crdt.BatchItem
 	ranges []*message
@@ -37,6 +38,10 @@ type writeReq struct {
 
 type writeResult struct {
 	delta *crdt.Object
+	// state is the object after an operation made here (reqOp), read from
+	// the commit's own writes when that is a point read (one-leaf types);
+	// nil otherwise.
+	state *crdt.Object
 	err   error
 }
 
@@ -61,19 +66,22 @@ type stage struct {
 	changes []change
 	clocks  []crdt.Timestamp
 	floors  crdt.VersionVector
+	metas   metaCache // every object's meta, read once and stored once per commit
+	prev    *stage    // the stage of the batch syncing beneath this one, until it lands
 	// arrivals: the commit joined state from peers, which may hold dots
 	// that client deltas are waiting for.
 	arrivals bool
 }
 
 // holds reports whether the entry (o, seq) is applied here or staged in
-// this commit. The log index is read under n.mu: the committer is not its
-// only writer (log truncation raises floors from the anti-entropy loop).
+// this commit or the one syncing before it. The log index is read under
+// n.mu: the committer is not its only writer (log truncation raises floors
+// from the anti-entropy loop).
 func (n *Node) holds(s *stage, o crdt.ReplicaID, seq uint64) bool {
 	n.mu.Lock()
 	applied := n.logs.has(o, seq)
 	n.mu.Unlock()
-	return applied || containsSeq(s.entries[o], seq)
+	return applied || containsSeq(s.entries[o], seq) || s.prev != nil && containsSeq(s.prev.entries[o], seq)
 }
 
 func containsSeq(ss []uint64, s uint64) bool {
@@ -85,21 +93,53 @@ func containsSeq(ss []uint64, s uint64) bool {
 	return false
 }
 
+// flight is a batch of requests on its way to disk: executed into its
+// overlay (prepare), then written to Badger and syncing (launch), then
+// answered (land).
+type flight struct {
+	batch   []*writeReq
+	kv      *batchKV
+	st      *stage
+	results []*writeResult
+	done    chan struct{} // closed when Badger has written and synced it
+	err     error         // the commit's error, once done is closed
+}
+
 // commitLoop is the committer: the one goroutine that writes. It takes
 // whatever has queued up, up to MaxBatch, and commits it as one
-// transaction, so concurrent writers share one sync.
+// transaction, so concurrent writers share one sync. It is a pipeline of
+// two: while one batch syncs, the next is prepared on top of it (executed
+// against its writes), so the work of a batch overlaps the sync of the one
+// before, and a slow sync holds up the queue once, not twice. At most one
+// batch syncs at a time, and a batch is answered, and its changes pushed,
+// only once it is on disk, in commit order.
 func (n *Node) commitLoop() {
 	defer n.wg.Done()
+	var fl *flight // the batch syncing, if any
 	for {
+		var landed chan struct{}
+		if fl != nil {
+			landed = fl.done
+		}
 		var batch []*writeReq
 		select {
 		case r := <-n.writes:
 			batch = append(batch, r)
+		case <-landed:
+			n.land(fl)
+			fl.kv.release()
+			fl = nil
+			continue
 		case <-n.quit:
+			if fl != nil {
+				<-fl.done
+				n.land(fl)
+				fl.kv.release()
+			}
 			for {
 				select {
 				case r := <-n.writes:
-					n.commit([]*writeReq{r})
+					n.commitNow([]*writeReq{r})
 				default:
 					return
 				}
@@ -114,41 +154,121 @@ func (n *Node) commitLoop() {
 				break fill
 			}
 		}
-		n.commit(batch)
+		fl = n.pipeline(batch, fl)
 	}
 }
 
-// commit runs a batch in one transaction. A batch too big for one Badger
-// transaction is split in halves and retried, so a transaction never
-// commits part of a request.
-func (n *Node) commit(batch []*writeReq) {
-	n.mu.Lock()
-	st := &stage{own: n.logs.vv[n.id], entries: map[crdt.ReplicaID][]uint64{}}
-	n.mu.Unlock()
-	txn := newBatch(n.db)
-	results := make([]*writeResult, len(batch))
-	for i, r := range batch {
-		delta, err := n.exec(txn, st, r)
-		if errors.Is(err, badger.ErrTxnTooBig) {
-			txn.discard()
-			if len(batch) == 1 {
-				r.done <- &writeResult{err: fmt.Errorf("write too large for one transaction: %w", err)}
-				return
-			}
-			n.commit(batch[:len(batch)/2])
-			n.commit(batch[len(batch)/2:])
-			return
-		}
-		results[i] = &writeResult{delta: delta, err: err}
+// commitNow commits batch and waits until it is answered.
+func (n *Node) commitNow(batch []*writeReq) {
+	if fl := n.pipeline(batch, nil); fl != nil {
+		<-fl.done
+		n.land(fl)
+		fl.kv.release()
 	}
-	if err := txn.commit(); err != nil {
-		err = fmt.Errorf("commit: %w", err)
-		n.log.Error("commit failed", "err", err, "batch", len(batch))
-		for _, r := range batch {
+}
+
+// pipeline prepares batch on top of prev (the batch syncing, or nil),
+// waits for prev to be durable and answers it, then launches batch and
+// returns it, syncing; nil if nothing is left to wait for.
+func (n *Node) pipeline(batch []*writeReq, prev *flight) *flight {
+	p := n.prepare(batch, prev)
+	if prev != nil {
+		<-prev.done
+		n.land(prev)
+		if prev.err != nil {
+			// p was prepared on writes that never reached the disk:
+			// prepare it again on what did.
+			prev.kv.release()
+			prev = nil
+			p = n.prepare(batch, nil)
+		}
+	}
+	return n.launch(p, prev)
+}
+
+// prepare executes batch into a new overlay on top of prev's, or on a
+// snapshot when nothing syncs.
+func (n *Node) prepare(batch []*writeReq, prev *flight) *flight {
+	p := &flight{batch: batch, results: make([]*writeResult, len(batch)), done: make(chan struct{})}
+	p.st = &stage{entries: map[crdt.ReplicaID][]uint64{}, metas: metaCache{}}
+	if prev != nil {
+		n.metrics.overlapped.Inc()
+		p.kv = newBatchOn(prev.kv)
+		p.st.own = prev.st.own
+		p.st.prev = prev.st
+	} else {
+		p.kv = newBatch(n.db)
+		n.mu.Lock()
+		p.st.own = n.logs.vv[n.id]
+		n.mu.Unlock()
+	}
+	for i, r := range batch {
+		p.results[i] = n.exec(p.kv, p.st, r)
+	}
+	if err := p.st.metas.flush(p.kv); err != nil {
+		p.err = fmt.Errorf("storing metas: %w", err)
+	}
+	return p
+}
+
+// launch writes p to Badger and starts its commit, once prev (if any) is
+// durable and answered. A batch too big for one Badger transaction is
+// split in halves and committed one after the other, so a transaction
+// never commits part of a request.
+func (n *Node) launch(p *flight, prev *flight) *flight {
+	p.kv.rebase(n.db) // before the commit: a snapshot taken after it would wait for its sync
+	if prev != nil {
+		prev.kv.release()
+	}
+	p.st.prev = nil
+	if p.err != nil {
+		n.fail(p, p.err)
+		return nil
+	}
+	txn, err := p.kv.apply(n.db)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		p.kv.release()
+		if len(p.batch) == 1 {
+			p.batch[0].done <- &writeResult{err: fmt.Errorf("write too large for one transaction: %w", err)}
+			return nil
+		}
+		n.commitNow(p.batch[:len(p.batch)/2])
+		n.commitNow(p.batch[len(p.batch)/2:])
+		return nil
+	}
+	if err != nil {
+		n.fail(p, fmt.Errorf("commit: %w", err))
+		return nil
+	}
+	txn.CommitWith(func(err error) {
+		p.err = err
+		close(p.done)
+	})
+	return p
+}
+
+// fail answers every request of a batch that was not committed with err.
+func (n *Node) fail(p *flight, err error) {
+	p.kv.release()
+	n.log.Error("commit failed", "err", err, "batch", len(p.batch))
+	for _, r := range p.batch {
+		r.done <- &writeResult{err: err}
+	}
+}
+
+// land answers a batch whose commit has ended and, if it is durable,
+// makes its changes visible: the log index, the clock, the waiting client
+// deltas, the acks, the observers (live deltas) and the push to peers.
+func (n *Node) land(p *flight) {
+	if p.err != nil {
+		err := fmt.Errorf("commit: %w", p.err)
+		n.log.Error("commit failed", "err", err, "batch", len(p.batch))
+		for _, r := range p.batch {
 			r.done <- &writeResult{err: err}
 		}
 		return
 	}
+	st := p.st
 	n.mu.Lock()
 	for o, f := range st.floors {
 		n.logs.raiseFloor(o, f)
@@ -167,11 +287,11 @@ func (n *Node) commit(batch []*writeReq) {
 		n.noteArrivals()
 	}
 	n.metrics.commits.Inc()
-	n.metrics.bytesWritten.Add(float64(txn.bytes))
-	n.written.Add(int64(txn.bytes))
-	n.metrics.batchSize.Observe(float64(len(batch)))
-	for i, r := range batch {
-		r.done <- results[i]
+	n.metrics.bytesWritten.Add(float64(p.kv.bytes))
+	n.written.Add(int64(p.kv.bytes))
+	n.metrics.batchSize.Observe(float64(len(p.batch)))
+	for i, r := range p.batch {
+		r.done <- p.results[i]
 	}
 	for _, c := range st.changes {
 		for _, o := range observers {
@@ -186,25 +306,44 @@ func (n *Node) commit(batch []*writeReq) {
 // exec performs one request inside txn. Every check that can refuse a
 // request runs before its first write, so a refused request leaves the
 // transaction as it found it.
-func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) {
+func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) *writeResult {
+	if r.kind == reqOp {
+		return n.execOp(txn, st, r)
+	}
+	delta, err := n.execJoin(txn, st, r)
+	return &writeResult{delta: delta, err: err}
+}
+
+// execOp performs an operation made here. The answer carries the object's
+// new state when it costs only point reads of what the commit just wrote.
+func (n *Node) execOp(txn *batchKV, st *stage, r *writeReq) *writeResult {
+	ts := n.now()
+	m, err := st.metas.get(txn, r.key)
+	if err != nil {
+		return &writeResult{err: err}
+	}
+	delta, err := crdt.Apply(newObjectStore(txn, r.key), &m, n.id, ts, r.op)
+	if err != nil {
+		return &writeResult{err: err}
+	}
+	st.metas.put(r.key, m)
+	n.metrics.ops.WithLabelValues(r.op.Type.String(), r.op.Kind.String()).Inc()
+	raw, err := logEntryOf(ts, r.key, delta)
+	if err == nil {
+		err = n.logOwn(txn, st, raw, r.key, delta)
+	}
+	if err != nil {
+		return &writeResult{err: err}
+	}
+	state, err := objectOf(txn, r.key, m, false)
+	return &writeResult{delta: delta, state: state, err: err}
+}
+
+// execJoin performs a request that joins deltas or states made elsewhere.
+func (n *Node) execJoin(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) {
 	switch r.kind {
-	case reqOp:
-		ts := n.now()
-		m, _, err := loadMeta(txn, r.key)
-		if err != nil {
-			return nil, err
-		}
-		delta, err := crdt.Apply(newObjectStore(txn, r.key), &m, n.id, ts, r.op)
-		if err != nil {
-			return nil, err
-		}
-		if err := storeMeta(txn, r.key, &m); err != nil {
-			return nil, err
-		}
-		n.metrics.ops.WithLabelValues(r.op.Type.String(), r.op.Kind.String()).Inc()
-		return delta, n.logOwn(txn, st, ts, r.key, delta)
 	case reqClientDelta:
-		m, _, err := loadMeta(txn, r.key)
+		m, err := st.metas.get(txn, r.key)
 		if err != nil {
 			return nil, err
 		}
@@ -221,10 +360,8 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 		if os.writes == 0 && m.Types == types && m.Ctx.Equal(before) {
 			return r.delta, nil // a resend: already here, nothing to log
 		}
-		if err := storeMeta(txn, r.key, &m); err != nil {
-			return nil, err
-		}
-		return r.delta, n.logOwn(txn, st, n.now(), r.key, r.delta)
+		st.metas.put(r.key, m)
+		return r.delta, n.logOwn(txn, st, r.raw, r.key, r.delta)
 	case reqRemote:
 		for _, e := range r.remote {
 			if n.holds(st, r.origin, e.seq) {
@@ -249,7 +386,7 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 		}
 		return nil, nil
 	case reqRange:
-		m, _, err := loadMeta(txn, r.key)
+		m, err := st.metas.get(txn, r.key)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +396,8 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 				return nil, err
 			}
 		}
-		if err := storeMeta(txn, r.key, &m); err != nil {
+		st.metas.put(r.key, m)
+		if err := st.metas.flushKey(txn, r.key); err != nil { // loadObject reads it from txn
 			return nil, err
 		}
 		o, _, err := loadObject(txn, r.key)
@@ -277,6 +415,9 @@ func (n *Node) exec(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, error) 
 			n.mu.Lock()
 			cur := n.logs.floor[o]
 			n.mu.Unlock()
+			if st.prev != nil {
+				cur = max(cur, st.prev.floors[o])
+			}
 			if f > cur && f > st.floors[o] {
 				if err := txn.set(floorKey(o), binary.BigEndian.AppendUint64(nil, f)); err != nil {
 					return nil, err
@@ -302,27 +443,27 @@ func (n *Node) joinState(txn *batchKV, st *stage, key string, d *crdt.Object) er
 		n.log.Warn("dropping delta for an invalid key", "key", key)
 		return nil
 	}
-	m, _, err := loadMeta(txn, key)
+	m, err := st.metas.get(txn, key)
 	if err != nil {
 		return err
 	}
 	if err := crdt.JoinInto(newObjectStore(txn, key), &m, d); err != nil {
 		return err
 	}
-	if err := storeMeta(txn, key, &m); err != nil {
-		return err
-	}
+	st.metas.put(key, m)
 	st.changes = append(st.changes, change{key: key, delta: d})
 	st.arrivals = true
 	return nil
 }
 
-// logOwn appends a delta made or accepted here to this node's own log.
-func (n *Node) logOwn(txn *batchKV, st *stage, ts crdt.Timestamp, key string, delta *crdt.Object) error {
-	raw, err := crdt.Batch{Clock: ts, Items: []crdt.BatchItem{{Key: key, Delta: delta}}}.MarshalBinary()
-	if err != nil {
-		return err
-	}
+// logEntryOf encodes the log entry of one delta: a one-item batch.
+func logEntryOf(ts crdt.Timestamp, key string, delta *crdt.Object) ([]byte, error) {
+	return crdt.Batch{Clock: ts, Items: []crdt.BatchItem{{Key: key, Delta: delta}}}.MarshalBinary()
+}
+
+// logOwn appends a delta made or accepted here, encoded as its log entry
+// raw, to this node's own log.
+func (n *Node) logOwn(txn *batchKV, st *stage, raw []byte, key string, delta *crdt.Object) error {
 	st.own++
 	if err := txn.set(logKey(n.id, st.own), raw); err != nil {
 		return err

@@ -549,7 +549,8 @@ func decodeOp(body []byte) (crdt.Op, error) {
 }
 
 // postObject applies one operation and answers with the object's new
-// value once the write is durable.
+// value once the write is durable: for counters, registers and flags the
+// value the commit itself wrote, for sets and maps a read after it.
 func (a *httpAPI) postObject(w http.ResponseWriter, r *http.Request) error {
 	key := r.PathValue("key")
 	body, err := io.ReadAll(r.Body)
@@ -564,10 +565,7 @@ func (a *httpAPI) postObject(w http.ResponseWriter, r *http.Request) error {
 		// Apply on a closed node may find the committer gone; refuse first.
 		return ErrClosed
 	}
-	if _, err := a.n.Apply(r.Context(), key, op); err != nil {
-		return err
-	}
-	o, err := a.n.Get(key)
+	o, err := a.n.applyAndRead(r.Context(), key, op)
 	if err != nil {
 		return err
 	}

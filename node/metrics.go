@@ -13,6 +13,7 @@ type Metrics struct {
 
 	ops               *prometheus.CounterVec
 	commits           prometheus.Counter
+	overlapped        prometheus.Counter
 	bytesWritten      prometheus.Counter
 	batchSize         prometheus.Histogram
 	duplicates        prometheus.Counter
@@ -36,6 +37,9 @@ func newMetrics() *Metrics {
 		}, []string{"type", "op"}),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lattice_commits_total", Help: "Group commits (Badger transactions) of the committer.",
+		}),
+		overlapped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_commits_overlapped_total", Help: "Group commits prepared while the one before them was syncing.",
 		}),
 		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lattice_bytes_written_total", Help: "Key and value bytes the committer wrote to Badger.",
@@ -83,7 +87,7 @@ func newMetrics() *Metrics {
 	for _, p := range operationLabels {
 		m.ops.WithLabelValues(p.Type.String(), p.Kind.String())
 	}
-	m.reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
+	m.reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.overlapped, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
 		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag, m.logTruncated)
 	return m
 }

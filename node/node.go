@@ -176,17 +176,35 @@ func checkKey(key string) error {
 // Apply performs op on key as this node's replica and returns the delta
 // once it is durable.
 func (n *Node) Apply(ctx context.Context, key string, op crdt.Op) (*crdt.Object, error) {
+	r, err := n.apply(ctx, key, op)
+	if err != nil {
+		return nil, err
+	}
+	return r.delta, nil
+}
+
+func (n *Node) apply(ctx context.Context, key string, op crdt.Op) (*writeResult, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	if err := op.Validate(); err != nil {
 		return nil, err
 	}
-	r, err := n.submit(ctx, &writeReq{kind: reqOp, key: key, op: op})
+	return n.submit(ctx, &writeReq{kind: reqOp, key: key, op: op})
+}
+
+// applyAndRead is Apply answered with the object's state after the write
+// (and after any write committed with it): the commit's own, when the
+// object keeps one leaf per type; otherwise read back once durable.
+func (n *Node) applyAndRead(ctx context.Context, key string, op crdt.Op) (*crdt.Object, error) {
+	r, err := n.apply(ctx, key, op)
 	if err != nil {
 		return nil, err
 	}
-	return r.delta, nil
+	if r.state != nil {
+		return r.state, nil
+	}
+	return n.Get(key)
 }
 
 // JoinClient joins a delta a client made, once it keeps crdt.ClientRule:
@@ -201,8 +219,14 @@ func (n *Node) JoinClient(ctx context.Context, client crdt.ReplicaID, key string
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	// The log entry is encoded here, on the caller's goroutine, so the
+	// committer, which is serial, does not; its clock is taken now.
+	raw, err := logEntryOf(n.now(), key, delta)
+	if err != nil {
+		return err
+	}
 	return n.untilSeen(ctx, key, func() error {
-		_, err := n.submit(ctx, &writeReq{kind: reqClientDelta, key: key, delta: delta, client: client})
+		_, err := n.submit(ctx, &writeReq{kind: reqClientDelta, key: key, delta: delta, client: client, raw: raw})
 		return err
 	})
 }

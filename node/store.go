@@ -137,13 +137,41 @@ func loadObject(txn kv, key string) (*crdt.Object, bool, error) {
 	if err != nil || !ok {
 		return crdt.NewObject(), ok, err
 	}
+	o, err := objectOf(txn, key, m, true)
+	return o, o != nil, err
+}
+
+// objectOf reads the leaves of the object at key whose meta is m. An
+// object of the types that keep one leaf (counters, registers, flags:
+// everything but sets and maps) is read with a point read of that leaf per
+// type it holds, not a scan of its key range; a set or a map is scanned,
+// unless scan is false, and then objectOf returns nil.
+func objectOf(txn kv, key string, m crdt.Meta, scan bool) (*crdt.Object, error) {
 	o := crdt.NewObject()
-	err = newObjectStore(txn, key).Range("", "", func(leaf string, es []crdt.Entry) error {
-		return o.SetLeaf(leaf, es)
-	})
+	st := newObjectStore(txn, key)
+	var err error
+	if m.Types.Has(crdt.TypeORSet) || m.Types.Has(crdt.TypeORMap) {
+		if !scan {
+			return nil, nil
+		}
+		err = st.Range("", "", func(leaf string, es []crdt.Entry) error {
+			return o.SetLeaf(leaf, es)
+		})
+	} else {
+		for t := crdt.TypeGCounter; t.Valid() && err == nil; t++ {
+			if !m.Types.Has(t) {
+				continue
+			}
+			leaf := crdt.Path{Root: t}.Key()
+			var es []crdt.Entry
+			if es, err = st.Leaf(leaf); err == nil && len(es) > 0 {
+				err = o.SetLeaf(leaf, es)
+			}
+		}
+	}
 	if err != nil {
-		return nil, false, fmt.Errorf("object %q leaves: %w", key, err)
+		return nil, fmt.Errorf("object %q leaves: %w", key, err)
 	}
 	o.SetMeta(m)
-	return o, true, nil
+	return o, nil
 }

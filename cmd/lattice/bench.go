@@ -42,6 +42,9 @@ type benchSizes struct {
 	LatencyNodes   int // scenario 6
 	LatencyWrites  int
 	LatencyEvery   time.Duration
+	LatencySubs    int // scenario 6: subscribers on the writer's node in the crowded run
+	RESTClients    int // scenario 1: keep-alive REST clients
+	FsyncProbes    int // scenario 0: fsyncs timed on the scratch disk
 	IdleConns      int // scenario 7
 	StoredKeys     int
 	BigMapFields   int
@@ -55,7 +58,8 @@ var fullSizes = benchSizes{
 	FanoutSubs: []int{100, 1000}, FanoutSets: []int{1000, 200},
 	SizeWrites: 10_003, SizeFields: 102, WireSets: 1000,
 	GossipNodes: 15, GossipDegree: 4, GossipUpdates: 100, GossipTick: 50 * time.Millisecond, GossipMapKeys: 150,
-	LatencyNodes: 5, LatencyWrites: 1000, LatencyEvery: 5 * time.Millisecond,
+	LatencyNodes: 5, LatencyWrites: 1000, LatencyEvery: 5 * time.Millisecond, LatencySubs: 1000,
+	RESTClients: 64, FsyncProbes: 2000,
 	IdleConns: 1000, StoredKeys: 100_000, BigMapFields: 100_000, FieldWrites: 50,
 	FanoutDeadline: 120 * time.Second,
 }
@@ -65,7 +69,8 @@ var quickSizes = benchSizes{
 	FanoutSubs: []int{100, 1000}, FanoutSets: []int{200, 20},
 	SizeWrites: 10_003, SizeFields: 102, WireSets: 200,
 	GossipNodes: 15, GossipDegree: 4, GossipUpdates: 10, GossipTick: 15 * time.Millisecond, GossipMapKeys: 150,
-	LatencyNodes: 5, LatencyWrites: 150, LatencyEvery: 5 * time.Millisecond,
+	LatencyNodes: 5, LatencyWrites: 150, LatencyEvery: 5 * time.Millisecond, LatencySubs: 1000,
+	RESTClients: 64, FsyncProbes: 300,
 	IdleConns: 200, StoredKeys: 10_000, BigMapFields: 10_000, FieldWrites: 10,
 	FanoutDeadline: 30 * time.Second, TraceEdits: 30_000,
 }
@@ -79,6 +84,8 @@ type benchEnv struct {
 	why   string       // the reason Yjs rows are skipped
 	log   *slog.Logger // for nodes: discards
 	out   io.Writer    // progress lines
+
+	fsync fsyncStats // the scratch disk's own sync latency, measured first
 
 	work    *sizeWorkload // scenarios 3 and 4 share the workload
 	yjsSize *yjsSize      // and the Yjs run
@@ -254,6 +261,14 @@ func benchMain(sizes benchSizes, reps int, dir string, want map[int]bool, progre
 		fmt.Fprintf(progress, "Yjs rows will be skipped: %v\n", err)
 	}
 	env.yjs = peer
+	loadStart, err := readLoadAvg()
+	if err != nil {
+		return nil, err
+	}
+	if env.fsync, err = measureFsync(dir, sizes.FsyncProbes); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "== 0. machine: load average %s, disk fsync p50 %s ms, p99 %s ms\n", loadStart, fmtNum(env.fsync.p50), fmtNum(env.fsync.p99))
 	var rows []row
 	for _, s := range scenarios {
 		if len(want) > 0 && !want[s.num] {
@@ -275,7 +290,12 @@ func benchMain(sizes benchSizes, reps int, dir string, want map[int]bool, progre
 		fmt.Fprintf(progress, "   (%.1f s)\n", time.Since(start).Seconds())
 		rows = append(rows, rs...)
 	}
-	return rows, nil
+	loadEnd, err := readLoadAvg()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "== 0. machine: load average at the end %s\n", loadEnd)
+	return append(machineRows(loadStart, loadEnd, env.fsync), rows...), nil
 }
 
 // repeat runs lattice and baseline alternately reps times and returns the
@@ -387,9 +407,9 @@ func renderTable(rows []row) string {
 	for _, r := range rows {
 		lat, base := "–", "–"
 		if r.Skip == "" {
-			lat = fmtNum(r.Lattice) + " " + r.Unit
+			lat = strings.TrimSpace(fmtNum(r.Lattice) + " " + r.Unit)
 			if r.BaseName != "" {
-				base = fmtNum(r.Base) + " " + r.Unit + " (" + r.BaseName + ")"
+				base = strings.TrimSpace(fmtNum(r.Base)+" "+r.Unit) + " (" + r.BaseName + ")"
 			}
 		} else if r.BaseName != "" {
 			base = r.BaseName

@@ -41,18 +41,90 @@ func benchLatency(env *benchEnv) ([]row, error) {
 	a, b := nodes[0], nodes[len(nodes)-1]
 	var p50A, p99A, p50B, p99B []float64
 	for rep := 0; rep < env.reps; rep++ {
-		la, lb, err := latencyRun(a, b, fmt.Sprintf("lat/%d", rep), s.LatencyWrites, s.LatencyEvery)
+		la, lb, err := latencyRun(a, b, fmt.Sprintf("lat/%d", rep), s.LatencyWrites, s.LatencyEvery, nil)
 		if err != nil {
 			return nil, err
 		}
 		p50A, p99A = append(p50A, pct(la, 50)), append(p99A, pct(la, 99))
 		p50B, p99B = append(p50B, pct(lb, 50)), append(p99B, pct(lb, 99))
 	}
+	// The same on a crowded node: LatencySubs subscribers on A, of which
+	// one timestamps its deltas and the others only read.
+	cr, err := dialCrowd(a, s.LatencySubs-1)
+	defer cr.close()
+	if err != nil {
+		return nil, err
+	}
+	var p99Crowd []float64
+	for rep := 0; rep < env.reps; rep++ {
+		la, _, err := latencyRun(a, b, fmt.Sprintf("lat/crowd/%d", rep), s.LatencyWrites, s.LatencyEvery, cr)
+		if err != nil {
+			return nil, err
+		}
+		p99Crowd = append(p99Crowd, pct(la, 99))
+	}
 	note := fmt.Sprintf("%d nodes in one process, memberlist on 127.0.0.1 (local timings), WebSocket on 127.0.0.1, sync on. One binary client on node A makes %d map sets, one every %v; binary subscribers on A and on another node B timestamp each live delta; latency is from the set's send to its arrival. Median over the repetitions of each repetition's percentile.", s.LatencyNodes, s.LatencyWrites, s.LatencyEvery)
+	bound := 3*env.fsync.p99 + 5
+	boundName := "3 × disk fsync p99 + 5 ms"
+	sameNote := note + " The bound is the target of issue #12: a live delta at most one commit behind its write, a commit costing one sync, with room for a sync that waits for the one before it; the disk's fsync p99 is row 0's, from the same run."
+	crowdNote := sameNote + fmt.Sprintf(" Here %s subscribers on A read every delta; one of them timestamps.", groupThousands(int64(s.LatencySubs)))
 	return []row{
 		{Metric: "p50 write on A → subscriber on B", Lattice: median(p50B), Base: median(p50A), Unit: "ms", BaseName: "subscriber on A", Note: note},
 		{Metric: "p99 write on A → subscriber on B", Lattice: median(p99B), Base: median(p99A), Unit: "ms", BaseName: "subscriber on A", Target: "<= 3", Note: note},
+		{Metric: "p99 write → subscriber on the same node, 1 subscriber", Lattice: median(p99A), Base: bound, Unit: "ms", BaseName: boundName, Target: "<= 1", Note: sameNote},
+		{Metric: fmt.Sprintf("p99 write → subscriber on the same node, %s subscribers", groupThousands(int64(s.LatencySubs))), Lattice: median(p99Crowd), Base: bound, Unit: "ms", BaseName: boundName, Target: "<= 1", Note: crowdNote},
 	}, nil
+}
+
+// crowd is many subscribers that only read.
+type crowd struct {
+	clients []*wsClient
+	snaps   chan struct{} // one token per finished snapshot
+	subs    int           // subscriptions made, for their ids
+}
+
+// dialCrowd connects n binary clients to bn.
+func dialCrowd(bn *benchNode, n int) (*crowd, error) {
+	cr := &crowd{snaps: make(chan struct{}, n)}
+	for i := 0; i < n; i++ {
+		c, err := dialClient(bn.url, true, false, func(f frame) {
+			if isSnapshotDone(f) {
+				cr.snaps <- struct{}{}
+			}
+		})
+		if err != nil {
+			return cr, err
+		}
+		cr.clients = append(cr.clients, c)
+	}
+	return cr, nil
+}
+
+// subscribe subscribes every client to key and waits for their snapshots.
+func (cr *crowd) subscribe(key string) error {
+	if cr == nil {
+		return nil
+	}
+	cr.subs++
+	for _, c := range cr.clients {
+		if err := c.subscribe(cr.subs, key); err != nil {
+			return err
+		}
+	}
+	for range cr.clients {
+		select {
+		case <-cr.snaps:
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("the crowd's snapshots of %s did not all come", key)
+		}
+	}
+	return nil
+}
+
+func (cr *crowd) close() {
+	for _, c := range cr.clients {
+		c.close()
+	}
 }
 
 // pct is the p-th percentile of xs (nearest rank).
@@ -113,7 +185,8 @@ func startLoopbackCluster(env *benchEnv, n int) ([]*benchNode, []*transport.Memb
 }
 
 // latencyRun returns the latencies in ms at a subscriber on a and one on b.
-func latencyRun(a, b *benchNode, key string, writes int, every time.Duration) ([]float64, []float64, error) {
+// Every client of cr, if any, subscribes to key as well, before the writes start.
+func latencyRun(a, b *benchNode, key string, writes int, every time.Duration, cr *crowd) ([]float64, []float64, error) {
 	type sub struct {
 		c      *wsClient
 		mu     sync.Mutex
@@ -146,6 +219,9 @@ func latencyRun(a, b *benchNode, key string, writes int, every time.Duration) ([
 		case <-time.After(10 * time.Second):
 			return nil, nil, fmt.Errorf("no snapshot")
 		}
+	}
+	if err := cr.subscribe(key); err != nil {
+		return nil, nil, err
 	}
 	w, err := dialClient(a.url, true, true, nil)
 	if err != nil {

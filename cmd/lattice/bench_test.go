@@ -17,7 +17,8 @@ var tinySizes = benchSizes{
 	FanoutSubs: []int{5}, FanoutSets: []int{20},
 	SizeWrites: 300, SizeFields: 10, WireSets: 30,
 	GossipNodes: 4, GossipDegree: 2, GossipUpdates: 3, GossipTick: 20 * time.Millisecond, GossipMapKeys: 20,
-	LatencyNodes: 2, LatencyWrites: 10, LatencyEvery: 2 * time.Millisecond,
+	LatencyNodes: 2, LatencyWrites: 10, LatencyEvery: 2 * time.Millisecond, LatencySubs: 5,
+	RESTClients: 4, FsyncProbes: 20,
 	IdleConns: 5, StoredKeys: 100, BigMapFields: 200, FieldWrites: 3,
 	FanoutDeadline: 20 * time.Second, TraceEdits: 2_000,
 }
@@ -41,7 +42,8 @@ func TestBenchMachinery(t *testing.T) {
 		// A resident-set difference over a handful of connections or keys
 		// is noise at these sizes (a GC may return more than they take), so
 		// it need only be a number; every other figure must be positive.
-		rss := strings.Contains(r.Metric, "(RSS)")
+		// A load average may be zero on an idle machine.
+		rss := strings.Contains(r.Metric, "(RSS)") || strings.Contains(r.Metric, "load average")
 		if r.Skip == "" && (math.IsNaN(r.Lattice) || !rss && !(r.Lattice > 0)) {
 			t.Errorf("%s, %s: figure %v", r.Scenario, r.Metric, r.Lattice)
 		}
@@ -49,6 +51,10 @@ func TestBenchMachinery(t *testing.T) {
 			t.Errorf("%s, %s: baseline %v", r.Scenario, r.Metric, r.Base)
 		}
 	}
+	if !seen["0"] {
+		t.Errorf("no machine rows (load average, disk fsync)")
+	}
+	delete(seen, "0")
 	if len(only) == 0 && len(seen) != len(scenarios) {
 		t.Errorf("rows for scenarios %v, want all %d", seen, len(scenarios))
 	}

@@ -28,7 +28,7 @@ type benchNode struct {
 	n   *node.Node
 	ws  *node.WSHandler
 	srv *http.Server
-	url string // ws://127.0.0.1:port/v1/ws
+	url string // ws://127.0.0.1:port/v1/ws; for startRESTNode, http://127.0.0.1:port
 }
 
 // benchWSOptions lifts the per-connection rate limit out of the way: the
@@ -68,8 +68,28 @@ func startBenchNode(cfg node.Config, attach func(*node.Node) error) (*benchNode,
 	return &benchNode{n: n, ws: h, srv: srv, url: "ws://" + ln.Addr().String() + "/v1/ws"}, nil
 }
 
+// startRESTNode opens a node from cfg and serves the whole HTTP API, as
+// lattice serve does (the WebSocket endpoint with benchWSOptions); url is
+// the API's base, http://127.0.0.1:port.
+func startRESTNode(cfg node.Config) (*benchNode, error) {
+	n, err := node.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	srv := node.NewHTTPServer(node.NewHTTPHandler(n, node.HTTPOptions{Logger: cfg.Logger, WS: benchWSOptions}), nil)
+	go srv.Serve(ln)
+	return &benchNode{n: n, srv: srv, url: "http://" + ln.Addr().String()}, nil
+}
+
 func (b *benchNode) close() {
-	b.ws.Close()
+	if b.ws != nil {
+		b.ws.Close()
+	}
 	b.srv.Close()
 	b.n.Close()
 }
