@@ -30,6 +30,17 @@ var typeNames = [...]string{
 	TypeText:       "text",
 }
 
+// OneLeaf reports whether an object of type t keeps all its state in one
+// leaf, at its root (counters, registers, flags), so that a reader can
+// fetch it with one point read; sets, maps and texts keep many.
+func (t Type) OneLeaf() bool {
+	switch t {
+	case TypeGCounter, TypePNCounter, TypeLWW, TypeMVRegister, TypeEWFlag:
+		return true
+	}
+	return false
+}
+
 // Valid reports whether t is a known type.
 func (t Type) Valid() bool { return t >= 1 && t <= maxType }
 

@@ -143,14 +143,18 @@ func loadObject(txn kv, key string) (*crdt.Object, bool, error) {
 
 // objectOf reads the leaves of the object at key whose meta is m. An
 // object of the types that keep one leaf (counters, registers, flags:
-// everything but sets and maps) is read with a point read of that leaf per
-// type it holds, not a scan of its key range; a set or a map is scanned,
+// crdt.Type.OneLeaf) is read with a point read of that leaf per type it
+// holds, not a scan of its key range; a set, a map or a text is scanned,
 // unless scan is false, and then objectOf returns nil.
 func objectOf(txn kv, key string, m crdt.Meta, scan bool) (*crdt.Object, error) {
 	o := crdt.NewObject()
 	st := newObjectStore(txn, key)
 	var err error
-	if m.Types.Has(crdt.TypeORSet) || m.Types.Has(crdt.TypeORMap) {
+	oneLeaf := true
+	for _, t := range m.Types.List() {
+		oneLeaf = oneLeaf && t.OneLeaf()
+	}
+	if !oneLeaf {
 		if !scan {
 			return nil, nil
 		}

@@ -66,6 +66,11 @@ func TestLoadObjectPointReadsMatchScan(t *testing.T) {
 		"map": func(i int) crdt.Op {
 			return crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{fmt.Sprintf("f%d", i%5)}, Value: crdt.MustInt(int64(i))}
 		},
+		// A text keeps a leaf per block of 256 characters: 300 inserts
+		// of two make three blocks, all of which a read must find.
+		"text": func(i int) crdt.Op {
+			return crdt.Op{Type: crdt.TypeText, Kind: crdt.OpInsert, Index: int64(i), Value: crdt.String("ab")}
+		},
 	}
 	for name, op := range ops {
 		for i := 0; i < 300; i++ {
