@@ -358,3 +358,39 @@ func TestRuleStrictPresence(t *testing.T) {
 		w.expectError(wsBadMessage, nil)
 	}
 }
+
+// A delta waiting for another client's write is woken when that write
+// arrives from the other client itself (it failed over here), not only
+// when a peer brings it.
+func TestRuleWaitingWokenByClientDelta(t *testing.T) {
+	cfg := testConfig(t, "n")
+	cfg.UnseenDotsWait = time.Minute // the test fails by timing out, not by a refusal
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	a, b := uuid.New(), uuid.New()
+	now := time.Now().UnixMilli()
+	add := clientDelta(t, crdt.NewObject(), b, now, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String("x")})
+	seen := crdt.NewObject()
+	seen.Join(add) // a read b's add on a node that has since failed
+	rm := clientDelta(t, seen, a, now, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpRemove, Value: crdt.String("x")})
+	done := make(chan error, 1)
+	go func() { done <- n.JoinClient(t.Context(), a, "s", rm) }()
+	for deadline := time.Now().Add(time.Minute); n.waiting.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the remove never waited")
+		}
+	}
+	if err := n.JoinClient(t.Context(), b, "s", add); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the waiting remove: %v", err)
+	}
+	o, _ := n.Get("s")
+	if v := o.Value().([]any); len(v) != 0 {
+		t.Fatalf("set %v after the remove", v)
+	}
+}

@@ -68,8 +68,8 @@ type stage struct {
 	floors  crdt.VersionVector
 	metas   metaCache // every object's meta, read once and stored once per commit
 	prev    *stage    // the stage of the batch syncing beneath this one, until it lands
-	// arrivals: the commit joined state from peers, which may hold dots
-	// that client deltas are waiting for.
+	// arrivals: the commit brought new dots (from peers, or a client's
+	// own writes), which client deltas may be waiting for.
 	arrivals bool
 }
 
@@ -360,6 +360,9 @@ func (n *Node) execJoin(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, err
 		if os.writes == 0 && m.Types == types && m.Ctx.Equal(before) {
 			return r.delta, nil // a resend: already here, nothing to log
 		}
+		// New dots: client deltas waiting for them (a client that read
+		// another's write on a node that then failed) may go on.
+		st.arrivals = true
 		st.metas.put(r.key, m)
 		return r.delta, n.logOwn(txn, st, r.raw, r.key, r.delta)
 	case reqRemote:

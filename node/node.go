@@ -193,9 +193,10 @@ func (n *Node) apply(ctx context.Context, key string, op crdt.Op) (*writeResult,
 	return n.submit(ctx, &writeReq{kind: reqOp, key: key, op: op})
 }
 
-// applyAndRead is Apply answered with the object's state after the write
-// (and after any write committed with it): the commit's own, when the
-// object keeps one leaf per type; otherwise read back once durable.
+// applyAndRead is Apply answered with the object's state after the write:
+// for an object that keeps one leaf per type, the state as this operation
+// left it within its batch (later writes of the same batch not included);
+// otherwise read back once durable, which includes them.
 func (n *Node) applyAndRead(ctx context.Context, key string, op crdt.Op) (*crdt.Object, error) {
 	r, err := n.apply(ctx, key, op)
 	if err != nil {

@@ -1,8 +1,8 @@
 package node
 
 import (
+	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"sort"
 	"sync/atomic"
@@ -302,16 +302,28 @@ func (r *replicator) expireSessions() {
 }
 
 // truncateLogs drops log entries beyond LogRetention per origin and raises
-// the floor to match; peers that need them get state instead.
+// the floor to match; peers that need them get state instead. The floor is
+// raised first, through the committer, which is the only writer of floors
+// (a floor written here could be overwritten by a lower one a batch had
+// already prepared); then the entries below it are deleted. A crash between
+// the two leaves entries below the floor, which are never read again.
 func (n *Node) truncateLogs() error {
 	n.mu.Lock()
 	plan := map[crdt.ReplicaID][2]uint64{}
+	floors := crdt.VersionVector{}
 	for o, s := range n.logs.vv {
 		if s > n.logs.floor[o]+n.cfg.LogRetention {
 			plan[o] = [2]uint64{n.logs.floor[o], s - n.cfg.LogRetention}
+			floors[o] = s - n.cfg.LogRetention
 		}
 	}
 	n.mu.Unlock()
+	if len(plan) == 0 {
+		return nil
+	}
+	if _, err := n.submit(context.Background(), &writeReq{kind: reqFloor, floors: floors}); err != nil {
+		return fmt.Errorf("raising log floors: %w", err)
+	}
 	for o, p := range plan {
 		wb := n.db.NewWriteBatch()
 		dropped := 0
@@ -323,9 +335,6 @@ func (n *Node) truncateLogs() error {
 			return err
 		})
 		if err == nil {
-			err = wb.Set(floorKey(o), binary.BigEndian.AppendUint64(nil, p[1]))
-		}
-		if err == nil {
 			err = wb.Flush()
 		} else {
 			wb.Cancel()
@@ -333,9 +342,6 @@ func (n *Node) truncateLogs() error {
 		if err != nil {
 			return fmt.Errorf("truncating log of %s: %w", o, err)
 		}
-		n.mu.Lock()
-		n.logs.raiseFloor(o, p[1])
-		n.mu.Unlock()
 		n.metrics.logTruncated.Add(float64(dropped))
 	}
 	return nil
