@@ -384,7 +384,7 @@ func registerWSMetrics(reg *prometheus.Registry) *wsMetrics {
 
 // inTypes are the client message types counted by name; anything else is
 // counted as "unknown", so a client cannot grow the label set.
-var inTypes = map[string]bool{"hello": true, "sub": true, "unsub": true, "delta": true, "ping": true}
+var inTypes = map[string]bool{"hello": true, "sub": true, "unsub": true, "delta": true, "ping": true, "presence": true}
 
 func (m *wsMetrics) in(t string) {
 	if !inTypes[t] {
