@@ -94,8 +94,8 @@ func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error
 			}
 			// The object's sum over every replica must stay exact too.
 			e.Dot = dot
-			if _, _, ok := counterTotalChecked(append(withoutReplica(es, r), e)); !ok {
-				return nil, fmt.Errorf("%w: counter value would pass 2^53-1", ErrOutOfRange)
+			if err := counterRaise(es, append(withoutReplica(es, r), e), r); err != nil {
+				return nil, err
 			}
 			covers(mine)
 			put(e)

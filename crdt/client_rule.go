@@ -175,9 +175,8 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 	if err := c.checkCounter(t, cur, es, p); err != nil {
 		return err
 	}
-	joined := joinEntries(cur, es, &m.Ctx, &d.meta.Ctx)
-	if _, _, ok := counterTotalChecked(joined); !ok {
-		return fmt.Errorf("%w: counter %s would pass 2^53-1 (%d)", ErrOutOfRange, p, MaxSafeInt)
+	if err := counterRaise(cur, joinEntries(cur, es, &m.Ctx, &d.meta.Ctx), c.Client); err != nil {
+		return fmt.Errorf("counter %s: %w", p, err)
 	}
 	return nil
 }

@@ -261,3 +261,45 @@ func TestClientRuleTextLimits(t *testing.T) {
 		t.Fatalf("a character at seq %d: %v, want ErrLimit", crdt.MaxTextSeq+1, err)
 	}
 }
+
+// Writes that each keep a counter within 2^53-1 on nodes that cannot see
+// each other may together pass it. After that the counter refuses what
+// raises the passed sum, and takes what does not: a resend, a decrement.
+func TestClientRuleCounterPastBoundTogether(t *testing.T) {
+	a, b := lawReplicas[0], lawReplicas[1]
+	now := crdt.Timestamp{Wall: simStart}
+	inc := func(r crdt.ReplicaID, o *crdt.Object, by int64) *crdt.Object {
+		d, err := o.Apply(r, now, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	onA, onB := crdt.NewObject(), crdt.NewObject()
+	da := inc(a, onA, crdt.MaxSafeInt-5)
+	db := inc(b, onB, 10)
+	node := crdt.NewObject()
+	node.Join(da)
+	node.Join(db) // replication joins both: the sum of increments has passed the bound
+	rule := crdt.ClientRule{Client: b, MaxWall: simStart + 60_000}
+	if err := rule.Check(node, ptrMeta(node), db); err != nil {
+		t.Fatalf("a resend: %v", err)
+	}
+	dec, err := onB.Apply(b, now, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpDec, By: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rule.Check(node, ptrMeta(node), dec); err != nil {
+		t.Fatalf("a decrement: %v", err)
+	}
+	more := inc(b, onB, 1)
+	if err := rule.Check(node, ptrMeta(node), more); !errors.Is(err, crdt.ErrOutOfRange) {
+		t.Fatalf("an increment past the bound: %v, want ErrOutOfRange", err)
+	}
+	if _, err := node.Apply(a, now, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpDec, By: 1}); err != nil {
+		t.Fatalf("a node's decrement: %v", err)
+	}
+	if _, err := node.Apply(a, now, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1}); !errors.Is(err, crdt.ErrOutOfRange) {
+		t.Fatalf("a node's increment past the bound: %v, want ErrOutOfRange", err)
+	}
+}

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"fmt"
 	"slices"
 )
 
@@ -218,18 +219,18 @@ func lwwWinner(es []Entry) (Entry, bool) {
 // replica's running totals, so an older entry still present (its successor
 // arrived first) must not count twice. The sums saturate at MaxSafeInt:
 // writers refuse to pass it (ErrOutOfRange), so only state from a peer that
-// broke the rule gets there, and it must not wrap.
+// broke the rule, or writes that each kept it on nodes that could not see
+// each other, gets there, and it must not wrap.
 func counterTotal(es []Entry) (p, n uint64) {
-	p, n, _ = counterTotalChecked(es)
+	p, n, _, _ = counterSums(es)
 	return p, n
 }
 
-// counterTotalChecked is counterTotal, with ok false if a sum saturated.
-func counterTotalChecked(es []Entry) (p, n uint64, ok bool) {
-	ok = true
-	add := func(sum, x uint64) uint64 {
+// counterSums is counterTotal, also telling which sum saturated.
+func counterSums(es []Entry) (p, n uint64, pOver, nOver bool) {
+	add := func(sum, x uint64, over *bool) uint64 {
 		if x > MaxSafeInt || sum > MaxSafeInt-x {
-			ok = false
+			*over = true
 			return MaxSafeInt
 		}
 		return sum + x
@@ -240,9 +241,25 @@ func counterTotalChecked(es []Entry) (p, n uint64, ok bool) {
 		if i+1 < len(es) && es[i+1].Dot.Replica == e.Dot.Replica {
 			continue
 		}
-		p, n = add(p, e.P), add(n, e.N)
+		p, n = add(p, e.P, &pOver), add(n, e.N, &nOver)
 	}
-	return p, n, ok
+	return p, n, pOver, nOver
+}
+
+// counterRaise checks what writer r's entries change in a counter leaf,
+// from before to after: it refuses taking a sum over MaxSafeInt, whether it
+// passes it now or was past it already (concurrent writes on nodes that
+// could not see each other can each keep the bound and together pass it).
+// A write that raises neither sum (a resend; a decrement while increments
+// are at the bound) passes.
+func counterRaise(before, after []Entry, r ReplicaID) error {
+	b, _ := latestOf(before, r)
+	a, _ := latestOf(after, r)
+	_, _, pOver, nOver := counterSums(after)
+	if pOver && a.P > b.P || nOver && a.N > b.N {
+		return fmt.Errorf("%w: the counter's sum would pass 2^53-1 (%d)", ErrOutOfRange, MaxSafeInt)
+	}
+	return nil
 }
 
 // DiffLiveDots calls gone for every live dot (EachLiveDot) of old that new

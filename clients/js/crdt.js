@@ -791,7 +791,9 @@ export class CrdtObject {
           if (p > MAX_SAFE_INT || n > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter total would exceed 2^53-1');
           // The sum over every replica must stay exact too (crdt/apply.go).
           const [tp, tn] = counterSums([...es.filter((e) => e.r !== replica), { r: replica, s: seq, p, n }]);
-          if (tp > MAX_SAFE_INT || tn > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter value would pass 2^53-1');
+          // Only the sum this write raises is held to it (crdt/leaf.go
+          // counterRaise): a decrement may go on while increments are at it.
+          if (by > 0 ? tp > MAX_SAFE_INT : tn > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter value would pass 2^53-1');
           covers(mine);
           put(entry(replica, seq, p, n));
           break;
