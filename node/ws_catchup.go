@@ -1,0 +1,325 @@
+package node
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// A new subscription's first answer (a catch-up from the log, or snapshot
+// pages) and the resync that replaces a queue that overflowed.
+
+// answer sends a new subscription's catch-up, when hello brought a cursor
+// the logs still cover, and its snapshot otherwise.
+func (c *wsConn) answer(s *wsSub) error {
+	c.refreshClaim()
+	if c.resume != nil && !s.fresh {
+		ok, err := c.catchUp(s)
+		if err != nil || ok {
+			s.answered = err == nil
+			return err
+		}
+	}
+	if err := c.snapshot(s); err != nil {
+		return err
+	}
+	s.answered = true
+	return nil
+}
+
+// catchUp sends the changes s covers that the client's cursor lacks, read
+// from the logs, then catchup. It reports false, having perhaps sent some
+// deltas, when the logs do not hold everything after the cursor.
+func (c *wsConn) catchUp(s *wsSub) (bool, error) {
+	ranges, ok := c.n.logRangesAfter(c.resume)
+	if !ok {
+		return false, nil
+	}
+	cursor := c.claim
+	for _, r := range ranges {
+		next := r.from // entries up to r.contigTo must all be there
+		for from := r.from; from <= r.to; {
+			page, err := c.n.readLogPage(r.origin, from, r.to)
+			if err != nil {
+				return false, err
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, e := range page {
+				if e.seq <= r.contigTo && e.seq != next {
+					return false, nil // truncated under us
+				}
+				next = e.seq + 1
+				if err := c.writeLogEntry(s, cursor, e); err != nil {
+					return false, err
+				}
+			}
+			from = page[len(page)-1].seq + 1
+		}
+		if next <= r.contigTo {
+			return false, nil
+		}
+	}
+	return true, c.writeFrame(websocket.TextMessage, "catchup", marshalWS(struct {
+		T      string          `json:"t"`
+		Sub    uint64          `json:"sub"`
+		Cursor json.RawMessage `json:"cursor"`
+	}{"catchup", s.id, cursor.JSON()}))
+}
+
+func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e logEntry) error {
+	b, err := crdt.UnmarshalBatch(e.raw)
+	if err != nil {
+		return nil // the replicator drops these too
+	}
+	for _, it := range b.Items {
+		if !s.matches(it.Key) {
+			continue
+		}
+		var frame []byte
+		mt := websocket.TextMessage
+		if c.binary {
+			mt = websocket.BinaryMessage
+			frame, err = deltaFrameBinary(c.n, cursor.JSON(), it.Key, it.Delta)
+		} else {
+			frame, err = deltaFrameJSON(cursor.JSON(), it.Key, it.Delta)
+		}
+		if err != nil {
+			if err := c.skipBad(it.Key, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.writeFrame(mt, "delta", frame); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshot sends what s covers now, in chunks, the cursor on the last.
+func (c *wsConn) snapshot(s *wsSub) error {
+	c.refreshClaim()
+	cursor := c.claim
+	encode := func(o *crdt.Object) ([]byte, error) {
+		if c.binary {
+			return o.MarshalBinary()
+		}
+		return o.MarshalJSON()
+	}
+	if !s.isPrefix {
+		o, err := c.n.Get(s.key)
+		if err != nil {
+			return err
+		}
+		var objs []snapObject
+		if o.Type() != 0 {
+			b, err := encode(o)
+			if err != nil {
+				return err
+			}
+			objs = append(objs, snapObject{s.key, o, b})
+		}
+		return c.writeSnapshot(s.id, objs, true, cursor)
+	}
+	after := ""
+	for {
+		objs, more, err := c.n.scanPage(s.key, after, snapshotChunk, encode)
+		if err != nil {
+			return err
+		}
+		if err := c.writeSnapshot(s.id, objs, !more, cursor); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		after = objs[len(objs)-1].key
+	}
+}
+
+// snapObject is one object of a snapshot chunk, encoded for the client.
+type snapObject struct {
+	key string
+	obj *crdt.Object
+	enc []byte
+}
+
+func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor *wsCursor) error {
+	if c.binary {
+		b := []byte{'s'}
+		b = binary.AppendUvarint(b, sub)
+		var cj []byte
+		if done {
+			b = append(b, 1)
+			cj = cursor.JSON()
+		} else {
+			b = append(b, 0)
+		}
+		b = binary.AppendUvarint(b, uint64(len(cj)))
+		b = append(b, cj...)
+		batch := crdt.Batch{Clock: c.n.now()}
+		for _, o := range objs {
+			batch.Items = append(batch.Items, crdt.BatchItem{Key: o.key, Delta: o.obj})
+		}
+		raw, err := batch.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		return c.writeFrame(websocket.BinaryMessage, "snapshot", append(b, raw...))
+	}
+	b := fmt.Appendf(nil, `{"t":"snapshot","sub":%d,"objects":[`, sub)
+	for i, o := range objs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = append(b, jsonString(o.key)...)
+		b = append(b, `,"state":`...)
+		b = append(b, o.enc...)
+		b = append(b, '}')
+	}
+	b = fmt.Appendf(b, `],"done":%t`, done)
+	if done {
+		b = append(b, `,"cursor":`...)
+		b = append(b, cursor.JSON()...)
+	}
+	return c.writeFrame(websocket.TextMessage, "snapshot", append(b, '}'))
+}
+
+// resync replaces what an overflowed queue held: live deltas are dropped,
+// every answered subscription gets resync, then a snapshot taken now.
+// Every resync goes out before the first snapshot, so no cursor the client
+// sees in between claims a dropped delta for a subscription it still
+// counts as current.
+func (c *wsConn) resync() error {
+	c.overflow.Store(false)
+	c.presDirty.Store(true) // the presence sets follow the snapshots
+	keep := c.drainExcept(outLive)
+	subs, _ := c.answeredSubs()
+	for _, s := range subs {
+		if err := c.writeFrame(websocket.TextMessage, "resync", fmt.Appendf(nil, `{"t":"resync","sub":%d}`, s.id)); err != nil {
+			return err
+		}
+	}
+	for _, s := range subs {
+		c.mu.Lock()
+		active := c.subs[s.id] == s
+		c.mu.Unlock()
+		if !active {
+			continue
+		}
+		if err := c.snapshot(s); err != nil {
+			return err
+		}
+	}
+	for _, m := range keep {
+		if err := c.write(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// presenceResync replaces the presence frames queued by the whole set under
+// every answered subscription. It drains the queue and reads the sets under
+// the presence table's lock, which the table holds while it queues changes:
+// so every change a drained frame said is in the sets, and every frame
+// queued later is of a later change.
+func (c *wsConn) presenceResync() error {
+	subs, all := c.answeredSubs()
+	var keep []wsOut
+	sets := make([][]Presence, len(subs))
+	c.n.presence.locked("presence resync", func() {
+		c.presDirty.Store(false)
+		keep = c.drainExcept(outPresence)
+		for i, s := range subs {
+			sets[i] = c.n.presence.matchingLocked(s.key, s.isPrefix, c.connID)
+		}
+	})
+	empty := true
+	for i, s := range subs {
+		empty = empty && len(sets[i]) == 0
+		if err := c.writePresenceSet(s.id, sets[i]); err != nil {
+			return err
+		}
+	}
+	if all && empty {
+		c.presHeld = false // every subscription was just told: nothing
+	}
+	for _, m := range keep {
+		if err := c.write(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePresenceSet tells the client every state under subscription sub, in
+// pages of at most about snapshotChunk bytes; the last says done. A client
+// that holds nothing of anyone's presence is not told of an empty set.
+func (c *wsConn) writePresenceSet(sub uint64, set []Presence) error {
+	if len(set) == 0 && !c.presHeld {
+		return nil
+	}
+	c.presHeld = c.presHeld || len(set) > 0
+	for {
+		n, size := 0, 0
+		for n < len(set) && (n == 0 || size+presenceSize(set[n]) <= snapshotChunk) {
+			size += presenceSize(set[n])
+			n++
+		}
+		page := marshalWS(struct {
+			T      string     `json:"t"`
+			Sub    uint64     `json:"sub"`
+			States []Presence `json:"states"`
+			Done   bool       `json:"done"`
+			TTL    int64      `json:"ttl"`
+		}{"presence_set", sub, append([]Presence{}, set[:n]...), n == len(set), presenceClientTTL.Milliseconds()})
+		if err := c.writeFrame(websocket.TextMessage, "presence_set", page); err != nil {
+			return err
+		}
+		set = set[n:]
+		if len(set) == 0 {
+			return nil
+		}
+	}
+}
+
+// presenceSize bounds p's size in a message.
+func presenceSize(p Presence) int {
+	return len(p.Key) + len(p.Conn) + len(p.Replica) + len(p.State) + 64
+}
+
+// answeredSubs returns the subscriptions whose snapshot or catch-up went
+// out, by id, and whether that is every subscription. Writer only.
+func (c *wsConn) answeredSubs() (subs []*wsSub, all bool) {
+	c.mu.Lock()
+	all = true
+	for _, s := range c.subs {
+		if s.answered {
+			subs = append(subs, s)
+		} else {
+			all = false
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(subs, func(a, b *wsSub) int { return cmpUint(a.id, b.id) })
+	return subs, all
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

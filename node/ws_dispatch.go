@@ -1,0 +1,294 @@
+package node
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// The reader's side of a connection: one client message decoded and handed to
+// its handler, under the connection's rate limit.
+
+// readLoop handles messages until the connection fails or closes.
+func (c *wsConn) readLoop() {
+	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.drain()
+			}
+			return
+		}
+		if mt == websocket.BinaryMessage {
+			c.handleBinary(data)
+		} else {
+			c.handleText(data)
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// inHead is what every client message has.
+type inHead struct {
+	T  *string         `json:"t"`
+	ID json.RawMessage `json:"id"`
+}
+
+func (c *wsConn) handleText(data []byte) {
+	var head inHead
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	checked := crdt.CheckJSON(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' || checked != nil || json.Unmarshal(data, &head) != nil {
+		c.h.metrics.in("unknown")
+		if !c.allow() {
+			c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
+			return
+		}
+		msg := "a message is one JSON object"
+		if checked != nil {
+			msg += ": " + strings.TrimPrefix(checked.Error(), crdt.ErrInvalid.Error()+": ")
+		}
+		c.replyError(nil, wsBadJSON, "%s", msg)
+		return
+	}
+	id := head.ID
+	if string(id) == "null" {
+		id = nil
+	}
+	t := ""
+	if head.T != nil {
+		t = *head.T
+	}
+	c.h.metrics.in(t)
+	if !c.allow() {
+		c.replyError(id, wsRateLimited, "over %g messages per second", c.opts.Rate)
+		return
+	}
+	switch t {
+	case "":
+		c.replyError(id, wsBadMessage, `a message needs a string "t"`)
+	case "hello":
+		c.replyError(id, wsBadMessage, "hello was already said")
+	case "sub":
+		c.handleSub(id, data)
+	case "unsub":
+		c.handleUnsub(id, data)
+	case "delta":
+		c.handleDelta(id, data)
+	case "presence":
+		c.handlePresence(id, data)
+	case "ping":
+		var m struct {
+			T  string          `json:"t"`
+			ID json.RawMessage `json:"id"`
+		}
+		if err := decodeExact(data, &m); err != nil {
+			c.replyError(id, wsBadMessage, "ping: %v", err)
+			return
+		}
+		c.reply("pong", marshalWS(struct {
+			T  string          `json:"t"`
+			ID json.RawMessage `json:"id,omitempty"`
+		}{"pong", id}))
+	default:
+		c.replyError(id, wsUnknownType, "unknown message type %q", t)
+	}
+}
+
+type subMsg struct {
+	T      string  `json:"t"`
+	ID     *uint64 `json:"id"`
+	Key    *string `json:"key"`
+	Prefix *string `json:"prefix"`
+	Fresh  bool    `json:"fresh"`
+}
+
+func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
+	var m subMsg
+	if err := decodeExact(data, &m); err != nil {
+		c.replyError(id, wsBadMessage, "sub: %v", err)
+		return
+	}
+	if m.ID == nil || (m.Key == nil) == (m.Prefix == nil) {
+		c.replyError(id, wsBadMessage, `sub needs an "id" and exactly one of "key" and "prefix"`)
+		return
+	}
+	s := &wsSub{c: c, id: *m.ID, fresh: m.Fresh}
+	if m.Key != nil {
+		if err := checkKey(*m.Key); err != nil {
+			c.replyError(id, wsInvalidKey, "%v", err)
+			return
+		}
+		s.key = *m.Key
+	} else {
+		// A prefix may be empty (everything) but is otherwise held to the
+		// rules of keys.
+		if *m.Prefix != "" && checkKey(*m.Prefix) != nil {
+			c.replyError(id, wsInvalidKey, "prefix must be at most %d bytes of UTF-8", MaxKeyLen)
+			return
+		}
+		s.key, s.isPrefix = *m.Prefix, true
+	}
+	if c.grant != nil && !c.grant.CanReadPrefix(s.key) {
+		what := "key"
+		if s.isPrefix {
+			what = "prefix"
+		}
+		c.forbidden(id, "the token may not read %s %q", what, s.key)
+		return
+	}
+	c.mu.Lock()
+	_, dup := c.subs[s.id]
+	full := len(c.subs) >= c.opts.MaxSubs
+	if !dup && !full {
+		c.subs[s.id] = s
+	}
+	c.mu.Unlock()
+	switch {
+	case dup:
+		c.replyError(id, wsDuplicateSub, "subscription %d exists", s.id)
+		return
+	case full:
+		c.h.sec.limitHits.WithLabelValues("subscriptions").Inc()
+		c.replyError(id, wsTooManySubs, "at most %d subscriptions per connection", c.opts.MaxSubs)
+		return
+	}
+	// Registered before the writer reads its snapshot, so no change falls
+	// between the two; one in both arrives twice, which joins harmlessly.
+	// The same holds for presence: the writer reads the set after the
+	// snapshot, and a change queued before it is at most repeated.
+	c.h.hub.add(s)
+	c.enqueue(wsOut{kind: outSub, sub: s})
+}
+
+// handlePresence publishes the connection's presence state on a key (a
+// JSON object of at most MaxPresenceBytes; null clears it). Anyone who may
+// read the key may be present on it.
+func (c *wsConn) handlePresence(id json.RawMessage, data []byte) {
+	key, state, err := presenceOf(data)
+	if err != nil {
+		c.replyError(id, wsBadMessage, "%v", err)
+		return
+	}
+	if err := checkKey(key); err != nil {
+		c.replyError(id, wsInvalidKey, "%v", err)
+		return
+	}
+	if c.grant != nil && !c.grant.CanRead(key) {
+		c.forbidden(id, "the token may not read key %q", key)
+		return
+	}
+	if len(state) > MaxPresenceBytes {
+		c.h.sec.limitHits.WithLabelValues("presence_size").Inc()
+		c.replyError(id, wsPresenceLimit, "a presence state is at most %d bytes of JSON, not %d", MaxPresenceBytes, len(state))
+		return
+	}
+	p := Presence{Key: key, Conn: c.connID, Replica: c.replica.String(), State: state}
+	if !p.gone() && !c.n.presence.has(c.connID, key) && c.n.presence.localCount(c.connID) >= MaxPresenceKeys {
+		c.h.sec.limitHits.WithLabelValues("presence_keys").Inc()
+		c.replyError(id, wsPresenceLimit, "a connection is present on at most %d keys", MaxPresenceKeys)
+		return
+	}
+	c.n.presence.publish(p)
+}
+
+// presenceFrame is the message telling a client of a presence state.
+func presenceFrame(p Presence) []byte {
+	return marshalWS(struct {
+		T string `json:"t"`
+		Presence
+		TTL int64 `json:"ttl"`
+	}{"presence", p, presenceClientTTL.Milliseconds()})
+}
+
+func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
+	var m struct {
+		T  string  `json:"t"`
+		ID *uint64 `json:"id"`
+	}
+	if err := decodeExact(data, &m); err != nil || m.ID == nil {
+		c.replyError(id, wsBadMessage, `unsub needs a numeric "id"`)
+		return
+	}
+	c.mu.Lock()
+	s := c.subs[*m.ID]
+	delete(c.subs, *m.ID)
+	c.mu.Unlock()
+	if s == nil {
+		c.replyError(id, wsUnknownSub, "no subscription %d", *m.ID)
+		return
+	}
+	c.h.hub.remove(s)
+}
+
+type deltaMsg struct {
+	T     string          `json:"t"`
+	ID    *uint64         `json:"id"`
+	Key   *string         `json:"key"`
+	Delta json.RawMessage `json:"delta"`
+}
+
+func (c *wsConn) handleDelta(id json.RawMessage, data []byte) {
+	var m deltaMsg
+	if err := decodeExact(data, &m); err != nil {
+		c.replyError(id, wsBadMessage, "delta: %v", err)
+		return
+	}
+	if m.ID == nil || m.Key == nil || len(m.Delta) == 0 {
+		c.replyError(id, wsBadMessage, `delta needs "id", "key" and "delta"`)
+		return
+	}
+	raw := m.Delta
+	c.join(*m.ID, *m.Key, func() (*crdt.Object, error) { return crdt.UnmarshalObjectJSON(raw) })
+}
+
+// handleBinary takes a client delta in the binary form: 'D', uvarint id,
+// a one-item crdt.Batch.
+func (c *wsConn) handleBinary(data []byte) {
+	c.h.metrics.in("delta")
+	if !c.allow() {
+		c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
+		return
+	}
+	if !c.binary {
+		c.replyError(nil, wsBadMessage, `binary frames need "encoding":"binary" in hello`)
+		return
+	}
+	if len(data) == 0 || data[0] != 'D' {
+		c.replyError(nil, wsBadMessage, "unknown binary message")
+		return
+	}
+	id, n := binary.Uvarint(data[1:])
+	if n <= 0 {
+		c.replyError(nil, wsBadMessage, "binary delta: bad id")
+		return
+	}
+	idJSON := json.RawMessage(fmt.Sprint(id))
+	b, err := crdt.UnmarshalBatch(data[1+n:])
+	if err != nil || len(b.Items) != 1 {
+		c.replyError(idJSON, wsBadMessage, "binary delta: not a one-item batch")
+		return
+	}
+	it := b.Items[0]
+	c.join(id, it.Key, func() (*crdt.Object, error) { return it.Delta, nil })
+}
+
+// allow takes a token from the rate limiter, counting a refusal.
+func (c *wsConn) allow() bool {
+	if c.limiter.allow(time.Now()) {
+		return true
+	}
+	c.h.sec.limitHits.WithLabelValues("rate").Inc()
+	return false
+}

@@ -1,0 +1,79 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// A client delta's way into the node: queued to the committer, and its error
+// turned into a protocol error code.
+
+// join runs one client delta on a goroutine of its own, at most
+// MaxInFlight at once: when they are all busy the reader waits here.
+func (c *wsConn) join(id uint64, key string, decode func() (*crdt.Object, error)) {
+	if c.grant != nil && !c.grant.CanWrite(key) {
+		c.forbidden(json.RawMessage(fmt.Sprint(id)), "the token may not write %q", key)
+		return
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.ctx.Done():
+		return
+	}
+	c.deltas.Add(1)
+	go func() {
+		defer func() {
+			<-c.sem
+			c.deltas.Done()
+		}()
+		idJSON := json.RawMessage(fmt.Sprint(id))
+		d, err := decode()
+		if err != nil {
+			c.replyError(idJSON, wsInvalidDelta, "%s", userMessage(err))
+			return
+		}
+		if err := checkKey(key); err != nil {
+			c.replyError(idJSON, wsInvalidKey, "%s", userMessage(err))
+			return
+		}
+		if !c.n.Ready() {
+			c.replyError(idJSON, wsUnavailable, "the node is shutting down")
+			return
+		}
+		if err := c.n.JoinClient(c.ctx, c.replica, key, d); err != nil {
+			code, msg := c.classify(err)
+			c.replyError(idJSON, code, "%s", msg)
+			return
+		}
+		c.reply("ack", marshalWS(struct {
+			T  string `json:"t"`
+			ID uint64 `json:"id"`
+		}{"ack", id}))
+	}()
+}
+
+func (c *wsConn) classify(err error) (code, msg string) {
+	switch {
+	case errors.Is(err, ErrInvalidKey):
+		return wsInvalidKey, userMessage(err)
+	case errors.Is(err, ErrForgedDot):
+		return wsForgedDot, userMessage(err)
+	case errors.Is(err, crdt.ErrOutOfRange):
+		return wsOutOfRange, userMessage(err)
+	case errors.Is(err, crdt.ErrUnseenDots):
+		return wsUnseenDots, userMessage(err) + "; resend the delta later"
+	case errors.Is(err, crdt.ErrWrongType):
+		return wsWrongType, userMessage(err)
+	case errors.Is(err, crdt.ErrInvalid), errors.Is(err, crdt.ErrLimit):
+		return wsInvalidDelta, userMessage(err)
+	case errors.Is(err, ErrClosed), !c.n.Ready():
+		return wsUnavailable, "the node is shutting down"
+	case c.ctx.Err() != nil:
+		return wsUnavailable, "the connection is closing"
+	}
+	c.log.Error("websocket delta failed", "err", err)
+	return wsInternal, "internal error; the delta may be resent"
+}
