@@ -3,9 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"go/ast"
-	"go/parser"
-	"go/token"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -33,50 +32,72 @@ func readAPIDoc(t *testing.T) string {
 	return string(b)
 }
 
-// codeConstants are the values of the package's code* string constants:
-// every error code the HTTP API can answer.
-func codeConstants(t *testing.T) []string {
+// docTable reads the rows of the markdown table under heading in doc whose
+// first cell is a code in backquotes, with the second cell.
+func docTable(t *testing.T, doc, heading string) map[string]string {
 	t.Helper()
-	files, _ := filepath.Glob("http*.go")
-	var codes []string
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			vs, ok := n.(*ast.ValueSpec)
-			if !ok || len(vs.Values) != len(vs.Names) {
-				return true
-			}
-			for i, id := range vs.Names {
-				lit, ok := vs.Values[i].(*ast.BasicLit)
-				if strings.HasPrefix(id.Name, "code") && ok && lit.Kind == token.STRING {
-					v, _ := strconv.Unquote(lit.Value)
-					codes = append(codes, v)
-				}
-			}
-			return true
-		})
+	i := strings.Index(doc, heading+"\n")
+	if i < 0 {
+		t.Fatalf("no %q section", heading)
 	}
-	sort.Strings(codes)
-	return codes
+	table := doc[i+len(heading):]
+	if j := strings.Index(table, "\n## "); j >= 0 {
+		table = table[:j]
+	}
+	rows := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_0-9]+)` \\| ([^|]*)\\|").FindAllStringSubmatch(table, -1) {
+		rows[m[1]] = strings.TrimSpace(m[2])
+	}
+	return rows
 }
 
+// The HTTP error codes of internal/protocol, with their statuses, are
+// docs/api.md's table, no more and no less.
 func TestAPIDocErrorCodes(t *testing.T) {
-	doc := readAPIDoc(t)
-	table := doc[strings.Index(doc, "## Error codes"):]
-	table = table[:strings.Index(table, "\n## ")]
-	var documented []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| (\\d{3}) \\|").FindAllStringSubmatch(table, -1) {
-		documented = append(documented, m[1])
+	documented := docTable(t, readAPIDoc(t), "## Error codes")
+	want := map[string]string{}
+	for _, c := range protocol.Codes() {
+		if c.HTTP != 0 {
+			want[c.Code] = strconv.Itoa(c.HTTP)
+		}
 	}
-	sort.Strings(documented)
-	if code := codeConstants(t); !slices.Equal(code, documented) {
-		t.Fatalf("error codes in the code:\n  %v\nin docs/api.md's table:\n  %v", code, documented)
+	if !maps.Equal(want, documented) {
+		t.Fatalf("HTTP error codes in internal/protocol:\n  %v\nin docs/api.md's table:\n  %v", want, documented)
+	}
+}
+
+// The WebSocket error and close codes of internal/protocol are
+// docs/protocol.md's tables.
+func TestProtocolDocCodes(t *testing.T) {
+	b, err := os.ReadFile("../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	var want, got []string
+	for _, c := range protocol.Codes() {
+		if c.WS {
+			want = append(want, c.Code)
+		}
+	}
+	for code := range docTable(t, doc, "## Errors") {
+		got = append(got, code)
+	}
+	sort.Strings(got)
+	if !slices.Equal(want, got) {
+		t.Errorf("WebSocket error codes in internal/protocol:\n  %v\nin docs/protocol.md's table:\n  %v", want, got)
+	}
+	section := doc[strings.Index(doc, "## Close codes\n"):]
+	closes := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| (\\d{4}) \\| (.*) \\|$").FindAllStringSubmatch(section, -1) {
+		closes[m[1]] = m[2]
+	}
+	for _, c := range protocol.CloseCodes() {
+		row, ok := closes[strconv.Itoa(c)]
+		reason, _ := protocol.CloseReason(c)
+		if !ok || (c >= 4000 && !strings.Contains(row, "`"+reason+"`")) {
+			t.Errorf("close code %d (%s) is not in docs/protocol.md's close codes as such: %q", c, reason, row)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -154,23 +155,23 @@ func TestHTTPAuth(t *testing.T) {
 		status                          int
 		code                            string
 	}{
-		{"no token", "", "GET", "/v1/objects/board/1/c", "", 401, codeUnauthorized},
-		{"no token, write", "", "POST", "/v1/objects/board/1/c", inc, 401, codeUnauthorized},
-		{"no token, digest", "", "GET", "/v1/digest", "", 401, codeUnauthorized},
-		{"garbage token", "xyz", "GET", "/v1/digest", "", 401, codeUnauthorized},
-		{"expired token", expired, "GET", "/v1/objects/board/1/c", "", 401, codeTokenExpired},
+		{"no token", "", "GET", "/v1/objects/board/1/c", "", 401, protocol.Unauthorized},
+		{"no token, write", "", "POST", "/v1/objects/board/1/c", inc, 401, protocol.Unauthorized},
+		{"no token, digest", "", "GET", "/v1/digest", "", 401, protocol.Unauthorized},
+		{"garbage token", "xyz", "GET", "/v1/digest", "", 401, protocol.Unauthorized},
+		{"expired token", expired, "GET", "/v1/objects/board/1/c", "", 401, protocol.TokenExpired},
 		{"board/1 writes board/1", board1, "POST", "/v1/objects/board/1/c", inc, 200, ""},
 		{"board/1 reads board/1", board1, "GET", "/v1/objects/board/1/c", "", 200, ""},
-		{"board/1 cannot write board/2", board1, "POST", "/v1/objects/board/2/c", inc, 403, codeForbidden},
-		{"board/1 cannot read board/2", board1, "GET", "/v1/objects/board/2/c", "", 403, codeForbidden},
-		{"read-only cannot write", readOnly, "POST", "/v1/objects/board/1/c", inc, 403, codeForbidden},
+		{"board/1 cannot write board/2", board1, "POST", "/v1/objects/board/2/c", inc, 403, protocol.Forbidden},
+		{"board/1 cannot read board/2", board1, "GET", "/v1/objects/board/2/c", "", 403, protocol.Forbidden},
+		{"read-only cannot write", readOnly, "POST", "/v1/objects/board/1/c", inc, 403, protocol.Forbidden},
 		{"read-only reads", readOnly, "GET", "/v1/objects/board/1/c", "", 200, ""},
 		{"any token reads the digest", board1, "GET", "/v1/digest", "", 200, ""},
-		{"not admin", readOnly, "GET", "/v1/admin/faults", "", 403, codeForbidden},
-		{"not admin, heal", board1, "POST", "/v1/admin/heal", "", 403, codeForbidden},
+		{"not admin", readOnly, "GET", "/v1/admin/faults", "", 403, protocol.Forbidden},
+		{"not admin, heal", board1, "POST", "/v1/admin/heal", "", 403, protocol.Forbidden},
 		{"admin", admin, "GET", "/v1/admin/faults", "", 200, ""},
 		{"admin heals", admin, "POST", "/v1/admin/heal", "", 200, ""},
-		{"admin has no object rights", admin, "GET", "/v1/objects/board/1/c", "", 403, codeForbidden},
+		{"admin has no object rights", admin, "GET", "/v1/objects/board/1/c", "", 403, protocol.Forbidden},
 		{"healthz is open", "", "GET", "/healthz", "", 200, ""},
 		{"readyz is open", "", "GET", "/readyz", "", 200, ""},
 	}
@@ -220,12 +221,12 @@ func TestWSAuth(t *testing.T) {
 	t.Run("no token", func(t *testing.T) {
 		w := dialWS(t, s.url, true)
 		w.send(map[string]any{"t": "hello", "v": 1, "replica": w.replica.String()})
-		if code := w.closeCode(); code != closeUnauthorized {
+		if code := w.closeCode(); code != protocol.CloseUnauthorized {
 			t.Fatalf("close %d, want 4003", code)
 		}
 	})
 	t.Run("bad token at the upgrade is 401", func(t *testing.T) {
-		for tok, code := range map[string]string{"garbage": codeUnauthorized, a.token(uuid.New(), []string{""}, nil, false, -time.Second): codeTokenExpired} {
+		for tok, code := range map[string]string{"garbage": protocol.Unauthorized, a.token(uuid.New(), []string{""}, nil, false, -time.Second): protocol.TokenExpired} {
 			_, resp, err := websocket.DefaultDialer.Dial(s.url, http.Header{"Authorization": {"Bearer " + tok}})
 			if err == nil || resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("upgrade with a bad token: %v", err)
@@ -238,14 +239,14 @@ func TestWSAuth(t *testing.T) {
 	t.Run("expired token in hello", func(t *testing.T) {
 		w := dialWS(t, s.url, true)
 		w.send(map[string]any{"t": "hello", "v": 1, "replica": w.replica.String(), "token": a.token(w.replica, []string{""}, nil, false, -time.Second)})
-		if code := w.closeCode(); code != closeTokenExpired {
+		if code := w.closeCode(); code != protocol.CloseTokenExpired {
 			t.Fatalf("close %d, want 4004", code)
 		}
 	})
 	t.Run("token of another replica", func(t *testing.T) {
 		w := dialWS(t, s.url, true)
 		w.send(map[string]any{"t": "hello", "v": 1, "replica": w.replica.String(), "token": a.token(uuid.New(), []string{""}, []string{""}, false, time.Minute)})
-		if code := w.closeCode(); code != closeUnauthorized {
+		if code := w.closeCode(); code != protocol.CloseUnauthorized {
 			t.Fatalf("close %d, want 4003", code)
 		}
 	})
@@ -268,7 +269,7 @@ func TestWSAuth(t *testing.T) {
 		before := wsDigestExcept(t, s.n, "\xff")
 		d := clientDelta(t, crdt.NewObject(), r, now, wsInc)
 		w.send(map[string]any{"t": "delta", "id": 1, "key": "board/1/c", "delta": wsDeltaJSON(t, d)})
-		w.expectError(wsForbidden, 1)
+		w.expectError(protocol.Forbidden, 1)
 		w.send(map[string]any{"t": "sub", "id": 2, "prefix": ""})
 		w.expect("snapshot")
 		if wsDigestExcept(t, s.n, "\xff") != before {
@@ -284,11 +285,11 @@ func TestWSAuth(t *testing.T) {
 		for i, sub := range []map[string]any{{"prefix": "board/2/"}, {"prefix": "board/"}, {"prefix": ""}, {"key": "board/2/c"}} {
 			sub["t"], sub["id"] = "sub", 10+i
 			w.send(sub)
-			w.expectError(wsForbidden, 10+i)
+			w.expectError(protocol.Forbidden, 10+i)
 		}
 		d := clientDelta(t, crdt.NewObject(), r, now, wsInc)
 		w.send(map[string]any{"t": "delta", "id": 20, "key": "board/2/c", "delta": wsDeltaJSON(t, d)})
-		w.expectError(wsForbidden, 20)
+		w.expectError(protocol.Forbidden, 20)
 		if wsCounter(t, s.n, "board/2/c") != 0 {
 			t.Fatal("board/2/c was written")
 		}
@@ -334,7 +335,7 @@ func TestWSTokenExpiresMidSession(t *testing.T) {
 	}
 	v.readUntil(t, w, func() bool { return v.kinds["delta"] == 1 })
 	start := time.Now()
-	if code := w.closeCode(); code != closeTokenExpired {
+	if code := w.closeCode(); code != protocol.CloseTokenExpired {
 		t.Fatalf("close %d (%v), want 4004", code, w.err)
 	}
 	t.Logf("closed %v after the first delta", time.Since(start).Round(time.Millisecond))

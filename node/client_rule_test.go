@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -59,7 +60,7 @@ func TestRuleFutureContextRefused(t *testing.T) {
 		{fmt.Sprintf(`[%q,1],[%q,5]`, a, s.n.ID().String()), ""},   // the node's own future
 	} {
 		sendRaw(t, attacker, i+1, "c", rawDelta("counter", own, c.vv, c.cloud))
-		attacker.expectError(wsUnseenDots, i+1)
+		attacker.expectError(protocol.UnseenDots, i+1)
 	}
 	local := crdt.NewObject()
 	for i := 1; i <= 3; i++ {
@@ -108,7 +109,7 @@ func TestRuleRewriteRefused(t *testing.T) {
 	for i, c := range cases {
 		// Over JSON, then the same delta in the binary form.
 		sendRaw(t, attacker, 10+i, c.key, rawDelta(c.typ, c.leaves, fmt.Sprintf(`[%q,1]`, v), ""))
-		attacker.expectError(wsForgedDot, 10+i)
+		attacker.expectError(protocol.ForgedDot, 10+i)
 		d, err := crdt.UnmarshalObjectJSON([]byte(rawDelta(c.typ, c.leaves, fmt.Sprintf(`[%q,1]`, v), "")))
 		if err != nil {
 			t.Fatal(err)
@@ -120,7 +121,7 @@ func TestRuleRewriteRefused(t *testing.T) {
 		if err := attacker.c.WriteMessage(websocket.BinaryMessage, append(binary.AppendUvarint([]byte{'D'}, uint64(20+i)), raw...)); err != nil {
 			t.Fatal(err)
 		}
-		attacker.expectError(wsForgedDot, 20+i)
+		attacker.expectError(protocol.ForgedDot, 20+i)
 	}
 	// The attacker's own dot, resent with another payload, is refused too.
 	a := attacker.replica.String()
@@ -128,7 +129,7 @@ func TestRuleRewriteRefused(t *testing.T) {
 	sendRaw(t, attacker, 30, "c2", rawDelta("counter", own, fmt.Sprintf(`[%q,1]`, a), ""))
 	attacker.expect("ack")
 	sendRaw(t, attacker, 31, "c2", rawDelta("counter", fmt.Sprintf(`[["counter"],[[%q,1,50,0]]]`, a), fmt.Sprintf(`[%q,1]`, a), ""))
-	attacker.expectError(wsForgedDot, 31)
+	attacker.expectError(protocol.ForgedDot, 31)
 	if after := canon(); after != before {
 		t.Fatal("a refused rewrite changed the stored state")
 	}
@@ -145,14 +146,14 @@ func TestRuleCounterInvariants(t *testing.T) {
 	w.hello(nil)
 	r := w.replica.String()
 	sendRaw(t, w, 1, "g", rawDelta("gcounter", fmt.Sprintf(`[["gcounter"],[[%q,1,0,900]]]`, r), fmt.Sprintf(`[%q,1]`, r), ""))
-	w.expectError(wsInvalidDelta, 1)
+	w.expectError(protocol.InvalidDelta, 1)
 	sendRaw(t, w, 2, "p", rawDelta("counter", fmt.Sprintf(`[["counter"],[[%q,1,10,5]]]`, r), fmt.Sprintf(`[%q,1]`, r), ""))
 	w.expect("ack")
 	// A later entry that takes back decrements, or increments.
 	sendRaw(t, w, 3, "p", rawDelta("counter", fmt.Sprintf(`[["counter"],[[%q,2,10,1]]]`, r), fmt.Sprintf(`[%q,2]`, r), ""))
-	w.expectError(wsInvalidDelta, 3)
+	w.expectError(protocol.InvalidDelta, 3)
 	sendRaw(t, w, 4, "p", rawDelta("counter", fmt.Sprintf(`[["counter"],[[%q,2,3,5]]]`, r), fmt.Sprintf(`[%q,2]`, r), ""))
-	w.expectError(wsInvalidDelta, 4)
+	w.expectError(protocol.InvalidDelta, 4)
 	// Two writers each within the per-entry bound: the second may not
 	// make the sum pass 2^53-1.
 	big := uint64(crdt.MaxSafeInt - 10)
@@ -162,7 +163,7 @@ func TestRuleCounterInvariants(t *testing.T) {
 	other.hello(nil)
 	o := other.replica.String()
 	sendRaw(t, other, 6, "sum", rawDelta("counter", fmt.Sprintf(`[["counter"],[[%q,1,%d,0]]]`, o, big), fmt.Sprintf(`[%q,1]`, o), ""))
-	other.expectError(wsOutOfRange, 6)
+	other.expectError(protocol.OutOfRange, 6)
 	if got := wsCounter(t, s.n, "sum"); got != int64(big) {
 		t.Fatalf("sum counter %d, want %d", got, big)
 	}
@@ -173,7 +174,7 @@ func TestRuleCounterInvariants(t *testing.T) {
 	h := newHTTPFixture(t, HTTPOptions{})
 	h.want(http.StatusOK, "POST", "/v1/objects/k", fmt.Sprintf(`{"type":"counter","op":"inc","by":%d}`, big))
 	code, m, _ := h.do("POST", "/v1/objects/k", `{"type":"counter","op":"inc","by":11}`)
-	if code != http.StatusBadRequest || errCode(m) != codeOutOfRange {
+	if code != http.StatusBadRequest || errCode(m) != protocol.OutOfRange {
 		t.Fatalf("inc past 2^53-1: %d %v", code, m)
 	}
 }
@@ -184,17 +185,17 @@ func TestRuleStrictJSON(t *testing.T) {
 	h.want(http.StatusOK, "POST", "/v1/objects/c", `{"type":"counter","op":"inc","by":1}`)
 	before := h.digest()
 	for _, c := range []struct{ body, code string }{
-		{`{"type":"counter","op":"inc","BY":5}`, codeUnknownField},
-		{`{"type":"counter","op":"inc","by":5,"bY":7}`, codeUnknownField},
-		{`{"Type":"counter","op":"inc"}`, codeUnknownField},
-		{`{"type":"counter","op":"inc","by":5,"by":7}`, codeDuplicateField},
-		{`{"type":"counter","op":"inc","by":null}`, codeInvalidValue},
-		{`{"type":"counter","op":"inc","by":"abc"}`, codeInvalidValue},
-		{`{"type":"lww","op":"set","path":null,"value":1}`, codeInvalidValue},
-		{`{"type":"set","op":"add","value":"\ud800"}`, codeInvalidValue},
-		{`{"type":"set","op":"add","value":"a\udc00b"}`, codeInvalidValue},
-		{"{\"type\":\"set\",\"op\":\"add\",\"value\":\"\xff\"}", codeInvalidValue},
-		{`{"type":"set","op":"add","value":{"a":1}}`, codeInvalidValue},
+		{`{"type":"counter","op":"inc","BY":5}`, protocol.UnknownField},
+		{`{"type":"counter","op":"inc","by":5,"bY":7}`, protocol.UnknownField},
+		{`{"Type":"counter","op":"inc"}`, protocol.UnknownField},
+		{`{"type":"counter","op":"inc","by":5,"by":7}`, protocol.DuplicateField},
+		{`{"type":"counter","op":"inc","by":null}`, protocol.InvalidValue},
+		{`{"type":"counter","op":"inc","by":"abc"}`, protocol.InvalidValue},
+		{`{"type":"lww","op":"set","path":null,"value":1}`, protocol.InvalidValue},
+		{`{"type":"set","op":"add","value":"\ud800"}`, protocol.InvalidValue},
+		{`{"type":"set","op":"add","value":"a\udc00b"}`, protocol.InvalidValue},
+		{"{\"type\":\"set\",\"op\":\"add\",\"value\":\"\xff\"}", protocol.InvalidValue},
+		{`{"type":"set","op":"add","value":{"a":1}}`, protocol.InvalidValue},
 	} {
 		code, m, _ := h.do("POST", "/v1/objects/c", c.body)
 		if code != http.StatusBadRequest || errCode(m) != c.code {
@@ -216,11 +217,11 @@ func TestRuleStrictJSON(t *testing.T) {
 	w := dialWS(t, s.url, true)
 	w.hello(nil)
 	for _, c := range []struct{ msg, code string }{
-		{`{"t":"ping","id":1,"id":2}`, wsBadJSON},
-		{`{"t":"ping","ID":1}`, wsBadMessage},
-		{`{"t":"sub","id":1,"key":"\ud800"}`, wsBadJSON},
-		{`{"t":"sub","id":null,"key":"a"}`, wsBadMessage},
-		{`{"t":"delta","id":1,"key":"k","delta":{"types":["counter"],"types":["set"],"leaves":[],"ctx":{"vv":[],"cloud":[]}}}`, wsBadJSON},
+		{`{"t":"ping","id":1,"id":2}`, protocol.BadJSON},
+		{`{"t":"ping","ID":1}`, protocol.BadMessage},
+		{`{"t":"sub","id":1,"key":"\ud800"}`, protocol.BadJSON},
+		{`{"t":"sub","id":null,"key":"a"}`, protocol.BadMessage},
+		{`{"t":"delta","id":1,"key":"k","delta":{"types":["counter"],"types":["set"],"leaves":[],"ctx":{"vv":[],"cloud":[]}}}`, protocol.BadJSON},
 	} {
 		if err := w.c.WriteMessage(websocket.TextMessage, []byte(c.msg)); err != nil {
 			t.Fatal(err)
@@ -318,7 +319,7 @@ func TestRuleWaitingShare(t *testing.T) {
 	}
 	// Everything past the share is refused without waiting.
 	for i := 0; i < sent-wsWaitShare; i++ {
-		attacker.expectError(wsUnseenDots, nil)
+		attacker.expectError(protocol.UnseenDots, nil)
 	}
 	if w := b.n.waiting.Load(); w > wsWaitShare {
 		t.Fatalf("%d deltas wait, more than one connection's share %d", w, wsWaitShare)
@@ -355,7 +356,7 @@ func TestRuleStrictPresence(t *testing.T) {
 		if err := w.c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 			t.Fatal(err)
 		}
-		w.expectError(wsBadMessage, nil)
+		w.expectError(protocol.BadMessage, nil)
 	}
 }
 

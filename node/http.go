@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -111,7 +112,7 @@ func NewHTTPHandler(n *Node, opts HTTPOptions) http.Handler {
 		mux.Handle(path, a.wrap(path, methodNotAllowed(ms)))
 	}
 	notFound := a.wrap("unmatched", func(w http.ResponseWriter, r *http.Request) error {
-		return errorf(http.StatusNotFound, codeNotFound, "no route for %s %s", r.Method, r.URL.Path)
+		return errorf(http.StatusNotFound, protocol.NotFound, "no route for %s %s", r.Method, r.URL.Path)
 	})
 	if opts.UI != nil {
 		mux.Handle("/v1/", notFound) // the API's own namespace stays JSON
@@ -181,7 +182,7 @@ func methodNotAllowed(methods []string) handlerFunc {
 	slices.Sort(allow)
 	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		return errorf(http.StatusMethodNotAllowed, codeMethodNotAllowed, "%s is not allowed here; use %s", r.Method, strings.Join(allow, ", "))
+		return errorf(http.StatusMethodNotAllowed, protocol.MethodNotAllowed, "%s is not allowed here; use %s", r.Method, strings.Join(allow, ", "))
 	}
 }
 
@@ -197,7 +198,7 @@ func (a *httpAPI) healthz(w http.ResponseWriter, r *http.Request) error {
 
 func (a *httpAPI) readyz(w http.ResponseWriter, r *http.Request) error {
 	if !a.n.Ready() {
-		return errorf(http.StatusServiceUnavailable, codeUnavailable, "the node is closed")
+		return errorf(http.StatusServiceUnavailable, protocol.Unavailable, "the node is closed")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
@@ -208,10 +209,10 @@ func (a *httpAPI) readyz(w http.ResponseWriter, r *http.Request) error {
 func (a *httpAPI) admin(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if !a.opts.Admin {
-			return errorf(http.StatusForbidden, codeAdminDisabled, "admin endpoints are disabled on this node")
+			return errorf(http.StatusForbidden, protocol.AdminDisabled, "admin endpoints are disabled on this node")
 		}
 		if a.opts.Faults == nil {
-			return errorf(http.StatusNotImplemented, codeNotImplemented, "this node has no fault-injecting transport")
+			return errorf(http.StatusNotImplemented, protocol.NotImplemented, "this node has no fault-injecting transport")
 		}
 		return h(w, r)
 	}

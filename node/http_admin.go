@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // durationsAsNanos rewrites the "delay" and "jitter" of a faults body
@@ -29,11 +31,11 @@ func durationsAsNanos(body []byte) ([]byte, error) {
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, errorf(http.StatusBadRequest, codeInvalidFaults, "%s: not a JSON string", name)
+			return nil, errorf(http.StatusBadRequest, protocol.InvalidFaults, "%s: not a JSON string", name)
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			return nil, errorf(http.StatusBadRequest, codeInvalidFaults, `%s: %q is not a duration such as "250ms" or "1.5s"`, name, s)
+			return nil, errorf(http.StatusBadRequest, protocol.InvalidFaults, `%s: %q is not a duration such as "250ms" or "1.5s"`, name, s)
 		}
 		fields[name] = json.RawMessage(fmt.Sprint(int64(d)))
 		changed = true
@@ -56,9 +58,9 @@ func (a *httpAPI) checkCut(cut []string) error {
 	for _, name := range cut {
 		switch {
 		case name == ci.Name:
-			return errorf(http.StatusBadRequest, codeInvalidFaults, "cut: %q is this node; cut it off from the others by naming them", name)
+			return errorf(http.StatusBadRequest, protocol.InvalidFaults, "cut: %q is this node; cut it off from the others by naming them", name)
 		case !slices.Contains(known, name):
-			return errorf(http.StatusBadRequest, codeInvalidFaults, "cut: no node %q in this node's cluster view (members: %s)", name, strings.Join(known, ", "))
+			return errorf(http.StatusBadRequest, protocol.InvalidFaults, "cut: no node %q in this node's cluster view (members: %s)", name, strings.Join(known, ", "))
 		}
 	}
 	return nil

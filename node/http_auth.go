@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // Which routes need which rights, and the bearer token check.
@@ -77,9 +79,9 @@ func (a *httpAPI) authorize(r *http.Request, need access) (*Grant, error) {
 		reason := authReason(err)
 		a.sec.authFailures.WithLabelValues("http", reason).Inc()
 		if reason == "expired" {
-			return nil, errorf(http.StatusUnauthorized, codeTokenExpired, "the token has expired")
+			return nil, errorf(http.StatusUnauthorized, protocol.TokenExpired, "the token has expired")
 		}
-		return nil, errorf(http.StatusUnauthorized, codeUnauthorized, "%s", authMessage(err))
+		return nil, errorf(http.StatusUnauthorized, protocol.Unauthorized, "%s", authMessage(err))
 	}
 	key := r.PathValue("key")
 	ok := true
@@ -98,13 +100,13 @@ func (a *httpAPI) authorize(r *http.Request, need access) (*Grant, error) {
 		a.sec.authFailures.WithLabelValues("http", "forbidden").Inc()
 		switch need {
 		case accessAdmin:
-			return g, errorf(http.StatusForbidden, codeForbidden, "the token has no admin right")
+			return g, errorf(http.StatusForbidden, protocol.Forbidden, "the token has no admin right")
 		case accessWrite:
-			return g, errorf(http.StatusForbidden, codeForbidden, "the token may not write %q", key)
+			return g, errorf(http.StatusForbidden, protocol.Forbidden, "the token may not write %q", key)
 		case accessList:
-			return g, errorf(http.StatusForbidden, codeForbidden, "the token may not read every key under %q (list a prefix it covers)", key)
+			return g, errorf(http.StatusForbidden, protocol.Forbidden, "the token may not read every key under %q (list a prefix it covers)", key)
 		}
-		return g, errorf(http.StatusForbidden, codeForbidden, "the token may not read %q", key)
+		return g, errorf(http.StatusForbidden, protocol.Forbidden, "the token may not read %q", key)
 	}
 	return g, nil
 }

@@ -7,38 +7,12 @@ import (
 	"strings"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/transport"
 )
 
 // The HTTP API's error codes and how an error becomes a status and a JSON
 // body.
-
-// Error codes of the HTTP API, documented with their statuses in
-// docs/api.md. Clients switch on them, so they never change meaning.
-const (
-	codeMalformedJSON    = "malformed_json"
-	codeUnknownField     = "unknown_field"
-	codeDuplicateField   = "duplicate_field"
-	codeUnknownType      = "unknown_type"
-	codeUnknownOp        = "unknown_op"
-	codeInvalidOp        = "invalid_op"
-	codeInvalidValue     = "invalid_value"
-	codeOutOfRange       = "out_of_range"
-	codeWrongType        = "wrong_type"
-	codeInvalidKey       = "invalid_key"
-	codeBodyTooLarge     = "body_too_large"
-	codeMethodNotAllowed = "method_not_allowed"
-	codeNotFound         = "not_found"
-	codeAdminDisabled    = "admin_disabled"
-	codeNotImplemented   = "not_implemented"
-	codeInvalidFaults    = "invalid_faults"
-	codeUnavailable      = "unavailable"
-	codeInternal         = "internal"
-	codeUnauthorized     = "unauthorized"
-	codeTokenExpired     = "token_expired"
-	codeForbidden        = "forbidden"
-	codeUnsupportedMedia = "unsupported_media_type"
-)
 
 // apiError is an error the handler answers as is.
 type apiError struct {
@@ -70,7 +44,7 @@ func (a *httpAPI) writeError(w http.ResponseWriter, r *http.Request, id string, 
 		return
 	}
 	e := a.classify(err)
-	if e.code == codeInternal {
+	if e.code == protocol.Internal {
 		a.log.Error("http request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	var body errorBody
@@ -86,23 +60,23 @@ func (a *httpAPI) classify(err error) *apiError {
 		return ae
 	case errors.As(err, &mbe):
 		a.sec.limitHits.WithLabelValues("body_size").Inc()
-		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "request body exceeds %d bytes", mbe.Limit)
+		return errorf(http.StatusRequestEntityTooLarge, protocol.BodyTooLarge, "request body exceeds %d bytes", mbe.Limit)
 	case errors.Is(err, ErrInvalidKey):
-		return errorf(http.StatusBadRequest, codeInvalidKey, "%s", userMessage(err))
+		return errorf(http.StatusBadRequest, protocol.InvalidKey, "%s", userMessage(err))
 	case errors.Is(err, crdt.ErrWrongType):
-		return errorf(http.StatusConflict, codeWrongType, "%s", userMessage(err))
+		return errorf(http.StatusConflict, protocol.WrongType, "%s", userMessage(err))
 	case errors.Is(err, crdt.ErrInvalidOp):
-		return errorf(http.StatusBadRequest, codeInvalidOp, "%s", userMessage(err))
+		return errorf(http.StatusBadRequest, protocol.InvalidOp, "%s", userMessage(err))
 	case errors.Is(err, crdt.ErrOutOfRange):
-		return errorf(http.StatusBadRequest, codeOutOfRange, "%s", userMessage(err))
+		return errorf(http.StatusBadRequest, protocol.OutOfRange, "%s", userMessage(err))
 	case errors.Is(err, crdt.ErrInvalid), errors.Is(err, crdt.ErrLimit):
-		return errorf(http.StatusBadRequest, codeInvalidValue, "%s", userMessage(err))
+		return errorf(http.StatusBadRequest, protocol.InvalidValue, "%s", userMessage(err))
 	case errors.Is(err, ErrClosed), errors.Is(err, transport.ErrClosed), !a.n.Ready():
 		// A closed node's store answers with its own errors; whatever
 		// they are, the node is going away.
-		return errorf(http.StatusServiceUnavailable, codeUnavailable, "the node is shutting down")
+		return errorf(http.StatusServiceUnavailable, protocol.Unavailable, "the node is shutting down")
 	}
-	return errorf(http.StatusInternalServerError, codeInternal, "internal error")
+	return errorf(http.StatusInternalServerError, protocol.Internal, "internal error")
 }
 
 // sentinels are the package errors whose text names Go packages; an

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -53,7 +54,7 @@ func (a *httpAPI) putFaults(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := fs.Validate(); err != nil {
 		// errors.Join puts one field per line; keep the message on one.
-		return errorf(http.StatusBadRequest, codeInvalidFaults, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return errorf(http.StatusBadRequest, protocol.InvalidFaults, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	if err := a.checkCut(fs.Cut); err != nil {
 		return err

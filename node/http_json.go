@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // JSON in and out of the HTTP API: content type, strict decoding, encoding.
@@ -21,7 +23,7 @@ func requireJSON(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/json" {
-			return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the body must be sent with Content-Type: application/json")
+			return errorf(http.StatusUnsupportedMediaType, protocol.UnsupportedMedia, "the body must be sent with Content-Type: application/json")
 		}
 		return h(w, r)
 	}
@@ -41,7 +43,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // giving each problem its documented code.
 func decodeStrict(body []byte, v any) error {
 	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
-		return errorf(http.StatusBadRequest, codeMalformedJSON, "empty body; expected a JSON object")
+		return errorf(http.StatusBadRequest, protocol.MalformedJSON, "empty body; expected a JSON object")
 	}
 	err := decodeExact(body, v)
 	var ee *exactError
@@ -49,8 +51,8 @@ func decodeStrict(body []byte, v any) error {
 		return err
 	}
 	code := map[exactProblem]string{
-		exactSyntax: codeMalformedJSON, exactDup: codeDuplicateField, exactEncoding: codeInvalidValue,
-		exactUnknown: codeUnknownField, exactNull: codeInvalidValue, exactType: codeInvalidValue,
+		exactSyntax: protocol.MalformedJSON, exactDup: protocol.DuplicateField, exactEncoding: protocol.InvalidValue,
+		exactUnknown: protocol.UnknownField, exactNull: protocol.InvalidValue, exactType: protocol.InvalidValue,
 	}[ee.problem]
 	return errorf(http.StatusBadRequest, code, "%s", ee.msg)
 }

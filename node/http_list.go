@@ -6,11 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-)
 
-// codeInvalidQuery answers a query string a route does not take, or a
-// parameter it cannot read (docs/api.md).
-const codeInvalidQuery = "invalid_query"
+	"github.com/lattice-sync/lattice/internal/protocol"
+)
 
 // Listing's page sizes: DefaultListLimit when limit is not given, at most
 // MaxListLimit (a page is one read per key, kept well under a second).
@@ -37,7 +35,7 @@ func (a *httpAPI) listObjects(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxListLimit {
-			return errorf(http.StatusBadRequest, codeInvalidQuery, "limit %q: want a whole number from 1 to %d", s, MaxListLimit)
+			return errorf(http.StatusBadRequest, protocol.InvalidQuery, "limit %q: want a whole number from 1 to %d", s, MaxListLimit)
 		}
 		limit = n
 	}
@@ -59,14 +57,14 @@ func (a *httpAPI) listObjects(w http.ResponseWriter, r *http.Request) error {
 func queryParams(r *http.Request, known ...string) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, codeInvalidQuery, "the query string is not valid: %v", err)
+		return nil, errorf(http.StatusBadRequest, protocol.InvalidQuery, "the query string is not valid: %v", err)
 	}
 	for name, vs := range q {
 		if !slices.Contains(known, name) {
-			return nil, errorf(http.StatusBadRequest, codeInvalidQuery, "unknown parameter %q; this route takes %s", name, strings.Join(known, ", "))
+			return nil, errorf(http.StatusBadRequest, protocol.InvalidQuery, "unknown parameter %q; this route takes %s", name, strings.Join(known, ", "))
 		}
 		if len(vs) > 1 {
-			return nil, errorf(http.StatusBadRequest, codeInvalidQuery, "parameter %q is given %d times", name, len(vs))
+			return nil, errorf(http.StatusBadRequest, protocol.InvalidQuery, "parameter %q is given %d times", name, len(vs))
 		}
 	}
 	return q, nil
@@ -78,7 +76,7 @@ func queryParams(r *http.Request, known ...string) (url.Values, error) {
 func noQuery(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if r.URL.RawQuery != "" || r.URL.ForceQuery {
-			return errorf(http.StatusBadRequest, codeInvalidQuery,
+			return errorf(http.StatusBadRequest, protocol.InvalidQuery,
 				"%s takes no query string (a key holding ? or # must encode them as %%3F and %%23)", r.URL.Path)
 		}
 		return h(w, r)

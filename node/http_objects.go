@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // The object routes: read an object, apply an op to it, and the digest.
@@ -24,7 +25,7 @@ func (a *httpAPI) getObject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if o.Type() == 0 {
-		return errorf(http.StatusNotFound, codeNotFound, "object %q has never been written", key)
+		return errorf(http.StatusNotFound, protocol.NotFound, "object %q has never been written", key)
 	}
 	writeJSON(w, http.StatusOK, objectResponse{Key: key, Type: o.Type(), Value: o.Value()})
 	return nil
@@ -52,33 +53,33 @@ func decodeOp(body []byte) (crdt.Op, error) {
 	}
 	var typ, opName string
 	if b.Type == nil || json.Unmarshal(b.Type, &typ) != nil {
-		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownType, `"type" must be a type name such as "counter"`)
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownType, `"type" must be a type name such as "counter"`)
 	}
 	if _, err := crdt.ParseType(typ); err != nil {
-		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownType, "unknown type %q", typ)
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownType, "unknown type %q", typ)
 	}
 	if b.Op == nil || json.Unmarshal(b.Op, &opName) != nil {
-		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownOp, `"op" must be an operation name such as "inc"`)
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownOp, `"op" must be an operation name such as "inc"`)
 	}
 	kind, err := crdt.ParseOpKind(opName)
 	if err != nil {
-		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownOp, "unknown op %q", opName)
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownOp, "unknown op %q", opName)
 	}
 	// crdt.Op ignores fields its op does not use; a client that sends
 	// {"op":"inc","value":5} means something, so say it is not done.
 	takesValue := kind == crdt.OpAdd || kind == crdt.OpRemove || kind == crdt.OpSet || kind == crdt.OpInsert
 	takesBy := kind == crdt.OpInc || kind == crdt.OpDec
 	if b.Index != nil && typ != "text" {
-		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownField, `%s %s takes no "index"`, typ, kind)
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownField, `%s %s takes no "index"`, typ, kind)
 	}
 	if b.Count != nil && (typ != "text" || kind != crdt.OpDelete) {
-		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownField, `%s %s takes no "count"`, typ, kind)
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownField, `%s %s takes no "count"`, typ, kind)
 	}
 	if b.Value != nil && !takesValue {
-		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownField, `%s takes no "value"`, kind)
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownField, `%s takes no "value"`, kind)
 	}
 	if b.By != nil && !takesBy {
-		return crdt.Op{}, errorf(http.StatusBadRequest, codeUnknownField, `%s takes no "by"`, kind)
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownField, `%s takes no "by"`, kind)
 	}
 	var op crdt.Op
 	if err := json.Unmarshal(body, &op); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -402,8 +403,8 @@ func TestHTTPContentType(t *testing.T) {
 		}
 		req.Header.Set("Origin", "http://evil.example")
 		status, m := doReq(t, req)
-		if status != http.StatusUnsupportedMediaType || errCode(m) != codeUnsupportedMedia {
-			t.Errorf("%s %s as %q: %d %v, want 415 %s", tc.method, tc.path, tc.ctype, status, m, codeUnsupportedMedia)
+		if status != http.StatusUnsupportedMediaType || errCode(m) != protocol.UnsupportedMedia {
+			t.Errorf("%s %s as %q: %d %v, want 415 %s", tc.method, tc.path, tc.ctype, status, m, protocol.UnsupportedMedia)
 		}
 		if f.digest() != before || faulty.Faults().Drop != 0 {
 			t.Errorf("%s %s as %q changed something", tc.method, tc.path, tc.ctype)

@@ -10,6 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -168,12 +169,12 @@ func TestPresenceRefusals(t *testing.T) {
 		msg  map[string]any
 		code string
 	}{
-		{map[string]any{"t": "presence", "id": 1, "state": map[string]any{}}, wsBadMessage},
-		{map[string]any{"t": "presence", "id": 2, "key": "doc/1"}, wsBadMessage},
-		{map[string]any{"t": "presence", "id": 3, "key": "doc/1", "state": "here"}, wsBadMessage},
-		{map[string]any{"t": "presence", "id": 4, "key": "", "state": map[string]any{}}, wsInvalidKey},
-		{map[string]any{"t": "presence", "id": 5, "key": "secret/1", "state": map[string]any{}}, wsForbidden},
-		{map[string]any{"t": "presence", "id": 6, "key": "doc/1", "state": big}, wsPresenceLimit},
+		{map[string]any{"t": "presence", "id": 1, "state": map[string]any{}}, protocol.BadMessage},
+		{map[string]any{"t": "presence", "id": 2, "key": "doc/1"}, protocol.BadMessage},
+		{map[string]any{"t": "presence", "id": 3, "key": "doc/1", "state": "here"}, protocol.BadMessage},
+		{map[string]any{"t": "presence", "id": 4, "key": "", "state": map[string]any{}}, protocol.InvalidKey},
+		{map[string]any{"t": "presence", "id": 5, "key": "secret/1", "state": map[string]any{}}, protocol.Forbidden},
+		{map[string]any{"t": "presence", "id": 6, "key": "doc/1", "state": big}, protocol.PresenceLimit},
 	}
 	for _, c := range cases {
 		w.send(c.msg)
@@ -183,7 +184,7 @@ func TestPresenceRefusals(t *testing.T) {
 		w.send(map[string]any{"t": "presence", "key": "doc/" + string(rune('a'+i)), "state": map[string]any{"n": i}})
 	}
 	w.send(map[string]any{"t": "presence", "id": 9, "key": "doc/z", "state": map[string]any{}})
-	w.expectError(wsPresenceLimit, 9)
+	w.expectError(protocol.PresenceLimit, 9)
 	// Clearing one makes room again; a state on a key it has is no new key.
 	w.send(map[string]any{"t": "presence", "key": "doc/a", "state": nil})
 	w.send(map[string]any{"t": "presence", "key": "doc/b", "state": map[string]any{"n": 99}})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -141,36 +142,6 @@ const snapshotChunk = 512 << 10
 // close frame before dropping the TCP connection.
 const closeGrace = time.Second
 
-// Close codes of docs/protocol.md.
-const (
-	closeUnsupportedVersion = 4001
-	closeHelloRequired      = 4002
-	closeUnauthorized       = 4003
-	closeTokenExpired       = 4004
-	closeTooSlow            = 4008
-)
-
-// Error codes of docs/protocol.md. Clients switch on them.
-const (
-	wsBadJSON       = "bad_json"
-	wsUnknownType   = "unknown_type"
-	wsBadMessage    = "bad_message"
-	wsInvalidKey    = "invalid_key"
-	wsInvalidDelta  = "invalid_delta"
-	wsWrongType     = "wrong_type"
-	wsForgedDot     = "forged_dot"
-	wsOutOfRange    = "out_of_range"
-	wsUnseenDots    = "unseen_dots"
-	wsDuplicateSub  = "duplicate_sub"
-	wsUnknownSub    = "unknown_sub"
-	wsTooManySubs   = "too_many_subs"
-	wsRateLimited   = "rate_limited"
-	wsUnavailable   = "unavailable"
-	wsInternal      = "internal"
-	wsForbidden     = "forbidden"
-	wsPresenceLimit = "presence_limit"
-)
-
 // WSHandler serves GET /v1/ws. NewHTTPHandler mounts one; use it alone to
 // serve WebSocket clients on a listener of their own. Connections close
 // with 1000 when the handler or the node closes.
@@ -247,7 +218,7 @@ func wsHTTPError(status int, msg string) errorBody {
 	case http.StatusForbidden:
 		b.Error.Code = "forbidden_origin"
 	case http.StatusServiceUnavailable:
-		b.Error.Code = codeUnavailable
+		b.Error.Code = protocol.Unavailable
 	}
 	b.Error.Message = msg
 	return b
@@ -291,9 +262,9 @@ func (h *WSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.sec.authFailures.WithLabelValues("ws", reason).Inc()
 				log.Info("websocket upgrade refused: bad token", "reason", reason, "err", err)
 				var b errorBody
-				b.Error.Code, b.Error.Message = codeUnauthorized, err.Error()
+				b.Error.Code, b.Error.Message = protocol.Unauthorized, err.Error()
 				if reason == "expired" {
-					b.Error.Code = codeTokenExpired
+					b.Error.Code = protocol.TokenExpired
 				}
 				writeJSON(w, http.StatusUnauthorized, b)
 				return

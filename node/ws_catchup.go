@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // A new subscription's first answer (a catch-up from the log, or snapshot
@@ -66,11 +67,11 @@ func (c *wsConn) catchUp(s *wsSub) (bool, error) {
 			return false, nil
 		}
 	}
-	return true, c.writeFrame(websocket.TextMessage, "catchup", marshalWS(struct {
+	return true, c.writeFrame(websocket.TextMessage, protocol.Catchup, marshalWS(struct {
 		T      string          `json:"t"`
 		Sub    uint64          `json:"sub"`
 		Cursor json.RawMessage `json:"cursor"`
-	}{"catchup", s.id, cursor.JSON()}))
+	}{protocol.Catchup, s.id, cursor.JSON()}))
 }
 
 func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e logEntry) error {
@@ -172,7 +173,7 @@ func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor 
 		if err != nil {
 			return err
 		}
-		return c.writeFrame(websocket.BinaryMessage, "snapshot", append(b, raw...))
+		return c.writeFrame(websocket.BinaryMessage, protocol.Snapshot, append(b, raw...))
 	}
 	b := fmt.Appendf(nil, `{"t":"snapshot","sub":%d,"objects":[`, sub)
 	for i, o := range objs {
@@ -190,7 +191,7 @@ func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor 
 		b = append(b, `,"cursor":`...)
 		b = append(b, cursor.JSON()...)
 	}
-	return c.writeFrame(websocket.TextMessage, "snapshot", append(b, '}'))
+	return c.writeFrame(websocket.TextMessage, protocol.Snapshot, append(b, '}'))
 }
 
 // resync replaces what an overflowed queue held: live deltas are dropped,
@@ -204,7 +205,7 @@ func (c *wsConn) resync() error {
 	keep := c.drainExcept(outLive)
 	subs, _ := c.answeredSubs()
 	for _, s := range subs {
-		if err := c.writeFrame(websocket.TextMessage, "resync", fmt.Appendf(nil, `{"t":"resync","sub":%d}`, s.id)); err != nil {
+		if err := c.writeFrame(websocket.TextMessage, protocol.Resync, fmt.Appendf(nil, `{"t":"resync","sub":%d}`, s.id)); err != nil {
 			return err
 		}
 	}
@@ -281,8 +282,8 @@ func (c *wsConn) writePresenceSet(sub uint64, set []Presence) error {
 			States []Presence `json:"states"`
 			Done   bool       `json:"done"`
 			TTL    int64      `json:"ttl"`
-		}{"presence_set", sub, append([]Presence{}, set[:n]...), n == len(set), presenceClientTTL.Milliseconds()})
-		if err := c.writeFrame(websocket.TextMessage, "presence_set", page); err != nil {
+		}{protocol.PresenceSet, sub, append([]Presence{}, set[:n]...), n == len(set), presenceClientTTL.Milliseconds()})
+		if err := c.writeFrame(websocket.TextMessage, protocol.PresenceSet, page); err != nil {
 			return err
 		}
 		set = set[n:]

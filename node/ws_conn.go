@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // One connection: the reader (ServeHTTP's goroutine) decodes and handles
@@ -162,7 +163,7 @@ func (c *wsConn) expire() {
 	c.h.sec.authFailures.WithLabelValues("ws", "expired").Inc()
 	c.h.metrics.errors.WithLabelValues("token_expired").Inc()
 	c.log.Info("websocket token expired; closing")
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTokenExpired, "token_expired"), time.Now().Add(c.opts.WriteTimeout))
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(protocol.CloseTokenExpired, "token_expired"), time.Now().Add(c.opts.WriteTimeout))
 	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
@@ -174,7 +175,7 @@ func (c *wsConn) fail(err error) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.h.metrics.errors.WithLabelValues("too_slow").Inc()
 		c.log.Info("websocket client too slow; closing")
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooSlow, "too_slow"), time.Now().Add(closeGrace))
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(protocol.CloseTooSlow, "too_slow"), time.Now().Add(closeGrace))
 	} else if !errors.Is(err, net.ErrClosed) && !errors.Is(err, websocket.ErrCloseSent) {
 		c.log.Debug("websocket write failed", "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // The reader's side of a connection: one client message decoded and handed to
@@ -52,14 +53,14 @@ func (c *wsConn) handleText(data []byte) {
 	if len(trimmed) == 0 || trimmed[0] != '{' || checked != nil || json.Unmarshal(data, &head) != nil {
 		c.h.metrics.in("unknown")
 		if !c.allow() {
-			c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
+			c.replyError(nil, protocol.RateLimited, "over %g messages per second", c.opts.Rate)
 			return
 		}
 		msg := "a message is one JSON object"
 		if checked != nil {
 			msg += ": " + strings.TrimPrefix(checked.Error(), crdt.ErrInvalid.Error()+": ")
 		}
-		c.replyError(nil, wsBadJSON, "%s", msg)
+		c.replyError(nil, protocol.BadJSON, "%s", msg)
 		return
 	}
 	id := head.ID
@@ -72,37 +73,37 @@ func (c *wsConn) handleText(data []byte) {
 	}
 	c.h.metrics.in(t)
 	if !c.allow() {
-		c.replyError(id, wsRateLimited, "over %g messages per second", c.opts.Rate)
+		c.replyError(id, protocol.RateLimited, "over %g messages per second", c.opts.Rate)
 		return
 	}
 	switch t {
 	case "":
-		c.replyError(id, wsBadMessage, `a message needs a string "t"`)
-	case "hello":
-		c.replyError(id, wsBadMessage, "hello was already said")
-	case "sub":
+		c.replyError(id, protocol.BadMessage, `a message needs a string "t"`)
+	case protocol.Hello:
+		c.replyError(id, protocol.BadMessage, "hello was already said")
+	case protocol.Sub:
 		c.handleSub(id, data)
-	case "unsub":
+	case protocol.Unsub:
 		c.handleUnsub(id, data)
-	case "delta":
+	case protocol.Delta:
 		c.handleDelta(id, data)
-	case "presence":
+	case protocol.Presence:
 		c.handlePresence(id, data)
-	case "ping":
+	case protocol.Ping:
 		var m struct {
 			T  string          `json:"t"`
 			ID json.RawMessage `json:"id"`
 		}
 		if err := decodeExact(data, &m); err != nil {
-			c.replyError(id, wsBadMessage, "ping: %v", err)
+			c.replyError(id, protocol.BadMessage, "ping: %v", err)
 			return
 		}
-		c.reply("pong", marshalWS(struct {
+		c.reply(protocol.Pong, marshalWS(struct {
 			T  string          `json:"t"`
 			ID json.RawMessage `json:"id,omitempty"`
-		}{"pong", id}))
+		}{protocol.Pong, id}))
 	default:
-		c.replyError(id, wsUnknownType, "unknown message type %q", t)
+		c.replyError(id, protocol.UnknownType, "unknown message type %q", t)
 	}
 }
 
@@ -117,17 +118,17 @@ type subMsg struct {
 func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 	var m subMsg
 	if err := decodeExact(data, &m); err != nil {
-		c.replyError(id, wsBadMessage, "sub: %v", err)
+		c.replyError(id, protocol.BadMessage, "sub: %v", err)
 		return
 	}
 	if m.ID == nil || (m.Key == nil) == (m.Prefix == nil) {
-		c.replyError(id, wsBadMessage, `sub needs an "id" and exactly one of "key" and "prefix"`)
+		c.replyError(id, protocol.BadMessage, `sub needs an "id" and exactly one of "key" and "prefix"`)
 		return
 	}
 	s := &wsSub{c: c, id: *m.ID, fresh: m.Fresh}
 	if m.Key != nil {
 		if err := checkKey(*m.Key); err != nil {
-			c.replyError(id, wsInvalidKey, "%v", err)
+			c.replyError(id, protocol.InvalidKey, "%v", err)
 			return
 		}
 		s.key = *m.Key
@@ -135,7 +136,7 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 		// A prefix may be empty (everything) but is otherwise held to the
 		// rules of keys.
 		if *m.Prefix != "" && checkKey(*m.Prefix) != nil {
-			c.replyError(id, wsInvalidKey, "prefix must be at most %d bytes of UTF-8", MaxKeyLen)
+			c.replyError(id, protocol.InvalidKey, "prefix must be at most %d bytes of UTF-8", MaxKeyLen)
 			return
 		}
 		s.key, s.isPrefix = *m.Prefix, true
@@ -157,11 +158,11 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 	c.mu.Unlock()
 	switch {
 	case dup:
-		c.replyError(id, wsDuplicateSub, "subscription %d exists", s.id)
+		c.replyError(id, protocol.DuplicateSub, "subscription %d exists", s.id)
 		return
 	case full:
 		c.h.sec.limitHits.WithLabelValues("subscriptions").Inc()
-		c.replyError(id, wsTooManySubs, "at most %d subscriptions per connection", c.opts.MaxSubs)
+		c.replyError(id, protocol.TooManySubs, "at most %d subscriptions per connection", c.opts.MaxSubs)
 		return
 	}
 	// Registered before the writer reads its snapshot, so no change falls
@@ -178,11 +179,11 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 func (c *wsConn) handlePresence(id json.RawMessage, data []byte) {
 	key, state, err := presenceOf(data)
 	if err != nil {
-		c.replyError(id, wsBadMessage, "%v", err)
+		c.replyError(id, protocol.BadMessage, "%v", err)
 		return
 	}
 	if err := checkKey(key); err != nil {
-		c.replyError(id, wsInvalidKey, "%v", err)
+		c.replyError(id, protocol.InvalidKey, "%v", err)
 		return
 	}
 	if c.grant != nil && !c.grant.CanRead(key) {
@@ -191,13 +192,13 @@ func (c *wsConn) handlePresence(id json.RawMessage, data []byte) {
 	}
 	if len(state) > MaxPresenceBytes {
 		c.h.sec.limitHits.WithLabelValues("presence_size").Inc()
-		c.replyError(id, wsPresenceLimit, "a presence state is at most %d bytes of JSON, not %d", MaxPresenceBytes, len(state))
+		c.replyError(id, protocol.PresenceLimit, "a presence state is at most %d bytes of JSON, not %d", MaxPresenceBytes, len(state))
 		return
 	}
 	p := Presence{Key: key, Conn: c.connID, Replica: c.replica.String(), State: state}
 	if !p.gone() && !c.n.presence.has(c.connID, key) && c.n.presence.localCount(c.connID) >= MaxPresenceKeys {
 		c.h.sec.limitHits.WithLabelValues("presence_keys").Inc()
-		c.replyError(id, wsPresenceLimit, "a connection is present on at most %d keys", MaxPresenceKeys)
+		c.replyError(id, protocol.PresenceLimit, "a connection is present on at most %d keys", MaxPresenceKeys)
 		return
 	}
 	c.n.presence.publish(p)
@@ -209,7 +210,7 @@ func presenceFrame(p Presence) []byte {
 		T string `json:"t"`
 		Presence
 		TTL int64 `json:"ttl"`
-	}{"presence", p, presenceClientTTL.Milliseconds()})
+	}{protocol.Presence, p, presenceClientTTL.Milliseconds()})
 }
 
 func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
@@ -218,7 +219,7 @@ func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
 		ID *uint64 `json:"id"`
 	}
 	if err := decodeExact(data, &m); err != nil || m.ID == nil {
-		c.replyError(id, wsBadMessage, `unsub needs a numeric "id"`)
+		c.replyError(id, protocol.BadMessage, `unsub needs a numeric "id"`)
 		return
 	}
 	c.mu.Lock()
@@ -226,7 +227,7 @@ func (c *wsConn) handleUnsub(id json.RawMessage, data []byte) {
 	delete(c.subs, *m.ID)
 	c.mu.Unlock()
 	if s == nil {
-		c.replyError(id, wsUnknownSub, "no subscription %d", *m.ID)
+		c.replyError(id, protocol.UnknownSub, "no subscription %d", *m.ID)
 		return
 	}
 	c.h.hub.remove(s)
@@ -242,11 +243,11 @@ type deltaMsg struct {
 func (c *wsConn) handleDelta(id json.RawMessage, data []byte) {
 	var m deltaMsg
 	if err := decodeExact(data, &m); err != nil {
-		c.replyError(id, wsBadMessage, "delta: %v", err)
+		c.replyError(id, protocol.BadMessage, "delta: %v", err)
 		return
 	}
 	if m.ID == nil || m.Key == nil || len(m.Delta) == 0 {
-		c.replyError(id, wsBadMessage, `delta needs "id", "key" and "delta"`)
+		c.replyError(id, protocol.BadMessage, `delta needs "id", "key" and "delta"`)
 		return
 	}
 	raw := m.Delta
@@ -258,26 +259,26 @@ func (c *wsConn) handleDelta(id json.RawMessage, data []byte) {
 func (c *wsConn) handleBinary(data []byte) {
 	c.h.metrics.in("delta")
 	if !c.allow() {
-		c.replyError(nil, wsRateLimited, "over %g messages per second", c.opts.Rate)
+		c.replyError(nil, protocol.RateLimited, "over %g messages per second", c.opts.Rate)
 		return
 	}
 	if !c.binary {
-		c.replyError(nil, wsBadMessage, `binary frames need "encoding":"binary" in hello`)
+		c.replyError(nil, protocol.BadMessage, `binary frames need "encoding":"binary" in hello`)
 		return
 	}
 	if len(data) == 0 || data[0] != 'D' {
-		c.replyError(nil, wsBadMessage, "unknown binary message")
+		c.replyError(nil, protocol.BadMessage, "unknown binary message")
 		return
 	}
 	id, n := binary.Uvarint(data[1:])
 	if n <= 0 {
-		c.replyError(nil, wsBadMessage, "binary delta: bad id")
+		c.replyError(nil, protocol.BadMessage, "binary delta: bad id")
 		return
 	}
 	idJSON := json.RawMessage(fmt.Sprint(id))
 	b, err := crdt.UnmarshalBatch(data[1+n:])
 	if err != nil || len(b.Items) != 1 {
-		c.replyError(idJSON, wsBadMessage, "binary delta: not a one-item batch")
+		c.replyError(idJSON, protocol.BadMessage, "binary delta: not a one-item batch")
 		return
 	}
 	it := b.Items[0]

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // A connection's first message: hello, the protocol version, the token and the
@@ -41,22 +42,22 @@ func (c *wsConn) hello() bool {
 	var head struct {
 		T string `json:"t"`
 	}
-	if mt != websocket.TextMessage || json.Unmarshal(data, &head) != nil || head.T != "hello" || decodeExact(data, &m) != nil {
-		c.closeWith(closeHelloRequired, "hello_required")
+	if mt != websocket.TextMessage || json.Unmarshal(data, &head) != nil || head.T != protocol.Hello || decodeExact(data, &m) != nil {
+		c.closeWith(protocol.CloseHelloRequired, "hello_required")
 		return false
 	}
 	var v int64
 	if err := json.Unmarshal(m.V, &v); err != nil {
-		c.closeWith(closeHelloRequired, "hello_required")
+		c.closeWith(protocol.CloseHelloRequired, "hello_required")
 		return false
 	}
 	if v != 1 {
-		c.closeWith(closeUnsupportedVersion, "unsupported_version")
+		c.closeWith(protocol.CloseUnsupportedVersion, "unsupported_version")
 		return false
 	}
 	id, err := parseLowerUUID(m.Replica)
 	if err != nil || (m.Encoding != "" && m.Encoding != "json" && m.Encoding != "binary") {
-		c.closeWith(closeHelloRequired, "hello_required")
+		c.closeWith(protocol.CloseHelloRequired, "hello_required")
 		return false
 	}
 	if m.Cursor != nil {
@@ -64,7 +65,7 @@ func (c *wsConn) hello() bool {
 		for k, s := range m.Cursor {
 			o, err := parseLowerUUID(k)
 			if err != nil {
-				c.closeWith(closeHelloRequired, "hello_required")
+				c.closeWith(protocol.CloseHelloRequired, "hello_required")
 				return false
 			}
 			c.resume[o] = s
@@ -91,9 +92,9 @@ func (c *wsConn) hello() bool {
 		Cluster string            `json:"cluster,omitempty"`
 		Cursor  map[string]uint64 `json:"cursor"`
 		Limits  map[string]any    `json:"limits"`
-	}{"welcome", 1, c.n.Name(), c.n.ID().String(), c.n.cfg.ClusterID, vvJSON(c.n.VersionVector()),
+	}{protocol.Welcome, 1, c.n.Name(), c.n.ID().String(), c.n.cfg.ClusterID, vvJSON(c.n.VersionVector()),
 		map[string]any{"max_frame": c.opts.MaxFrame, "max_subs": c.opts.MaxSubs, "rate": c.opts.Rate}})
-	if err := c.writeFrame(websocket.TextMessage, "welcome", welcome); err != nil {
+	if err := c.writeFrame(websocket.TextMessage, protocol.Welcome, welcome); err != nil {
 		c.ws.Close()
 		return false
 	}
@@ -120,20 +121,20 @@ func (c *wsConn) authenticate(token string, replica crdt.ReplicaID) bool {
 		g, err := auth.Verify(token)
 		if err != nil {
 			if errors.Is(err, ErrTokenExpired) {
-				return fail("expired", closeTokenExpired, "token_expired", err)
+				return fail("expired", protocol.CloseTokenExpired, "token_expired", err)
 			}
-			return fail("invalid", closeUnauthorized, "unauthorized", err)
+			return fail("invalid", protocol.CloseUnauthorized, "unauthorized", err)
 		}
 		c.grant = g
 	}
 	if c.grant == nil {
-		return fail("missing", closeUnauthorized, "unauthorized", ErrTokenMissing)
+		return fail("missing", protocol.CloseUnauthorized, "unauthorized", ErrTokenMissing)
 	}
 	if c.grant.Replica != replica {
-		return fail("replica", closeUnauthorized, "unauthorized", fmt.Errorf("the token is for replica %s", c.grant.Replica))
+		return fail("replica", protocol.CloseUnauthorized, "unauthorized", fmt.Errorf("the token is for replica %s", c.grant.Replica))
 	}
 	if !c.grant.Expires.After(time.Now()) {
-		return fail("expired", closeTokenExpired, "token_expired", ErrTokenExpired)
+		return fail("expired", protocol.CloseTokenExpired, "token_expired", ErrTokenExpired)
 	}
 	return true
 }
@@ -141,7 +142,7 @@ func (c *wsConn) authenticate(token string, replica crdt.ReplicaID) bool {
 // forbidden refuses a message the session's token does not cover.
 func (c *wsConn) forbidden(id json.RawMessage, format string, args ...any) {
 	c.h.sec.authFailures.WithLabelValues("ws", "forbidden").Inc()
-	c.replyError(id, wsForbidden, format, args...)
+	c.replyError(id, protocol.Forbidden, format, args...)
 }
 
 func parseLowerUUID(s string) (crdt.ReplicaID, error) {

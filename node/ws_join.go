@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // A client delta's way into the node: queued to the committer, and its error
@@ -32,15 +33,15 @@ func (c *wsConn) join(id uint64, key string, decode func() (*crdt.Object, error)
 		idJSON := json.RawMessage(fmt.Sprint(id))
 		d, err := decode()
 		if err != nil {
-			c.replyError(idJSON, wsInvalidDelta, "%s", userMessage(err))
+			c.replyError(idJSON, protocol.InvalidDelta, "%s", userMessage(err))
 			return
 		}
 		if err := checkKey(key); err != nil {
-			c.replyError(idJSON, wsInvalidKey, "%s", userMessage(err))
+			c.replyError(idJSON, protocol.InvalidKey, "%s", userMessage(err))
 			return
 		}
 		if !c.n.Ready() {
-			c.replyError(idJSON, wsUnavailable, "the node is shutting down")
+			c.replyError(idJSON, protocol.Unavailable, "the node is shutting down")
 			return
 		}
 		if err := c.n.JoinClient(c.ctx, c.replica, key, d); err != nil {
@@ -48,32 +49,32 @@ func (c *wsConn) join(id uint64, key string, decode func() (*crdt.Object, error)
 			c.replyError(idJSON, code, "%s", msg)
 			return
 		}
-		c.reply("ack", marshalWS(struct {
+		c.reply(protocol.Ack, marshalWS(struct {
 			T  string `json:"t"`
 			ID uint64 `json:"id"`
-		}{"ack", id}))
+		}{protocol.Ack, id}))
 	}()
 }
 
 func (c *wsConn) classify(err error) (code, msg string) {
 	switch {
 	case errors.Is(err, ErrInvalidKey):
-		return wsInvalidKey, userMessage(err)
+		return protocol.InvalidKey, userMessage(err)
 	case errors.Is(err, ErrForgedDot):
-		return wsForgedDot, userMessage(err)
+		return protocol.ForgedDot, userMessage(err)
 	case errors.Is(err, crdt.ErrOutOfRange):
-		return wsOutOfRange, userMessage(err)
+		return protocol.OutOfRange, userMessage(err)
 	case errors.Is(err, crdt.ErrUnseenDots):
-		return wsUnseenDots, userMessage(err) + "; resend the delta later"
+		return protocol.UnseenDots, userMessage(err) + "; resend the delta later"
 	case errors.Is(err, crdt.ErrWrongType):
-		return wsWrongType, userMessage(err)
+		return protocol.WrongType, userMessage(err)
 	case errors.Is(err, crdt.ErrInvalid), errors.Is(err, crdt.ErrLimit):
-		return wsInvalidDelta, userMessage(err)
+		return protocol.InvalidDelta, userMessage(err)
 	case errors.Is(err, ErrClosed), !c.n.Ready():
-		return wsUnavailable, "the node is shutting down"
+		return protocol.Unavailable, "the node is shutting down"
 	case c.ctx.Err() != nil:
-		return wsUnavailable, "the connection is closing"
+		return protocol.Unavailable, "the connection is closing"
 	}
 	c.log.Error("websocket delta failed", "err", err)
-	return wsInternal, "internal error; the delta may be resent"
+	return protocol.Internal, "internal error; the delta may be resent"
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // The writer's side of a connection: the bounded send queue, and the one
@@ -25,12 +26,12 @@ func (c *wsConn) reply(t string, frame []byte) {
 
 func (c *wsConn) replyError(id json.RawMessage, code, format string, args ...any) {
 	c.h.metrics.errors.WithLabelValues(code).Inc()
-	c.reply("error", marshalWS(struct {
+	c.reply(protocol.Error, marshalWS(struct {
 		T       string          `json:"t"`
 		Code    string          `json:"code"`
 		Message string          `json:"message"`
 		ID      json.RawMessage `json:"id,omitempty"`
-	}{"error", code, fmt.Sprintf(format, args...), id}))
+	}{protocol.Error, code, fmt.Sprintf(format, args...), id}))
 }
 
 // offerPresence queues a presence frame if there is room. If not, it
@@ -181,13 +182,13 @@ func (c *wsConn) writeLive(lc *liveChange) error {
 		if lc.binErr != nil {
 			return c.skipBad(lc.key, lc.binErr)
 		}
-		return c.writeFrame(websocket.BinaryMessage, "delta", lc.bin)
+		return c.writeFrame(websocket.BinaryMessage, protocol.Delta, lc.bin)
 	}
 	lc.textOnce.Do(func() { lc.text, lc.textErr = deltaFrameJSON(lc.cursor.JSON(), lc.key, lc.delta) })
 	if lc.textErr != nil {
 		return c.skipBad(lc.key, lc.textErr)
 	}
-	return c.writeFrame(websocket.TextMessage, "delta", lc.text)
+	return c.writeFrame(websocket.TextMessage, protocol.Delta, lc.text)
 }
 
 // skipBad logs a change that does not encode; it cannot happen to a delta

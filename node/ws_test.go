@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -394,7 +395,7 @@ func TestWSSubscribeSnapshotThenLive(t *testing.T) {
 	// Unsubscribed keys stop coming.
 	w.send(map[string]any{"t": "unsub", "id": 2})
 	w.send(map[string]any{"t": "unsub", "id": 2})
-	w.expectError(wsUnknownSub, nil)
+	w.expectError(protocol.UnknownSub, nil)
 	if _, err := a.n.Apply(ctx, "board/2/z", wsInc); err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +609,7 @@ func TestWSBinary(t *testing.T) {
 	if err := w.c.WriteMessage(websocket.BinaryMessage, []byte{'D', 1, 0xff}); err != nil {
 		t.Fatal(err)
 	}
-	w.expectError(wsBadMessage, 1)
+	w.expectError(protocol.BadMessage, 1)
 }
 
 // wsSmallBufferDialer makes a client whose socket takes little before the
@@ -735,16 +736,16 @@ func TestWSBadInput(t *testing.T) {
 				if err := w.c.WriteMessage(websocket.TextMessage, []byte(bad)); err != nil {
 					t.Fatal(err)
 				}
-				w.expectError(wsBadJSON, nil)
+				w.expectError(protocol.BadJSON, nil)
 			}
 			w.send(map[string]any{"t": "sub", "id": 1, "key": "a", "prefix": "b"})
-			w.expectError(wsBadMessage, 1)
+			w.expectError(protocol.BadMessage, 1)
 			w.send(map[string]any{"t": "delta", "id": 2, "key": 5, "delta": map[string]any{}})
-			w.expectError(wsBadMessage, 2)
+			w.expectError(protocol.BadMessage, 2)
 			w.send(map[string]any{"t": "delta", "id": 3, "key": "k", "delta": map[string]any{"types": "nope"}})
-			w.expectError(wsInvalidDelta, 3)
+			w.expectError(protocol.InvalidDelta, 3)
 			w.send(map[string]any{"t": "sub", "id": 4, "key": ""})
-			w.expectError(wsInvalidKey, 4)
+			w.expectError(protocol.InvalidKey, 4)
 			w.send(map[string]any{"t": "ping", "id": 5})
 			w.expect("pong")
 		}},
@@ -752,14 +753,14 @@ func TestWSBadInput(t *testing.T) {
 			w := dialWS(t, s.url, true)
 			w.hello(nil)
 			w.send(map[string]any{"t": "frobnicate", "id": 8})
-			w.expectError(wsUnknownType, 8)
+			w.expectError(protocol.UnknownType, 8)
 			w.send(map[string]any{"t": "ping"})
 			w.expect("pong")
 		}},
 		{"unknown protocol version", WSOptions{}, func(t *testing.T, s *wsNode) {
 			w := dialWS(t, s.url, true)
 			w.send(map[string]any{"t": "hello", "v": 2, "replica": w.replica.String()})
-			if code := w.closeCode(); code != closeUnsupportedVersion {
+			if code := w.closeCode(); code != protocol.CloseUnsupportedVersion {
 				t.Fatalf("close %d (%v), want 4001", code, w.err)
 			}
 		}},
@@ -771,7 +772,7 @@ func TestWSBadInput(t *testing.T) {
 			} {
 				w := dialWS(t, s.url, true)
 				w.send(first)
-				if code := w.closeCode(); code != closeHelloRequired {
+				if code := w.closeCode(); code != protocol.CloseHelloRequired {
 					t.Fatalf("first %v: close %d (%v), want 4002", first, code, w.err)
 				}
 			}
@@ -781,14 +782,14 @@ func TestWSBadInput(t *testing.T) {
 			w.hello(nil)
 			d := clientDelta(t, crdt.NewObject(), w.replica, now, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String("x")})
 			w.send(map[string]any{"t": "delta", "id": 11, "key": "target/c", "delta": wsDeltaJSON(t, d)})
-			w.expectError(wsWrongType, 11)
+			w.expectError(protocol.WrongType, 11)
 		}},
 		{"forged dot", WSOptions{}, func(t *testing.T, s *wsNode) {
 			w := dialWS(t, s.url, true)
 			w.hello(nil)
 			d := clientDelta(t, crdt.NewObject(), other, now, wsInc) // minted under another replica
 			w.send(map[string]any{"t": "delta", "id": 12, "key": "target/c", "delta": wsDeltaJSON(t, d)})
-			w.expectError(wsForgedDot, 12)
+			w.expectError(protocol.ForgedDot, 12)
 		}},
 		{"subscription limits", WSOptions{MaxSubs: 3}, func(t *testing.T, s *wsNode) {
 			w := dialWS(t, s.url, true)
@@ -798,9 +799,9 @@ func TestWSBadInput(t *testing.T) {
 				w.expect("snapshot")
 			}
 			w.send(map[string]any{"t": "sub", "id": 3, "key": "target/x"})
-			w.expectError(wsDuplicateSub, 3)
+			w.expectError(protocol.DuplicateSub, 3)
 			w.send(map[string]any{"t": "sub", "id": 4, "key": "target/x"})
-			w.expectError(wsTooManySubs, 4)
+			w.expectError(protocol.TooManySubs, 4)
 		}},
 		{"connection limit", WSOptions{MaxConns: 2}, func(t *testing.T, s *wsNode) {
 			w := dialWS(t, s.url, true) // the watcher is the first
@@ -858,7 +859,7 @@ func TestWSBadInput(t *testing.T) {
 				switch {
 				case m["t"] == "pong":
 					pongs++
-				case m["t"] == "error" && m["code"] == wsRateLimited:
+				case m["t"] == "error" && m["code"] == protocol.RateLimited:
 					limited++
 				default:
 					t.Fatalf("flood answered with %v", m)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // maxInFlight bounds the deltas sent on a connection and not yet
@@ -207,24 +208,14 @@ func (c *Client) ended(cn *conn, err error) error {
 func (c *Client) readError(url string, err error) error {
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
-		if reason, ok := closeReasons[ce.Code]; ok {
+		if reason, ok := protocol.CloseReason(ce.Code); ok {
 			c.report(reason, fmt.Sprintf("%s closed the connection: %d %s", url, ce.Code, ce.Text), "")
 		}
-		if ce.Code == 4003 || ce.Code == 4004 {
+		if ce.Code == protocol.CloseUnauthorized || ce.Code == protocol.CloseTokenExpired {
 			return fmt.Errorf("%w: connection to %s: %w", ErrUnauthorized, url, err)
 		}
 	}
 	return fmt.Errorf("connection to %s: %w", url, err)
-}
-
-// closeReasons are the close codes of docs/protocol.md that mean trouble.
-var closeReasons = map[int]string{
-	1009: "frame_too_big",
-	4001: "unsupported_version",
-	4002: "hello_required",
-	4003: "unauthorized",
-	4004: "token_expired",
-	4008: "too_slow",
 }
 
 func (c *Client) report(code, msg, key string) {
@@ -271,7 +262,7 @@ func (e *handshakeError) Unwrap() error { return e.err }
 // says itself whether it may resume (fresh is false only for targets the
 // cursor speaks for), so the node catches up exactly those.
 func (c *Client) helloLocked(token string) []byte {
-	m := helloMsg{T: "hello", V: protocolVersion, Replica: c.replica.String(), Token: token, Encoding: "json"}
+	m := helloMsg{T: protocol.Hello, V: protocol.Version, Replica: c.replica.String(), Token: token, Encoding: protocol.EncodingJSON}
 	if c.cursor != nil && len(c.synced) > 0 {
 		m.Cursor = c.cursor
 	}
@@ -299,7 +290,7 @@ func (cn *conn) writeLoop() {
 				return
 			}
 			c.mu.Lock()
-			b, _ := json.Marshal(pingMsg{T: "ping", ID: c.nextIDLocked()})
+			b, _ := json.Marshal(pingMsg{T: protocol.Ping, ID: c.nextIDLocked()})
 			c.mu.Unlock()
 			frames = append(frames, b)
 		case <-cn.wakeup:
@@ -325,7 +316,7 @@ func (cn *conn) owed() [][]byte {
 	}
 	var frames [][]byte
 	for _, id := range cn.unsubs {
-		b, _ := json.Marshal(unsubMsg{T: "unsub", ID: id})
+		b, _ := json.Marshal(unsubMsg{T: protocol.Unsub, ID: id})
 		frames = append(frames, b)
 	}
 	cn.unsubs = nil
@@ -335,7 +326,7 @@ func (cn *conn) owed() [][]byte {
 		}
 		id := c.nextIDLocked()
 		cn.subIDs[t], cn.subs[id] = id, t
-		m := subMsg{T: "sub", ID: id, Fresh: !c.synced[t]}
+		m := subMsg{T: protocol.Sub, ID: id, Fresh: !c.synced[t]}
 		if t[0] == 'p' {
 			p := t[2:]
 			m.Prefix = &p
@@ -367,7 +358,7 @@ func (cn *conn) owed() [][]byte {
 		}
 		p.conn = cn
 		inFlight++
-		b, _ := json.Marshal(deltaMsg{T: "delta", ID: p.id, Key: p.key, Delta: d})
+		b, _ := json.Marshal(deltaMsg{T: protocol.Delta, ID: p.id, Key: p.key, Delta: d})
 		frames = append(frames, b)
 	}
 	return frames

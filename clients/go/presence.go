@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 // Presence (docs/protocol.md): a small ephemeral state this client shows
@@ -87,7 +89,7 @@ func (cn *conn) presenceOwedLocked() [][]byte {
 			T     string          `json:"t"`
 			Key   string          `json:"key"`
 			State json.RawMessage `json:"state"`
-		}{"presence", key, json.RawMessage(state)})
+		}{protocol.Presence, key, json.RawMessage(state)})
 		frames = append(frames, b)
 	}
 	for key, s := range c.presence {

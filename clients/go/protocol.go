@@ -5,8 +5,6 @@ import "encoding/json"
 // The messages of docs/protocol.md that this client sends and reads (JSON
 // encoding only).
 
-const protocolVersion = 1
-
 type helloMsg struct {
 	T        string            `json:"t"`
 	V        int               `json:"v"`

@@ -6,26 +6,17 @@ import (
 	"time"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
-// fatalCodes are the error codes after which a delta can never succeed:
-// the node refused its content, not its timing. The delta leaves the
-// pending list; the local replica keeps the change (a CRDT edit cannot be
-// taken back) and the error handler hears which key.
-// forbidden is one too (as in clients/js): the token does not cover the
-// key, and a new token for the same user would not either.
-var fatalCodes = map[string]bool{
-	"bad_message": true, "invalid_key": true, "invalid_delta": true, "wrong_type": true, "forged_dot": true,
-	"forbidden": true, "out_of_range": true,
-}
-
-// transientCodes are refusals for timing: the delta is sent again on the
-// same connection after retryDelay. A delta refused with a code that is
-// neither (one a later version may add) stays pending but is not sent
-// again on this connection: the next one tries again.
-// unseen_dots: the delta covers writes the node has not received yet (the
-// client read them from a node further ahead); they arrive by replication.
-var transientCodes = map[string]bool{"rate_limited": true, "internal": true, "unavailable": true, "unseen_dots": true}
+// A refused delta: protocol.RetryNever codes mean the node refused its
+// content, and it leaves the pending list (the local replica keeps the
+// change: a CRDT edit cannot be taken back; the error handler hears which
+// key). protocol.RetryLater codes are refusals for timing (unseen_dots: the
+// client read writes from a node further ahead, and replication brings them
+// here): the delta is sent again on the same connection after retryDelay. A
+// code that is neither (one a later version may add) leaves the delta
+// pending, not sent again on this connection: the next one tries again.
 
 const retryDelay = time.Second
 
@@ -40,7 +31,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 	var states []remoteState
 	incomplete := false // a snapshot chunk with an object that does not decode answers nothing
 	switch m.T {
-	case "snapshot":
+	case protocol.Snapshot:
 		for _, o := range m.Objects {
 			d, err := crdt.UnmarshalObjectJSON(o.State)
 			if err != nil {
@@ -50,7 +41,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 			}
 			states = append(states, remoteState{o.Key, d})
 		}
-	case "delta":
+	case protocol.Delta:
 		d, err := crdt.UnmarshalObjectJSON(m.Delta)
 		if err != nil || m.Key == "" {
 			c.report("invalid_delta", fmt.Sprintf("delta of %q from %s: %v", m.Key, cn.url, err), m.Key)
@@ -66,7 +57,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 	}
 	var b batch
 	switch m.T {
-	case "welcome":
+	case protocol.Welcome:
 		if m.Cluster != "" && c.cluster != "" && m.Cluster != c.cluster {
 			cn.fatal = fmt.Errorf("%w: %s is in cluster %s, this replica synced with cluster %s", ErrWrongCluster, cn.url, m.Cluster, c.cluster)
 			c.reportLocked("wrong_cluster", cn.fatal.Error(), "")
@@ -89,7 +80,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 				p.conn = nil
 			}
 		}
-	case "snapshot":
+	case protocol.Snapshot:
 		c.joinLocked(states, &b)
 		if m.Done && !incomplete {
 			c.stats.snapshots++
@@ -98,32 +89,32 @@ func (c *Client) handle(cn *conn, data []byte) {
 			}
 			c.adoptCursorLocked(cn, m.Cursor, &b)
 		}
-	case "catchup":
+	case protocol.Catchup:
 		c.stats.catchups++
 		if t, ok := cn.subs[derefU(m.Sub)]; ok && m.Sub != nil {
 			cn.answered[t] = true
 		}
 		c.adoptCursorLocked(cn, m.Cursor, &b)
-	case "delta":
+	case protocol.Delta:
 		c.joinLocked(states, &b)
 		c.adoptCursorLocked(cn, m.Cursor, &b)
-	case "resync":
+	case protocol.Resync:
 		// Deltas were dropped: until the snapshot that follows is done,
 		// new cursors do not cover this subscription.
 		c.stats.resyncs++
 		if t, ok := cn.subs[derefU(m.Sub)]; ok && m.Sub != nil {
 			cn.answered[t] = false
 		}
-	case "ack":
+	case protocol.Ack:
 		if id, ok := m.id(); ok && c.ackLocked(cn, id) {
 			c.stats.acks++
 			b.del = append(b.del, id)
 			cn.kick() // room in flight
 		}
-	case "error":
+	case protocol.Error:
 		c.nodeErrorLocked(cn, &m, &b)
-	case "pong":
-	case "presence":
+	case protocol.Pong:
+	case protocol.Presence:
 		c.onPresenceLocked(&m)
 	default:
 		// Unknown types are ignored, as unknown fields are: a later minor
@@ -201,7 +192,7 @@ func (c *Client) nodeErrorLocked(cn *conn, m *inMsg, b *batch) {
 	if id, ok := m.id(); ok {
 		if p := c.pendingByID(id); p != nil {
 			key = p.key
-			if fatalCodes[m.Code] {
+			if protocol.RetryOf(m.Code) == protocol.RetryNever {
 				for i, q := range c.pending {
 					if q == p {
 						c.pending = append(c.pending[:i:i], c.pending[i+1:]...)
@@ -210,7 +201,7 @@ func (c *Client) nodeErrorLocked(cn *conn, m *inMsg, b *batch) {
 				}
 				b.del = append(b.del, p.id)
 				cn.kick()
-			} else if p.conn == cn && transientCodes[m.Code] {
+			} else if p.conn == cn && protocol.RetryOf(m.Code) == protocol.RetryLater {
 				time.AfterFunc(retryDelay, func() {
 					c.mu.Lock()
 					defer c.mu.Unlock()

@@ -5,6 +5,7 @@ package main
 // binary deltas and timestamps what it receives.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/node"
 )
 
@@ -137,7 +139,7 @@ func dialClientAs(replica crdt.ReplicaID, url string, binaryEnc bool, wantAcks b
 	if binaryEnc {
 		enc = "binary"
 	}
-	hello, _ := json.Marshal(map[string]any{"t": "hello", "v": 1, "replica": w.replica.String(), "encoding": enc})
+	hello, _ := json.Marshal(map[string]any{"t": protocol.Hello, "v": protocol.Version, "replica": w.replica.String(), "encoding": enc})
 	if err := c.WriteMessage(websocket.TextMessage, hello); err != nil {
 		c.Close()
 		return nil, err
@@ -160,7 +162,10 @@ func dialClientAs(replica crdt.ReplicaID, url string, binaryEnc bool, wantAcks b
 	return w, nil
 }
 
-var ackPrefix = []byte(`{"t":"ack"`)
+// ackPrefix and errorPrefix start the node's ack and error messages.
+var errorPrefix = []byte(`{"t":"` + protocol.Error + `"`)
+
+var ackPrefix = []byte(`{"t":"` + protocol.Ack + `"`)
 
 func (w *wsClient) readLoop() {
 	defer close(w.done)
@@ -177,7 +182,7 @@ func (w *wsClient) readLoop() {
 			}
 			continue
 		}
-		if mt == websocket.TextMessage && len(data) > 12 && string(data[:12]) == `{"t":"error"` {
+		if mt == websocket.TextMessage && bytes.HasPrefix(data, errorPrefix) {
 			w.errs.Add(1)
 		}
 		if w.onFrame != nil {
@@ -196,7 +201,7 @@ func (w *wsClient) send(mt int, b []byte) error {
 // subscribe asks for key, fresh; the caller's onFrame sees the snapshot
 // (isSnapshotDone) and then the live deltas.
 func (w *wsClient) subscribe(id int, key string) error {
-	b, _ := json.Marshal(map[string]any{"t": "sub", "id": id, "key": key, "fresh": true})
+	b, _ := json.Marshal(map[string]any{"t": protocol.Sub, "id": id, "key": key, "fresh": true})
 	return w.send(websocket.TextMessage, b)
 }
 

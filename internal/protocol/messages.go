@@ -1,0 +1,32 @@
+package protocol
+
+// Version is the protocol version a client names in hello; a node refuses
+// any other with CloseUnsupportedVersion.
+const Version = 1
+
+// Message types: the "t" field of every JSON message.
+const (
+	// Client to node.
+	Hello    = "hello"
+	Sub      = "sub"
+	Unsub    = "unsub"
+	Delta    = "delta" // also node to client: a live change
+	Ping     = "ping"
+	Presence = "presence" // also node to client: a presence change
+
+	// Node to client.
+	Welcome     = "welcome"
+	Snapshot    = "snapshot"
+	Catchup     = "catchup"
+	Ack         = "ack"
+	Resync      = "resync"
+	Error       = "error"
+	Pong        = "pong"
+	PresenceSet = "presence_set"
+)
+
+// Encodings a client may ask for in hello.
+const (
+	EncodingJSON   = "json"
+	EncodingBinary = "binary"
+)
