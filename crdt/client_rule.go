@@ -286,6 +286,7 @@ func (c ClientRule) checkCounter(t Type, cur, es []Entry, p Path) error {
 }
 
 // leafType is the type whose leaf the path ends in: the set for an
+// element, the text for a text block, the list for a list's block or
 // element, the field's type for a field, else the root.
 func (p Path) leafType() Type {
 	if len(p.Segs) == 0 {
@@ -293,6 +294,8 @@ func (p Path) leafType() Type {
 	}
 	last := p.Segs[len(p.Segs)-1]
 	switch {
+	case last.IsBlock() && last.Type == TypeList, last.IsItem():
+		return TypeList
 	case last.IsBlock():
 		return TypeText
 	case last.IsElem():
