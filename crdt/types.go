@@ -86,12 +86,12 @@ func (t *Type) UnmarshalText(b []byte) error {
 type leafKind uint8
 
 const (
-	leafDots    leafKind = iota // flags and set elements: a dot set
-	leafCounter                 // counters: dot -> (P, N)
-	leafMV                      // multi-value register: dot -> value
-	leafLWW                     // last-writer-wins: dot -> (timestamp, value)
-	leafText                    // text, and a list's positions: pieces of a Fugue tree, see text.go
-	leafListItem                    // list element: dot -> (timestamp, value, position), see list.go
+	leafDots     leafKind = iota // flags and set elements: a dot set
+	leafCounter                  // counters: dot -> (P, N)
+	leafMV                       // multi-value register: dot -> value
+	leafLWW                      // last-writer-wins: dot -> (timestamp, value)
+	leafText                     // text, and a list's positions: pieces of a Fugue tree, see text.go
+	leafListItem                 // list element: dot -> (timestamp, value, position), see list.go
 )
 
 // leafKindOf returns the kind of the leaf a terminal type keeps. Sets keep
