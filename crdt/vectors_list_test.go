@@ -78,9 +78,9 @@ func vecListScenarios() []vecScenario {
 		),
 		want: vSame(`{"todo":[{"title":"two"},{"n":1,"title":"ONE"}]}`, "ab"), converged: "ab",
 	}, {
-		name: "list-concurrent-inserts-not-interleaved",
+		name:        "list-concurrent-inserts-not-interleaved",
 		description: "a and b each insert a run of three at the end concurrently: Fugue keeps each run whole.",
-		replicas: "ab",
+		replicas:    "ab",
 		steps: vecSteps(
 			vAt("a", 1000, ins(0, `"a1"`), "a1"), vAt("a", 1001, ins(1, `"a2"`), "a2"), vAt("a", 1002, ins(2, `"a3"`), "a3"),
 			vAt("b", 1000, ins(0, `"b1"`), "b1"), vAt("b", 1001, ins(1, `"b2"`), "b2"), vAt("b", 1002, ins(2, `"b3"`), "b3"),
