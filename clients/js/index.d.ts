@@ -6,8 +6,8 @@ export type Scalar = null | boolean | number | string;
 /** The plain value of an object: a counter's number, a set's or mvreg's array, a map's object, a register's scalar, a flag's boolean, a text's string. */
 export type PlainValue = Scalar | Scalar[] | { [field: string]: PlainValue };
 
-export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag' | 'text';
-export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete' | 'insert';
+export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag' | 'text' | 'list';
+export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete' | 'insert' | 'move';
 
 /**
  * An operation in its JSON form, e.g. {type:'counter', op:'inc', by:1},
@@ -15,15 +15,20 @@ export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disa
  * {type:'text', op:'insert', index:3, value:'abc'}, {type:'text', op:'delete', index:3, count:2}.
  * With a path the object is a map; every field but the last is a map and the last is of `type`.
  * A text's index and count are Unicode code points, not UTF-16 units.
+ * A list: {type:'list', op:'insert', index:0, value:'x' or {title:'x'}} (an object makes a map element of
+ * lww fields), {type:'list', op:'delete', index:1, count:2}, {type:'list', op:'move', from:3, to:0}.
+ * A path may hold one list index, followed by fields of that map element: path:['todo', 2, 'title'].
  */
 export interface OpJSON {
   type: TypeName;
   op: OpName;
-  path?: string[];
-  value?: Scalar;
+  path?: (string | number)[];
+  value?: Scalar | Record<string, Scalar>;
   by?: number;
   index?: number;
   count?: number;
+  from?: number;
+  to?: number;
 }
 
 /** A hybrid logical clock reading: milliseconds since the epoch and a logical counter. */
