@@ -274,6 +274,13 @@ func itemMapKey(st Store, prefix string, index int64) (string, error) {
 // list, are leaves, the list's own segments at depth: []any of each
 // element's scalar, or map[string]any for a map element.
 func renderList(leaves []pathLeaf, depth int) []any {
+	_, vals := listElems(leaves, depth)
+	return vals
+}
+
+// listElems returns the elements of the list whose leaves are leaves, in
+// order, and their plain values.
+func listElems(leaves []pathLeaf, depth int) ([]*listItem, []any) {
 	var blocks [][]Entry
 	var items []*listItem
 	fields := map[Dot][]pathLeaf{}
@@ -291,15 +298,16 @@ func renderList(leaves []pathLeaf, depth int) []any {
 			fields[seg.Item] = append(fields[seg.Item], l)
 		}
 	}
-	out := []any{}
-	for _, it := range newListView(blocks, items).items {
+	shown := newListView(blocks, items).items
+	out := make([]any, 0, len(shown))
+	for _, it := range shown {
 		if it.kind == TypeORMap {
 			out = append(out, render(TypeORMap, fields[it.id], depth+1))
 		} else {
 			out = append(out, it.val.Interface())
 		}
 	}
-	return out
+	return shown, out
 }
 
 // List returns the list at path (the object itself if path is empty, else

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -234,7 +235,7 @@ func TestListRandomConcurrentConverges(t *testing.T) {
 			// Deliver some of what others made first.
 			for _, d := range deltas {
 				if rapid.IntRange(0, 2).Draw(t, "deliver") == 0 {
-					l.join(d)
+					requireListEdits(t, l.o, d)
 				}
 			}
 			if op, ok := drawListOp(t, l.o, nil); ok {
@@ -286,4 +287,100 @@ func drawListOp(t *rapid.T, o *crdt.Object, path []string) (crdt.Op, bool) {
 		return crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: p, Item: &crdt.ItemRef{At: len(path), Index: int64(i)}, Value: genValue().Draw(t, "field")}, true
 	}
 	return op, true
+}
+
+// requireListEdits joins d into o and checks that the list change events
+// (crdt.ListSnapshot.Changes), applied to the list as it was, give the
+// list as it is.
+func requireListEdits(t *rapid.T, o, d *crdt.Object) {
+	before := o.List()
+	snap := crdt.SnapshotLists(o)
+	o.Join(d)
+	after := o.List()
+	var edits []crdt.ListEdit
+	for _, c := range snap.Changes(o) {
+		if len(c.Path) == 0 {
+			edits = append(edits, c.Edits...)
+		}
+	}
+	got := applyListEdits(t, jsonValues(t, before), edits)
+	if want := jsonValues(t, after); !reflect.DeepEqual(got, want) {
+		t.Fatalf("edits %+v turn %v into %v, want %v", edits, before, got, want)
+	}
+}
+
+func jsonValues(t *rapid.T, vs []any) []string {
+	out := []string{}
+	for _, v := range vs {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// applyListEdits applies edits as an app would, to values as JSON.
+func applyListEdits(t *rapid.T, vs []string, edits []crdt.ListEdit) []string {
+	for _, e := range edits {
+		b, _ := json.Marshal(e)
+		var j struct {
+			Op                     string
+			Index, Count, From, To int
+			Value                  json.RawMessage
+		}
+		if err := json.Unmarshal(b, &j); err != nil {
+			t.Fatal(err)
+		}
+		var v string
+		if j.Value != nil {
+			var x any
+			_ = json.Unmarshal(j.Value, &x)
+			c, _ := json.Marshal(x)
+			v = string(c)
+		}
+		switch j.Op {
+		case "insert":
+			vs = slices.Insert(vs, j.Index, v)
+		case "delete":
+			vs = slices.Delete(vs, j.Index, j.Index+j.Count)
+		case "move":
+			x := vs[j.From]
+			vs = slices.Insert(slices.Delete(vs, j.From, j.From+1), j.To, x)
+		case "set":
+			vs[j.Index] = v
+		default:
+			t.Fatalf("unknown edit %s", b)
+		}
+	}
+	return vs
+}
+
+// A change event says what happened in as few steps as it can: one move,
+// one delete of a run, one insert, a set for a map element's field.
+func TestListChangeEvents(t *testing.T) {
+	a := newLister(t, 0)
+	for i, s := range []string{"a", "b", "c", "d"} {
+		a.insert(i, s)
+	}
+	a.insert(4, map[string]crdt.Value{"t": crdt.String("x")})
+	for _, c := range []struct {
+		do   func()
+		want string
+	}{
+		{func() { a.move(0, 3) }, `[{"path":[],"edits":[{"op":"move","from":0,"to":3}]}]`},
+		{func() { a.delete(0, 2) }, `[{"path":[],"edits":[{"op":"delete","index":0,"count":2}]}]`},
+		{func() { a.insert(1, int64(5)) }, `[{"path":[],"edits":[{"op":"insert","index":1,"value":5}]}]`},
+		{func() {
+			a.do(crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"t"}, Item: &crdt.ItemRef{Index: 3}, Value: crdt.String("y")})
+		}, `[{"path":[],"edits":[{"op":"set","index":3,"value":{"t":"y"}}]}]`},
+	} {
+		snap := crdt.SnapshotLists(a.o)
+		c.do()
+		b, _ := json.Marshal(snap.Changes(a.o))
+		if string(b) != c.want {
+			t.Fatalf("changes %s, want %s", b, c.want)
+		}
+	}
 }
