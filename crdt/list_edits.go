@@ -217,19 +217,12 @@ func listsOf(o *Object) map[string]listShot {
 		if err != nil {
 			return
 		}
-		d := -1
-		if p.Root == TypeList {
-			d = 0
-		} else {
-			for i, s := range p.Segs {
-				if s.IsItem() || s.IsBlock() && s.Type == TypeList {
-					d = i
-					break
-				}
-			}
-		}
-		if d < 0 {
+		if !p.inList() {
 			return
+		}
+		d := 0
+		for d < len(p.Segs) && !p.Segs[d].IsItem() && !(p.Segs[d].IsBlock() && p.Segs[d].Type == TypeList) {
+			d++
 		}
 		prefix := Path{Root: p.Root, Segs: p.Segs[:d]}.Key()
 		if _, ok := depths[prefix]; !ok {
@@ -254,4 +247,17 @@ func listsOf(o *Object) map[string]listShot {
 		out[prefix] = l
 	}
 	return out
+}
+
+// inList reports whether p goes through a list.
+func (p Path) inList() bool {
+	if p.Root == TypeList {
+		return true
+	}
+	for _, s := range p.Segs {
+		if s.IsItem() || s.IsBlock() && s.Type == TypeList {
+			return true
+		}
+	}
+	return false
 }

@@ -1982,6 +1982,9 @@ function textsOf(obj) {
   const out = new Map();
   for (const [key, l] of obj.leaves) {
     if (pathLeafKind(l.path) !== LEAF_TEXT) continue;
+    // A list's positions, and texts inside a list's elements (whose
+    // changes the list reports as a "set" of the element), are left out.
+    if (l.path.root === T.list || l.path.segs.some((sg) => isItem(sg) || sg.list)) continue;
     const segs = l.path.segs.slice(0, -1);
     const prefix = pathKey({ root: l.path.root, segs });
     if (!out.has(prefix)) out.set(prefix, { path: segs.map((s) => s.name), pieces: [] });
@@ -2185,6 +2188,12 @@ function listOf(obj, prefix, depth) {
 }
 
 function renderList(leaves, depth) {
+  return listElems(leaves, depth).vals;
+}
+
+// listElems returns the elements of the list whose leaves are leaves, in
+// order, and their plain values.
+function listElems(leaves, depth) {
   const blocks = [];
   const items = [];
   const fields = new Map();
@@ -2199,7 +2208,9 @@ function renderList(leaves, depth) {
       fields.get(k).push(l);
     }
   }
-  return listView(blocks, items).items.map((it) => (it.kind === T.map ? render(T.map, fields.get(it.id.join('/')) || [], depth + 1) : it.val));
+  const shown = listView(blocks, items).items;
+  const vals = shown.map((it) => (it.kind === T.map ? render(T.map, fields.get(it.id.join('/')) || [], depth + 1) : it.val));
+  return { items: shown, vals };
 }
 
 // itemAt returns the map element at index of the list at prefix (path its
@@ -2282,4 +2293,109 @@ function listDelta(obj, prefix, path, delta, replica, last, now, op) {
     const d = next();
     delta.setLeaf(key + fieldKey(name, T.lww), { root: path.root, segs: [...path.segs, seg, { name, type: T.lww }] }, [entry(replica, d, 0, 0, now.wall, now.logical, op.map[name])]);
   }
+}
+
+// ---------------------------------------------------------------------------
+// List changes as positions (crdt/list_edits.go)
+
+// listsOf returns the outermost lists of obj (at its root or map fields) by
+// key prefix: their field names, element ids and values as JSON, in order.
+function listsOf(obj) {
+  const groups = new Map();
+  for (const k of obj.sortedKeys()) {
+    const l = obj.leaves.get(k);
+    let d = l.path.root === T.list ? 0 : l.path.segs.findIndex((sg) => isItem(sg) || sg.list === true);
+    if (d < 0) continue;
+    const segs = l.path.segs.slice(0, d);
+    const prefix = pathKey({ root: l.path.root, segs });
+    if (!groups.has(prefix)) groups.set(prefix, { path: segs.map((sg) => sg.name), depth: d, leaves: [] });
+    groups.get(prefix).leaves.push(l);
+  }
+  const out = new Map();
+  for (const [prefix, g] of groups) {
+    const { items, vals } = listElems(g.leaves, g.depth);
+    out.set(prefix, { path: g.path, ids: items.map((it) => it.id.join('/')), vals: vals.map((v) => JSON.stringify(v)) });
+  }
+  return out;
+}
+
+/** snapshotLists records the lists of obj, so that listChanges can later say what a change did to them. */
+export function snapshotLists(obj) {
+  return listsOf(obj);
+}
+
+/**
+ * listChanges returns, for each list of obj that changed since snap, the
+ * edits that turn it as it was into it as it is, as an app applies them to
+ * an array in order: {op:'delete',index,count}, then {op:'insert',index,value}
+ * and {op:'move',from,to} left to right, then {op:'set',index,value} for
+ * elements whose value changed. Lists are ordered by key prefix.
+ */
+export function listChanges(snap, obj) {
+  const out = [];
+  const now = listsOf(obj);
+  for (const prefix of [...now.keys()].sort()) {
+    const edits = listDiff(snap.get(prefix) || { ids: [], vals: [] }, now.get(prefix));
+    if (edits.length) out.push({ path: now.get(prefix).path, edits });
+  }
+  return out;
+}
+
+function listDiff(a, b) {
+  const edits = [];
+  const inB = new Set(b.ids);
+  const w = [];
+  const old = new Map();
+  a.ids.forEach((id, i) => {
+    if (inB.has(id)) {
+      w.push(id);
+      old.set(id, a.vals[i]);
+      return;
+    }
+    const last = edits[edits.length - 1];
+    if (last && last.index === w.length) last.count++;
+    else edits.push({ op: 'delete', index: w.length, count: 1 });
+  });
+  const wIdx = new Map(w.map((id, i) => [id, i]));
+  const stay = longestRun(b.ids.filter((id) => wIdx.has(id)), wIdx);
+  b.ids.forEach((id, i) => {
+    const after = i > 0 ? w.indexOf(b.ids[i - 1]) + 1 : 0;
+    if (!wIdx.has(id)) {
+      w.splice(after, 0, id);
+      edits.push({ op: 'insert', index: after, value: JSON.parse(b.vals[i]) });
+      return;
+    }
+    if (stay.has(id)) return;
+    const from = w.indexOf(id);
+    w.splice(from, 1);
+    const to = i > 0 ? w.indexOf(b.ids[i - 1]) + 1 : 0;
+    w.splice(to, 0, id);
+    if (from !== to) edits.push({ op: 'move', from, to });
+  });
+  b.ids.forEach((id, i) => {
+    if (old.has(id) && old.get(id) !== b.vals[i]) edits.push({ op: 'set', index: i, value: JSON.parse(b.vals[i]) });
+  });
+  return edits;
+}
+
+// longestRun returns the members of a longest subsequence of seq whose places
+// in idx increase (patience sorting), as crdt/list_edits.go does.
+function longestRun(seq, idx) {
+  const tails = [];
+  const prev = new Array(seq.length).fill(-1);
+  seq.forEach((id, i) => {
+    const x = idx.get(id);
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (idx.get(seq[tails[mid]]) >= x) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo > 0) prev[i] = tails[lo - 1];
+    tails[lo] = i;
+  });
+  const out = new Set();
+  for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) out.add(seq[i]);
+  return out;
 }

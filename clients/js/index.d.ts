@@ -205,6 +205,22 @@ export interface TextEdit {
 }
 
 /** What happened to one text of a key: the key itself (path []) or the text field path names. */
+/** One step of a list change, applied in order to the array as it was (crdt/list_edits.go). */
+export type ListEdit =
+  | { op: 'insert'; index: number; value: PlainValue }
+  | { op: 'delete'; index: number; count: number }
+  | { op: 'move'; from: number; to: number }
+  | { op: 'set'; index: number; value: PlainValue };
+
+/** What happened to one list of an object: path [] for the object itself, else its field names. */
+export interface ListChange {
+  path: string[];
+  edits: ListEdit[];
+}
+
+export function snapshotLists(obj: CrdtObject): unknown;
+export function listChanges(snapshot: unknown, obj: CrdtObject): ListChange[];
+
 export interface TextChange {
   path: string[];
   edits: TextEdit[];
@@ -235,6 +251,8 @@ export interface ChangeEvent {
   source: 'local' | 'remote';
   /** For keys holding collaborative text: each text that changed, as edits an editor applies in order. */
   text?: TextChange[];
+  /** What happened to the key's lists (outermost ones), as positions: an app applies these to its arrays. */
+  list?: ListChange[];
   // For a local text edit, `value` (the whole text) is computed when first read: read it in the listener.
 }
 
@@ -307,6 +325,12 @@ export class Client {
   del(key: string, path: string | string[]): PlainValue;
   /** Inserts str into a text at index (code points; UTF-16 units with options.index16). */
   insertText(key: string, index: number, str: string, options?: SetOptions & { index16?: boolean }): PlainValue;
+  /** insertItem inserts a scalar, or an object of scalars (a map element), into a list at index. */
+  insertItem(key: string, index: number, value: Scalar | Record<string, Scalar>, options?: SetOptions): PlainValue;
+  /** deleteItems deletes count elements of a list from index. */
+  deleteItems(key: string, index: number, count?: number, options?: SetOptions): PlainValue;
+  /** moveItem moves the element of a list at from so that it ends at index to. */
+  moveItem(key: string, from: number, to: number, options?: SetOptions): PlainValue;
   /** Deletes count characters of a text from index (code points; UTF-16 units with options.index16). */
   deleteText(key: string, index: number, count: number, options?: SetOptions & { index16?: boolean }): PlainValue;
   /** The text at key, or at its text field path; "" if there is none. */
