@@ -324,15 +324,23 @@ func TestClientRuleList(t *testing.T) {
 	if err := rule.Check(node, ptrMeta(node), mv); err != nil {
 		t.Fatalf("honest move: %v", err)
 	}
+	own, err := node.Apply(b, crdt.Timestamp{Wall: simStart + 2}, crdt.Op{Type: crdt.TypeList, Kind: crdt.OpInsert, Value: crdt.String("q")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rule.Check(node, ptrMeta(node), own); err != nil {
+		t.Fatalf("b's insert resent as it was: %v", err)
+	}
 	item := fmt.Sprintf(`["list",[%q,2,"lww"]]`, a)
 	for _, c := range []struct {
 		name, delta string
 		want        error
 	}{
-		{"an entry at a's position", fmt.Sprintf(`{"types":["list"],"leaves":[[%s,[[%q,1,%d,0,[%q,1],null]]]],"ctx":{"vv":[],"cloud":[]}}`, item, b, simStart, a), crdt.ErrForgedDot},
-		{"a's insert resent with another value", strings.Replace(string(mustJSON(t, ins)), `"x"`, `"y"`, 1), crdt.ErrForgedDot},
-		{"an entry from the future", fmt.Sprintf(`{"types":["list"],"leaves":[[["list",[%q,1]],[[%q,1,1,[%q,1,"right"],null]]],[%s,[[%q,2,%d,0,[%q,1],null]]]],"ctx":{"vv":[],"cloud":[]}}`, b, b, a, item, b, simStart+3_600_000, b), crdt.ErrInvalid},
-		{"a position after one not received", fmt.Sprintf(`{"types":["list"],"leaves":[[["list",[%q,1]],[[%q,1,1,[%q,9,"right"],null]]]],"ctx":{"vv":[],"cloud":[]}}`, b, b, a), crdt.ErrUnseenDots},
+		{"an entry at a's position", fmt.Sprintf(`{"types":["list"],"leaves":[[%s,[[%q,12,%d,0,[%q,1],null]]]],"ctx":{"vv":[],"cloud":[]}}`, item, b, simStart, a), crdt.ErrForgedDot},
+		{"a's insert sent by b", string(mustJSON(t, ins)), crdt.ErrForgedDot},
+		{"b's insert resent with another value", strings.Replace(string(mustJSON(t, own)), `"q"`, `"r"`, 1), crdt.ErrForgedDot},
+		{"an entry from the future", fmt.Sprintf(`{"types":["list"],"leaves":[[["list",[%q,1]],[[%q,7,1,[%q,1,"right"],null]]],[%s,[[%q,8,%d,0,[%q,7],null]]]],"ctx":{"vv":[],"cloud":[]}}`, b, b, a, item, b, simStart+3_600_000, b), crdt.ErrInvalid},
+		{"a position after one not received", fmt.Sprintf(`{"types":["list"],"leaves":[[["list",[%q,1]],[[%q,9,1,[%q,9,"right"],null]]]],"ctx":{"vv":[],"cloud":[]}}`, b, b, a), crdt.ErrUnseenDots},
 	} {
 		d, err := crdt.UnmarshalObjectJSON([]byte(c.delta))
 		if err == nil {
