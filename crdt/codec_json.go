@@ -738,39 +738,3 @@ func (r *jsonReader) buildContext() {
 		}
 	}
 }
-
-// listMapItem stands, while a JSON path is read, for a list's map element:
-// the path may end there (the element's own leaf) or go on with its fields.
-const listMapItem = Type(0xff)
-
-// listSegment reads the segment below a list: [REPLICA,SEQ] for a block of
-// its positions (SEQ the block's first sequence), [REPLICA,SEQ,KIND] for an
-// element, KIND "lww" (a scalar) or "map".
-func (r *jsonReader) listSegment(p Path) (Segment, error) {
-	if err := r.delim('[', "list segment"); err != nil {
-		return Segment{}, err
-	}
-	d, err := r.dot()
-	if err != nil {
-		return Segment{}, err
-	}
-	t, err := r.token()
-	if err != nil {
-		return Segment{}, err
-	}
-	if t == json.Delim(']') {
-		if (d.Seq-1)%TextBlock != 0 {
-			return Segment{}, r.errf("path %s: block sequence %d is not 1 more than a multiple of %d", p, d.Seq, TextBlock)
-		}
-		return ListBlockOf(d), nil
-	}
-	k, ok := t.(string)
-	if !ok || k != "lww" && k != "map" {
-		return Segment{}, r.errf("path %s: a list element's kind is \"lww\" or \"map\", not %s", p, describe(t))
-	}
-	kind := TypeLWW
-	if k == "map" {
-		kind = TypeORMap
-	}
-	return ItemSeg(d, kind), r.delim(']', "list element")
-}

@@ -328,19 +328,3 @@ func (o *Object) List(path ...string) []any {
 	}
 	return renderList(leaves, len(path))
 }
-
-// checkItem validates a list element's entries as a decoder received them:
-// each places the element (its position is a dot), and only the head (the
-// entry whose dot is the element's id) of a scalar element holds a value.
-func checkItem(p Path, es []Entry) error {
-	seg := p.Segs[len(p.Segs)-1]
-	for _, e := range es {
-		if e.Origin.Seq == 0 {
-			return fmt.Errorf("%w: leaf %s: entry %s has no position", ErrInvalid, p, e.Dot)
-		}
-		if e.V.kind != KindNull && (e.Dot != seg.Item || seg.Type != TypeLWW) {
-			return fmt.Errorf("%w: leaf %s: only a scalar element's insert holds a value", ErrInvalid, p)
-		}
-	}
-	return nil
-}

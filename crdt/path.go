@@ -261,39 +261,3 @@ func ParseKey(key string) (Path, error) {
 func fieldPrefix(parent string, name string, t Type) string {
 	return string(appendSegment([]byte(parent), Field(name, t)))
 }
-
-// listSegment reads the segment below a list: a block of its positions or
-// an element.
-func (r *reader) listSegment(p Path) (Segment, error) {
-	tag, err := r.byte()
-	if err != nil || tag > 1 {
-		return Segment{}, fmt.Errorf("%w: path %s: a list leaf needs a block or an element", ErrInvalid, p)
-	}
-	rb, err := r.bytes(16)
-	if err != nil {
-		return Segment{}, fmt.Errorf("path %s: %w", p, err)
-	}
-	var rep ReplicaID
-	copy(rep[:], rb)
-	i, err := r.uvarint()
-	if err != nil {
-		return Segment{}, fmt.Errorf("path %s: %w", p, err)
-	}
-	if tag == 0 {
-		if i > (MaxSeq-1)/TextBlock {
-			return Segment{}, fmt.Errorf("%w: path %s: block %d out of range", ErrInvalid, p, i)
-		}
-		return ListBlockOf(Dot{Replica: rep, Seq: i*TextBlock + 1}), nil
-	}
-	if i == 0 || i > MaxSeq {
-		return Segment{}, fmt.Errorf("%w: path %s: element sequence %d out of range", ErrInvalid, p, i)
-	}
-	k, err := r.byte()
-	if err != nil {
-		return Segment{}, fmt.Errorf("path %s: %w", p, err)
-	}
-	if Type(k) != TypeLWW && Type(k) != TypeORMap {
-		return Segment{}, fmt.Errorf("%w: path %s: a list element is an lww or a map, not type %d", ErrInvalid, p, k)
-	}
-	return ItemSeg(Dot{Replica: rep, Seq: i}, Type(k)), nil
-}
