@@ -40,7 +40,8 @@ func TestClientRuleKeepsHonestWrites(t *testing.T) {
 				r := rapid.SampledFrom(honest).Draw(t, "honest")
 				// An honest writer has read the acknowledged state.
 				local := ref.Clone()
-				d, err := local.Apply(r, crdt.Timestamp{Wall: now}, genOp(typ, false).Draw(t, "op"))
+				op := fitList(local, fitText(local, genOp(typ, false).Draw(t, "op")))
+				d, err := local.Apply(r, crdt.Timestamp{Wall: now}, op)
 				if err != nil {
 					continue
 				}
@@ -87,7 +88,8 @@ func onlyOwn(d *crdt.Object, r crdt.ReplicaID) bool {
 // own history, so it covers no one else's dots) and then, maybe, forges it.
 func drawHostileDelta(t *rapid.T, typ crdt.Type, mine, ref *crdt.Object, hostile crdt.ReplicaID, honest []crdt.ReplicaID, now int64) *crdt.Object {
 	local := mine.Clone()
-	base, err := local.Apply(hostile, crdt.Timestamp{Wall: now}, genOp(typ, false).Draw(t, "hostile op"))
+	op := fitList(local, fitText(local, genOp(typ, false).Draw(t, "hostile op")))
+	base, err := local.Apply(hostile, crdt.Timestamp{Wall: now}, op)
 	if err != nil {
 		base = crdt.NewObject()
 	}
