@@ -24,8 +24,14 @@ func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error
 	}
 	delta := NewObject()
 	delta.meta.Types = TypeSetOf(rootOf(op))
-	if op.Type == TypeText {
-		if err := textDelta(st, key, delta, r, m.Ctx.Max(r), op); err != nil {
+	if op.Type == TypeText || op.Type == TypeList {
+		var err error
+		if op.Type == TypeText {
+			err = textDelta(st, key, delta, r, m.Ctx.Max(r), op)
+		} else {
+			err = listDelta(st, key, delta, r, m.Ctx.Max(r), now, op)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if err := JoinInto(st, m, delta); err != nil {
@@ -128,7 +134,9 @@ func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error
 
 // resolve checks op's types against what the object holds and returns the
 // key of the leaf op acts on (for OpDelete, the prefix of the map holding
-// the field).
+// the field; for a text or a list, the prefix of its leaves). A list index
+// in the path (op.Item) is looked up in the list it names and goes on in
+// that element's map.
 func resolve(st Store, types TypeSet, op Op) (string, error) {
 	root := rootOf(op)
 	if types != 0 && !types.Has(root) {
@@ -136,13 +144,23 @@ func resolve(st Store, types TypeSet, op Op) (string, error) {
 	}
 	key := string([]byte{byte(root)})
 	for i, name := range op.Path {
+		if op.Item != nil && op.Item.At == i {
+			k, err := itemMapKey(st, key, op.Item.Index)
+			if err != nil {
+				return "", err
+			}
+			key = k
+		}
 		last := i == len(op.Path)-1
 		if last && op.Type == TypeORMap {
 			break
 		}
 		want := TypeORMap
-		if last {
+		switch {
+		case last:
 			want = op.Type
+		case op.Item != nil && op.Item.At == i+1:
+			want = TypeList
 		}
 		// As at the root, a field written concurrently as two types stays
 		// writable as either; only a type it does not hold is refused.
@@ -169,7 +187,10 @@ func resolve(st Store, types TypeSet, op Op) (string, error) {
 
 // rootOf is the type of the object an operation acts on.
 func rootOf(op Op) Type {
-	if len(op.Path) > 0 {
+	switch {
+	case op.Item != nil && op.Item.At == 0:
+		return TypeList
+	case len(op.Path) > 0:
 		return TypeORMap
 	}
 	return op.Type

@@ -19,7 +19,10 @@ import (
 //   - New entries keep their type's invariants: a G-counter entry has no
 //     decrements; a replica's counter totals only grow with its sequence;
 //     no total, and no object's sum of totals, passes MaxSafeInt;
-//     a new LWW timestamp is not ahead of MaxWall.
+//     a new LWW timestamp is not ahead of MaxWall; a new list entry puts
+//     its element at a position the sender minted, with a timestamp not
+//     ahead of MaxWall; a delta adds at most MaxTextInsert characters to
+//     texts and MaxListInsert elements and positions to lists.
 //   - The causal context covers, of other replicas, only dots the receiver
 //     has. Covering dots it has not received is either a client that read
 //     from a replica further ahead (legitimate: retry once it caught up) or
@@ -75,6 +78,7 @@ type checkState struct {
 	seen      map[Dot]struct{} // every entry's dot, to refuse one twice
 	unseen    *UnseenError     // missing dots, reported once nothing else is wrong
 	textAdded int              // new text characters, against MaxTextInsert
+	listAdded int              // new list elements and positions, against MaxListInsert
 }
 
 // DotRange is the sequences Lo..Hi of one replica.
@@ -140,7 +144,7 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 	if err != nil {
 		return err
 	}
-	t := p.leafType()
+	t, kind := p.leafType(), p.leafKind()
 	for _, e := range es {
 		if e.Dot.Replica != c.Client {
 			return fmt.Errorf("%w: entry %s at %s is another replica's write", ErrForgedDot, e.Dot, p)
@@ -149,7 +153,7 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 			return fmt.Errorf("%w: dot %s appears twice", ErrInvalid, e.Dot)
 		}
 		cs.seen[e.Dot] = struct{}{}
-		if t == TypeText {
+		if kind == leafText {
 			continue // by character, below: pieces merge and split
 		}
 		if m.Ctx.Contains(e.Dot) {
@@ -158,11 +162,21 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 			}
 			continue
 		}
-		if t == TypeLWW && e.TS.Wall > c.MaxWall {
+		if (t == TypeLWW || kind == leafListItem) && e.TS.Wall > c.MaxWall {
 			return fmt.Errorf("%w: timestamp %s is ahead of the node's clock by more than the allowed skew", ErrInvalid, e.TS)
 		}
+		if kind == leafListItem {
+			// A new entry places the element at a position its writer
+			// just minted: an insert or a move.
+			if e.Origin.Replica != c.Client {
+				return fmt.Errorf("%w: entry %s at %s puts the element at another replica's position", ErrForgedDot, e.Dot, p)
+			}
+			if cs.listAdded++; cs.listAdded > MaxListInsert {
+				return fmt.Errorf("%w: a delta adds at most %d elements and positions to lists", ErrLimit, MaxListInsert)
+			}
+		}
 	}
-	if t == TypeText {
+	if kind == leafText {
 		return c.checkText(st, m, key, es, p, cs)
 	}
 	if t != TypeGCounter && t != TypePNCounter {
@@ -221,15 +235,21 @@ const MaxTextSeq = 1 << 20
 // character must have the place (origin, side) and, where both still hold
 // it, the content stored under its dot; a new one must be placed after a
 // character that exists here, or the client's own, and a delta adds at
-// most MaxTextInsert characters, none past MaxTextSeq.
+// most MaxTextInsert characters, none past MaxTextSeq. A list's positions
+// are checked the same way, against MaxListInsert.
 func (c ClientRule) checkText(st Store, m *Meta, key string, es []Entry, p Path, cs *checkState) error {
 	var stored map[Dot]textChar
+	list := p.leafType() == TypeList
 	for _, ch := range expandPieces(nil, es) {
 		if o := ch.origin; o != (Dot{}) && o.Replica != c.Client && !m.Ctx.Contains(o) {
 			cs.unseen.add(o.Replica, o.Seq, o.Seq)
 		}
 		if !m.Ctx.Contains(ch.dot) {
-			if cs.textAdded++; cs.textAdded > MaxTextInsert {
+			if list {
+				if cs.listAdded++; cs.listAdded > MaxListInsert {
+					return fmt.Errorf("%w: a delta adds at most %d elements and positions to lists", ErrLimit, MaxListInsert)
+				}
+			} else if cs.textAdded++; cs.textAdded > MaxTextInsert {
 				return fmt.Errorf("%w: a delta adds at most %d characters to a text", ErrLimit, MaxTextInsert)
 			}
 			if ch.dot.Seq > MaxTextSeq {
@@ -286,6 +306,7 @@ func (c ClientRule) checkCounter(t Type, cur, es []Entry, p Path) error {
 }
 
 // leafType is the type whose leaf the path ends in: the set for an
+// element, the text for a text block, the list for a list's block or
 // element, the field's type for a field, else the root.
 func (p Path) leafType() Type {
 	if len(p.Segs) == 0 {
@@ -293,6 +314,8 @@ func (p Path) leafType() Type {
 	}
 	last := p.Segs[len(p.Segs)-1]
 	switch {
+	case last.IsBlock() && last.Type == TypeList, last.IsItem():
+		return TypeList
 	case last.IsBlock():
 		return TypeText
 	case last.IsElem():

@@ -40,7 +40,8 @@ func TestClientRuleKeepsHonestWrites(t *testing.T) {
 				r := rapid.SampledFrom(honest).Draw(t, "honest")
 				// An honest writer has read the acknowledged state.
 				local := ref.Clone()
-				d, err := local.Apply(r, crdt.Timestamp{Wall: now}, genOp(typ, false).Draw(t, "op"))
+				op := fitList(local, fitText(local, genOp(typ, false).Draw(t, "op")))
+				d, err := local.Apply(r, crdt.Timestamp{Wall: now}, op)
 				if err != nil {
 					continue
 				}
@@ -87,7 +88,8 @@ func onlyOwn(d *crdt.Object, r crdt.ReplicaID) bool {
 // own history, so it covers no one else's dots) and then, maybe, forges it.
 func drawHostileDelta(t *rapid.T, typ crdt.Type, mine, ref *crdt.Object, hostile crdt.ReplicaID, honest []crdt.ReplicaID, now int64) *crdt.Object {
 	local := mine.Clone()
-	base, err := local.Apply(hostile, crdt.Timestamp{Wall: now}, genOp(typ, false).Draw(t, "hostile op"))
+	op := fitList(local, fitText(local, genOp(typ, false).Draw(t, "hostile op")))
+	base, err := local.Apply(hostile, crdt.Timestamp{Wall: now}, op)
 	if err != nil {
 		base = crdt.NewObject()
 	}
@@ -302,4 +304,79 @@ func TestClientRuleCounterPastBoundTogether(t *testing.T) {
 	if _, err := node.Apply(a, now, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1}); !errors.Is(err, crdt.ErrOutOfRange) {
 		t.Fatalf("a node's increment past the bound: %v, want ErrOutOfRange", err)
 	}
+}
+
+// A list's entries: a new one puts its element at a position its writer
+// minted; a resent one is what is stored; a delta adds at most
+// MaxListInsert elements and positions; and a position never holds a value.
+func TestClientRuleList(t *testing.T) {
+	a, b := lawReplicas[0], lawReplicas[1]
+	rule := crdt.ClientRule{Client: b, MaxWall: simStart + 60_000}
+	node := crdt.NewObject()
+	ins, err := node.Apply(a, crdt.Timestamp{Wall: simStart}, crdt.Op{Type: crdt.TypeList, Kind: crdt.OpInsert, Value: crdt.String("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b moves a's element honestly: accepted.
+	mine := node.Clone()
+	mv, err := mine.Apply(b, crdt.Timestamp{Wall: simStart + 1}, crdt.Op{Type: crdt.TypeList, Kind: crdt.OpMove, Index: 0, To: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rule.Check(node, ptrMeta(node), mv); err != nil {
+		t.Fatalf("honest move: %v", err)
+	}
+	own, err := node.Apply(b, crdt.Timestamp{Wall: simStart + 2}, crdt.Op{Type: crdt.TypeList, Kind: crdt.OpInsert, Value: crdt.String("q")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rule.Check(node, ptrMeta(node), own); err != nil {
+		t.Fatalf("b's insert resent as it was: %v", err)
+	}
+	item := fmt.Sprintf(`["list",[%q,2,"lww"]]`, a)
+	for _, c := range []struct {
+		name, delta string
+		want        error
+	}{
+		{"an entry at a's position", fmt.Sprintf(`{"types":["list"],"leaves":[[%s,[[%q,12,%d,0,[%q,1],null]]]],"ctx":{"vv":[],"cloud":[]}}`, item, b, simStart, a), crdt.ErrForgedDot},
+		{"a's insert sent by b", string(mustJSON(t, ins)), crdt.ErrForgedDot},
+		{"b's insert resent with another value", strings.Replace(string(mustJSON(t, own)), `"q"`, `"r"`, 1), crdt.ErrForgedDot},
+		{"an entry from the future", fmt.Sprintf(`{"types":["list"],"leaves":[[["list",[%q,1]],[[%q,7,1,[%q,1,"right"],null]]],[%s,[[%q,8,%d,0,[%q,7],null]]]],"ctx":{"vv":[],"cloud":[]}}`, b, b, a, item, b, simStart+3_600_000, b), crdt.ErrInvalid},
+		{"a position after one not received", fmt.Sprintf(`{"types":["list"],"leaves":[[["list",[%q,1]],[[%q,9,1,[%q,9,"right"],null]]]],"ctx":{"vv":[],"cloud":[]}}`, b, b, a), crdt.ErrUnseenDots},
+	} {
+		d, err := crdt.UnmarshalObjectJSON([]byte(c.delta))
+		if err == nil {
+			err = rule.Check(node, ptrMeta(node), d)
+		}
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	// A position holding a value does not decode.
+	live := fmt.Sprintf(`{"types":["list"],"leaves":[[["list",[%q,1]],[[%q,1,1,null,"v"]]]],"ctx":{"vv":[],"cloud":[]}}`, b, b)
+	if _, err := crdt.UnmarshalObjectJSON([]byte(live)); !errors.Is(err, crdt.ErrInvalid) {
+		t.Errorf("a position with a value: %v", err)
+	}
+	// Too many elements in one delta.
+	big := crdt.NewObject()
+	local := crdt.NewObject()
+	for i := 0; i <= crdt.MaxListInsert/2; i++ {
+		d, err := local.Apply(b, crdt.Timestamp{Wall: simStart}, crdt.Op{Type: crdt.TypeList, Kind: crdt.OpInsert, Value: crdt.MustInt(int64(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big.Join(d)
+	}
+	if err := rule.Check(crdt.NewObject(), ptrMeta(crdt.NewObject()), big); !errors.Is(err, crdt.ErrLimit) {
+		t.Fatalf("a delta of %d new elements: %v, want ErrLimit", crdt.MaxListInsert/2+1, err)
+	}
+}
+
+func mustJSON(t *testing.T, o *crdt.Object) []byte {
+	t.Helper()
+	b, err := o.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

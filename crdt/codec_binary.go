@@ -27,8 +27,9 @@ import (
 // A leaf's key shares `shared` leading bytes with the previous key (the
 // first leaf omits it). Payloads: nothing for flags and set elements,
 // uvarint P and N for counters, a value for multi-value registers, a
-// timestamp and a value for LWW registers, and for text pieces see
-// text_codec.go. A timestamp is
+// timestamp and a value for LWW registers, a timestamp, a dot (the
+// position) and a value for list elements, and for text pieces and a
+// list's positions see text_codec.go. A timestamp is
 // uvarint(zigzag(base-wall)<<1 | haslogical) [uvarint(logical)]: offsets
 // from one base per unit keep the common case to one byte. The context's
 // cloud omits the dots the leaves hold, except a deleted text piece's; the

@@ -123,6 +123,30 @@ func sampleObjects(t testing.TB) map[string]*crdt.Object {
 	apply(mt, 2, set(crdt.TypeLWW, crdt.String("Plan"), "cards", "c1", "title"))
 	del(mt, 2, 0, 1, "cards", "c1", "text")
 	out["map-text"] = mt
+
+	// A list with scalar and map elements, moved, deleted, written by
+	// index and joined from two replicas (lists as map fields are in the
+	// vectors and the laws). It is written by replicas 3 and 4, which no other sample uses, so that the
+	// fuzz targets' joins of two samples never meet one dot twice.
+	li, li2 := crdt.NewObject(), crdt.NewObject()
+	lop := func(k crdt.OpKind, i, n int64) crdt.Op {
+		return crdt.Op{Type: crdt.TypeList, Kind: k, Index: i, Count: n, To: n}
+	}
+	for i, v := range setElems[:5] {
+		op := lop(crdt.OpInsert, int64(i), 0)
+		op.Value = v
+		apply(li, 3, op)
+	}
+	card := lop(crdt.OpInsert, 2, 0)
+	card.Map = map[string]crdt.Value{"title": crdt.String("card"), "n": crdt.MustInt(300)}
+	apply(li, 3, card)
+	li2.Join(li)
+	apply(li, 3, lop(crdt.OpMove, 0, 4))
+	apply(li2, 4, lop(crdt.OpMove, 0, 2))
+	apply(li2, 4, crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"title"}, Item: &crdt.ItemRef{Index: 1}, Value: crdt.String("x")})
+	apply(li, 3, lop(crdt.OpDelete, 1, 2))
+	li.Join(li2)
+	out["list"] = li
 	return out
 }
 

@@ -104,6 +104,11 @@ func appendPathJSON(b []byte, p Path) []byte {
 	b = appendQuoted(append(b, '['), p.Root.String())
 	for _, s := range p.Segs {
 		b = append(b, ',')
+		if s.IsItem() {
+			b = appendDotJSON(append(b, '['), s.Item)
+			b = append(appendQuoted(append(b, ','), s.Type.String()), ']')
+			continue
+		}
 		if s.IsBlock() {
 			b = append(appendDotJSON(append(b, '['), s.Block), ']')
 			continue
@@ -139,6 +144,11 @@ func appendEntryJSON(b []byte, kind leafKind, e Entry) []byte {
 	case leafLWW:
 		b = strconv.AppendInt(append(b, ','), e.TS.Wall, 10)
 		b = strconv.AppendUint(append(b, ','), uint64(e.TS.Logical), 10)
+		b = appendValueJSON(append(b, ','), e.V)
+	case leafListItem:
+		b = strconv.AppendInt(append(b, ','), e.TS.Wall, 10)
+		b = strconv.AppendUint(append(b, ','), uint64(e.TS.Logical), 10)
+		b = append(appendDotJSON(append(b, ",["...), e.Origin), ']')
 		b = appendValueJSON(append(b, ','), e.V)
 	case leafText:
 		b = strconv.AppendUint(append(b, ','), e.Len, 10)
@@ -419,6 +429,11 @@ func (r *jsonReader) leaf() error {
 			return err
 		}
 	}
+	if kind == leafListItem {
+		if err := checkItem(p, es); err != nil {
+			return err
+		}
+	}
 	if r.held == nil {
 		r.held = map[Dot]struct{}{}
 	}
@@ -481,11 +496,33 @@ func (r *jsonReader) path() (Path, error) {
 			}
 			p.Segs = append(p.Segs, Segment{Block: d})
 			cur = 0 // a block ends the path
+		case TypeList:
+			seg, err := r.listSegment(p)
+			if err != nil {
+				return Path{}, err
+			}
+			p.Segs = append(p.Segs, seg)
+			cur = 0 // a block or a scalar element ends the path
+			if seg.IsItem() && seg.Type == TypeORMap {
+				cur = listMapItem // a map element's leaf, or its fields
+			}
+		case listMapItem:
+			if len(p.Segs) >= MaxDepth {
+				return Path{}, fmt.Errorf("%w: path %s: deeper than %d", ErrLimit, p, MaxDepth)
+			}
+			seg, err := r.field(p)
+			if err != nil {
+				return Path{}, err
+			}
+			p.Segs = append(p.Segs, seg)
+			cur = seg.Type
 		default:
 			return Path{}, r.errf("path %s: nothing may follow a %s leaf", p, p.leafName())
 		}
 	}
 	switch cur {
+	case TypeList:
+		return Path{}, r.errf("path %s: a list leaf needs a block or an element", p)
 	case TypeORMap:
 		return Path{}, r.errf("path %s: a map is not a leaf; name a field", p)
 	case TypeORSet:
@@ -522,6 +559,10 @@ func (p Path) leafName() string {
 	}
 	last := p.Segs[len(p.Segs)-1]
 	switch {
+	case last.IsItem():
+		return "list element"
+	case last.IsBlock() && last.Type == TypeList:
+		return "list block"
 	case last.IsBlock():
 		return "text block"
 	case !last.IsElem():
@@ -577,6 +618,18 @@ func (r *jsonReader) entry(kind leafKind) (Entry, error) {
 			logical, err = r.uint("logical", 0, uint64(^uint32(0)))
 		}
 		e.TS = Timestamp{Wall: int64(wall), Logical: uint32(logical)}
+		if err == nil {
+			e.V, err = r.scalar("value")
+		}
+	case leafListItem:
+		var wall, logical uint64
+		if wall, err = r.uint("wall", 0, MaxSafeInt); err == nil {
+			logical, err = r.uint("logical", 0, uint64(^uint32(0)))
+		}
+		e.TS = Timestamp{Wall: int64(wall), Logical: uint32(logical)}
+		if err == nil {
+			e.Origin, err = r.pair()
+		}
 		if err == nil {
 			e.V, err = r.scalar("value")
 		}

@@ -36,6 +36,8 @@ func (h *header) appendEntries(b []byte, kind leafKind, es []Entry) []byte {
 			b = appendValue(b, e.V)
 		case leafLWW:
 			b = appendValue(h.appendTimestamp(b, e.TS), e.V)
+		case leafListItem:
+			b = appendValue(h.appendDot(h.appendTimestamp(b, e.TS), e.Origin), e.V)
 		case leafText:
 			b = h.appendPiece(b, e)
 		}
@@ -44,7 +46,7 @@ func (h *header) appendEntries(b []byte, kind leafKind, es []Entry) []byte {
 }
 
 // addReplicas adds the replicas e names to rs: its dot's and, for a text
-// piece, its origin's.
+// piece, its origin's (for a list element's entry, its position's).
 func addReplicas(rs map[ReplicaID]struct{}, e Entry) {
 	rs[e.Dot.Replica] = struct{}{}
 	if e.Origin != (Dot{}) {
@@ -112,6 +114,12 @@ func (r *reader) entries(h *header, p Path) ([]Entry, error) {
 			if e.TS, err = r.timestamp(h); err == nil {
 				e.V, err = r.value()
 			}
+		case leafListItem:
+			if e.TS, err = r.timestamp(h); err == nil {
+				if e.Origin, err = r.dot(h); err == nil {
+					e.V, err = r.value()
+				}
+			}
 		case leafText:
 			err = r.piece(h, e)
 		}
@@ -119,8 +127,11 @@ func (r *reader) entries(h *header, p Path) ([]Entry, error) {
 			return nil, fmt.Errorf("leaf %s: %w", p, err)
 		}
 	}
-	if kind == leafText {
+	switch kind {
+	case leafText:
 		return checkPieces(p, es)
+	case leafListItem:
+		return es, checkItem(p, es)
 	}
 	return es, nil
 }

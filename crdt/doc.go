@@ -31,7 +31,8 @@
 //
 // The types are G-counter, PN-counter, add-wins observed-remove set,
 // observed-remove map with nested CRDT values, last-writer-wins register on
-// the hybrid logical clock, multi-value register, enable-wins flag and
-// collaborative text (Fugue, text.go). See docs/crdt.md for their semantics
+// the hybrid logical clock, multi-value register, enable-wins flag,
+// collaborative text (Fugue, text.go) and list with move (Fugue positions,
+// list.go). See docs/crdt.md for their semantics
 // with examples.
 package crdt

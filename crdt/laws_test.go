@@ -31,13 +31,13 @@ var lawReplicas = []crdt.ReplicaID{
 
 var allTypes = []crdt.Type{
 	crdt.TypeGCounter, crdt.TypePNCounter, crdt.TypeORSet, crdt.TypeORMap,
-	crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText,
+	crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText, crdt.TypeList,
 }
 
 // leafTypes are the types a map field can end in.
 var leafTypes = []crdt.Type{
 	crdt.TypeGCounter, crdt.TypePNCounter, crdt.TypeORSet,
-	crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText,
+	crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText, crdt.TypeList,
 }
 
 // Field names are few so that replicas collide on them. Inner names are
@@ -46,7 +46,7 @@ var leafTypes = []crdt.Type{
 // clashes (a field that is a register here and a map there) come from.
 var (
 	innerFields = []string{"m", "n"}
-	leafFields  = []string{"a", "b", "c", "d", "e", "f", "g"}
+	leafFields  = []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 )
 
 func leafTypeOf(name string) crdt.Type {
@@ -108,6 +108,40 @@ func drawLeafOp(t *rapid.T, typ crdt.Type) crdt.Op {
 		op.Index = rapid.Int64Range(0, 1<<20).Draw(t, "index")
 		op.Count = rapid.Int64Range(1, 4).Draw(t, "count")
 		op.Value = crdt.String(rapid.SampledFrom(textRuns).Draw(t, "text"))
+	case crdt.TypeList:
+		// Fitted to the list when the operation runs, as for text (fitList).
+		op.Kind = rapid.SampledFrom([]crdt.OpKind{crdt.OpInsert, crdt.OpInsert, crdt.OpDelete, crdt.OpMove}).Draw(t, "kind")
+		op.Index = rapid.Int64Range(0, 1<<20).Draw(t, "index")
+		op.To = rapid.Int64Range(0, 1<<20).Draw(t, "to")
+		op.Count = rapid.Int64Range(1, 3).Draw(t, "count")
+		if op.Kind == crdt.OpInsert && rapid.Bool().Draw(t, "map") {
+			op.Map = map[string]crdt.Value{"t": genValue().Draw(t, "field")}
+		} else if op.Kind == crdt.OpInsert {
+			op.Value = genValue().Draw(t, "value")
+		}
+	}
+	return op
+}
+
+// fitList fits a list operation's drawn indexes to the list it acts on in
+// st, as fitText does; a delete or move on an empty list becomes an insert.
+func fitList(st *crdt.Object, op crdt.Op) crdt.Op {
+	if op.Type != crdt.TypeList {
+		return op
+	}
+	n := int64(len(st.List(op.Path...)))
+	if op.Kind != crdt.OpInsert && n == 0 {
+		op.Kind = crdt.OpInsert
+	}
+	switch op.Kind {
+	case crdt.OpInsert:
+		op.Index %= n + 1
+	case crdt.OpDelete:
+		op.Index %= n
+		op.Count = min(op.Count, n-op.Index)
+	case crdt.OpMove:
+		op.Index %= n
+		op.To %= n
 	}
 	return op
 }
@@ -231,7 +265,7 @@ func newWorld(t *rapid.T) *world {
 // once, twice, or not at all.
 func (w *world) do(t *rapid.T, i int, op crdt.Op) {
 	st := w.states[i]
-	op = fitText(st, op)
+	op = fitList(st, fitText(st, op))
 	before := st.Clone()
 	beforeBytes := mustMarshal(t, st)
 	now := w.clocks[i].Now(w.pt + w.skew[i])

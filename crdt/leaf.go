@@ -9,7 +9,9 @@ import (
 // use depends on the leaf's kind: none for flags and set elements, P and N
 // for counters (this replica's running totals of increments and
 // decrements), V for multi-value registers, TS and V for last-writer-wins
-// registers. A leaf's entries are sorted by dot, one entry per dot.
+// registers, and TS, V and Origin (the position it puts the element at) for
+// a list element's entries (list.go). A leaf's entries are sorted by dot,
+// one entry per dot.
 //
 // A text piece (see text.go) is the one entry that spans several dots: Len
 // characters with the consecutive dots Dot.Seq to Dot.Seq+Len-1, V holding
@@ -74,6 +76,9 @@ func comparePayload(a, b Entry) int {
 		return cmpU(a.N, b.N)
 	}
 	if c := a.TS.Compare(b.TS); c != 0 {
+		return c
+	}
+	if c := compareDot(a.Origin, b.Origin); c != 0 {
 		return c
 	}
 	return a.V.Compare(b.V)

@@ -1,9 +1,12 @@
 package crdt
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -20,15 +23,16 @@ const (
 	OpEnable                    // flag: enable
 	OpDisable                   // flag: disable
 	OpDelete                    // map: remove the field Path names, whatever its type; text: remove Count characters at Index
-	OpInsert                    // text: insert the string Value at Index
+	OpInsert                    // text: insert the string Value at Index; list: insert an element at Index
+	OpMove                      // list: move the element at Index so that it ends at To
 
-	maxOp = OpInsert
+	maxOp = OpMove
 )
 
 var opNames = [...]string{
 	OpInc: "inc", OpDec: "dec", OpAdd: "add", OpRemove: "remove",
 	OpSet: "set", OpEnable: "enable", OpDisable: "disable", OpDelete: "delete",
-	OpInsert: "insert",
+	OpInsert: "insert", OpMove: "move",
 }
 
 func (k OpKind) String() string {
@@ -58,6 +62,7 @@ var opsOf = map[Type][]OpKind{
 	TypeMVRegister: {OpSet},
 	TypeEWFlag:     {OpEnable, OpDisable},
 	TypeText:       {OpInsert, OpDelete},
+	TypeList:       {OpInsert, OpDelete, OpMove},
 }
 
 // Op is one operation on an object. With an empty Path it acts on the
@@ -67,6 +72,10 @@ var opsOf = map[Type][]OpKind{
 // type, and Type is TypeORMap). A text's operations take positions:
 // Index counts Unicode code points (not bytes, not UTF-16 units) before
 // the place, Count how many to delete, and an insert's Value is a string.
+// A list's take element indexes: insert puts Value (a scalar) or, with Map
+// set, a map element with those fields (LWW registers) at Index; delete
+// removes Count elements at Index; move takes the element at Index (from)
+// so that it ends at index To of the list.
 type Op struct {
 	Type  Type
 	Kind  OpKind
@@ -75,6 +84,21 @@ type Op struct {
 	By    int64
 	Index int64
 	Count int64
+	To    int64
+	Map   map[string]Value
+	// Item, if set, puts a list index into Path: the op acts on the map
+	// of an element of a list, so that a field of the element can change
+	// while others move it.
+	Item *ItemRef
+}
+
+// ItemRef is a list index in an op's path: Path[:At] names the list (the
+// object itself if At is 0), Index is the element (a map), and Path[At:],
+// at least one field, goes on inside its map. In JSON the index is a
+// number in the path: ["col",2,"title"]. A path holds at most one.
+type ItemRef struct {
+	At    int
+	Index int64
 }
 
 // Validate checks the operation on its own, before any state is read.
@@ -88,6 +112,12 @@ func (op Op) Validate() error {
 	}
 	if !ok {
 		return fmt.Errorf("%w: a %s has no %q operation", ErrInvalidOp, op.Type, op.Kind)
+	}
+	if op.Item != nil && (op.Item.At < 0 || op.Item.At >= len(op.Path) || op.Item.Index < 0 || op.Item.Index > MaxSafeInt) {
+		return fmt.Errorf("%w: a list index in a path needs a field after it and must be from 0 to 2^53-1", ErrInvalid)
+	}
+	if op.Map != nil && (op.Type != TypeList || op.Kind != OpInsert) {
+		return fmt.Errorf("%w: only a list insert takes an object value", ErrInvalid)
 	}
 	if op.Type == TypeORMap && len(op.Path) == 0 {
 		return fmt.Errorf("%w: delete needs the path of a map field", ErrInvalidOp)
@@ -111,8 +141,33 @@ func (op Op) Validate() error {
 			return fmt.Errorf("%w: a gcounter only grows (by %d)", ErrInvalidOp, op.By)
 		}
 	}
-	if op.Type == TypeText {
+	switch op.Type {
+	case TypeText:
 		return op.validateText()
+	case TypeList:
+		return op.validateList()
+	}
+	return nil
+}
+
+// validateList checks a list operation's indexes and value.
+func (op Op) validateList() error {
+	if op.Index < 0 || op.Index > MaxSafeInt || op.To < 0 || op.To > MaxSafeInt {
+		return fmt.Errorf("%w: a list index is from 0 to 2^53-1", ErrInvalid)
+	}
+	if op.Kind == OpDelete && (op.Count < 1 || op.Count > MaxSafeInt) {
+		return fmt.Errorf("%w: a list delete needs a count from 1 to 2^53-1, not %d", ErrInvalid, op.Count)
+	}
+	if len(op.Map) > MaxListFields {
+		return fmt.Errorf("%w: an element of %d fields exceeds %d", ErrLimit, len(op.Map), MaxListFields)
+	}
+	for name := range op.Map {
+		if len(name) > MaxFieldName {
+			return fmt.Errorf("%w: field name of %d bytes exceeds %d", ErrLimit, len(name), MaxFieldName)
+		}
+		if !utf8.ValidString(name) {
+			return fmt.Errorf("%w: field name is not valid UTF-8", ErrInvalid)
+		}
 	}
 	return nil
 }
@@ -140,21 +195,27 @@ func (op Op) validateText() error {
 // opJSON is the wire form: {"type":"counter","op":"inc","by":1},
 // {"type":"lww","op":"set","path":["title"],"value":"Plan"},
 // {"type":"text","op":"insert","index":3,"value":"abc"},
-// {"type":"text","op":"delete","index":3,"count":2}.
+// {"type":"text","op":"delete","index":3,"count":2},
+// {"type":"list","op":"insert","index":0,"value":{"title":"x"}},
+// {"type":"list","op":"move","from":3,"to":0},
+// {"type":"lww","op":"set","path":["col",2,"title"],"value":"y"}.
 type opJSON struct {
 	Type  Type            `json:"type"`
 	Op    string          `json:"op"`
-	Path  []string        `json:"path,omitempty"`
+	Path  json.RawMessage `json:"path,omitempty"`
 	Value json.RawMessage `json:"value,omitempty"` // raw, so that null is a value, not an absent one
 	By    *int64          `json:"by,omitempty"`
 	Index *int64          `json:"index,omitempty"`
 	Count *int64          `json:"count,omitempty"`
+	From  *int64          `json:"from,omitempty"`
+	To    *int64          `json:"to,omitempty"`
 }
 
 // opFieldKinds says what each field of an op holds, for error messages.
 var opFieldKinds = map[string]string{
 	"type": `a type name such as "counter"`, "op": `an operation name such as "inc"`,
 	"path": "a list of field names", "by": "an integer", "index": "an integer", "count": "an integer",
+	"from": "an integer", "to": "an integer",
 }
 
 // jsonArticle names a JSON kind as encoding/json's errors give it
@@ -173,14 +234,30 @@ func jsonArticle(kind string) string {
 
 // MarshalJSON implements json.Marshaler.
 func (op Op) MarshalJSON() ([]byte, error) {
-	j := opJSON{Type: op.Type, Op: op.Kind.String(), Path: op.Path}
+	j := opJSON{Type: op.Type, Op: op.Kind.String()}
+	if len(op.Path) > 0 {
+		var path []any
+		for i, f := range op.Path {
+			if op.Item != nil && op.Item.At == i {
+				path = append(path, op.Item.Index)
+			}
+			path = append(path, f)
+		}
+		j.Path, _ = json.Marshal(path)
+	}
 	switch op.Kind {
 	case OpInc, OpDec:
 		j.By = &op.By
 	case OpAdd, OpRemove, OpSet, OpInsert:
 		j.Value, _ = op.Value.MarshalJSON()
+		if op.Map != nil {
+			j.Value = appendMapJSON(nil, op.Map)
+		}
 	}
-	if op.Type == TypeText {
+	switch {
+	case op.Kind == OpMove:
+		j.From, j.To = &op.Index, &op.To
+	case op.Type == TypeText || op.Type == TypeList:
 		j.Index = &op.Index
 		if op.Kind == OpDelete {
 			j.Count = &op.Count
@@ -202,7 +279,7 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 	}
 	for name, raw := range names {
 		switch name {
-		case "type", "op", "path", "by", "index", "count":
+		case "type", "op", "path", "by", "index", "count", "from", "to":
 			if string(raw) == "null" {
 				return fmt.Errorf("%w: %q is null; leave it out instead", ErrInvalid, name)
 			}
@@ -223,7 +300,12 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	n := Op{Type: j.Type, Kind: k, Path: j.Path}
+	n := Op{Type: j.Type, Kind: k}
+	if j.Path != nil {
+		if n.Path, n.Item, err = parseOpPath(j.Path); err != nil {
+			return err
+		}
+	}
 	switch k {
 	case OpInc, OpDec:
 		n.By = 1
@@ -234,13 +316,25 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 		if j.Value == nil {
 			return fmt.Errorf("%w: %s %s needs a value", ErrInvalid, j.Type, k)
 		}
-		if err := n.Value.UnmarshalJSON(j.Value); err != nil {
+		if j.Type == TypeList && k == OpInsert && bytes.HasPrefix(bytes.TrimLeft(j.Value, " \t\r\n"), []byte("{")) {
+			if n.Map, err = parseMapValue(j.Value); err != nil {
+				return fmt.Errorf("%q: %w", "value", err)
+			}
+		} else if err := n.Value.UnmarshalJSON(j.Value); err != nil {
 			return fmt.Errorf("%q: %w", "value", err)
 		}
 	}
-	if j.Type == TypeText {
+	if j.Type == TypeList && k == OpMove {
+		if j.From == nil || j.To == nil || j.Index != nil {
+			return fmt.Errorf("%w: list move needs from and to, and no index", ErrInvalid)
+		}
+		n.Index, n.To = *j.From, *j.To
+	} else if j.From != nil || j.To != nil {
+		return fmt.Errorf("%w: only a list move takes from and to", ErrInvalid)
+	}
+	if j.Type == TypeText || j.Type == TypeList && k != OpMove {
 		if j.Index == nil {
-			return fmt.Errorf("%w: text %s needs an index", ErrInvalid, k)
+			return fmt.Errorf("%w: %s %s needs an index", ErrInvalid, j.Type, k)
 		}
 		n.Index = *j.Index
 		if k == OpDelete {
@@ -255,4 +349,70 @@ func (op *Op) UnmarshalJSON(b []byte) error {
 	}
 	*op = n
 	return nil
+}
+
+// parseOpPath reads an op's path: field names, and at most one list index
+// (a whole number) that has a field after it.
+func parseOpPath(raw json.RawMessage) ([]string, *ItemRef, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var xs []any
+	if err := dec.Decode(&xs); err != nil || xs == nil {
+		return nil, nil, fmt.Errorf("%w: %q must be a list of field names and at most one list index", ErrInvalid, "path")
+	}
+	var path []string
+	var item *ItemRef
+	for _, x := range xs {
+		switch x := x.(type) {
+		case string:
+			path = append(path, x)
+			continue
+		case json.Number:
+			i, err := strconv.ParseInt(string(x), 10, 64)
+			if err == nil && item == nil {
+				item = &ItemRef{At: len(path), Index: i}
+				continue
+			}
+		}
+		return nil, nil, fmt.Errorf("%w: %q must be a list of field names and at most one list index (a whole number)", ErrInvalid, "path")
+	}
+	if path == nil {
+		path = []string{}
+	}
+	return path, item, nil
+}
+
+// parseMapValue reads a map element's fields: an object of scalars.
+func parseMapValue(raw json.RawMessage) (map[string]Value, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("%w: a list element is a scalar or an object of scalars", ErrInvalid)
+	}
+	m := make(map[string]Value, len(fields))
+	for name, fv := range fields {
+		var v Value
+		if err := v.UnmarshalJSON(fv); err != nil {
+			return nil, fmt.Errorf("field %q: %w", name, err)
+		}
+		m[name] = v
+	}
+	return m, nil
+}
+
+// appendMapJSON writes a map element's fields as a JSON object, names in
+// order.
+func appendMapJSON(b []byte, m map[string]Value) []byte {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	b = append(b, '{')
+	for i, name := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendValueJSON(append(appendQuoted(b, name), ':'), m[name])
+	}
+	return append(b, '}')
 }

@@ -7,8 +7,8 @@ import (
 // Value returns the object's plain value, ready for encoding/json: int64
 // for counters, []any of scalars for sets and multi-value registers (in
 // canonical order), map[string]any for maps, a scalar or nil for an LWW
-// register, bool for a flag, string for a text, and nil for an empty
-// object.
+// register, bool for a flag, string for a text, []any of scalars and
+// map[string]any for a list, and nil for an empty object.
 func (o *Object) Value() any {
 	t := o.Type()
 	if t == 0 {
@@ -74,6 +74,8 @@ func render(t Type, leaves []pathLeaf, depth int) any {
 		return false
 	case TypeText:
 		return renderText(leaves)
+	case TypeList:
+		return renderList(leaves, depth)
 	case TypeORSet:
 		out := []any{}
 		for _, l := range leaves {

@@ -113,17 +113,22 @@ func (o *Object) Text(path ...string) string {
 }
 
 // textPrefix is the key prefix of the blocks of the text at path.
-func textPrefix(path []string) string {
+func textPrefix(path []string) string { return typedPrefix(path, TypeText) }
+
+// typedPrefix is the key prefix of the leaves of the object of type t at
+// path: the root if path is empty, else the field of type t path names,
+// every field before it a map.
+func typedPrefix(path []string, t Type) string {
 	if len(path) == 0 {
-		return string([]byte{byte(TypeText)})
+		return string([]byte{byte(t)})
 	}
 	key := string([]byte{byte(TypeORMap)})
 	for i, name := range path {
-		t := TypeORMap
+		ft := TypeORMap
 		if i == len(path)-1 {
-			t = TypeText
+			ft = t
 		}
-		key = fieldPrefix(key, name, t)
+		key = fieldPrefix(key, name, ft)
 	}
 	return key
 }

@@ -90,7 +90,8 @@ func (r *reader) piece(h *header, e *Entry) error {
 	return nil
 }
 
-// checkPieces validates a text leaf's pieces as a decoder received them,
+// checkPieces validates a text leaf's pieces (or a list's positions, which
+// are pieces whose value is always null) as a decoder received them,
 // in dot order: each whole, in the leaf's block, not overlapping, its
 // string valid UTF-8 of exactly Len code points. It returns them in
 // canonical (maximal) form, which the binary decoder then insists the
@@ -112,6 +113,9 @@ func checkPieces(p Path, es []Entry) ([]Entry, error) {
 		prevEnd = e.Dot.Seq + e.Len
 		if e.Origin == (Dot{}) && e.Left {
 			return nil, fmt.Errorf("%w: leaf %s: the root has no left children", ErrInvalid, p)
+		}
+		if e.live() && p.Segs[len(p.Segs)-1].Type == TypeList {
+			return nil, fmt.Errorf("%w: leaf %s: a list's positions hold no value", ErrInvalid, p)
 		}
 		if e.live() {
 			if !utf8.ValidString(e.V.s) {

@@ -119,7 +119,10 @@ func textsOf(o *Object) map[string][]textChar {
 			return
 		}
 		p, err := ParseKey(key)
-		if err != nil {
+		if err != nil || p.inList() {
+			// A list's positions, and texts inside a list's elements
+			// (whose changes the list reports as a "set" of the
+			// element), are left out.
 			return
 		}
 		prefix := Path{Root: p.Root, Segs: p.Segs[:len(p.Segs)-1]}.Key()

@@ -15,8 +15,9 @@ const (
 	TypeMVRegister Type = 6 // multi-value register: keeps concurrent writes
 	TypeEWFlag     Type = 7 // enable-wins flag
 	TypeText       Type = 8 // collaborative text: a Fugue sequence of characters
+	TypeList       Type = 9 // ordered list of scalars and maps, with move (list.go)
 
-	maxType = TypeText
+	maxType = TypeList
 )
 
 var typeNames = [...]string{
@@ -28,11 +29,12 @@ var typeNames = [...]string{
 	TypeMVRegister: "mvreg",
 	TypeEWFlag:     "flag",
 	TypeText:       "text",
+	TypeList:       "list",
 }
 
 // OneLeaf reports whether an object of type t keeps all its state in one
 // leaf, at its root (counters, registers, flags), so that a reader can
-// fetch it with one point read; sets, maps and texts keep many.
+// fetch it with one point read; sets, maps, texts and lists keep many.
 func (t Type) OneLeaf() bool {
 	switch t {
 	case TypeGCounter, TypePNCounter, TypeLWW, TypeMVRegister, TypeEWFlag:
@@ -84,11 +86,12 @@ func (t *Type) UnmarshalText(b []byte) error {
 type leafKind uint8
 
 const (
-	leafDots    leafKind = iota // flags and set elements: a dot set
-	leafCounter                 // counters: dot -> (P, N)
-	leafMV                      // multi-value register: dot -> value
-	leafLWW                     // last-writer-wins: dot -> (timestamp, value)
-	leafText                    // text: pieces of a Fugue tree, see text.go
+	leafDots     leafKind = iota // flags and set elements: a dot set
+	leafCounter                  // counters: dot -> (P, N)
+	leafMV                       // multi-value register: dot -> value
+	leafLWW                      // last-writer-wins: dot -> (timestamp, value)
+	leafText                     // text, and a list's positions: pieces of a Fugue tree, see text.go
+	leafListItem                 // list element: dot -> (timestamp, value, position), see list.go
 )
 
 // leafKindOf returns the kind of the leaf a terminal type keeps. Sets keep

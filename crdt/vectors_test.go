@@ -560,7 +560,7 @@ const (
 func vecScenarios() []vecScenario {
 	return slices.Concat(vecCounterScenarios(), vecSetScenarios(), vecRegisterScenarios(),
 		vecFlagScenarios(), vecMapScenarios(), vecFailureScenarios(), vecDeliveryScenarios(),
-		vecTextScenarios(), vecRangeScenarios())
+		vecTextScenarios(), vecRangeScenarios(), vecListScenarios())
 }
 
 // vecRangeScenarios come last so that the files before them keep their

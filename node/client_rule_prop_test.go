@@ -48,7 +48,7 @@ func TestClientRuleOnACluster(t *testing.T) {
 		nodes = append(nodes, n)
 	}
 	types := []crdt.Type{crdt.TypeGCounter, crdt.TypePNCounter, crdt.TypeORSet, crdt.TypeORMap,
-		crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText}
+		crdt.TypeLWW, crdt.TypeMVRegister, crdt.TypeEWFlag, crdt.TypeText, crdt.TypeList}
 	cases := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		cases++
@@ -138,8 +138,12 @@ func joinRetrying(n *Node, r crdt.ReplicaID, key string, d *crdt.Object) error {
 }
 
 // drawPropOpOn draws an operation a client holding o makes: for a text,
-// an insert or delete at a place the text has.
+// an insert or delete at a place the text has; for a list, an insert (a
+// scalar or a map), delete or move, or a field write of an element.
 func drawPropOpOn(t *rapid.T, typ crdt.Type, o *crdt.Object) crdt.Op {
+	if typ == crdt.TypeList {
+		return drawPropListOp(t, o)
+	}
 	if typ != crdt.TypeText {
 		return drawPropOp(t, typ)
 	}
@@ -151,6 +155,29 @@ func drawPropOpOn(t *rapid.T, typ crdt.Type, o *crdt.Object) crdt.Op {
 	}
 	s := rapid.SampledFrom([]string{"a", "bc", "déf", "😀"}).Draw(t, "insert")
 	return crdt.Op{Type: typ, Kind: crdt.OpInsert, Index: rapid.Int64Range(0, n).Draw(t, "at"), Value: crdt.String(s)}
+}
+
+func drawPropListOp(t *rapid.T, o *crdt.Object) crdt.Op {
+	n := int64(len(o.List()))
+	elem := crdt.String(rapid.SampledFrom([]string{"x", "y", "z"}).Draw(t, "elem"))
+	kind := rapid.IntRange(0, 4).Draw(t, "list op")
+	if n == 0 {
+		kind = 0
+	}
+	switch kind {
+	case 1:
+		i := rapid.Int64Range(0, n-1).Draw(t, "at")
+		return crdt.Op{Type: crdt.TypeList, Kind: crdt.OpDelete, Index: i, Count: rapid.Int64Range(1, n-i).Draw(t, "count")}
+	case 2, 3:
+		return crdt.Op{Type: crdt.TypeList, Kind: crdt.OpMove, Index: rapid.Int64Range(0, n-1).Draw(t, "from"), To: rapid.Int64Range(0, n-1).Draw(t, "to")}
+	case 4: // fails with wrong_type on a scalar element: the caller skips it
+		return crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"t"}, Item: &crdt.ItemRef{Index: rapid.Int64Range(0, n-1).Draw(t, "at")}, Value: elem}
+	}
+	op := crdt.Op{Type: crdt.TypeList, Kind: crdt.OpInsert, Index: rapid.Int64Range(0, n).Draw(t, "at"), Value: elem}
+	if rapid.Bool().Draw(t, "map") {
+		op.Map = map[string]crdt.Value{"t": elem}
+	}
+	return op
 }
 
 // drawPropOp draws an operation an honest client of an object of typ makes.

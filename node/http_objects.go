@@ -42,6 +42,8 @@ type opBody struct {
 	By    json.RawMessage `json:"by"`
 	Index json.RawMessage `json:"index"`
 	Count json.RawMessage `json:"count"`
+	From  json.RawMessage `json:"from"`
+	To    json.RawMessage `json:"to"`
 }
 
 // decodeOp reads an operation, checking what crdt.Op's decoder folds into
@@ -69,11 +71,15 @@ func decodeOp(body []byte) (crdt.Op, error) {
 	// {"op":"inc","value":5} means something, so say it is not done.
 	takesValue := kind == crdt.OpAdd || kind == crdt.OpRemove || kind == crdt.OpSet || kind == crdt.OpInsert
 	takesBy := kind == crdt.OpInc || kind == crdt.OpDec
-	if b.Index != nil && typ != "text" {
+	positional := typ == "text" || typ == "list"
+	if b.Index != nil && (!positional || kind == crdt.OpMove) {
 		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownField, `%s %s takes no "index"`, typ, kind)
 	}
-	if b.Count != nil && (typ != "text" || kind != crdt.OpDelete) {
+	if b.Count != nil && (!positional || kind != crdt.OpDelete) {
 		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownField, `%s %s takes no "count"`, typ, kind)
+	}
+	if (b.From != nil || b.To != nil) && (typ != "list" || kind != crdt.OpMove) {
+		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownField, `%s %s takes no "from" or "to"`, typ, kind)
 	}
 	if b.Value != nil && !takesValue {
 		return crdt.Op{}, errorf(http.StatusBadRequest, protocol.UnknownField, `%s takes no "value"`, kind)

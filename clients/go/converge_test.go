@@ -233,3 +233,96 @@ func TestTextTypedOnTwoNodes(t *testing.T) {
 		t.Fatalf("text %q interleaves the runs", got)
 	}
 }
+
+// listView is an app's array kept in step only through OnListChange.
+type listView struct {
+	mu   sync.Mutex
+	path string
+	vals []string // JSON
+}
+
+func (l *listView) OnChange(string, string, bool) {}
+
+func (l *listView) OnListChange(_, changes string, _ bool) {
+	var cs []struct {
+		Path  []string
+		Edits []struct {
+			Op                     string
+			Index, Count, From, To int
+			Value                  json.RawMessage
+		}
+	}
+	if err := json.Unmarshal([]byte(changes), &cs); err != nil {
+		panic(err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range cs {
+		if strings.Join(ch.Path, "/") != l.path {
+			continue
+		}
+		for _, e := range ch.Edits {
+			switch e.Op {
+			case "insert":
+				l.vals = slices.Insert(l.vals, e.Index, string(e.Value))
+			case "delete":
+				l.vals = slices.Delete(l.vals, e.Index, e.Index+e.Count)
+			case "move":
+				x := l.vals[e.From]
+				l.vals = slices.Insert(slices.Delete(l.vals, e.From, e.From+1), e.To, x)
+			case "set":
+				l.vals[e.Index] = string(e.Value)
+			}
+		}
+	}
+}
+
+func (l *listView) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return "[" + strings.Join(l.vals, ",") + "]"
+}
+
+// TestListMovedOnTwoNodes: two clients on two nodes reorder one column
+// while cut off from each other, one moving a card, the other inserting,
+// deleting and renaming a card by index; after they reconnect both hold
+// the same column, and each client's list change events rebuild it.
+func TestListMovedOnTwoNodes(t *testing.T) {
+	cl := newCluster(t, 2, nil)
+	a := openClient(t, Options{Dir: t.TempDir(), URLs: cl.urls(0)})
+	b := openClient(t, Options{Dir: t.TempDir(), URLs: cl.urls(1)})
+	la, lb := &listView{path: "todo"}, &listView{path: "todo"}
+	_, err := a.Subscribe("board/1", la)
+	must(t, err)
+	_, err = b.Subscribe("board/1", lb)
+	must(t, err)
+	mustSync(t, a, "a online")
+	mustSync(t, b, "b online")
+	for i, title := range []string{"one", "two", "three"} {
+		must(t, a.InsertItem("board/1", "todo", i, fmt.Sprintf(`{"title":%q}`, title)))
+	}
+	column := func(c *Client) string {
+		v, _ := c.Get("board/1")
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal([]byte(v), &m)
+		return string(m["todo"])
+	}
+	eventually(t, 20*time.Second, "b has the column", func() (bool, string) {
+		return column(b) == column(a), column(b)
+	})
+	a.SetOffline(true)
+	b.SetOffline(true)
+	must(t, a.MoveItem("board/1", "todo", 0, 2))
+	must(t, b.InsertItem("board/1", "todo", 1, `"note"`))
+	must(t, b.Apply("board/1", `{"type":"lww","op":"set","path":["todo",0,"title"],"value":"ONE"}`))
+	must(t, b.DeleteItems("board/1", "todo", 2, 1))
+	a.SetOffline(false)
+	b.SetOffline(false)
+	// "note" was put after card one's old place, which its move left.
+	want := `["note",{"title":"three"},{"title":"ONE"}]`
+	eventually(t, 20*time.Second, "both columns and views agree", func() (bool, string) {
+		ca, cb := column(a), column(b)
+		return ca == want && cb == want && la.String() == want && lb.String() == want,
+			fmt.Sprintf("a %s b %s, views %s %s", ca, cb, la, lb)
+	})
+}

@@ -19,6 +19,18 @@ type TextChangeHandler interface {
 	OnTextChange(key, changes string, local bool)
 }
 
+// ListChangeHandler is an optional extension of ChangeHandler for apps
+// that keep a list in an array: after OnChange (and OnTextChange), a
+// handler that has it hears what happened to the key's lists, as a JSON
+// array of crdt.ListChange
+// ([{"path":["todo"],"edits":[{"op":"move","from":0,"to":3},{"op":"insert","index":1,"value":"x"}]}]):
+// applying each list's edits in order (insert value at index, delete count
+// at index, move from to, set index to value) to the list as it was gives
+// the list now.
+type ListChangeHandler interface {
+	OnListChange(key, changes string, local bool)
+}
+
 // StatusHandler hears the client's new status: "online" (a node welcomed
 // it), "connecting" or "offline".
 type StatusHandler interface {

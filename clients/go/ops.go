@@ -126,6 +126,28 @@ func (c *Client) AnchorIndex(key, path, anchor string) int {
 	return obj.AnchorIndex(crdt.Dot{Replica: r, Seq: seq}, splitPath(path)...)
 }
 
+// InsertItem inserts into the list at key (path: the list field of a map)
+// the element value, JSON: a scalar, or an object of scalars for a map
+// element (whose fields are lww registers), at index.
+func (c *Client) InsertItem(key, path string, index int, value string) error {
+	return c.Apply(key, fmt.Sprintf(`{"type":"list","op":"insert","path":%s,"index":%d,"value":%s}`, pathJSON(path), index, value))
+}
+
+// DeleteItems deletes count elements of a list from index.
+func (c *Client) DeleteItems(key, path string, index, count int) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeList, Kind: crdt.OpDelete, Index: int64(index), Count: int64(count), Path: splitPath(path)})
+}
+
+// MoveItem moves the element of a list at from so that it ends at index to.
+func (c *Client) MoveItem(key, path string, from, to int) error {
+	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeList, Kind: crdt.OpMove, Index: int64(from), To: int64(to), Path: splitPath(path)})
+}
+
+func pathJSON(path string) string {
+	b, _ := json.Marshal(append([]string{}, splitPath(path)...))
+	return string(b)
+}
+
 // Delete removes the map field path names, whatever its type.
 func (c *Client) Delete(key, path string) error {
 	return c.ApplyOp(key, crdt.Op{Type: crdt.TypeORMap, Kind: crdt.OpDelete, Path: splitPath(path)})
@@ -168,7 +190,7 @@ func (c *Client) ApplyOp(key string, op crdt.Op) error {
 		prev = obj.Clone() // to undo, should the write to disk fail
 	}
 	before := valueJSON(c.objects[key])
-	snap := crdt.SnapshotTexts(obj)
+	snap := takeSnapshot(obj)
 	clock := c.clock
 	delta, err := obj.Apply(c.replica, clock.Now(time.Now().UnixMilli()), op)
 	if err != nil {
@@ -200,21 +222,36 @@ func (c *Client) ApplyOp(key string, op crdt.Op) error {
 }
 
 // changedLocked posts change events for key if its plain value changed.
-// snap, taken before the change, lets TextChangeHandlers hear what happened
-// to each text as positions.
-func (c *Client) changedLocked(key string, obj *crdt.Object, before string, snap crdt.TextSnapshot, local bool) {
+// snap, taken before the change, lets TextChangeHandlers and
+// ListChangeHandlers hear what happened to each text and list as positions.
+func (c *Client) changedLocked(key string, obj *crdt.Object, before string, snap snapshot, local bool) {
 	after := valueJSON(obj)
 	if after == before {
 		return
 	}
-	var text string
-	if changes := snap.Changes(obj); len(changes) > 0 {
+	var text, list string
+	if changes := snap.texts.Changes(obj); len(changes) > 0 {
 		b, _ := json.Marshal(changes)
 		text = string(b)
 	}
-	for _, s := range c.watchersLocked(key) {
-		c.events.post(func() { s.deliver(key, after, text, local) })
+	if changes := snap.lists.Changes(obj); len(changes) > 0 {
+		b, _ := json.Marshal(changes)
+		list = string(b)
 	}
+	for _, s := range c.watchersLocked(key) {
+		c.events.post(func() { s.deliver(key, after, text, list, local) })
+	}
+}
+
+// snapshot is an object's texts and lists before a change, for the change
+// events that say what the change did to them as positions.
+type snapshot struct {
+	texts crdt.TextSnapshot
+	lists crdt.ListSnapshot
+}
+
+func takeSnapshot(obj *crdt.Object) snapshot {
+	return snapshot{texts: crdt.SnapshotTexts(obj), lists: crdt.SnapshotLists(obj)}
 }
 
 // splitPath turns "a/b" into the map fields ["a", "b"]; "" is no path.

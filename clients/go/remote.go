@@ -154,7 +154,7 @@ func (c *Client) joinLocked(states []remoteState, b *batch) {
 		} else {
 			before = valueJSON(obj)
 		}
-		snap := crdt.SnapshotTexts(obj)
+		snap := takeSnapshot(obj)
 		obj.Join(s.obj)
 		b.object(s.key, obj)
 		// Later local writes must rank after what this replica has seen,

@@ -113,13 +113,16 @@ func (s *Subscription) Close() {
 	c.broadcastLocked()
 }
 
-func (s *Subscription) deliver(key, value, text string, local bool) {
+func (s *Subscription) deliver(key, value, text, list string, local bool) {
 	if s.h == nil || s.stopped.Load() {
 		return
 	}
 	s.h.OnChange(key, value, local)
 	if th, ok := s.h.(TextChangeHandler); ok && text != "" {
 		th.OnTextChange(key, text, local)
+	}
+	if lh, ok := s.h.(ListChangeHandler); ok && list != "" {
+		lh.OnListChange(key, list, local)
 	}
 }
 

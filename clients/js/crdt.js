@@ -17,9 +17,9 @@
 //   limit below keeps them exact.
 
 /** Type names by number; the numbers are part of the encodings. */
-export const TYPE_NAMES = Object.freeze(['', 'gcounter', 'counter', 'set', 'map', 'lww', 'mvreg', 'flag', 'text']);
-const T = Object.freeze({ gcounter: 1, counter: 2, set: 3, map: 4, lww: 5, mvreg: 6, flag: 7, text: 8 });
-const MAX_TYPE = 8;
+export const TYPE_NAMES = Object.freeze(['', 'gcounter', 'counter', 'set', 'map', 'lww', 'mvreg', 'flag', 'text', 'list']);
+const T = Object.freeze({ gcounter: 1, counter: 2, set: 3, map: 4, lww: 5, mvreg: 6, flag: 7, text: 8, list: 9 });
+const MAX_TYPE = 9;
 
 /** Operations each type has (crdt/op.go opsOf). */
 const OPS_OF = Object.freeze({
@@ -31,8 +31,9 @@ const OPS_OF = Object.freeze({
   6: ['set'],
   7: ['enable', 'disable'],
   8: ['insert', 'delete'],
+  9: ['insert', 'delete', 'move'],
 });
-const OP_NAMES = Object.freeze(['inc', 'dec', 'add', 'remove', 'set', 'enable', 'disable', 'delete', 'insert']);
+const OP_NAMES = Object.freeze(['inc', 'dec', 'add', 'remove', 'set', 'enable', 'disable', 'delete', 'insert', 'move']);
 
 // Limits, the same as the Go core's (docs/crdt.md, "Decoding limits").
 export const MAX_SAFE_INT = Number.MAX_SAFE_INTEGER; // 2^53-1
@@ -104,7 +105,8 @@ const LEAF_DOTS = 0; // flags and set elements
 const LEAF_COUNTER = 1; // gcounter, counter: P, N
 const LEAF_MV = 2; // mvreg: value
 const LEAF_LWW = 3; // lww: timestamp, value
-const LEAF_TEXT = 4; // text block: pieces (see the text section)
+const LEAF_TEXT = 4; // text block, list positions: pieces (see the text section)
+const LEAF_ITEM = 5; // list element: timestamp, position, value (see the list section)
 function leafKindOf(t) {
   if (t === T.gcounter || t === T.counter) return LEAF_COUNTER;
   if (t === T.mvreg) return LEAF_MV;
@@ -116,10 +118,12 @@ function pathLeafKind(path) {
   if (path.segs.length === 0) return leafKindOf(path.root);
   const last = path.segs[path.segs.length - 1];
   if (isBlock(last)) return LEAF_TEXT;
+  if (isItem(last)) return LEAF_ITEM;
   return isElem(last) ? LEAF_DOTS : leafKindOf(last.type);
 }
 const isBlock = (seg) => 'block' in seg;
-const isElem = (seg) => !('type' in seg) && !isBlock(seg);
+const isItem = (seg) => 'item' in seg;
+const isElem = (seg) => !('type' in seg) && !isBlock(seg) && !isItem(seg);
 
 // ---------------------------------------------------------------------------
 // Scalars and their binary encoding (crdt/value.go, crdt/wire.go)
@@ -243,7 +247,8 @@ const blockStart = (s) => Math.floor((s - 1) / TEXT_BLOCK) * TEXT_BLOCK + 1;
 const blockKey = (r, s) => replicaKey(r) + uvarint(Math.floor((s - 1) / TEXT_BLOCK));
 
 function segKey(s) {
-  if (isBlock(s)) return blockKey(s.block[0], s.block[1]);
+  if (isItem(s)) return itemKey(s.item[0], s.item[1], s.kind);
+  if (isBlock(s)) return (s.list ? '\x00' : '') + blockKey(s.block[0], s.block[1]);
   return isElem(s) ? encodeValue(s.elem) : fieldKey(s.name, s.type);
 }
 
@@ -255,7 +260,9 @@ function pathKey(path) {
 
 function pathJSON(path) {
   const out = [TYPE_NAMES[path.root]];
-  for (const s of path.segs) out.push(isBlock(s) ? [...s.block] : isElem(s) ? s.elem : [s.name, TYPE_NAMES[s.type]]);
+  for (const s of path.segs) {
+    out.push(isItem(s) ? [...s.item, TYPE_NAMES[s.kind]] : isBlock(s) ? [...s.block] : isElem(s) ? s.elem : [s.name, TYPE_NAMES[s.type]]);
+  }
   return out;
 }
 
@@ -322,6 +329,7 @@ function comparePayload(a, b) {
   if (a.n !== b.n) return a.n < b.n ? -1 : 1;
   const c = compareTimestamps({ wall: a.w, logical: a.l }, { wall: b.w, logical: b.l });
   if (c !== 0) return c;
+  if (a.or !== b.or || a.os !== b.os) return compareDot(a.or || '', a.os || 0, b.or || '', b.os || 0);
   return compareValues(a.v, b.v);
 }
 
@@ -459,24 +467,33 @@ export class Context {
  * count are in Unicode code points, not UTF-16 units.
  */
 export class Op {
-  constructor(type, kind, path, value, by, index = 0, count = 0) {
+  constructor(type, kind, path, value, by, index = 0, count = 0, to = 0, map = null, item = null) {
     this.type = type; // type number
     this.kind = kind; // op name
     this.path = path; // field names, root first
     this.value = value;
     this.by = by;
-    this.index = index;
+    this.index = index; // a list move's from
     this.count = count;
+    this.to = to; // a list move's to
+    this.map = map; // a list insert's map element: {name: scalar}, else null
+    this.item = item; // a list index in the path: {at, index} (path[at] is the first field inside the element)
     Object.freeze(this);
   }
 
   /** toJSON is the op's JSON form. */
   toJSON() {
     const j = { type: TYPE_NAMES[this.type], op: this.kind };
-    if (this.path.length) j.path = [...this.path];
+    if (this.path.length) {
+      j.path = [...this.path];
+      if (this.item) j.path.splice(this.item.at, 0, this.item.index);
+    }
     if (this.kind === 'inc' || this.kind === 'dec') j.by = this.by;
-    if (this.kind === 'add' || this.kind === 'remove' || this.kind === 'set' || this.kind === 'insert') j.value = this.value;
-    if (this.type === T.text) {
+    if (this.kind === 'add' || this.kind === 'remove' || this.kind === 'set' || this.kind === 'insert') j.value = this.map ? { ...this.map } : this.value;
+    if (this.kind === 'move') {
+      j.from = this.index;
+      j.to = this.to;
+    } else if (this.type === T.text || this.type === T.list) {
       j.index = this.index;
       if (this.kind === 'delete') j.count = this.count;
     }
@@ -522,11 +539,14 @@ export function parseOp(x) {
   }
   if (x.op !== undefined && x.op !== null && typeof x.op !== 'string') throw invalid('op: "op" must be a string');
   let path = [];
+  let item = null;
   if (x.path !== undefined && x.path !== null) {
-    if (!Array.isArray(x.path) || !x.path.every((f) => typeof f === 'string')) {
-      throw invalid('op: "path" must be an array of field names');
+    if (!Array.isArray(x.path)) throw invalid('op: "path" must be an array of field names');
+    for (const f of x.path) {
+      if (typeof f === 'string') path.push(f);
+      else if (typeof f === 'number' && Number.isInteger(f) && Math.abs(f) < INT64_LIMIT && item === null) item = { at: path.length, index: f };
+      else throw invalid('op: "path" must be a list of field names and at most one list index (a whole number)');
     }
-    path = [...x.path];
   }
   let by = 1;
   if (x.by !== undefined && x.by !== null) {
@@ -537,20 +557,36 @@ export function parseOp(x) {
   }
   const rawIndex = int64Field(x, 'index');
   const rawCount = int64Field(x, 'count');
+  const rawFrom = int64Field(x, 'from');
+  const rawTo = int64Field(x, 'to');
   const kind = x.op || '';
   if (!OP_NAMES.includes(kind)) throw new CrdtError('invalid_op', `unknown op "${kind}"`);
   let value = null;
+  let map = null;
   if (kind === 'add' || kind === 'remove' || kind === 'set' || kind === 'insert') {
     if (!Object.hasOwn(x, 'value') || x.value === undefined) {
       throw invalid(`${x.type} ${kind} needs a value`);
     }
-    value = scalar(x.value, 'op value');
+    if (type === T.list && kind === 'insert' && x.value !== null && typeof x.value === 'object' && !Array.isArray(x.value)) {
+      map = {};
+      for (const [name, v] of Object.entries(x.value)) map[name] = scalar(v, `field "${name}"`);
+    } else {
+      value = scalar(x.value, 'op value');
+    }
   }
   if (kind !== 'inc' && kind !== 'dec') by = 0;
   let index = 0;
   let count = 0;
-  if (type === T.text) {
-    if (rawIndex === undefined) throw invalid(`text ${kind} needs an index`);
+  let to = 0;
+  if (type === T.list && kind === 'move') {
+    if (rawFrom === undefined || rawTo === undefined || rawIndex !== undefined) throw invalid('list move needs from and to, and no index');
+    index = rawFrom;
+    to = rawTo;
+  } else if (rawFrom !== undefined || rawTo !== undefined) {
+    throw invalid('only a list move takes from and to');
+  }
+  if (type === T.text || (type === T.list && kind !== 'move')) {
+    if (rawIndex === undefined) throw invalid(`${TYPE_NAMES[type]} ${kind} needs an index`);
     index = rawIndex;
     if (kind === 'delete') count = rawCount === undefined ? 1 : rawCount;
   }
@@ -559,6 +595,10 @@ export function parseOp(x) {
   if (!OPS_OF[type].includes(kind)) {
     throw new CrdtError('invalid_op', `a ${TYPE_NAMES[type]} has no "${kind}" operation`);
   }
+  if (item && (item.at >= path.length || item.index < 0 || item.index > MAX_SAFE_INT)) {
+    throw invalid('a list index in a path needs a field after it and must be from 0 to 2^53-1');
+  }
+  if (map && (type !== T.list || kind !== 'insert')) throw invalid('only a list insert takes an object value');
   if (type === T.map && path.length === 0) throw new CrdtError('invalid_op', 'delete needs the path of a map field');
   if (path.length > MAX_DEPTH) throw new CrdtError('limit', `path of ${path.length} fields exceeds ${MAX_DEPTH}`);
   for (const f of path) {
@@ -580,7 +620,16 @@ export function parseOp(x) {
       if (n > MAX_TEXT_INSERT) throw new CrdtError('limit', `insert of ${n} characters exceeds ${MAX_TEXT_INSERT}`);
     }
   }
-  return new Op(type, kind, Object.freeze(path), value, by, index, count);
+  if (type === T.list) {
+    if (index < 0 || index > MAX_SAFE_INT || to < 0 || to > MAX_SAFE_INT) throw invalid('a list index is from 0 to 2^53-1');
+    if (kind === 'delete' && (count < 1 || count > MAX_SAFE_INT)) throw invalid(`a list delete needs a count from 1 to 2^53-1, not ${count}`);
+    if (map && Object.keys(map).length > MAX_LIST_FIELDS) throw new CrdtError('limit', `an element of ${Object.keys(map).length} fields exceeds ${MAX_LIST_FIELDS}`);
+    for (const f of Object.keys(map || {})) {
+      if (!isWellFormed(f)) throw invalid('field name is not valid Unicode (lone surrogate)');
+      if (textEncoder.encode(f).length > MAX_FIELD_NAME) throw new CrdtError('limit', `field name exceeds ${MAX_FIELD_NAME} bytes`);
+    }
+  }
+  return new Op(type, kind, Object.freeze(path), value, by, index, count, to, map && Object.freeze(map), item && Object.freeze(item));
 }
 
 // ---------------------------------------------------------------------------
@@ -739,7 +788,12 @@ export class CrdtObject {
     }
     const { key, path } = this._resolve(op);
     const delta = new CrdtObject();
-    delta.types = typeBit(op.path.length ? T.map : op.type);
+    delta.types = typeBit(path.root);
+    if (op.type === T.list) {
+      listDelta(this, key, path, delta, replica, this.ctx.max(replica), now, op);
+      this.join(delta);
+      return delta;
+    }
     if (op.type === T.text) {
       this._editing = true;
       try {
@@ -835,7 +889,7 @@ export class CrdtObject {
   // key (and path) of the leaf op acts on; for delete, the prefix of the map
   // holding the field.
   _resolve(op) {
-    const root = op.path.length ? T.map : op.type;
+    const root = op.item && op.item.at === 0 ? T.list : op.path.length ? T.map : op.type;
     if (this.types !== 0 && !hasType(this.types, root)) {
       throw new CrdtError('wrong_type', `the object is a ${TYPE_NAMES[firstType(this.types)]}, not a ${TYPE_NAMES[root]}`);
     }
@@ -843,9 +897,14 @@ export class CrdtObject {
     const segs = [];
     for (let i = 0; i < op.path.length; i++) {
       const name = op.path[i];
+      if (op.item && op.item.at === i) {
+        const it = itemAt(this, key, { root, segs: [...segs] }, op.item.index);
+        key = it.key;
+        segs.push({ item: it.id, kind: it.kind });
+      }
       const last = i === op.path.length - 1;
       if (last && op.type === T.map) break;
-      const want = last ? op.type : T.map;
+      const want = last ? op.type : op.item && op.item.at === i + 1 ? T.list : T.map;
       // As at the root, a field written concurrently as two types stays
       // writable as either; only a type it does not hold is refused.
       let present = 0;
@@ -918,7 +977,8 @@ export class CrdtObject {
   maxTimestamp() {
     let best = { wall: 0, logical: 0 };
     for (const l of this.leaves.values()) {
-      if (pathLeafKind(l.path) !== LEAF_LWW) continue;
+      const lk = pathLeafKind(l.path);
+      if (lk !== LEAF_LWW && lk !== LEAF_ITEM) continue;
       for (const e of l.entries) {
         const ts = { wall: e.w, logical: e.l };
         if (compareTimestamps(ts, best) > 0) best = ts;
@@ -980,6 +1040,8 @@ function entryJSON(kind, e) {
       return [e.r, e.s, e.v];
     case LEAF_LWW:
       return [e.r, e.s, e.w, e.l, e.v];
+    case LEAF_ITEM:
+      return [e.r, e.s, e.w, e.l, [e.or, e.os], e.v];
     case LEAF_TEXT:
       return [e.r, e.s, e.len, e.or === null ? null : [e.or, e.os, e.left ? 'left' : 'right'], e.v];
   }
@@ -1096,6 +1158,8 @@ function render(t, leaves, depth) {
       for (const l of leaves) es.push(...l.entries);
       return fugueOf(es).string();
     }
+    case T.list:
+      return renderList(leaves, depth);
     case T.set: {
       const out = [];
       for (const l of leaves) {
@@ -1200,7 +1264,7 @@ function decodeObject(x) {
     obj.types |= typeBit(path.root);
     if (obj.leaves.has(key)) throw fail(`leaf ${JSON.stringify(leaf[0])} appears twice`);
     const lk = pathLeafKind(path);
-    const want = { [LEAF_DOTS]: 2, [LEAF_COUNTER]: 4, [LEAF_MV]: 3, [LEAF_LWW]: 5, [LEAF_TEXT]: 5 }[lk];
+    const want = { [LEAF_DOTS]: 2, [LEAF_COUNTER]: 4, [LEAF_MV]: 3, [LEAF_LWW]: 5, [LEAF_TEXT]: 5, [LEAF_ITEM]: 6 }[lk];
     let es = array(leaf[1], 'entries').map((e) => {
       if (!Array.isArray(e) || e.length !== want) throw fail(`entry: want an array of ${want} elements`);
       const [r, s] = dot(e, 0);
@@ -1218,6 +1282,11 @@ function decodeObject(x) {
           }
           return piece(r, s, len, or, os, left, sc(e[4], 'piece value'));
         }
+        case LEAF_ITEM: {
+          if (!Array.isArray(e[4]) || e[4].length !== 2) throw fail('position: want [REPLICA,SEQ]');
+          const [or, os] = dot(e[4], 0);
+          return itemEntry(r, s, uint(e[2], 'wall', 0, MAX_SAFE_INT), uint(e[3], 'logical', 0, MAX_LOGICAL), or, os, sc(e[5], 'value'));
+        }
         case LEAF_COUNTER:
           return entry(r, s, uint(e[2], 'P', 0, MAX_SAFE_INT), uint(e[3], 'N', 0, MAX_SAFE_INT));
         case LEAF_MV:
@@ -1233,6 +1302,10 @@ function decodeObject(x) {
       const err = checkPieces(path, es);
       if (typeof err === 'string') throw fail(err);
       es = err;
+    }
+    if (lk === LEAF_ITEM) {
+      const err = checkItem(path, es);
+      if (err) throw fail(err);
     }
     for (const e of es) {
       let dup = false;
@@ -1302,6 +1375,27 @@ function decodePath(v, fail, typeOf, sc, dotOf) {
       const t = typeOf(f[1], 'field type');
       path.segs.push({ name: f[0], type: t });
       cur = t;
+    } else if (cur === T.list) {
+      const b = v[i];
+      if (!Array.isArray(b) || (b.length !== 2 && b.length !== 3)) throw fail('path: a list segment is [REPLICA, SEQ] or [REPLICA, SEQ, KIND]');
+      const [r, s] = dotOf(b);
+      if (b.length === 2) {
+        if ((s - 1) % TEXT_BLOCK !== 0) throw fail(`path: block sequence ${s} is not 1 more than a multiple of ${TEXT_BLOCK}`);
+        path.segs.push({ block: [r, s], list: true });
+        cur = 0;
+      } else {
+        if (b[2] !== 'lww' && b[2] !== 'map') throw fail(`path: a list element's kind is "lww" or "map", not ${JSON.stringify(b[2])}`);
+        const kind = b[2] === 'map' ? T.map : T.lww;
+        path.segs.push({ item: [r, s], kind });
+        cur = kind === T.map ? LIST_MAP_ITEM : 0;
+      }
+    } else if (cur === LIST_MAP_ITEM) {
+      const f = v[i];
+      if (!Array.isArray(f) || f.length !== 2 || typeof f[0] !== 'string') throw fail('path: a map field is [NAME, TYPE]');
+      if (path.segs.length >= MAX_DEPTH) throw new CrdtError('limit', `path deeper than ${MAX_DEPTH}`);
+      const t = typeOf(f[1], 'field type');
+      path.segs.push({ name: f[0], type: t });
+      cur = t;
     } else if (cur === T.set) {
       path.segs.push({ elem: sc(v[i], 'set element') });
       cur = 0; // an element ends the path
@@ -1319,6 +1413,7 @@ function decodePath(v, fail, typeOf, sc, dotOf) {
   if (cur === T.map) throw fail('path: a map is not a leaf; name a field');
   if (cur === T.set) throw fail('path: a set leaf needs an element');
   if (cur === T.text) throw fail('path: a text leaf needs a block');
+  if (cur === T.list) throw fail('path: a list leaf needs a block or an element');
   return path;
 }
 
@@ -1849,12 +1944,14 @@ function textDelta(obj, prefix, path, delta, replica, last, op) {
 // returns them merged into maximal pieces, or a message saying what is wrong.
 function checkPieces(path, es) {
   const [br, bs] = path.segs[path.segs.length - 1].block;
+  const list = path.segs[path.segs.length - 1].list === true;
   let prevEnd = 0;
   for (let i = 0; i < es.length; i++) {
     const e = es[i];
     if (e.r !== br || e.s < bs || e.s + e.len > bs + TEXT_BLOCK) return `piece ${e.r}:${e.s}+${e.len} outside its block`;
     if (i > 0 && e.s < prevEnd) return `pieces overlap at ${e.r}:${e.s}`;
     prevEnd = e.s + e.len;
+    if (list && e.v !== null) return "a list's positions hold no value";
     if (typeof e.v === 'string') {
       const n = codePoints(e.v).length;
       if (n !== e.len) return `piece of ${e.len} characters holds ${n}`;
@@ -1885,6 +1982,9 @@ function textsOf(obj) {
   const out = new Map();
   for (const [key, l] of obj.leaves) {
     if (pathLeafKind(l.path) !== LEAF_TEXT) continue;
+    // A list's positions, and texts inside a list's elements (whose
+    // changes the list reports as a "set" of the element), are left out.
+    if (l.path.root === T.list || l.path.segs.some((sg) => isItem(sg) || sg.list)) continue;
     const segs = l.path.segs.slice(0, -1);
     const prefix = pathKey({ root: l.path.root, segs });
     if (!out.has(prefix)) out.set(prefix, { path: segs.map((s) => s.name), pieces: [] });
@@ -1996,4 +2096,306 @@ function textFugue(obj, path) {
   const es = [];
   for (const k of obj.keysUnder(key)) es.push(...obj.leaf(k));
   return fugueOf(es);
+}
+
+// ---------------------------------------------------------------------------
+// List (crdt/list.go)
+//
+// A list's positions are Fugue nodes kept as text pieces whose value is
+// always null (leaf tag 0 + block); each element has a leaf (tag 1 + its
+// id + its kind) of entries {w, l, or, os, v}: an LWW register of
+// positions on the hybrid clock. The element whose insert entry (the head,
+// dot = id) is present stands at its newest entry's position.
+
+/** Elements and positions one client delta may add; fields of one map element. */
+export const MAX_LIST_INSERT = 1 << 12;
+export const MAX_LIST_FIELDS = 256;
+const LIST_MAP_ITEM = 0xff; // while a path is read: inside a list's map element
+
+function itemKey(r, s, kind) {
+  return '\x01' + replicaKey(r) + uvarint(s) + String.fromCharCode(kind);
+}
+
+function itemEntry(r, s, w, l, or, os, v) {
+  return { r, s, p: 0, n: 0, w, l, v, or, os };
+}
+
+function checkItem(path, es) {
+  const seg = path.segs[path.segs.length - 1];
+  for (const e of es) {
+    if (e.v !== null && (e.r !== seg.item[0] || e.s !== seg.item[1] || seg.kind !== T.lww)) {
+      return "only a scalar element's insert holds a value";
+    }
+  }
+  return null;
+}
+
+function listItem(key, seg, es) {
+  const it = { id: seg.item, kind: seg.kind, key, head: false, val: null, or: null, os: 0, es };
+  let best = null;
+  for (const e of es) {
+    if (e.r === seg.item[0] && e.s === seg.item[1]) {
+      it.head = true;
+      it.val = e.v;
+    }
+    if (best === null) {
+      best = e;
+      continue;
+    }
+    let c = compareTimestamps({ wall: e.w, logical: e.l }, { wall: best.w, logical: best.l });
+    if (c === 0) c = compareEntryDot(e, best);
+    if (c > 0) best = e;
+  }
+  if (best) {
+    it.or = best.or;
+    it.os = best.os;
+  }
+  return it;
+}
+
+// listView orders the elements items over the position pieces blocks.
+function listView(blocks, items) {
+  const f = fugueOf(blocks);
+  const shown = new Map();
+  for (const it of items) {
+    if (!it.head) continue;
+    const k = `${it.or}/${it.os}`;
+    if (!shown.has(k)) shown.set(k, []);
+    shown.get(k).push(it);
+  }
+  const at = new Map();
+  const out = [];
+  f.order.forEach((c, i) => {
+    const k = `${c.r}/${c.s}`;
+    at.set(k, i);
+    if (shown.has(k)) out.push(...shown.get(k));
+  });
+  return { f, at, items: out };
+}
+
+// listOf reads the list of obj whose leaves start with prefix, its own
+// segments at depth.
+function listOf(obj, prefix, depth) {
+  const blocks = [];
+  const items = [];
+  for (const k of obj.keysUnder(prefix)) {
+    const l = obj.leaves.get(k);
+    const seg = l.path.segs[depth];
+    if (isBlock(seg)) blocks.push(...l.entries);
+    else if (l.path.segs.length === depth + 1) items.push(listItem(k, seg, l.entries));
+  }
+  return listView(blocks, items);
+}
+
+function renderList(leaves, depth) {
+  return listElems(leaves, depth).vals;
+}
+
+// listElems returns the elements of the list whose leaves are leaves, in
+// order, and their plain values.
+function listElems(leaves, depth) {
+  const blocks = [];
+  const items = [];
+  const fields = new Map();
+  for (const l of leaves) {
+    const seg = l.path.segs[depth];
+    if (!seg) continue;
+    if (isBlock(seg)) blocks.push(...l.entries);
+    else if (l.path.segs.length === depth + 1) items.push(listItem('', seg, l.entries));
+    else {
+      const k = seg.item.join('/');
+      if (!fields.has(k)) fields.set(k, []);
+      fields.get(k).push(l);
+    }
+  }
+  const shown = listView(blocks, items).items;
+  const vals = shown.map((it) => (it.kind === T.map ? render(T.map, fields.get(it.id.join('/')) || [], depth + 1) : it.val));
+  return { items: shown, vals };
+}
+
+// itemAt returns the map element at index of the list at prefix (path its
+// path): what an op whose path holds a list index writes below.
+function itemAt(obj, prefix, path, index) {
+  const v = listOf(obj, prefix, path.segs.length);
+  if (index >= v.items.length) throw new CrdtError('out_of_range', `element ${index} of a list of ${v.items.length}`);
+  const it = v.items[index];
+  if (it.kind !== T.map) throw new CrdtError('wrong_type', `element ${index} of the list is a scalar, not a map`);
+  return it;
+}
+
+// place is where Fugue puts a position landing right after items[j-1].
+function listPlace(v, items, j) {
+  let or = null;
+  let os = 0;
+  let i = -1;
+  if (j > 0) {
+    or = items[j - 1].or;
+    os = items[j - 1].os;
+    i = v.at.get(`${or}/${os}`);
+  }
+  if (v.f.hasRight.has(dotId(or, os))) {
+    const nx = v.f.order[i + 1];
+    return [nx.r, nx.s, true];
+  }
+  return [or, os, false];
+}
+
+// listDelta fills delta with a list op by replica (crdt/list.go listDelta).
+function listDelta(obj, prefix, path, delta, replica, last, now, op) {
+  const depth = path.segs.length;
+  const v = listOf(obj, prefix, depth);
+  const n = v.items.length;
+  const next = () => {
+    if (last >= MAX_SEQ) throw new CrdtError('seq_exhausted', `replica ${replica} has minted ${MAX_SEQ} dots for this object`);
+    last++;
+    delta.ctx.add(replica, last);
+    return last;
+  };
+  const sub = (seg) => ({ root: path.root, segs: [...path.segs, seg] });
+  const mint = (items, j) => {
+    const [or, os, left] = listPlace(v, items, j);
+    const s = next();
+    const seg = { block: [replica, blockStart(s)], list: true };
+    delta.setLeaf(prefix + segKey(seg), sub(seg), [piece(replica, s, 1, or, os, left, null)]);
+    return s;
+  };
+  if (op.kind === 'delete') {
+    if (op.index + op.count > n) throw new CrdtError('out_of_range', `delete of ${op.count} at ${op.index} beyond the list's ${n} elements`);
+    for (const it of v.items.slice(op.index, op.index + op.count)) {
+      for (const k of obj.keysUnder(it.key)) for (const e of obj.leaf(k)) eachLiveDot(e, (r, s) => delta.ctx.add(r, s));
+    }
+    return;
+  }
+  if (op.kind === 'move') {
+    if (op.index >= n || op.to >= n) throw new CrdtError('out_of_range', `move from ${op.index} to ${op.to} in a list of ${n} elements`);
+    const it = v.items[op.index];
+    const rest = v.items.filter((_, i) => i !== op.index);
+    const p = mint(rest, op.to);
+    const d = next();
+    let ts = { wall: now.wall, logical: now.logical };
+    for (const old of it.es) {
+      const ots = { wall: old.w, logical: old.l };
+      if (compareTimestamps(ots, ts) >= 0) ts = successor(ots);
+      if (old.r !== it.id[0] || old.s !== it.id[1]) delta.ctx.add(old.r, old.s);
+    }
+    delta.setLeaf(it.key, sub({ item: it.id, kind: it.kind }), [itemEntry(replica, d, ts.wall, ts.logical, replica, p, null)]);
+    return;
+  }
+  if (op.index > n) throw new CrdtError('out_of_range', `insert at ${op.index} beyond the list's ${n} elements`);
+  const p = mint(v.items, op.index);
+  const id = next();
+  const kind = op.map ? T.map : T.lww;
+  const seg = { item: [replica, id], kind };
+  const key = prefix + segKey(seg);
+  delta.setLeaf(key, sub(seg), [itemEntry(replica, id, now.wall, now.logical, replica, p, op.map ? null : op.value)]);
+  const names = Object.keys(op.map || {}).sort((a, b) => (utf8Key(a) < utf8Key(b) ? -1 : 1));
+  for (const name of names) {
+    const d = next();
+    delta.setLeaf(key + fieldKey(name, T.lww), { root: path.root, segs: [...path.segs, seg, { name, type: T.lww }] }, [entry(replica, d, 0, 0, now.wall, now.logical, op.map[name])]);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// List changes as positions (crdt/list_edits.go)
+
+// listsOf returns the outermost lists of obj (at its root or map fields) by
+// key prefix: their field names, element ids and values as JSON, in order.
+function listsOf(obj) {
+  const groups = new Map();
+  for (const k of obj.sortedKeys()) {
+    const l = obj.leaves.get(k);
+    let d = l.path.root === T.list ? 0 : l.path.segs.findIndex((sg) => isItem(sg) || sg.list === true);
+    if (d < 0) continue;
+    const segs = l.path.segs.slice(0, d);
+    const prefix = pathKey({ root: l.path.root, segs });
+    if (!groups.has(prefix)) groups.set(prefix, { path: segs.map((sg) => sg.name), depth: d, leaves: [] });
+    groups.get(prefix).leaves.push(l);
+  }
+  const out = new Map();
+  for (const [prefix, g] of groups) {
+    const { items, vals } = listElems(g.leaves, g.depth);
+    out.set(prefix, { path: g.path, ids: items.map((it) => it.id.join('/')), vals: vals.map((v) => JSON.stringify(v)) });
+  }
+  return out;
+}
+
+/** snapshotLists records the lists of obj, so that listChanges can later say what a change did to them. */
+export function snapshotLists(obj) {
+  return listsOf(obj);
+}
+
+/**
+ * listChanges returns, for each list of obj that changed since snap, the
+ * edits that turn it as it was into it as it is, as an app applies them to
+ * an array in order: {op:'delete',index,count}, then {op:'insert',index,value}
+ * and {op:'move',from,to} left to right, then {op:'set',index,value} for
+ * elements whose value changed. Lists are ordered by key prefix.
+ */
+export function listChanges(snap, obj) {
+  const out = [];
+  const now = listsOf(obj);
+  for (const prefix of [...now.keys()].sort()) {
+    const edits = listDiff(snap.get(prefix) || { ids: [], vals: [] }, now.get(prefix));
+    if (edits.length) out.push({ path: now.get(prefix).path, edits });
+  }
+  return out;
+}
+
+function listDiff(a, b) {
+  const edits = [];
+  const inB = new Set(b.ids);
+  const w = [];
+  const old = new Map();
+  a.ids.forEach((id, i) => {
+    if (inB.has(id)) {
+      w.push(id);
+      old.set(id, a.vals[i]);
+      return;
+    }
+    const last = edits[edits.length - 1];
+    if (last && last.index === w.length) last.count++;
+    else edits.push({ op: 'delete', index: w.length, count: 1 });
+  });
+  const wIdx = new Map(w.map((id, i) => [id, i]));
+  const stay = longestRun(b.ids.filter((id) => wIdx.has(id)), wIdx);
+  b.ids.forEach((id, i) => {
+    const after = i > 0 ? w.indexOf(b.ids[i - 1]) + 1 : 0;
+    if (!wIdx.has(id)) {
+      w.splice(after, 0, id);
+      edits.push({ op: 'insert', index: after, value: JSON.parse(b.vals[i]) });
+      return;
+    }
+    if (stay.has(id)) return;
+    const from = w.indexOf(id);
+    w.splice(from, 1);
+    const to = i > 0 ? w.indexOf(b.ids[i - 1]) + 1 : 0;
+    w.splice(to, 0, id);
+    if (from !== to) edits.push({ op: 'move', from, to });
+  });
+  b.ids.forEach((id, i) => {
+    if (old.has(id) && old.get(id) !== b.vals[i]) edits.push({ op: 'set', index: i, value: JSON.parse(b.vals[i]) });
+  });
+  return edits;
+}
+
+// longestRun returns the members of a longest subsequence of seq whose places
+// in idx increase (patience sorting), as crdt/list_edits.go does.
+function longestRun(seq, idx) {
+  const tails = [];
+  const prev = new Array(seq.length).fill(-1);
+  seq.forEach((id, i) => {
+    const x = idx.get(id);
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (idx.get(seq[tails[mid]]) >= x) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo > 0) prev[i] = tails[lo - 1];
+    tails[lo] = i;
+  });
+  const out = new Set();
+  for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) out.add(seq[i]);
+  return out;
 }

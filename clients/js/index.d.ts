@@ -6,8 +6,8 @@ export type Scalar = null | boolean | number | string;
 /** The plain value of an object: a counter's number, a set's or mvreg's array, a map's object, a register's scalar, a flag's boolean, a text's string. */
 export type PlainValue = Scalar | Scalar[] | { [field: string]: PlainValue };
 
-export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag' | 'text';
-export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete' | 'insert';
+export type TypeName = 'gcounter' | 'counter' | 'set' | 'map' | 'lww' | 'mvreg' | 'flag' | 'text' | 'list';
+export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disable' | 'delete' | 'insert' | 'move';
 
 /**
  * An operation in its JSON form, e.g. {type:'counter', op:'inc', by:1},
@@ -15,15 +15,20 @@ export type OpName = 'inc' | 'dec' | 'add' | 'remove' | 'set' | 'enable' | 'disa
  * {type:'text', op:'insert', index:3, value:'abc'}, {type:'text', op:'delete', index:3, count:2}.
  * With a path the object is a map; every field but the last is a map and the last is of `type`.
  * A text's index and count are Unicode code points, not UTF-16 units.
+ * A list: {type:'list', op:'insert', index:0, value:'x' or {title:'x'}} (an object makes a map element of
+ * lww fields), {type:'list', op:'delete', index:1, count:2}, {type:'list', op:'move', from:3, to:0}.
+ * A path may hold one list index, followed by fields of that map element: path:['todo', 2, 'title'].
  */
 export interface OpJSON {
   type: TypeName;
   op: OpName;
-  path?: string[];
-  value?: Scalar;
+  path?: (string | number)[];
+  value?: Scalar | Record<string, Scalar>;
   by?: number;
   index?: number;
   count?: number;
+  from?: number;
+  to?: number;
 }
 
 /** A hybrid logical clock reading: milliseconds since the epoch and a logical counter. */
@@ -200,6 +205,22 @@ export interface TextEdit {
 }
 
 /** What happened to one text of a key: the key itself (path []) or the text field path names. */
+/** One step of a list change, applied in order to the array as it was (crdt/list_edits.go). */
+export type ListEdit =
+  | { op: 'insert'; index: number; value: PlainValue }
+  | { op: 'delete'; index: number; count: number }
+  | { op: 'move'; from: number; to: number }
+  | { op: 'set'; index: number; value: PlainValue };
+
+/** What happened to one list of an object: path [] for the object itself, else its field names. */
+export interface ListChange {
+  path: string[];
+  edits: ListEdit[];
+}
+
+export function snapshotLists(obj: CrdtObject): unknown;
+export function listChanges(snapshot: unknown, obj: CrdtObject): ListChange[];
+
 export interface TextChange {
   path: string[];
   edits: TextEdit[];
@@ -230,6 +251,8 @@ export interface ChangeEvent {
   source: 'local' | 'remote';
   /** For keys holding collaborative text: each text that changed, as edits an editor applies in order. */
   text?: TextChange[];
+  /** What happened to the key's lists (outermost ones), as positions: an app applies these to its arrays. */
+  list?: ListChange[];
   // For a local text edit, `value` (the whole text) is computed when first read: read it in the listener.
 }
 
@@ -302,6 +325,12 @@ export class Client {
   del(key: string, path: string | string[]): PlainValue;
   /** Inserts str into a text at index (code points; UTF-16 units with options.index16). */
   insertText(key: string, index: number, str: string, options?: SetOptions & { index16?: boolean }): PlainValue;
+  /** insertItem inserts a scalar, or an object of scalars (a map element), into a list at index. */
+  insertItem(key: string, index: number, value: Scalar | Record<string, Scalar>, options?: SetOptions): PlainValue;
+  /** deleteItems deletes count elements of a list from index. */
+  deleteItems(key: string, index: number, count?: number, options?: SetOptions): PlainValue;
+  /** moveItem moves the element of a list at from so that it ends at index to. */
+  moveItem(key: string, from: number, to: number, options?: SetOptions): PlainValue;
   /** Deletes count characters of a text from index (code points; UTF-16 units with options.index16). */
   deleteText(key: string, index: number, count: number, options?: SetOptions & { index16?: boolean }): PlainValue;
   /** The text at key, or at its text field path; "" if there is none. */

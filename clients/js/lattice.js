@@ -8,7 +8,7 @@
 // replica id), which is what makes retries across reconnects and failovers
 // exactly-once.
 
-import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges, textAnchor, anchorIndex, codePointIndex, typeNumber } from './crdt.js';
+import { Clock, CrdtError, CrdtObject, isReplicaId, parseOp, snapshotTexts, textChanges, snapshotLists, listChanges, textAnchor, anchorIndex, codePointIndex, typeNumber } from './crdt.js';
 
 export { CrdtError, CrdtObject, Clock, Op, parseOp, compareValues, compareTimestamps, isReplicaId, codePoints, textAnchor, anchorIndex, codePointIndex, utf16Index } from './crdt.js';
 
@@ -384,11 +384,13 @@ export class Client {
     const isText = parsed.type === typeNumber('text');
     const before = had && !isText ? JSON.stringify(obj.value()) : undefined;
     const snap = isText ? null : snapshotTexts(obj);
+    // Only a text op inside a list's element can change a list among text ops.
+    const lsnap = isText && !parsed.item ? null : snapshotLists(obj);
     const delta = obj.apply(this.replica, this._clock.now(Date.now()), parsed); // throws before any change
     if (!had) this._objects.set(key, obj);
     this._queue(key, delta);
     this._persist();
-    this._changed(key, obj, before, 'local', snap, isText ? [obj.lastTextEdit] : undefined);
+    this._changed(key, obj, before, 'local', snap, isText ? [obj.lastTextEdit] : undefined, lsnap);
     return obj.value();
   }
 
@@ -464,6 +466,24 @@ export class Client {
     const path = normPath(opts.path);
     if (opts.index16) index = codePointIndex(this.text(key, path), index);
     return this.apply(key, { type: 'text', op: 'insert', index, value: str, path });
+  }
+
+  /**
+   * insertItem inserts value into a list at index (elements): a scalar, or an
+   * object of scalars for a map element; opts.path for a list field.
+   */
+  insertItem(key, index, value, opts = {}) {
+    return this.apply(key, { type: 'list', op: 'insert', index, value, path: normPath(opts.path) });
+  }
+
+  /** deleteItems deletes count elements of a list from index. */
+  deleteItems(key, index, count = 1, opts = {}) {
+    return this.apply(key, { type: 'list', op: 'delete', index, count, path: normPath(opts.path) });
+  }
+
+  /** moveItem moves the element of a list at from so that it ends at index to. */
+  moveItem(key, from, to, opts = {}) {
+    return this.apply(key, { type: 'list', op: 'move', from, to, path: normPath(opts.path) });
   }
 
   /** deleteText deletes count characters of a text from index (code points, or UTF-16 units with opts.index16). */
@@ -575,9 +595,10 @@ export class Client {
     this._emit('status', s);
   }
 
-  // _changed emits a change event; snap (snapshotTexts before the change)
-  // lets it say what happened to each text as positions.
-  _changed(key, obj, before, source, snap, text) {
+  // _changed emits a change event; snap and lsnap (snapshotTexts and
+  // snapshotLists before the change) let it say what happened to each text
+  // and list as positions.
+  _changed(key, obj, before, source, snap, text, lsnap) {
     let ev;
     if (text) {
       // A local text edit: value is the whole text, computed when a
@@ -603,6 +624,8 @@ export class Client {
     }
     if (!text && snap) text = textChanges(snap, obj);
     if (text && text.length) ev.text = text;
+    const list = lsnap ? listChanges(lsnap, obj) : [];
+    if (list.length) ev.list = list;
     this._emit('change', ev);
   }
 
@@ -879,13 +902,14 @@ export class Client {
     const obj = had || new CrdtObject();
     const before = had ? JSON.stringify(obj.value()) : undefined;
     const snap = snapshotTexts(obj);
+    const lsnap = snapshotLists(obj);
     obj.join(d);
     if (!had) this._objects.set(key, obj);
     // Hybrid clock: move past every timestamp we receive, so our later
     // writes rank after what we have seen even if our wall clock is behind.
     const ts = d.maxTimestamp();
     if (ts.wall > 0) this._clock.update(Date.now(), ts);
-    this._changed(key, obj, before, 'remote', snap);
+    this._changed(key, obj, before, 'remote', snap, undefined, lsnap);
   }
 
   _startPing(conn) {

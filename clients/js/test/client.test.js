@@ -245,6 +245,44 @@ test('collaborative text: concurrent typing converges and change events are edit
   await b.close();
 });
 
+test('lists: a move and an insert made concurrently converge, and change events rebuild the array', async () => {
+  const cl = new FakeCluster(['n1', 'n2']);
+  const a = mk(cl, ['ws://n1/v1/ws']);
+  const b = mk(cl, ['ws://n2/v1/ws']);
+  a.subscribe('board/', { prefix: true });
+  b.subscribe('board/', { prefix: true });
+  let column = [];
+  b.onKey('board/1', (_, ev) => {
+    for (const ch of ev.list || []) {
+      if (ch.path.join('/') !== 'todo') continue;
+      for (const e of ch.edits) {
+        if (e.op === 'insert') column.splice(e.index, 0, e.value);
+        else if (e.op === 'delete') column.splice(e.index, e.count);
+        else if (e.op === 'move') column.splice(e.to, 0, ...column.splice(e.from, 1));
+        else column[e.index] = e.value;
+      }
+    }
+  });
+  await a.open();
+  await b.open();
+  await waitFor('online', () => a.status === 'online' && b.status === 'online');
+  for (const [i, title] of ['one', 'two', 'three'].entries()) a.insertItem('board/1', i, { title }, { path: 'todo' });
+  await waitFor('b has the column', () => JSON.stringify(b.get('board/1')) === JSON.stringify(a.get('board/1')));
+  a.moveItem('board/1', 0, 2, { path: 'todo' });
+  b.insertItem('board/1', 3, 'note', { path: 'todo' });
+  b.apply('board/1', { type: 'lww', op: 'set', path: ['todo', 0, 'title'], value: 'ONE' });
+  await waitFor('convergence', () => a.pending === 0 && b.pending === 0 && a.canonical('board/1') === b.canonical('board/1') &&
+    b.get('board/1').todo.length === 4);
+  // a's moved card and b's note both land right after "three"; which
+  // comes first depends on the replicas' ids, the same on both.
+  const got = JSON.stringify(b.get('board/1').todo);
+  assert.ok(got === '[{"title":"two"},{"title":"three"},{"title":"ONE"},"note"]' ||
+    got === '[{"title":"two"},{"title":"three"},"note",{"title":"ONE"}]', got);
+  assert.deepEqual(column, b.get('board/1').todo, 'the edits in b\'s events rebuild its column');
+  await a.close();
+  await b.close();
+});
+
 test('state, pending deltas, cursor and replica id persist; a resumed client sends its cursor', async () => {
   const cl = new FakeCluster(['n1']);
   const store = new MemoryStore();

@@ -2,7 +2,7 @@
 // PRNG; the seed is logged, and LATTICE_SEED=<n> replays a failing run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Clock, CrdtError, CrdtObject, compareValues, parseOp } from '../crdt.js';
+import { Clock, CrdtError, CrdtObject, compareValues, parseOp, snapshotLists, listChanges } from '../crdt.js';
 
 const SEED = Number(process.env.LATTICE_SEED) || (Date.now() % 2 ** 31);
 console.log(`crdt.test.js: seed ${SEED} (rerun with LATTICE_SEED=${SEED})`);
@@ -42,7 +42,25 @@ const FAMILIES = {
   // Text ops are fitted to the text they edit, so most of them succeed.
   text: (g, obj) => textOp(g, obj, []),
   textfield: (g, obj) => textOp(g, obj, ['note']),
+  // List ops are fitted to the list too; a map element's field is written
+  // by its index in the path.
+  list: (g, obj) => listOp(g, obj, []),
+  listfield: (g, obj) => listOp(g, obj, ['todo']),
 };
+
+function listOp(g, obj, path) {
+  const cur = path.length ? (obj.value() || {})[path[0]] || [] : obj.value() || [];
+  const n = Array.isArray(cur) ? cur.length : 0;
+  const p = path.length ? { path } : {};
+  const k = n === 0 ? 0 : g.int(5);
+  if (k === 1) {
+    const index = g.int(n);
+    return { type: 'list', op: 'delete', ...p, index, count: 1 + g.int(n - index) };
+  }
+  if (k === 2 || k === 3) return { type: 'list', op: 'move', ...p, from: g.int(n), to: g.int(n) };
+  if (k === 4) return { type: 'lww', op: 'set', path: [...path, g.int(n), 't'], value: g.pick(VALUES) };
+  return { type: 'list', op: 'insert', ...p, index: g.int(n + 1), value: g.int(2) ? g.pick(VALUES) : { t: g.pick(VALUES) } };
+}
 
 const RUNS = ['a', 'b', 'x', 'é', '😀', 'abc', 'Hello', 'wörld', '日本語'];
 
@@ -371,6 +389,39 @@ test('text: the dot index holds exactly the live characters after edits and join
         }
       }
       assert.deepEqual([...o.dots.keys()].sort(), want.sort(), `${family}: dot index`);
+    }
+  }
+});
+
+test('list change events rebuild the list an app keeps in an array', () => {
+  const g = prng(SEED ^ 0x11517);
+  for (let round = 0; round < 20; round++) {
+    const reps = R.map(() => new CrdtObject());
+    const deltas = [];
+    for (let i = 0; i < 30; i++) {
+      const k = g.int(R.length);
+      const o = reps[k];
+      for (const d of deltas) {
+        if (g.int(3) > 0) continue;
+        const before = JSON.stringify(o.value() || []);
+        const snap = snapshotLists(o);
+        o.join(d);
+        const arr = JSON.parse(before);
+        for (const ch of listChanges(snap, o)) {
+          for (const e of ch.edits) {
+            if (e.op === 'insert') arr.splice(e.index, 0, e.value);
+            else if (e.op === 'delete') arr.splice(e.index, e.count);
+            else if (e.op === 'move') arr.splice(e.to, 0, ...arr.splice(e.from, 1));
+            else arr[e.index] = e.value;
+          }
+        }
+        assert.deepEqual(arr, o.value() || [], 'the edits rebuild the list');
+      }
+      try {
+        deltas.push(o.apply(R[k], { wall: 1000 + i, logical: 0 }, listOp(g, o, [])));
+      } catch (e) {
+        assert.ok(e instanceof CrdtError, String(e));
+      }
     }
   }
 });
