@@ -38,6 +38,8 @@ const (
 	// DefaultWSSendQueue messages wait for a connection's writer; a live
 	// delta that does not fit turns into a resync.
 	DefaultWSSendQueue = 1024
+	// DefaultWSSnapshotChunk bytes of object states fill one snapshot page.
+	DefaultWSSnapshotChunk = snapshotChunk
 	// DefaultWSWriteTimeout is how long one write may take before the
 	// client counts as not reading.
 	DefaultWSWriteTimeout = 10 * time.Second
@@ -73,6 +75,10 @@ type WSOptions struct {
 	// MaxInFlight bounds the client deltas of one connection being joined
 	// at once. Default 64.
 	MaxInFlight int
+	// SnapshotChunk is about the most bytes of object states in one
+	// snapshot page; a larger object goes as parts, each in a page of its
+	// own. Default DefaultWSSnapshotChunk (512 KiB).
+	SnapshotChunk int
 	// SendQueue bounds the messages queued for one connection's writer.
 	// Default 1,024.
 	SendQueue int
@@ -112,6 +118,9 @@ func (o *WSOptions) setDefaults(n *Node) {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultWSMaxInFlight
+	}
+	if o.SnapshotChunk <= 0 {
+		o.SnapshotChunk = DefaultWSSnapshotChunk
 	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = DefaultWSSendQueue

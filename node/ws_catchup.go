@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -26,7 +25,18 @@ func (c *wsConn) answer(s *wsSub) error {
 			return err
 		}
 	}
-	if err := c.snapshot(s); err != nil {
+	if s.from != nil {
+		// A cut-off snapshot continues when the logs hold every change
+		// since it began; otherwise it starts again.
+		ok, err := c.deltasAfter(s, s.from.base)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			s.from = nil
+		}
+	}
+	if err := c.snapshot(s, s.from); err != nil {
 		return err
 	}
 	s.answered = true
@@ -37,7 +47,23 @@ func (c *wsConn) answer(s *wsSub) error {
 // from the logs, then catchup. It reports false, having perhaps sent some
 // deltas, when the logs do not hold everything after the cursor.
 func (c *wsConn) catchUp(s *wsSub) (bool, error) {
-	ranges, ok := c.n.logRangesAfter(c.resume)
+	cursor := c.claim
+	ok, err := c.deltasAfter(s, c.resume)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, c.writeFrame(websocket.TextMessage, protocol.Catchup, marshalWS(struct {
+		T      string          `json:"t"`
+		Sub    uint64          `json:"sub"`
+		Cursor json.RawMessage `json:"cursor"`
+	}{protocol.Catchup, s.id, cursor.JSON()}))
+}
+
+// deltasAfter sends the changes s covers that cursor lacks, read from the
+// logs. It reports false, having perhaps sent some deltas, when the logs do
+// not hold everything after cursor.
+func (c *wsConn) deltasAfter(s *wsSub, after crdt.VersionVector) (bool, error) {
+	ranges, ok := c.n.logRangesAfter(after)
 	if !ok {
 		return false, nil
 	}
@@ -67,11 +93,7 @@ func (c *wsConn) catchUp(s *wsSub) (bool, error) {
 			return false, nil
 		}
 	}
-	return true, c.writeFrame(websocket.TextMessage, protocol.Catchup, marshalWS(struct {
-		T      string          `json:"t"`
-		Sub    uint64          `json:"sub"`
-		Cursor json.RawMessage `json:"cursor"`
-	}{protocol.Catchup, s.id, cursor.JSON()}))
+	return true, nil
 }
 
 func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e logEntry) error {
@@ -104,96 +126,6 @@ func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e logEntry) error {
 	return nil
 }
 
-// snapshot sends what s covers now, in chunks, the cursor on the last.
-func (c *wsConn) snapshot(s *wsSub) error {
-	c.refreshClaim()
-	cursor := c.claim
-	encode := func(o *crdt.Object) ([]byte, error) {
-		if c.binary {
-			return o.MarshalBinary()
-		}
-		return o.MarshalJSON()
-	}
-	if !s.isPrefix {
-		o, err := c.n.Get(s.key)
-		if err != nil {
-			return err
-		}
-		var objs []snapObject
-		if o.Type() != 0 {
-			b, err := encode(o)
-			if err != nil {
-				return err
-			}
-			objs = append(objs, snapObject{s.key, o, b})
-		}
-		return c.writeSnapshot(s.id, objs, true, cursor)
-	}
-	after := ""
-	for {
-		objs, more, err := c.n.scanPage(s.key, after, snapshotChunk, encode)
-		if err != nil {
-			return err
-		}
-		if err := c.writeSnapshot(s.id, objs, !more, cursor); err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		after = objs[len(objs)-1].key
-	}
-}
-
-// snapObject is one object of a snapshot chunk, encoded for the client.
-type snapObject struct {
-	key string
-	obj *crdt.Object
-	enc []byte
-}
-
-func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor *wsCursor) error {
-	if c.binary {
-		b := []byte{'s'}
-		b = binary.AppendUvarint(b, sub)
-		var cj []byte
-		if done {
-			b = append(b, 1)
-			cj = cursor.JSON()
-		} else {
-			b = append(b, 0)
-		}
-		b = binary.AppendUvarint(b, uint64(len(cj)))
-		b = append(b, cj...)
-		batch := crdt.Batch{Clock: c.n.now()}
-		for _, o := range objs {
-			batch.Items = append(batch.Items, crdt.BatchItem{Key: o.key, Delta: o.obj})
-		}
-		raw, err := batch.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		return c.writeFrame(websocket.BinaryMessage, protocol.Snapshot, append(b, raw...))
-	}
-	b := fmt.Appendf(nil, `{"t":"snapshot","sub":%d,"objects":[`, sub)
-	for i, o := range objs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"key":`...)
-		b = append(b, jsonString(o.key)...)
-		b = append(b, `,"state":`...)
-		b = append(b, o.enc...)
-		b = append(b, '}')
-	}
-	b = fmt.Appendf(b, `],"done":%t`, done)
-	if done {
-		b = append(b, `,"cursor":`...)
-		b = append(b, cursor.JSON()...)
-	}
-	return c.writeFrame(websocket.TextMessage, protocol.Snapshot, append(b, '}'))
-}
-
 // resync replaces what an overflowed queue held: live deltas are dropped,
 // every answered subscription gets resync, then a snapshot taken now.
 // Every resync goes out before the first snapshot, so no cursor the client
@@ -216,7 +148,7 @@ func (c *wsConn) resync() error {
 		if !active {
 			continue
 		}
-		if err := c.snapshot(s); err != nil {
+		if err := c.snapshot(s, nil); err != nil {
 			return err
 		}
 	}

@@ -113,6 +113,9 @@ type subMsg struct {
 	Key    *string `json:"key"`
 	Prefix *string `json:"prefix"`
 	Fresh  bool    `json:"fresh"`
+	// Resume continues a cut-off snapshot from the position its last page
+	// carried (ws_snapshot.go).
+	Resume json.RawMessage `json:"resume"`
 }
 
 func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
@@ -140,6 +143,14 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 			return
 		}
 		s.key, s.isPrefix = *m.Prefix, true
+	}
+	if m.Resume != nil {
+		from, err := parseResumeRaw(m.Resume, s)
+		if err != nil {
+			c.replyError(id, protocol.BadMessage, "sub: %v", err)
+			return
+		}
+		s.from = from
 	}
 	if c.grant != nil && !c.grant.CanReadPrefix(s.key) {
 		what := "key"

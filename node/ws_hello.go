@@ -92,8 +92,10 @@ func (c *wsConn) hello() bool {
 		Cluster string            `json:"cluster,omitempty"`
 		Cursor  map[string]uint64 `json:"cursor"`
 		Limits  map[string]any    `json:"limits"`
+		Feats   []string          `json:"features"`
 	}{protocol.Welcome, 1, c.n.Name(), c.n.ID().String(), c.n.cfg.ClusterID, vvJSON(c.n.VersionVector()),
-		map[string]any{"max_frame": c.opts.MaxFrame, "max_subs": c.opts.MaxSubs, "rate": c.opts.Rate}})
+		map[string]any{"max_frame": c.opts.MaxFrame, "max_subs": c.opts.MaxSubs, "rate": c.opts.Rate, "snapshot_chunk": c.opts.SnapshotChunk},
+		protocol.Features})
 	if err := c.writeFrame(websocket.TextMessage, protocol.Welcome, welcome); err != nil {
 		c.ws.Close()
 		return false

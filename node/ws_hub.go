@@ -15,8 +15,9 @@ type wsSub struct {
 	id       uint64
 	key      string // the key, or the prefix when isPrefix
 	isPrefix bool
-	fresh    bool // the client holds nothing of it: never catch up
-	answered bool // its first snapshot or catch-up went out; writer only
+	fresh    bool      // the client holds nothing of it: never catch up
+	from     *snapFrom // where a resumed snapshot continues; nil: the start
+	answered bool      // its first snapshot or catch-up went out; writer only
 }
 
 func (s *wsSub) matches(key string) bool {

@@ -49,6 +49,7 @@ type nodeOptions struct {
 	encryptionKey string // file: Badger encryption at rest
 	gossipKeyring string // file: base64 gossip keys, one a line, the first the primary
 	maxConns      int    // WebSocket connections
+	snapChunk     int    // bytes of object states in one snapshot page
 }
 
 func (o *nodeOptions) register(fs *flag.FlagSet) {
@@ -74,6 +75,7 @@ func (o *nodeOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.encryptionKey, "encryption-key-file", "", "file holding a 16, 24 or 32-byte key (raw, or base64) that encrypts the data directory at rest; the same key is needed to open it again")
 	fs.StringVar(&o.gossipKeyring, "gossip-keyring", "", "file of base64 gossip keys, one a line, the first encrypting and all accepted; SIGHUP rereads it, to rotate keys without a restart (instead of --gossip-key; lattice gossip-key --gossip-keyring FILE makes one)")
 	fs.IntVar(&o.maxConns, "max-conns", node.DefaultWSMaxConns, "most WebSocket connections this node serves at once; more are refused with 503")
+	fs.IntVar(&o.snapChunk, "snapshot-chunk", node.DefaultWSSnapshotChunk, "about the most bytes of object states in one snapshot page; a larger object goes in resumable parts")
 }
 
 // devWarning is logged, loudly, by a node started with --dev.
@@ -269,6 +271,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	}
 	hopts := node.HTTPOptions{Admin: o.admin, Faults: f, Logger: nlog, UI: web.Handler(), Auth: auth}
 	hopts.WS.MaxConns = o.maxConns
+	hopts.WS.SnapshotChunk = o.snapChunk
 	if o.admin {
 		// The demo page served by one node polls and drives the others,
 		// and its node picker connects tabs to them.

@@ -25,6 +25,17 @@ const (
 	PresenceSet = "presence_set"
 )
 
+// Features a node lists in welcome ("features"): what it supports beyond
+// version 1's base. A client uses one only when welcome lists it.
+const (
+	// FeatureSnapshotResume: snapshot pages carry "resume" and sub accepts
+	// it (docs/protocol.md, "Resumable snapshots").
+	FeatureSnapshotResume = "snapshot_resume"
+)
+
+// Features is every feature this version of the node supports.
+var Features = []string{FeatureSnapshotResume}
+
 // Encodings a client may ask for in hello.
 const (
 	EncodingJSON   = "json"
