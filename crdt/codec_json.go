@@ -43,7 +43,11 @@ var (
 // MarshalJSON returns the canonical JSON encoding. Call it directly, or
 // use a json.Encoder with SetEscapeHTML(false): json.Marshal escapes <, >
 // and & inside strings, which keeps the meaning but not the canonical text.
-func (o *Object) MarshalJSON() ([]byte, error) {
+func (o *Object) MarshalJSON() ([]byte, error) { return o.marshalJSON(nil) }
+
+// marshalJSON writes the JSON encoding, leaving out of the cloud the dots
+// omit reports (nil: none).
+func (o *Object) marshalJSON(omit func(Dot) bool) ([]byte, error) {
 	b := append(make([]byte, 0, 64+48*len(o.dots)), `{"types":[`...)
 	for i, t := range o.meta.Types.List() {
 		if i > 0 {
@@ -91,10 +95,15 @@ func (o *Object) MarshalJSON() ([]byte, error) {
 		b = append(b, ']')
 	}
 	b = append(b, `],"cloud":[`...)
-	for i, d := range o.meta.Ctx.Cloud() {
-		if i > 0 {
+	first = true
+	for _, d := range o.meta.Ctx.Cloud() {
+		if omit != nil && omit(d) {
+			continue
+		}
+		if !first {
 			b = append(b, ',')
 		}
+		first = false
 		b = append(appendDotJSON(append(b, '['), d), ']')
 	}
 	return append(b, "]}}"...), nil

@@ -52,10 +52,31 @@ func (o *Object) PartsJSON(max int) []*Object {
 // BinarySize is the length of o's binary encoding; 0 if it does not encode.
 func BinarySize(o *Object) int { return binarySize(o) }
 
-// JSONSize is the length of o's JSON encoding; 0 if it does not encode.
+// JSONSize is the length of o's part JSON encoding (MarshalJSONPart); 0 if
+// it does not encode.
 func JSONSize(o *Object) int {
-	b, _ := o.MarshalJSON()
+	b, _ := o.MarshalJSONPart()
 	return len(b)
+}
+
+// MarshalJSONPart is the JSON form of a part: the canonical JSON encoding
+// but for the cloud, which omits the dots the leaves span, as the binary
+// encoding's does. Every JSON decoder adds a state's leaf dots to its
+// context, so it decodes to the same object; but where the canonical form
+// of a part of a long text would list each character's dot (a part's dots
+// rarely start a replica's run, so they cannot compact into the vector),
+// this one lists none.
+func (o *Object) MarshalJSONPart() ([]byte, error) {
+	held := map[Dot]struct{}{}
+	o.eachLeaf(func(_ string, es []Entry) {
+		for _, e := range es {
+			e.eachDot(func(d Dot) { held[d] = struct{}{} })
+		}
+	})
+	return o.marshalJSON(func(d Dot) bool {
+		_, ok := held[d]
+		return ok
+	})
 }
 
 func binarySize(o *Object) int {

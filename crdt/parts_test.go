@@ -118,16 +118,18 @@ func TestPartsEncode(t *testing.T) {
 			if !q.Equal(p) {
 				t.Fatal("binary round trip differs")
 			}
-			j, err := p.MarshalJSON()
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := crdt.NewObject()
-			if err := r.UnmarshalJSON(j); err != nil {
-				t.Fatal(err)
-			}
-			if !r.Equal(p) {
-				t.Fatal("JSON round trip differs")
+			for _, enc := range []func() ([]byte, error){p.MarshalJSON, p.MarshalJSONPart} {
+				j, err := enc()
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := crdt.NewObject()
+				if err := r.UnmarshalJSON(j); err != nil {
+					t.Fatal(err)
+				}
+				if !r.Equal(p) {
+					t.Fatal("JSON round trip differs")
+				}
 			}
 		}
 	})

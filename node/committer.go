@@ -289,6 +289,7 @@ func (n *Node) land(p *flight) {
 	n.metrics.commits.Inc()
 	n.metrics.bytesWritten.Add(float64(p.kv.bytes))
 	n.written.Add(int64(p.kv.bytes))
+	n.writtenKeys.Add(int64(p.kv.overlay.Len()))
 	n.metrics.batchSize.Observe(float64(len(p.batch)))
 	for i, r := range p.batch {
 		r.done <- p.results[i]

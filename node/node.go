@@ -45,12 +45,13 @@ type Node struct {
 	clock crdt.Clock
 	logs  *logIndex // what this node holds of every node's delta log
 
-	repl      atomic.Pointer[replicator] // nil until Attach
-	observers []Observer
-	presence  *presenceTable // ephemeral, in memory only
-	metrics   *Metrics
-	written   atomic.Int64 // bytes the committer wrote, as lattice_bytes_written_total
-	closeOnce sync.Once
+	repl        atomic.Pointer[replicator] // nil until Attach
+	observers   []Observer
+	presence    *presenceTable // ephemeral, in memory only
+	metrics     *Metrics
+	written     atomic.Int64 // bytes the committer wrote, as lattice_bytes_written_total
+	writtenKeys atomic.Int64 // distinct keys the committer set or deleted, batch by batch
+	closeOnce   sync.Once
 
 	// arrivals is closed, and replaced, after every commit that joined
 	// state from peers: client deltas waiting for dots they cover wake on

@@ -142,6 +142,14 @@ func (w *snapWriter) encode(o *crdt.Object) ([]byte, error) {
 	return o.MarshalJSON()
 }
 
+// encodePart encodes one part of an object (crdt.Object.MarshalJSONPart).
+func (w *snapWriter) encodePart(o *crdt.Object) ([]byte, error) {
+	if w.c.binary {
+		return o.MarshalBinary()
+	}
+	return o.MarshalJSONPart()
+}
+
 func (w *snapWriter) measure(o *crdt.Object) int {
 	if w.c.binary {
 		return crdt.BinarySize(o)
@@ -175,7 +183,7 @@ func (w *snapWriter) object(key string, o *crdt.Object, enc []byte, pos crdt.Par
 	}
 	parts, starts := o.PartsFrom(pos, w.chunk, w.measure)
 	for i, p := range parts {
-		b, err := w.encode(p)
+		b, err := w.encodePart(p)
 		if err != nil {
 			return fmt.Errorf("encoding part of %q: %w", key, err)
 		}
