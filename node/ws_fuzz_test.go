@@ -64,6 +64,8 @@ func wsSeeds(t testing.TB) (text [][]byte, bin [][]byte) {
 		`{"t":"ping","id":1,"id":2}`,
 		`{"t":"sub","id":null,"key":"a"}`,
 		`{"t":"sub","id":1,"key":"\ud800"}`,
+		`{"t":"sub","id":7,"key":"doc","resume":{"base":{"8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b":3},"key":"doc","leaf":"CA8jgo642ENPqbffKHl4hPAp","replica":"8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b","seq":257}}`,
+		`{"t":"sub","id":8,"prefix":"d","resume":{"base":{},"key":"elsewhere","leaf":"!","replica":"x","seq":-1}}`,
 	} {
 		text = append(text, []byte(s))
 	}
