@@ -50,9 +50,10 @@ type Client struct {
 	clock   crdt.Clock
 	nextID  uint64
 	pending []*pendingDelta
-	cursor  map[string]uint64 // the resume cursor; nil if none yet
-	cluster string            // the cluster id of the nodes this replica synced with; "" before the first
-	synced  map[string]bool   // subscription targets the cursor speaks for
+	cursor  map[string]uint64          // the resume cursor; nil if none yet
+	cluster string                     // the cluster id of the nodes this replica synced with; "" before the first
+	synced  map[string]bool            // subscription targets the cursor speaks for
+	resume  map[string]json.RawMessage // where each target's cut-off snapshot continues
 	subs    map[string]*subEntry
 	conn    *conn // the current connection, welcomed or not
 	status  string
@@ -76,6 +77,7 @@ type Client struct {
 // stats counts what the client received, for tests and debugging.
 type stats struct {
 	welcomes, snapshots, catchups, resyncs, acks int
+	resumed                                      int // subs sent with a resume position
 }
 
 // Open opens (or creates) the replica in opts.Dir and, unless
@@ -108,6 +110,7 @@ func Open(opts *Options) (*Client, error) {
 		cluster:  l.state.Cluster,
 		synced:   map[string]bool{},
 		subs:     map[string]*subEntry{},
+		resume:   map[string]json.RawMessage{},
 		status:   StatusOffline,
 		presence: map[string]string{},
 		others:   map[string]map[string]otherPresence{},

@@ -41,6 +41,7 @@ type conn struct {
 	answered map[string]bool   // targets answered on this connection
 	refused  map[string]string // targets the node refused, with the code
 	presence map[string]string // this client's presence states sent on this connection
+	resumes  bool              // the node's welcome lists snapshot_resume
 }
 
 // kick tells the writer there may be something to send.
@@ -327,6 +328,10 @@ func (cn *conn) owed() [][]byte {
 		id := c.nextIDLocked()
 		cn.subIDs[t], cn.subs[id] = id, t
 		m := subMsg{T: protocol.Sub, ID: id, Fresh: !c.synced[t]}
+		if pos, ok := c.resume[t]; ok && cn.resumes {
+			m.Resume = pos
+			c.stats.resumed++
+		}
 		if t[0] == 'p' {
 			p := t[2:]
 			m.Prefix = &p

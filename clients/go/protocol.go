@@ -20,6 +20,10 @@ type subMsg struct {
 	Key    *string `json:"key,omitempty"`
 	Prefix *string `json:"prefix,omitempty"`
 	Fresh  bool    `json:"fresh,omitempty"`
+	// Resume continues a snapshot cut off with the connection, from the
+	// position its last page carried (docs/protocol.md, "Resumable
+	// snapshots").
+	Resume json.RawMessage `json:"resume,omitempty"`
 }
 
 type unsubMsg struct {
@@ -49,6 +53,8 @@ type inMsg struct {
 	Objects []snapObject      `json:"objects"`
 	Done    bool              `json:"done"`
 	Cursor  map[string]uint64 `json:"cursor"`
+	Resume  json.RawMessage   `json:"resume"`   // snapshot pages but the last
+	Feats   []string          `json:"features"` // welcome
 	Key     string            `json:"key"`
 	Delta   json.RawMessage   `json:"delta"`
 	Code    string            `json:"code"`

@@ -16,6 +16,7 @@ type tcpProxy struct {
 	ln      net.Listener
 	target  string
 	swallow atomic.Bool
+	cut     atomic.Int64 // if > 0, the next connection ends after the node sent that many bytes
 	mu      sync.Mutex
 	conns   []net.Conn
 	closed  bool
@@ -59,10 +60,19 @@ func (p *tcpProxy) accept() {
 			_, _ = io.Copy(n, c)
 			n.Close()
 		}()
+		budget := p.cut.Swap(0)
 		go func() {
 			buf := make([]byte, 32<<10)
 			for {
 				k, err := n.Read(buf)
+				if budget > 0 {
+					if int64(k) >= budget {
+						_, _ = c.Write(buf[:budget])
+						n.Close()
+						break
+					}
+					budget -= int64(k)
+				}
 				if k > 0 && !p.swallow.Load() {
 					if _, werr := c.Write(buf[:k]); werr != nil {
 						break

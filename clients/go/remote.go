@@ -3,6 +3,7 @@ package lattice
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lattice-sync/lattice/crdt"
@@ -69,6 +70,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 		}
 		cn.welcomed = true
 		cn.node = m.Node
+		cn.resumes = slices.Contains(m.Feats, protocol.FeatureSnapshotResume)
 		c.attempt = 0
 		c.stats.welcomes++
 		c.setStatusLocked(StatusOnline)
@@ -82,6 +84,15 @@ func (c *Client) handle(cn *conn, data []byte) {
 		}
 	case protocol.Snapshot:
 		c.joinLocked(states, &b)
+		if t, ok := cn.subs[derefU(m.Sub)]; ok && m.Sub != nil && !incomplete {
+			// Where the snapshot continues should this connection drop;
+			// a page that did not decode is sent again from the last one.
+			if m.Done {
+				delete(c.resume, t)
+			} else if m.Resume != nil {
+				c.resume[t] = m.Resume
+			}
+		}
 		if m.Done && !incomplete {
 			c.stats.snapshots++
 			if t, ok := cn.subs[derefU(m.Sub)]; ok && m.Sub != nil {

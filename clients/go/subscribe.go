@@ -97,6 +97,7 @@ func (s *Subscription) Close() {
 		return
 	}
 	delete(c.subs, s.target)
+	delete(c.resume, s.target)
 	// Changes made while unsubscribed are not in what the cursor covers:
 	// a later subscription must start from a snapshot.
 	if c.synced[s.target] {
