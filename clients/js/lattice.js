@@ -174,6 +174,7 @@ export class Client {
     this._cursor = null; // the node version vector we have seen up to
     this.cluster = null; // the cluster id of the nodes this replica synced with (welcome.cluster)
     this._synced = new Set(); // subscription targets the cursor is complete for
+    this._resume = new Map(); // target -> where its cut-off snapshot continues (a page's "resume")
     this._nextId = 1; // message ids: one counter for deltas, subs and pings, so an error's id names one message
     this._clock = new Clock();
     this._subs = new Map(); // target -> {key} | {prefix}
@@ -326,6 +327,7 @@ export class Client {
   unsubscribe(keyOrPrefix, { prefix = false } = {}) {
     const target = subTarget(prefix ? { prefix: keyOrPrefix } : { key: keyOrPrefix });
     if (!this._subs.delete(target)) return;
+    this._resume.delete(target);
     // Changes made while unsubscribed are not in what the cursor says we
     // have, so a later subscription must start from a snapshot.
     this._synced.delete(target);
@@ -748,6 +750,11 @@ export class Client {
     // every subscription was synced.
     const msg = { t: 'sub', id, ...sub };
     if (!this._synced.has(target)) msg.fresh = true;
+    // A snapshot cut off with the last connection continues where its last
+    // page said, when the node supports it (docs/protocol.md, "Resumable
+    // snapshots").
+    const features = (conn.welcome && conn.welcome.features) || [];
+    if (this._resume.has(target) && features.includes('snapshot_resume')) msg.resume = this._resume.get(target);
     this._send(conn, msg);
     this._persist(); // nextId moved
   }
@@ -789,6 +796,8 @@ export class Client {
       case 'snapshot': {
         for (const o of msg.objects || []) this._joinRemote(o.key, o.state);
         const target = conn.subs.get(msg.sub);
+        if (target && msg.done) this._resume.delete(target);
+        else if (target && msg.resume) this._resume.set(target, msg.resume);
         if (msg.done) {
           if (target) this._synced.add(target);
           if (msg.cursor) this._cursor = msg.cursor;

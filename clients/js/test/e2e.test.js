@@ -124,6 +124,7 @@ before(async () => {
     const args = [
       'serve', '--id', id, '--data', join(tmp, id), '--http', `127.0.0.1:${httpPort}`,
       '--gossip', `127.0.0.1:${gossipPort}`, '--ae-interval', '200ms', '--admin', '--dev', '--log-format', 'text',
+      '--snapshot-chunk', '16384', // small pages, so a long text's snapshot takes several
     ];
     if (i > 0) args.push('--join', nodes[0].gossip);
     const fd = openSync(log, 'a');
@@ -348,6 +349,43 @@ test('a client resuming with its cursor gets only what it missed', async (t) => 
   }
   assert.equal(again.get(`${P}old4`), 5, 'what it had is still there');
   await again.close();
+});
+
+test('a snapshot cut off mid-text resumes from its last page after the reconnect', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const K = `${uniq('longtext')}doc`;
+  const chunk = '0123456789'.repeat(1000);
+  for (let i = 0; i < 10; i++) await httpPost(nodes[0], K, { type: 'text', op: 'insert', index: i * chunk.length, value: chunk });
+  const want = (await httpGet(nodes[0], K)).body.value;
+  assert.equal(want.length, 100000);
+  let pages = 0;
+  let cut = false;
+  const sent = [];
+  const c = client([nodes[0].ws], {
+    testHooks: {
+      onMessage: (m, cl) => {
+        if (m.t !== 'snapshot') return;
+        pages++;
+        if (!m.done && pages === 3 && !cut) {
+          cut = true;
+          cl._conn.ws.close(); // the connection drops mid-snapshot
+        }
+      },
+    },
+  });
+  const send = c._send.bind(c);
+  c._send = (conn, msg) => {
+    sent.push(msg);
+    return send(conn, msg);
+  };
+  c.subscribe(K);
+  await c.open();
+  await waitFor('the whole text', () => c.get(K) === want, 30000);
+  assert.ok(cut, 'the connection was cut mid-snapshot');
+  const resumed = sent.filter((m) => m.t === 'sub' && m.resume);
+  assert.ok(resumed.length >= 1, `a sub carried the resume position: ${JSON.stringify(sent.filter((m) => m.t === 'sub'))}`);
+  assert.equal(resumed[0].resume.key, K);
+  await c.close();
 });
 
 test('with auth on, a session whose token expires is closed (4004), refreshed and resumed', async (t) => {
