@@ -33,6 +33,9 @@
 //     some subscription; a subscription it does not speak for goes with
 //     "fresh" and is answered by a snapshot. When the nodes' logs no
 //     longer reach back to it, they answer with a snapshot too.
+//   - A snapshot cut off by a dropped connection continues on the next
+//     one from the position of the last page joined (the sub's "resume"),
+//     when the node lists the snapshot_resume feature.
 //   - Node URLs are tried in turn, moving on to the next one after a
 //     failure, with jittered exponential backoff.
 //
