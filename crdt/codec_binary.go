@@ -119,7 +119,6 @@ func (h *header) appendBody(b []byte, o *Object) []byte {
 	}
 	prev := ""
 	first := true
-	stored := map[Dot]struct{}{}
 	o.eachLeaf(func(key string, es []Entry) {
 		shared := 0
 		if !first {
@@ -131,17 +130,15 @@ func (h *header) appendBody(b []byte, o *Object) []byte {
 		first = false
 		b = appendString(b, key[shared:])
 		prev = key
-		for _, e := range es {
-			e.EachLiveDot(func(d Dot) { stored[d] = struct{}{} })
-		}
 		b = h.appendEntries(b, leafKindOfKey(key), es)
 	})
-	return h.appendContext(b, &o.meta.Ctx, stored)
+	// o.dots is every live dot the leaves hold (EachLiveDot).
+	return h.appendContext(b, &o.meta.Ctx, o.dots)
 }
 
-// appendContext writes c less the dots in stored, which the decoder adds
-// back from the leaves.
-func (h *header) appendContext(b []byte, c *CausalContext, stored map[Dot]struct{}) []byte {
+// appendContext writes c less the dots in stored (the live dots of the
+// leaves, which the decoder adds back).
+func (h *header) appendContext(b []byte, c *CausalContext, stored map[Dot]string) []byte {
 	var cloud []Dot
 	for _, d := range c.Cloud() {
 		if _, ok := stored[d]; !ok {
@@ -200,12 +197,46 @@ func (o *Object) UnmarshalBinary(data []byte) error {
 	if r.remaining() != 0 {
 		return r.errf("%d trailing bytes", r.remaining())
 	}
-	again, _ := n.MarshalBinary()
-	if !bytes.Equal(again, data) {
+	if !isCanonical(data, h, n) {
 		return fmt.Errorf("%w: not the canonical encoding of its state", ErrInvalid)
 	}
 	*o = *n
 	return nil
+}
+
+// isCanonical reports whether data is what MarshalBinary gives n, which
+// was decoded from data with header h. It re-encodes n with h itself, once
+// h is the header MarshalBinary would build (every replica named, the base
+// the greatest wall time), into one buffer of data's size: the decode then
+// costs no second header's maps and the encoding never grows its buffer.
+func isCanonical(data []byte, h *header, n *Object) bool {
+	used := make([]bool, len(h.replicas))
+	mark := func(r ReplicaID) bool {
+		i, ok := h.index[r]
+		if ok {
+			used[i] = true
+		}
+		return ok
+	}
+	var maxWall int64
+	ok := true
+	n.eachLeaf(func(_ string, es []Entry) {
+		for _, e := range es {
+			ok = mark(e.Dot.Replica) && ok
+			if e.Origin != (Dot{}) {
+				ok = mark(e.Origin.Replica) && ok
+			}
+			maxWall = max(maxWall, e.TS.Wall)
+		}
+	})
+	n.meta.Ctx.eachRange(func(r ReplicaID, _, _ uint64) { ok = mark(r) && ok })
+	if !ok || maxWall != h.base || slices.Contains(used, false) {
+		return false
+	}
+	b := append(make([]byte, 0, len(data)), binaryVersion)
+	b = appendUvarint(b, uint64(h.base))
+	b = h.appendBody(h.appendReplicas(b), n)
+	return bytes.Equal(b, data)
 }
 
 // UnmarshalObject decodes a binary object.
