@@ -55,15 +55,46 @@ type header struct {
 }
 
 func newHeader(base int64, rs map[ReplicaID]struct{}) *header {
-	h := &header{base: base, index: make(map[ReplicaID]int, len(rs))}
+	h := &header{base: base, replicas: make([]ReplicaID, 0, len(rs))}
 	for r := range rs {
 		h.replicas = append(h.replicas, r)
 	}
 	slices.SortFunc(h.replicas, compareReplica)
+	h.buildIndex()
+	return h
+}
+
+// smallTable is the most replicas a header finds by binary search rather
+// than through an index map: most deltas name one or two.
+const smallTable = 8
+
+// buildIndex makes the index map of a large replica table.
+func (h *header) buildIndex() {
+	if len(h.replicas) <= smallTable {
+		return
+	}
+	h.index = make(map[ReplicaID]int, len(h.replicas))
 	for i, r := range h.replicas {
 		h.index[r] = i
 	}
-	return h
+}
+
+// indexOf is r's position in the (sorted) replica table.
+func (h *header) indexOf(r ReplicaID) (int, bool) {
+	if h.index != nil {
+		i, ok := h.index[r]
+		return i, ok
+	}
+	return slices.BinarySearchFunc(h.replicas, r, compareReplica)
+}
+
+// at is r's position, 0 for a replica the table lacks (the root's zero
+// origin, whose code only its sequence 0 matters for).
+func (h *header) at(r ReplicaID) int {
+	if i, ok := h.indexOf(r); ok {
+		return i
+	}
+	return 0
 }
 
 func (h *header) appendReplicas(b []byte) []byte {
@@ -75,7 +106,7 @@ func (h *header) appendReplicas(b []byte) []byte {
 }
 
 func (h *header) appendDot(b []byte, d Dot) []byte {
-	return appendUvarint(b, d.Seq*uint64(len(h.replicas))+uint64(h.index[d.Replica]))
+	return appendUvarint(b, d.Seq*uint64(len(h.replicas))+uint64(h.at(d.Replica)))
 }
 
 func (h *header) appendTimestamp(b []byte, t Timestamp) []byte {
@@ -154,7 +185,7 @@ func (h *header) appendContext(b []byte, c *CausalContext, stored map[Dot]string
 	if len(vv) > 0 {
 		b = appendUvarint(b, uint64(len(vv)))
 		for _, r := range vv {
-			b = appendUvarint(appendUvarint(b, uint64(h.index[r])), c.vv[r])
+			b = appendUvarint(appendUvarint(b, uint64(h.at(r))), c.vv[r])
 		}
 	}
 	for _, d := range cloud {
@@ -212,7 +243,7 @@ func (o *Object) UnmarshalBinary(data []byte) error {
 func isCanonical(data []byte, h *header, n *Object) bool {
 	used := make([]bool, len(h.replicas))
 	mark := func(r ReplicaID) bool {
-		i, ok := h.index[r]
+		i, ok := h.indexOf(r)
 		if ok {
 			used[i] = true
 		}
@@ -279,15 +310,14 @@ func (r *reader) replicas(h *header) error {
 		return fmt.Errorf("%w: %d replicas exceeds %d", ErrLimit, n, MaxReplicas)
 	}
 	h.replicas = make([]ReplicaID, n)
-	h.index = make(map[ReplicaID]int, n)
 	for i := range h.replicas {
 		b, _ := r.bytes(16)
 		copy(h.replicas[i][:], b)
 		if i > 0 && compareReplica(h.replicas[i-1], h.replicas[i]) >= 0 {
 			return r.errf("replica table not sorted or has duplicates")
 		}
-		h.index[h.replicas[i]] = i
 	}
+	h.buildIndex()
 	return nil
 }
 

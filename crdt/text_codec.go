@@ -29,7 +29,7 @@ func (h *header) appendPiece(b []byte, e Entry) []byte {
 	case isContinuation(e):
 		b = appendUvarint(b, 1)
 	default:
-		code := e.Origin.Seq*uint64(len(h.replicas)) + uint64(h.index[e.Origin.Replica])
+		code := e.Origin.Seq*uint64(len(h.replicas)) + uint64(h.at(e.Origin.Replica))
 		x := code << 1
 		if e.Left {
 			x |= 1
