@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -99,6 +100,46 @@ func TestWSLongText(t *testing.T) {
 	}
 	if !v.same(t, a.n, "doc") {
 		t.Fatal("the pages joined differ from the node's text")
+	}
+
+	// In binary, the pages but the last carry the position where the
+	// cursor goes on the last.
+	wb := dialWS(t, a.url, true)
+	wb.hello(map[string]any{"encoding": "binary"})
+	wb.send(map[string]any{"t": "sub", "id": 2, "key": "doc"})
+	got := crdt.NewObject()
+	for n := 0; ; n++ {
+		f := wb.next()
+		if f.mt != websocket.BinaryMessage || f.data[0] != 's' {
+			t.Fatalf("page %d: %.40q", n, f.data)
+		}
+		r := f.data[1:]
+		_, k := binary.Uvarint(r)
+		done := r[k]
+		r = r[k+1:]
+		jl, k := binary.Uvarint(r)
+		js := r[k : k+int(jl)]
+		batch, err := crdt.UnmarshalBatch(r[k+int(jl):])
+		if err != nil || len(f.data) > testSnapChunk+1024 {
+			t.Fatalf("page %d of %d bytes: %v", n, len(f.data), err)
+		}
+		for _, it := range batch.Items {
+			got.Join(it.Delta)
+		}
+		var pos map[string]any
+		if err := json.Unmarshal(js, &pos); err != nil {
+			t.Fatalf("page %d: JSON %q: %v", n, js, err)
+		}
+		if done == 1 {
+			break
+		}
+		if pos["key"] != "doc" {
+			t.Fatalf("page %d: resume %s", n, js)
+		}
+	}
+	want, err := a.n.Get("doc")
+	if err != nil || !got.Equal(want) {
+		t.Fatalf("the binary pages joined differ from the node's text (%v)", err)
 	}
 }
 
