@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/transport"
 )
 
 const testSnapChunk = 16 << 10
@@ -220,5 +222,47 @@ func TestWSSnapshotResume(t *testing.T) {
 		if len(rest) >= len(all) {
 			t.Fatalf("resuming sent %d pages, a full snapshot %d", len(rest), len(all))
 		}
+	}
+}
+
+// TestWSSnapshotResumeStale: when the logs no longer reach back to a
+// position's base, the resumed subscription gets the whole snapshot again.
+func TestWSSnapshotResumeStale(t *testing.T) {
+	cfg := testConfig(t, "n")
+	cfg.LogRetention = 5
+	s := startWSNode(t, cfg, WSOptions{SnapshotChunk: testSnapChunk}, transport.NewMemNetwork())
+	longText(t, s.n, "doc", 50_000)
+	w := dialWS(t, s.url, true)
+	w.hello(nil)
+	w.send(map[string]any{"t": "sub", "id": 1, "key": "doc"})
+	first := readSnapshot(t, w, newWSView(), func(p []snapPage) bool { return len(p) == 2 })
+	resume := first[len(first)-1].resume
+	w.c.Close()
+	for i := 0; i < 30; i++ {
+		op := crdt.Op{Type: crdt.TypeText, Kind: crdt.OpInsert, Index: int64(i), Value: crdt.String("z")}
+		if _, err := s.n.Apply(context.Background(), "doc", op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pos struct {
+		Base map[string]uint64 `json:"base"`
+	}
+	if err := json.Unmarshal(resume, &pos); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for s.n.floorOf(s.n.ID()) <= pos.Base[s.n.ID().String()] {
+		if time.Now().After(deadline) {
+			t.Fatal("the log was never truncated past the position's base")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w2 := dialWS(t, s.url, true)
+	w2.hello(nil)
+	w2.send(map[string]any{"t": "sub", "id": 2, "key": "doc", "resume": resume})
+	v := newWSView() // holds nothing: only a whole snapshot gives the node's text
+	pages := readSnapshot(t, w2, v, nil)
+	if !v.same(t, s.n, "doc") {
+		t.Fatalf("a stale resume (%d pages) did not give the whole text", len(pages))
 	}
 }
