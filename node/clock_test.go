@@ -70,6 +70,8 @@ type manualTickerHandle struct {
 
 func (h *manualTickerHandle) C() <-chan time.Time { return h.t.c }
 
+func (h *manualTickerHandle) Done() {}
+
 func (h *manualTickerHandle) Stop() {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 )
 
@@ -78,6 +79,11 @@ type Config struct {
 	// Clock measures the node's intervals and timeouts (see Clock).
 	// Default WallClock.
 	Clock Clock
+	// Rand is the source of the node's random choices (random.go): its
+	// replica id when the directory is new, state-transfer session ids,
+	// the order anti-entropy visits peers in. Default CryptoSource. A
+	// simulation seeds it to replay a run; the node serialises its calls.
+	Rand rand.Source
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -100,6 +106,7 @@ func DefaultConfig(name, dir string) Config {
 		MaxWaitingDeltas:    1024,
 		Now:                 func() int64 { return time.Now().UnixMilli() },
 		Clock:               WallClock,
+		Rand:                CryptoSource,
 		Logger:              slog.Default(),
 	}
 }
@@ -138,6 +145,9 @@ func (c *Config) validate() error {
 	}
 	if c.Clock == nil {
 		errs = append(errs, errors.New("Clock is nil"))
+	}
+	if c.Rand == nil {
+		errs = append(errs, errors.New("Rand is nil"))
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("Logger is nil"))
