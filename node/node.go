@@ -45,8 +45,8 @@ type Node struct {
 	clock crdt.Clock
 	logs  *logIndex // what this node holds of every node's delta log
 
-	rand      *lockedRand // Config.Rand
-	busy      atomic.Int64 // work under way (busy.go)
+	rand      *lockedRand                // Config.Rand
+	busy      atomic.Int64               // work under way (busy.go)
 	repl      atomic.Pointer[replicator] // nil until Attach
 	observers []Observer
 	presence  *presenceTable // ephemeral, in memory only
@@ -112,7 +112,7 @@ func Open(cfg Config) (*Node, error) {
 	go n.commitLoop()
 	n.presence = newPresenceTable(n)
 	n.wg.Add(1)
-	go n.presence.run()
+	go n.presence.run(cfg.Clock.NewTicker(presenceRefresh), cfg.Clock.NewTicker(presenceConfirm))
 	n.log.Info("node open", "replica", n.id, "dir", cfg.Dir, "vv", n.logs.vvString())
 	return n, nil
 }

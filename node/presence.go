@@ -318,11 +318,11 @@ func (t *presenceTable) confirm() {
 
 // run refreshes peers' copies, expires stale ones and has clients'
 // copies confirmed until the node closes.
-func (t *presenceTable) run() {
+// Its tickers are made by Open, on the caller's goroutine, so that a
+// simulated clock sees them made in a fixed order.
+func (t *presenceTable) run(tk, ck Ticker) {
 	defer t.n.wg.Done()
-	tk := t.n.cfg.Clock.NewTicker(presenceRefresh)
 	defer tk.Stop()
-	ck := t.n.cfg.Clock.NewTicker(presenceConfirm)
 	defer ck.Stop()
 	for {
 		select {

@@ -177,7 +177,9 @@ func (n *Node) Attach(t peerNet) error {
 		return fmt.Errorf("starting transport: %w", err)
 	}
 	r.wg.Add(1)
-	go r.antiEntropyLoop()
+	// The ticker is made here, not in the goroutine, so that a simulated
+	// clock sees it made at a fixed point.
+	go r.antiEntropyLoop(n.cfg.Clock.NewTicker(n.cfg.AntiEntropyInterval))
 	return nil
 }
 
@@ -385,9 +387,8 @@ func chunkEntries(es []logEntry) [][]logEntry {
 	return out
 }
 
-func (r *replicator) antiEntropyLoop() {
+func (r *replicator) antiEntropyLoop(t Ticker) {
 	defer r.wg.Done()
-	t := r.n.cfg.Clock.NewTicker(r.n.cfg.AntiEntropyInterval)
 	defer t.Stop()
 	for {
 		select {
