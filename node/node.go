@@ -79,7 +79,8 @@ func Open(cfg Config) (*Node, error) {
 	opts := badger.DefaultOptions(cfg.Dir).
 		WithSyncWrites(cfg.SyncWrites).
 		WithLogger(nil).
-		WithNumVersionsToKeep(1)
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(cfg.MemTableSize)
 	if len(cfg.EncryptionKey) > 0 {
 		// Badger needs an index cache with encryption: decrypted table
 		// indexes live there instead of being re-read and re-decrypted.
