@@ -399,7 +399,7 @@ func (s *sim) healAndConverge() {
 			s.logf("converged after %d rounds", round)
 			return
 		}
-		s.clock.Advance(simInterval, s.settle)
+		s.clock.Run(simInterval, s.settle)
 	}
 	_, why := nodesConverged(s.nodes, true)
 	s.fatalf("no convergence after 120 anti-entropy intervals: %s", why)
