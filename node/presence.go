@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -299,6 +300,11 @@ func (t *presenceTable) tick(now time.Time) (local []Presence) {
 			}
 		}
 	}
+	// In key and connection order, not the maps': what goes to peers and
+	// subscribers then depends on the table alone, as a simulation needs.
+	byKeyConn := func(a, b Presence) int { return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Conn, b.Conn)) }
+	slices.SortFunc(local, byKeyConn)
+	slices.SortFunc(expired, byKeyConn)
 	for _, p := range expired {
 		t.setLocked(p, false, now)
 	}
