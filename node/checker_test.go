@@ -76,7 +76,13 @@ func classify(err error) testkit.Outcome {
 // walking its path (the workloads' keys hold no "/"). The nodes of one process share the wall clock, so the
 // register checker allows no skew.
 func checkState(ops []testkit.Op, values map[string]any) []testkit.Verdict {
-	return testkit.Check(ops, 0, func(field string) (any, bool) {
+	return checkStateSkew(ops, values, 0)
+}
+
+// checkStateSkew is checkState for nodes whose wall clocks may be up to
+// skewMillis apart (the simulation skews them).
+func checkStateSkew(ops []testkit.Op, values map[string]any, skewMillis int64) []testkit.Verdict {
+	return testkit.Check(ops, skewMillis, func(field string) (any, bool) {
 		key, path, _ := strings.Cut(field, "/")
 		var p []string
 		if path != "" {

@@ -20,6 +20,10 @@ type Clock interface {
 type Ticker interface {
 	C() <-chan time.Time
 	Stop()
+	// Done says the tick last taken from C has been handled, with all the
+	// work it started. The wall clock ignores it; a simulated clock counts
+	// ticks taken but not done, so that it knows when the node is idle.
+	Done()
 }
 
 // WallClock is the Clock of the machine: time.Now and time.NewTicker.
@@ -35,3 +39,4 @@ type wallTicker struct{ t *time.Ticker }
 
 func (t wallTicker) C() <-chan time.Time { return t.t.C }
 func (t wallTicker) Stop()               { t.t.Stop() }
+func (t wallTicker) Done()               {}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,68 +12,11 @@ import (
 	"github.com/lattice-sync/lattice/transport"
 )
 
-// manualClock is a Clock that moves only when Advance moves it, as a
-// simulation's would.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	tickers []*manualTicker
-}
+// manualClock is a Clock that moves only when Advance moves it: the
+// simulation's clock (simclock_test.go), used by hand.
+type manualClock = simClock
 
-type manualTicker struct {
-	c       chan time.Time
-	d       time.Duration
-	next    time.Time
-	stopped bool
-}
-
-var _ Clock = (*manualClock)(nil)
-
-func newManualClock() *manualClock { return &manualClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) NewTicker(d time.Duration) Ticker {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &manualTicker{c: make(chan time.Time, 1), d: d, next: c.now.Add(d)}
-	c.tickers = append(c.tickers, t)
-	return &manualTickerHandle{c, t}
-}
-
-// Advance moves the clock by d and fires the tickers that came due; like
-// time.Ticker, a tick the reader has not taken yet absorbs later ones.
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for _, t := range c.tickers {
-		for !t.stopped && !t.next.After(c.now) {
-			select {
-			case t.c <- c.now:
-			default:
-			}
-			t.next = t.next.Add(t.d)
-		}
-	}
-}
-
-type manualTickerHandle struct {
-	c *manualClock
-	t *manualTicker
-}
-
-func (h *manualTickerHandle) C() <-chan time.Time { return h.t.c }
-
-func (h *manualTickerHandle) Stop() {
-	h.c.mu.Lock()
-	defer h.c.mu.Unlock()
-	h.t.stopped = true
-}
+func newManualClock() *manualClock { return newSimClock(time.Unix(1_700_000_000, 0)) }
 
 // openOnClock opens a node on clock, with an anti-entropy interval of an
 // hour (so no round runs unless the test advances the clock), attached

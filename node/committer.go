@@ -230,6 +230,7 @@ func (n *Node) launch(p *flight, prev *flight) *flight {
 		p.kv.release()
 		if len(p.batch) == 1 {
 			p.batch[0].done <- &writeResult{err: fmt.Errorf("write too large for one transaction: %w", err)}
+			n.settled(1)
 			return nil
 		}
 		n.commitNow(p.batch[:len(p.batch)/2])
@@ -249,6 +250,7 @@ func (n *Node) launch(p *flight, prev *flight) *flight {
 
 // fail answers every request of a batch that was not committed with err.
 func (n *Node) fail(p *flight, err error) {
+	defer n.settled(len(p.batch))
 	p.kv.release()
 	n.log.Error("commit failed", "err", err, "batch", len(p.batch))
 	for _, r := range p.batch {
@@ -260,6 +262,7 @@ func (n *Node) fail(p *flight, err error) {
 // makes its changes visible: the log index, the clock, the waiting client
 // deltas, the acks, the observers (live deltas) and the push to peers.
 func (n *Node) land(p *flight) {
+	defer n.settled(len(p.batch)) // after the push: the batch's work is done
 	if p.err != nil {
 		err := fmt.Errorf("commit: %w", p.err)
 		n.log.Error("commit failed", "err", err, "batch", len(p.batch))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 )
 
@@ -60,6 +61,12 @@ type Config struct {
 	// catches up from the log alone. A small value drives a node that was
 	// away into state transfer: tests and operators set it to exercise it.
 	LogRetention uint64
+	// MemTableSize is the size of Badger's in-memory tables, in bytes:
+	// the memory writes collect in before they are flushed to disk, and
+	// what every open allocates up front. It also bounds one commit to
+	// about a seventh of it. Default 64 MiB (Badger's). A smaller value
+	// saves memory; tests that open many stores use the least, 8 MiB.
+	MemTableSize int64
 	// FullState turns off delta propagation: pushes and anti-entropy ship
 	// whole object states (fullstate.go). It is the baseline lattice bench
 	// measures deltas against, not for production: traffic then grows with
@@ -78,6 +85,11 @@ type Config struct {
 	// Clock measures the node's intervals and timeouts (see Clock).
 	// Default WallClock.
 	Clock Clock
+	// Rand is the source of the node's random choices (random.go): its
+	// replica id when the directory is new, state-transfer session ids,
+	// the order anti-entropy visits peers in. Default CryptoSource. A
+	// simulation seeds it to replay a run; the node serialises its calls.
+	Rand rand.Source
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -96,10 +108,12 @@ func DefaultConfig(name, dir string) Config {
 		MaxSyncBytes:        4 << 20,
 		MaxClockSkew:        time.Minute,
 		LogRetention:        DefaultLogRetention,
+		MemTableSize:        64 << 20,
 		UnseenDotsWait:      2 * time.Second,
 		MaxWaitingDeltas:    1024,
 		Now:                 func() int64 { return time.Now().UnixMilli() },
 		Clock:               WallClock,
+		Rand:                CryptoSource,
 		Logger:              slog.Default(),
 	}
 }
@@ -127,6 +141,9 @@ func (c *Config) validate() error {
 	if c.MaxWaitingDeltas < 0 {
 		errs = append(errs, fmt.Errorf("MaxWaitingDeltas %d must not be negative", c.MaxWaitingDeltas))
 	}
+	if c.MemTableSize < 8<<20 {
+		errs = append(errs, fmt.Errorf("MemTableSize %d must be at least 8 MiB (Badger keeps values up to 1 MiB in its tables)", c.MemTableSize))
+	}
 	if c.LogRetention == 0 {
 		errs = append(errs, errors.New("LogRetention must be positive"))
 	}
@@ -138,6 +155,9 @@ func (c *Config) validate() error {
 	}
 	if c.Clock == nil {
 		errs = append(errs, errors.New("Clock is nil"))
+	}
+	if c.Rand == nil {
+		errs = append(errs, errors.New("Rand is nil"))
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("Logger is nil"))

@@ -8,6 +8,14 @@
 // concurrent writes share one sync and the log gets gap-free sequence
 // numbers. A write is acknowledged only after its transaction is durable.
 //
+// Time and chance come in through Config: Config.Clock for every interval
+// and timer the node keeps, Config.Now for the hybrid clock's physical
+// time, Config.Rand for its random choices. The node counts the work it
+// has under way (busy.go), so that a simulation that injects all three
+// and a transport.SimNet can take one event at a time and replay a seed
+// (docs/architecture.md, "Simulation"). Socket deadlines stay on the
+// machine's clock: they belong to the network.
+//
 // The package must not know the CRDT semantics (that is crdt/) nor how bytes
 // reach peers (that is transport/); it is the plumbing between them.
 package node

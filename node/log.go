@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -134,6 +135,9 @@ func (l *logIndex) origins() []crdt.ReplicaID {
 			os = append(os, o)
 		}
 	}
+	// Sorted: a map's order would leak into messages and answers, and a
+	// simulation would not replay.
+	slices.SortFunc(os, func(a, b crdt.ReplicaID) int { return bytes.Compare(a[:], b[:]) })
 	return os
 }
 

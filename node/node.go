@@ -45,6 +45,8 @@ type Node struct {
 	clock crdt.Clock
 	logs  *logIndex // what this node holds of every node's delta log
 
+	rand        *lockedRand                // Config.Rand
+	busy        atomic.Int64               // work under way (busy.go)
 	repl        atomic.Pointer[replicator] // nil until Attach
 	observers   []Observer
 	presence    *presenceTable // ephemeral, in memory only
@@ -78,7 +80,8 @@ func Open(cfg Config) (*Node, error) {
 	opts := badger.DefaultOptions(cfg.Dir).
 		WithSyncWrites(cfg.SyncWrites).
 		WithLogger(nil).
-		WithNumVersionsToKeep(1)
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(cfg.MemTableSize)
 	if len(cfg.EncryptionKey) > 0 {
 		// Badger needs an index cache with encryption: decrypted table
 		// indexes live there instead of being re-read and re-decrypted.
@@ -96,6 +99,7 @@ func Open(cfg Config) (*Node, error) {
 		arrivals: make(chan struct{}),
 		quit:     make(chan struct{}),
 		metrics:  newMetrics(),
+		rand:     newLockedRand(cfg.Rand),
 	}
 	if err := n.loadIdentity(); err != nil {
 		db.Close()
@@ -110,7 +114,7 @@ func Open(cfg Config) (*Node, error) {
 	go n.commitLoop()
 	n.presence = newPresenceTable(n)
 	n.wg.Add(1)
-	go n.presence.run()
+	go n.presence.run(cfg.Clock.NewTicker(presenceRefresh), cfg.Clock.NewTicker(presenceConfirm))
 	n.log.Info("node open", "replica", n.id, "dir", cfg.Dir, "vv", n.logs.vvString())
 	return n, nil
 }
@@ -128,7 +132,11 @@ func (n *Node) loadIdentity() error {
 		if !errors.Is(err, badger.ErrKeyNotFound) {
 			return fmt.Errorf("reading replica id: %w", err)
 		}
-		n.id = uuid.New()
+		id, err := uuid.NewRandomFromReader(n.rand)
+		if err != nil {
+			return fmt.Errorf("making replica id: %w", err)
+		}
+		n.id = id
 		return txn.Set(keyIdentity, n.id[:])
 	})
 }
@@ -353,11 +361,14 @@ func (n *Node) submit(ctx context.Context, r *writeReq) (*writeResult, error) {
 		return nil, err // the caller is gone: do not queue what nobody waits for
 	}
 	r.done = make(chan *writeResult, 1)
+	n.busy.Add(1) // until its batch has landed
 	select {
 	case n.writes <- r:
 	case <-n.quit:
+		n.busy.Add(-1)
 		return nil, ErrClosed
 	case <-ctx.Done():
+		n.busy.Add(-1)
 		return nil, ctx.Err()
 	}
 	return n.waitDone(ctx, r)

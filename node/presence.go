@@ -2,7 +2,7 @@ package node
 
 import (
 	"bytes"
-	"crypto/rand"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -105,7 +105,7 @@ type presenceTable struct {
 
 func newPresenceTable(n *Node) *presenceTable {
 	var nonce [4]byte
-	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
+	_, _ = n.rand.Read(nonce[:]) // never fails
 	return &presenceTable{
 		n:      n,
 		boot:   hex.EncodeToString(nonce[:]),
@@ -192,7 +192,7 @@ func (t *presenceTable) tellLocked(p Presence) {
 // and tells the listeners and the peers.
 func (t *presenceTable) publish(p Presence) {
 	t.mu.Lock()
-	changed := t.setLocked(p, true, time.Now())
+	changed := t.setLocked(p, true, t.n.cfg.Clock.Now())
 	t.unlock("publish")
 	if changed {
 		t.sendPeers([]Presence{p})
@@ -221,7 +221,7 @@ func (t *presenceTable) dropConn(conn string) {
 	for key := range t.byConn[conn] {
 		gone = append(gone, t.items[key][conn].p.goneCopy())
 	}
-	now := time.Now()
+	now := t.n.cfg.Clock.Now()
 	for _, p := range gone {
 		t.setLocked(p, true, now)
 	}
@@ -273,7 +273,7 @@ func (t *presenceTable) matchingLocked(key string, isPrefix bool, except string)
 // receive takes states a peer sent. A peer speaks only for its own
 // connections, whose names start with its name.
 func (t *presenceTable) receive(from string, ps []Presence) {
-	now := time.Now()
+	now := t.n.cfg.Clock.Now()
 	t.mu.Lock()
 	for _, p := range ps {
 		if !strings.HasPrefix(p.Conn, from+"/") || checkKey(p.Key) != nil || len(p.State) > MaxPresenceBytes {
@@ -300,6 +300,11 @@ func (t *presenceTable) tick(now time.Time) (local []Presence) {
 			}
 		}
 	}
+	// In key and connection order, not the maps': what goes to peers and
+	// subscribers then depends on the table alone, as a simulation needs.
+	byKeyConn := func(a, b Presence) int { return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Conn, b.Conn)) }
+	slices.SortFunc(local, byKeyConn)
+	slices.SortFunc(expired, byKeyConn)
 	for _, p := range expired {
 		t.setLocked(p, false, now)
 	}
@@ -319,22 +324,24 @@ func (t *presenceTable) confirm() {
 
 // run refreshes peers' copies, expires stale ones and has clients'
 // copies confirmed until the node closes.
-func (t *presenceTable) run() {
+// Its tickers are made by Open, on the caller's goroutine, so that a
+// simulated clock sees them made in a fixed order.
+func (t *presenceTable) run(tk, ck Ticker) {
 	defer t.n.wg.Done()
-	tk := time.NewTicker(presenceRefresh)
 	defer tk.Stop()
-	ck := time.NewTicker(presenceConfirm)
 	defer ck.Stop()
 	for {
 		select {
 		case <-t.n.quit:
 			return
-		case now := <-tk.C:
+		case now := <-tk.C():
 			if local := t.tick(now); len(local) > 0 {
 				t.sendPeers(local)
 			}
-		case <-ck.C:
+			tk.Done()
+		case <-ck.C():
 			t.confirm()
+			ck.Done()
 		}
 	}
 }

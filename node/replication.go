@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -178,7 +177,9 @@ func (n *Node) Attach(t peerNet) error {
 		return fmt.Errorf("starting transport: %w", err)
 	}
 	r.wg.Add(1)
-	go r.antiEntropyLoop()
+	// The ticker is made here, not in the goroutine, so that a simulated
+	// clock sees it made at a fixed point.
+	go r.antiEntropyLoop(n.cfg.Clock.NewTicker(n.cfg.AntiEntropyInterval))
 	return nil
 }
 
@@ -202,8 +203,10 @@ func (r *replicator) spawn(fn func()) {
 		return
 	}
 	r.wg.Add(1)
+	r.n.busy.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer r.n.settled(1)
 		fn()
 	}()
 }
@@ -279,10 +282,12 @@ func (r *replicator) Receive(from string, payload []byte) {
 
 func (r *replicator) enqueue(w *writeReq) bool {
 	w.done = make(chan *writeResult, 1)
+	r.n.busy.Add(1) // until its batch has landed
 	select {
 	case r.n.writes <- w:
 		return true
 	default:
+		r.n.settled(1)
 		r.n.log.Warn("write queue full; leaving peer data to anti-entropy")
 		return false
 	}
@@ -382,9 +387,8 @@ func chunkEntries(es []logEntry) [][]logEntry {
 	return out
 }
 
-func (r *replicator) antiEntropyLoop() {
+func (r *replicator) antiEntropyLoop(t Ticker) {
 	defer r.wg.Done()
-	t := r.n.cfg.Clock.NewTicker(r.n.cfg.AntiEntropyInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -392,7 +396,7 @@ func (r *replicator) antiEntropyLoop() {
 			return
 		case <-t.C():
 			peers := r.reachable()
-			rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+			r.n.rand.shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 			for _, p := range peers {
 				r.requestSync(p, 0, false)
 			}
@@ -401,6 +405,7 @@ func (r *replicator) antiEntropyLoop() {
 			if err := r.n.truncateLogs(); err != nil {
 				r.n.log.Warn("log truncation", "err", err)
 			}
+			t.Done()
 		}
 	}
 }

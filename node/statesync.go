@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -40,8 +39,6 @@ import (
 // sessionTimeout is how long a session may stay unfinished before a new
 // offer replaces it, and the longest an unanswered offer waits.
 const sessionTimeout = 30 * time.Second
-
-var sessionIDs atomic.Uint64
 
 type outSession struct {
 	id       uint64
@@ -97,7 +94,7 @@ func (r *replicator) offerState(peer string) {
 			wait = old.wait * 2
 		}
 	}
-	s := &outSession{id: sessionIDs.Add(1), vv: r.n.VersionVector(), started: r.n.cfg.Clock.Now(), wait: min(wait, sessionTimeout)}
+	s := &outSession{id: r.n.rand.Uint64(), vv: r.n.VersionVector(), started: r.n.cfg.Clock.Now(), wait: min(wait, sessionTimeout)}
 	r.outs[peer] = s
 	r.mu.Unlock()
 

@@ -44,6 +44,7 @@ func (n *Node) untilSeen(ctx context.Context, key string, try func() error) erro
 		select {
 		case <-arrived:
 		case <-deadline.C():
+			deadline.Done() // handled: the delta is refused
 			n.metrics.unseenRefused.Inc()
 			return err
 		case <-ctx.Done():

@@ -90,7 +90,7 @@ func newWSConn(h *WSHandler, ws *websocket.Conn) *wsConn {
 		send:    make(chan wsOut, h.opts.SendQueue),
 		wake:    make(chan struct{}, 1),
 		subs:    map[uint64]*wsSub{},
-		limiter: tokenBucket{rate: h.opts.Rate, burst: float64(h.opts.Burst), tokens: float64(h.opts.Burst), last: time.Now()},
+		limiter: tokenBucket{rate: h.opts.Rate, burst: float64(h.opts.Burst), tokens: float64(h.opts.Burst), last: h.n.cfg.Clock.Now()},
 		sem:     make(chan struct{}, h.opts.MaxInFlight),
 	}
 }

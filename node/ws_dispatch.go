@@ -298,7 +298,7 @@ func (c *wsConn) handleBinary(data []byte) {
 
 // allow takes a token from the rate limiter, counting a refusal.
 func (c *wsConn) allow() bool {
-	if c.limiter.allow(time.Now()) {
+	if c.limiter.allow(c.n.cfg.Clock.Now()) {
 		return true
 	}
 	c.h.sec.limitHits.WithLabelValues("rate").Inc()

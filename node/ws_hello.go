@@ -135,7 +135,7 @@ func (c *wsConn) authenticate(token string, replica crdt.ReplicaID) bool {
 	if c.grant.Replica != replica {
 		return fail("replica", protocol.CloseUnauthorized, "unauthorized", fmt.Errorf("the token is for replica %s", c.grant.Replica))
 	}
-	if !c.grant.Expires.After(time.Now()) {
+	if !c.grant.Expires.After(c.n.cfg.Clock.Now()) {
 		return fail("expired", protocol.CloseTokenExpired, "token_expired", ErrTokenExpired)
 	}
 	return true

@@ -80,13 +80,17 @@ func (c *wsConn) offer(lc *liveChange) {
 // writeLoop is the connection's only writer.
 func (c *wsConn) writeLoop() {
 	defer c.cancel() // a reader waiting for queue room must not wait on a dead writer
-	ping := time.NewTicker(c.opts.PingInterval)
+	// Intervals are on Config.Clock; the socket's deadlines are the
+	// network's, on the machine's clock.
+	clock := c.n.cfg.Clock
+	ping := clock.NewTicker(c.opts.PingInterval)
 	defer ping.Stop()
 	var expired <-chan time.Time // never, without auth
 	if c.grant != nil {
-		t := time.NewTimer(time.Until(c.grant.Expires))
+		// The ticker's first tick is the token's expiry.
+		t := clock.NewTicker(max(c.grant.Expires.Sub(clock.Now()), time.Millisecond))
 		defer t.Stop()
-		expired = t.C
+		expired = t.C()
 	}
 	for {
 		var err error
@@ -99,8 +103,9 @@ func (c *wsConn) writeLoop() {
 			case m := <-c.send:
 				err = c.write(m)
 			case <-c.wake:
-			case <-ping.C:
+			case <-ping.C():
 				err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteTimeout))
+				ping.Done()
 			case <-c.ctx.Done():
 				return
 			case <-c.h.done:

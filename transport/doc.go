@@ -8,13 +8,17 @@
 // blocks on the network; every queue is bounded and reports ErrQueueFull
 // instead of growing.
 //
-// Three implementations share the Transport interface:
+// Four implementations share the Transport interface:
 //
 //   - Memberlist: the production transport. Membership and failure detection
 //     come from hashicorp/memberlist; payloads ride its reliable (TCP)
 //     channel, coalesced per peer into frames of up to MaxMessageSize.
 //   - MemTransport (from a MemNetwork): an in-process network for tests, with
 //     network-level partitions.
+//   - SimTransport (from a SimNet): an in-process network for deterministic
+//     simulation, which delivers nothing until the simulation steps it, and
+//     then one message at a time, chosen (and lost or duplicated) by a
+//     seeded generator.
 //   - Faulty: wraps any Transport and drops, duplicates, reorders and delays
 //     outbound messages and cuts peers off, under a fixed random seed. Tests and
 //     the demo's admin panel use it to cause the failures the node must survive.

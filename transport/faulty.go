@@ -78,8 +78,9 @@ type FaultyStats struct {
 //
 // Decisions come from one math/rand/v2 source seeded by the seed, drawn under
 // a mutex in Send, so the same sequence of Sends from one goroutine with the
-// same Faults makes the same decisions. Timing (Delay, Jitter, holds) is real
-// time and therefore not deterministic.
+// same Faults makes the same decisions. Timing (Delay, Jitter, holds) is
+// real time, and therefore not deterministic, unless NewFaultyOn gives it a
+// simulation's Scheduler.
 //
 // A message that is dropped, held or delayed makes Send return nil even if the
 // inner transport would later refuse it; such refusals are counted in
@@ -98,7 +99,8 @@ type Faulty struct {
 	cut     map[string]bool
 	reach   map[string]bool // the inner transport's view: member → reachable
 	held    map[string]*heldMsg
-	pending map[*time.Timer]struct{}
+	sched   Scheduler
+	pending map[Timer]struct{}
 	stats   FaultyStats
 	recv    Receiver
 	started bool
@@ -110,14 +112,22 @@ type Faulty struct {
 type heldMsg struct {
 	payload []byte
 	delays  []time.Duration // one per copy
-	timer   *time.Timer
+	timer   Timer
 }
 
 var _ Transport = (*Faulty)(nil)
 
-// NewFaulty wraps inner. It injects nothing until SetFaults.
+// NewFaulty wraps inner. It injects nothing until SetFaults. Its delays
+// and holds run on the machine's clock.
 func NewFaulty(inner Transport, seed int64) *Faulty {
+	return NewFaultyOn(WallScheduler, inner, seed)
+}
+
+// NewFaultyOn is NewFaulty with delays and holds run by sched: a
+// simulation's, so that they pass on its clock.
+func NewFaultyOn(sched Scheduler, inner Transport, seed int64) *Faulty {
 	return &Faulty{
+		sched:   sched,
 		inner:   inner,
 		seed:    seed,
 		minHold: minHold,
@@ -126,7 +136,7 @@ func NewFaulty(inner Transport, seed int64) *Faulty {
 		cut:     make(map[string]bool),
 		reach:   make(map[string]bool),
 		held:    make(map[string]*heldMsg),
-		pending: make(map[*time.Timer]struct{}),
+		pending: make(map[Timer]struct{}),
 	}
 }
 
@@ -383,10 +393,10 @@ func (f *Faulty) deliverLocked(to string, payload []byte, delays []time.Duration
 
 // afterLocked runs fn with mu held after d, unless Close comes first. Called
 // with mu held, which also guarantees t is assigned before fn can read it.
-func (f *Faulty) afterLocked(d time.Duration, fn func()) *time.Timer {
-	var t *time.Timer
+func (f *Faulty) afterLocked(d time.Duration, fn func()) Timer {
+	var t Timer
 	f.timers.Add(1)
-	t = time.AfterFunc(d, func() {
+	t = f.sched.AfterFunc(d, func() {
 		defer f.timers.Done()
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -401,7 +411,7 @@ func (f *Faulty) afterLocked(d time.Duration, fn func()) *time.Timer {
 }
 
 // stopLocked cancels a timer from afterLocked, if it has not fired.
-func (f *Faulty) stopLocked(t *time.Timer) {
+func (f *Faulty) stopLocked(t Timer) {
 	delete(f.pending, t)
 	if t.Stop() {
 		f.timers.Done()
