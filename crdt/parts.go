@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"cmp"
 	"slices"
 )
 
@@ -218,7 +219,7 @@ func (o *Object) restContext() []dotRange {
 		}
 	})
 	for r, rs := range held {
-		slices.SortFunc(rs, func(a, b [2]uint64) int { return cmpU64(a[0], b[0]) })
+		slices.SortFunc(rs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
 		merged := rs[:0]
 		for _, x := range rs {
 			if n := len(merged); n > 0 && x[0] <= merged[n-1][1]+1 {
@@ -249,17 +250,7 @@ func (o *Object) restContext() []dotRange {
 		if c := compareReplica(a.r, b.r); c != 0 {
 			return c
 		}
-		return cmpU64(a.lo, b.lo)
+		return cmp.Compare(a.lo, b.lo)
 	})
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

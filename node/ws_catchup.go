@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -243,16 +244,6 @@ func (c *wsConn) answeredSubs() (subs []*wsSub, all bool) {
 		}
 	}
 	c.mu.Unlock()
-	slices.SortFunc(subs, func(a, b *wsSub) int { return cmpUint(a.id, b.id) })
+	slices.SortFunc(subs, func(a, b *wsSub) int { return cmp.Compare(a.id, b.id) })
 	return subs, all
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
