@@ -32,6 +32,14 @@ type Config struct {
 	// with its peers. Default 2s: pushes carry the live traffic, so this
 	// only bounds how long a missed push stays missed.
 	AntiEntropyInterval time.Duration
+	// SyncFanout is how many reachable peers, picked at random, the node
+	// asks in each anti-entropy round; 0 asks every one. Default 1: every
+	// asked peer answers with everything the node lacks (and asks back for
+	// what it lacks itself), so one peer a round repairs as much as all of
+	// them would, while asking all of them has each neighbour answer the
+	// same gap in the same round. A peer that joins or becomes reachable
+	// again is asked at once, whatever the fanout.
+	SyncFanout int
 	// MaxBatch is how many queued writes one commit takes at most. Default
 	// 512: enough to amortise a sync, small enough to keep latency flat.
 	MaxBatch int
@@ -104,6 +112,7 @@ func DefaultConfig(name, dir string) Config {
 		Dir:                 dir,
 		SyncWrites:          true,
 		AntiEntropyInterval: 2 * time.Second,
+		SyncFanout:          1,
 		MaxBatch:            512,
 		MaxSyncBytes:        4 << 20,
 		MaxClockSkew:        time.Minute,
@@ -128,6 +137,9 @@ func (c *Config) validate() error {
 	}
 	if c.AntiEntropyInterval <= 0 {
 		errs = append(errs, fmt.Errorf("AntiEntropyInterval %v must be positive", c.AntiEntropyInterval))
+	}
+	if c.SyncFanout < 0 {
+		errs = append(errs, fmt.Errorf("SyncFanout %d must not be negative", c.SyncFanout))
 	}
 	if c.MaxBatch <= 0 {
 		errs = append(errs, fmt.Errorf("MaxBatch %d must be positive", c.MaxBatch))

@@ -395,9 +395,7 @@ func (r *replicator) antiEntropyLoop(t Ticker) {
 		case <-r.quit:
 			return
 		case <-t.C():
-			peers := r.reachable()
-			r.n.rand.shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-			for _, p := range peers {
+			for _, p := range r.syncTargets() {
 				r.requestSync(p, 0, false)
 			}
 			r.updateLag()
@@ -408,6 +406,17 @@ func (r *replicator) antiEntropyLoop(t Ticker) {
 			t.Done()
 		}
 	}
+}
+
+// syncTargets picks the peers asked this round: SyncFanout reachable peers
+// at random, or all of them when SyncFanout is 0.
+func (r *replicator) syncTargets() []string {
+	peers := r.reachable()
+	r.n.rand.shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	if k := r.n.cfg.SyncFanout; k > 0 && k < len(peers) {
+		peers = peers[:k]
+	}
+	return peers
 }
 
 // requestSync sends our version vector; the peer answers with what we lack.

@@ -220,6 +220,11 @@ func gossipRun(env *benchEnv, b gossipBench, full bool) (float64, error) {
 			cfg.SyncWrites = false // bytes do not depend on it
 			cfg.AntiEntropyInterval = s.GossipTick
 			cfg.FullState = full
+			if full {
+				// The baseline of Enes et al.: every node sends its whole
+				// state to every neighbour each tick.
+				cfg.SyncFanout = 0
+			}
 			g.nodes[i], errs[i] = node.Open(cfg)
 		}()
 	}

@@ -54,6 +54,7 @@ func runDemo(args []string) error {
 			admin:        true,
 			dev:          true, // the demo runs without auth; startNode warns
 			aeInterval:   time.Second,
+			syncFanout:   1,
 			logRetention: node.DefaultLogRetention,
 			local:        true,
 		}

@@ -35,6 +35,7 @@ type nodeOptions struct {
 	sync         bool
 	admin        bool
 	aeInterval   time.Duration
+	syncFanout   int
 	logRetention uint64
 	faultSeed    int64
 	gossipKey    string // base64; decoded by startNode
@@ -64,6 +65,7 @@ func (o *nodeOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.sync, "sync", true, "sync every acknowledged write to disk (false trades durability on crash for speed)")
 	fs.BoolVar(&o.admin, "admin", false, "enable the admin endpoints (fault injection)")
 	fs.DurationVar(&o.aeInterval, "ae-interval", 2*time.Second, "anti-entropy interval")
+	fs.IntVar(&o.syncFanout, "sync-fanout", 1, "peers asked in each anti-entropy round, picked at random (0: every reachable peer)")
 	fs.Uint64Var(&o.logRetention, "log-retention", node.DefaultLogRetention, "log entries kept per origin; a peer that needs older ones gets the objects' state instead (state transfer)")
 	fs.Int64Var(&o.faultSeed, "fault-seed", 0, "seed of the fault-injecting transport (default: from the clock, logged)")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 of a 16, 24 or 32-byte key that encrypts gossip, the same on every node (default: none; prefer the environment to the command line)")
@@ -220,6 +222,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	cfg.ClusterID = clusterID
 	cfg.SyncWrites = o.sync
 	cfg.AntiEntropyInterval = o.aeInterval
+	cfg.SyncFanout = o.syncFanout
 	cfg.LogRetention = o.logRetention
 	cfg.Logger = log
 	cfg.EncryptionKey = encKey
