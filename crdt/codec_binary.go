@@ -384,6 +384,8 @@ func (r *reader) body(h *header) (*Object, error) {
 	}
 	var roots TypeSet
 	var spans, dead []Entry // every entry, and the deleted text pieces
+	leaves := make([]leafItem, 0, nleaves)
+	live := 0 // live dots, to size the dot index once
 	prev := ""
 	for i := 0; i < nleaves; i++ {
 		shared := 0
@@ -426,10 +428,13 @@ func (r *reader) body(h *header) (*Object, error) {
 			spans = append(spans, e)
 			if !e.live() {
 				dead = append(dead, e)
+			} else {
+				live += int(e.span())
 			}
 		}
-		_ = o.SetLeaf(key, es)
+		leaves = append(leaves, leafItem{key: key, entries: es})
 	}
+	o.loadLeaves(leaves, live)
 	if !explicit {
 		o.meta.Types = roots
 	}

@@ -64,6 +64,24 @@ func (o *Object) SetLeaf(key string, es []Entry) error {
 	return nil
 }
 
+// loadLeaves fills a new, empty object with leaves in key order, as a
+// decoder reads them: there are no old leaves to diff the dot index against,
+// and live (the count of live dots) sizes the index once instead of
+// growing it one rehash at a time, which on a long text was half of a
+// decode's time.
+func (o *Object) loadLeaves(leaves []leafItem, live int) {
+	o.dots = make(map[Dot]string, live)
+	for _, it := range leaves {
+		if len(it.entries) == 0 {
+			continue
+		}
+		for _, e := range it.entries {
+			e.EachLiveDot(func(d Dot) { o.dots[d] = it.key })
+		}
+		o.leaves.ReplaceOrInsert(it)
+	}
+}
+
 // Range implements Store.
 func (o *Object) Range(lo, hi string, fn func(string, []Entry) error) error {
 	var err error

@@ -293,12 +293,44 @@ type fugue struct {
 	hasRight map[Dot]bool // nodes with right children; the zero Dot is the root
 }
 
-// newFugue walks the tree the characters cs form. It works on indices, not
+// newFugue is the tree the characters cs form, walked (walkFugue), with the
+// set of nodes that have right children, which an insert's placement reads.
+func newFugue(cs []textChar) *fugue {
+	w := walkFugue(cs)
+	f := &fugue{order: w.order, hasRight: map[Dot]bool{}}
+	n := len(w.cs)
+	for p := 0; p <= n; p++ {
+		if w.nr[p+1] > w.nr[p] {
+			if p == n { // the root
+				f.hasRight[Dot{}] = true
+			} else {
+				f.hasRight[w.cs[p].dot] = true
+			}
+		}
+	}
+	return f
+}
+
+// fugueWalk is the tree walk's result: the characters in text order, and
+// what newFugue needs besides (the characters in dot order and the offsets
+// of each node's right children, the root's last).
+type fugueWalk struct {
+	order, cs []textChar
+	nr        []int32
+}
+
+// textOrder is the characters of cs in text order, deleted ones included:
+// all a reader of the text needs, without the index of nodes with right
+// children that an edit needs (a map insert per such node, the larger part
+// of building a fugue for a long text).
+func textOrder(cs []textChar) []textChar { return walkFugue(cs).order }
+
+// walkFugue walks the tree the characters cs form. It works on indices, not
 // maps: with cs in dot order (sorted here if they are not), a character's
 // parent is the one before it (a continuation) or found by binary search,
 // and each node's children, gathered in index order, are already in the
 // dot order Fugue sorts siblings by.
-func newFugue(cs []textChar) *fugue {
+func walkFugue(cs []textChar) fugueWalk {
 	if !slices.IsSortedFunc(cs, compareCharDot) {
 		cs = slices.Clone(cs)
 		slices.SortFunc(cs, compareCharDot)
@@ -350,16 +382,7 @@ func newFugue(cs []textChar) *fugue {
 			fr[p]++
 		}
 	}
-	f := &fugue{order: make([]textChar, 0, n), hasRight: map[Dot]bool{}}
-	for p := 0; p <= n; p++ {
-		if nr[p+1] > nr[p] {
-			if p == root {
-				f.hasRight[Dot{}] = true
-			} else {
-				f.hasRight[cs[p].dot] = true
-			}
-		}
-	}
+	order := make([]textChar, 0, n)
 	// An explicit stack, since a long run of typing is a deep chain: -1-i
 	// means visit node i's subtree, i means emit it.
 	var stack []int32
@@ -382,17 +405,17 @@ func newFugue(cs []textChar) *fugue {
 			push(-1 - x)
 			continue
 		}
-		f.order = append(f.order, cs[x])
+		order = append(order, cs[x])
 	}
-	return f
+	return fugueWalk{order: order, cs: cs, nr: nr}
 }
 
 func compareCharDot(a, b textChar) int { return compareDot(a.dot, b.dot) }
 
-// String is the text: the live characters in order.
-func (f *fugue) String() string {
+// textString is the text of characters in text order: the live ones.
+func textString(order []textChar) string {
 	var sb strings.Builder
-	for _, c := range f.order {
+	for _, c := range order {
 		if c.live {
 			sb.WriteRune(c.r)
 		}

@@ -100,7 +100,7 @@ func renderText(leaves []pathLeaf) string {
 			blocks = append(blocks, l.entries)
 		}
 	}
-	return newFugue(charsOf(blocks)).String()
+	return textString(textOrder(charsOf(blocks)))
 }
 
 // Text returns the text at path: the object itself if path is empty, else
@@ -109,7 +109,7 @@ func renderText(leaves []pathLeaf) string {
 // made the object or field another type too, which Value would show.
 func (o *Object) Text(path ...string) string {
 	blocks, _ := textBlocks(o, textPrefix(path)) // an in-memory store cannot fail
-	return newFugue(charsOf(blocks)).String()
+	return textString(textOrder(charsOf(blocks)))
 }
 
 // textPrefix is the key prefix of the blocks of the text at path.
@@ -141,7 +141,7 @@ func (o *Object) TextAnchor(index int, path ...string) Dot {
 	blocks, _ := textBlocks(o, textPrefix(path))
 	var last Dot
 	n := 0
-	for _, c := range newFugue(charsOf(blocks)).order {
+	for _, c := range textOrder(charsOf(blocks)) {
 		if n >= index {
 			break
 		}
@@ -163,7 +163,7 @@ func (o *Object) AnchorIndex(a Dot, path ...string) int {
 	}
 	blocks, _ := textBlocks(o, textPrefix(path))
 	n := 0
-	for _, c := range newFugue(charsOf(blocks)).order {
+	for _, c := range textOrder(charsOf(blocks)) {
 		if c.live {
 			n++
 		}

@@ -31,7 +31,7 @@ func SnapshotTexts(o *Object) TextSnapshot {
 	s := TextSnapshot{}
 	for prefix, cs := range textsOf(o) {
 		vis := map[Dot]rune{}
-		for _, c := range newFugue(cs).order { // not orphans: they are not in the text
+		for _, c := range textOrder(cs) { // not orphans: they are not in the text
 			if c.live {
 				vis[c.dot] = c.r
 			}
@@ -52,7 +52,7 @@ func (s TextSnapshot) Changes(o *Object) []TextChange {
 	for prefix, cs := range textsOf(o) {
 		before := s[prefix]
 		var b editBuilder
-		for _, c := range newFugue(cs).order {
+		for _, c := range textOrder(cs) {
 			r, was := before[c.dot]
 			switch {
 			case was && c.live:
