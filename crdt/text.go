@@ -296,8 +296,8 @@ type fugue struct {
 // newFugue is the tree the characters cs form, walked (walkFugue), with the
 // set of nodes that have right children, which an insert's placement reads.
 func newFugue(cs []textChar) *fugue {
-	w := walkFugue(cs)
-	f := &fugue{order: w.order, hasRight: map[Dot]bool{}}
+	f := &fugue{order: make([]textChar, 0, len(cs)), hasRight: map[Dot]bool{}}
+	w := walkFugue(cs, func(c *textChar) { f.order = append(f.order, *c) })
 	n := len(w.cs)
 	for p := 0; p <= n; p++ {
 		if w.nr[p+1] > w.nr[p] {
@@ -311,26 +311,44 @@ func newFugue(cs []textChar) *fugue {
 	return f
 }
 
-// fugueWalk is the tree walk's result: the characters in text order, and
-// what newFugue needs besides (the characters in dot order and the offsets
-// of each node's right children, the root's last).
+// fugueWalk is what a walk leaves that newFugue needs besides the order:
+// the characters in dot order and the offsets of each node's right
+// children, the root's last.
 type fugueWalk struct {
-	order, cs []textChar
-	nr        []int32
+	cs []textChar
+	nr []int32
 }
 
 // textOrder is the characters of cs in text order, deleted ones included:
 // all a reader of the text needs, without the index of nodes with right
 // children that an edit needs (a map insert per such node, the larger part
 // of building a fugue for a long text).
-func textOrder(cs []textChar) []textChar { return walkFugue(cs).order }
+func textOrder(cs []textChar) []textChar {
+	order := make([]textChar, 0, len(cs))
+	walkFugue(cs, func(c *textChar) { order = append(order, *c) })
+	return order
+}
+
+// textString is the text the characters cs form: the live ones, in text
+// order, written as the walk meets them.
+func textString(cs []textChar) string {
+	var sb strings.Builder
+	sb.Grow(len(cs))
+	walkFugue(cs, func(c *textChar) {
+		if c.live {
+			sb.WriteRune(c.r)
+		}
+	})
+	return sb.String()
+}
 
 // walkFugue walks the tree the characters cs form. It works on indices, not
 // maps: with cs in dot order (sorted here if they are not), a character's
 // parent is the one before it (a continuation) or found by binary search,
 // and each node's children, gathered in index order, are already in the
-// dot order Fugue sorts siblings by.
-func walkFugue(cs []textChar) fugueWalk {
+// dot order Fugue sorts siblings by. It calls emit with each character,
+// deleted ones included, in text order.
+func walkFugue(cs []textChar, emit func(*textChar)) fugueWalk {
 	if !slices.IsSortedFunc(cs, compareCharDot) {
 		cs = slices.Clone(cs)
 		slices.SortFunc(cs, compareCharDot)
@@ -382,7 +400,6 @@ func walkFugue(cs []textChar) fugueWalk {
 			fr[p]++
 		}
 	}
-	order := make([]textChar, 0, n)
 	// An explicit stack, since a long run of typing is a deep chain: -1-i
 	// means visit node i's subtree, i means emit it.
 	var stack []int32
@@ -405,20 +422,9 @@ func walkFugue(cs []textChar) fugueWalk {
 			push(-1 - x)
 			continue
 		}
-		order = append(order, cs[x])
+		emit(&cs[x])
 	}
-	return fugueWalk{order: order, cs: cs, nr: nr}
+	return fugueWalk{cs: cs, nr: nr}
 }
 
 func compareCharDot(a, b textChar) int { return compareDot(a.dot, b.dot) }
-
-// textString is the text of characters in text order: the live ones.
-func textString(order []textChar) string {
-	var sb strings.Builder
-	for _, c := range order {
-		if c.live {
-			sb.WriteRune(c.r)
-		}
-	}
-	return sb.String()
-}

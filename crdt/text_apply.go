@@ -100,7 +100,7 @@ func renderText(leaves []pathLeaf) string {
 			blocks = append(blocks, l.entries)
 		}
 	}
-	return textString(textOrder(charsOf(blocks)))
+	return textString(charsOf(blocks))
 }
 
 // Text returns the text at path: the object itself if path is empty, else
@@ -109,7 +109,7 @@ func renderText(leaves []pathLeaf) string {
 // made the object or field another type too, which Value would show.
 func (o *Object) Text(path ...string) string {
 	blocks, _ := textBlocks(o, textPrefix(path)) // an in-memory store cannot fail
-	return textString(textOrder(charsOf(blocks)))
+	return textString(charsOf(blocks))
 }
 
 // textPrefix is the key prefix of the blocks of the text at path.
