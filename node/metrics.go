@@ -27,6 +27,7 @@ type Metrics struct {
 	peerLag           *prometheus.GaugeVec
 	logTruncated      prometheus.Counter
 	unseenRefused     prometheus.Counter
+	peerTasksDropped  prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -78,6 +79,10 @@ func newMetrics() *Metrics {
 		peerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lattice_peer_lag_entries", Help: "Log entries this node holds that a peer lacked at its last report.",
 		}, []string{"peer"}),
+		peerTasksDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_peer_tasks_dropped_total",
+			Help: "Peer messages left unanswered because that peer already had maxPeerTasks waiting; anti-entropy asks again.",
+		}),
 		unseenRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lattice_unseen_dots_refused_total",
 			Help: "Client deltas refused because their context covered dots not received here in time.",
@@ -88,7 +93,7 @@ func newMetrics() *Metrics {
 		m.ops.WithLabelValues(p.Type.String(), p.Kind.String())
 	}
 	m.reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.overlapped, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
-		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag, m.logTruncated)
+		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag, m.logTruncated, m.peerTasksDropped)
 	return m
 }
 

@@ -29,6 +29,7 @@ type replicator struct {
 	net  peerNet
 	quit chan struct{}
 	wg   sync.WaitGroup
+	work *peerWork // runs what peers' messages ask for
 
 	mu      sync.Mutex
 	stopped bool
@@ -172,7 +173,9 @@ func (n *Node) Attach(t peerNet) error {
 	if !n.repl.CompareAndSwap(nil, r) {
 		return errors.New("node: already attached")
 	}
+	r.work = newPeerWork(n)
 	if err := t.Start(r); err != nil {
+		r.work.stop()
 		n.repl.Store(nil)
 		return fmt.Errorf("starting transport: %w", err)
 	}
@@ -191,24 +194,28 @@ func (r *replicator) stop() {
 	r.stopped = true
 	r.mu.Unlock()
 	close(r.quit)
+	r.work.stop()
 	r.wg.Wait()
 }
 
-// spawn runs fn in a goroutine that stop waits for, unless replication has
-// stopped.
-func (r *replicator) spawn(fn func()) {
+// spawn queues fn as peer's task of that kind (peerWork), unless
+// replication has stopped.
+func (r *replicator) spawn(peer string, kind peerTaskKind, fn func()) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return
+	stopped := r.stopped
+	r.mu.Unlock()
+	if !stopped {
+		r.work.add(peer, kind, fn)
 	}
-	r.wg.Add(1)
-	r.n.busy.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer r.n.settled(1)
-		fn()
-	}()
+}
+
+// answerKind keeps an answer that must end with our full vector apart from
+// the answers that replace each other.
+func answerKind(m *message) peerTaskKind {
+	if m.flags&flagFull != 0 {
+		return taskAnswerFull
+	}
+	return taskAnswer
 }
 
 // Receive implements transport.Receiver. It must not block: log entries go
@@ -247,7 +254,7 @@ func (r *replicator) Receive(from string, payload []byte) {
 		p := r.peerLocked(from)
 		p.vv, p.origins, p.ohash = m.vv, os, h
 		r.mu.Unlock()
-		r.spawn(func() { r.answer(from, m) })
+		r.spawn(from, answerKind(m), func() { r.answer(from, m) })
 	case msgSyncVV:
 		var vv crdt.VersionVector
 		r.mu.Lock()
@@ -264,15 +271,15 @@ func (r *replicator) Receive(from string, payload []byte) {
 		if vv == nil && !r.n.cfg.FullState { // full-state answers do not read the vector
 			// We do not know the origins the peer means: ask for its
 			// full vector, sending ours (it answers what we lack too).
-			r.spawn(func() { r.requestSync(from, flagFull, true) })
+			r.spawn(from, taskAskFull, func() { r.requestSync(from, flagFull, true) })
 			return
 		}
 		m.vv = vv
-		r.spawn(func() { r.answer(from, m) })
+		r.spawn(from, answerKind(m), func() { r.answer(from, m) })
 	case msgDigests:
-		r.spawn(func() { r.onDigests(from, m) })
+		r.spawn(from, taskDigests, func() { r.onDigests(from, m) })
 	case msgWants:
-		r.spawn(func() { r.onWants(from, m) })
+		r.spawn(from, taskWants, func() { r.onWants(from, m) })
 	case msgRange:
 		r.onRange(from, m)
 	case msgFinish:
@@ -323,7 +330,7 @@ func (r *replicator) PeerEvent(ev transport.Event) {
 			p.marks, p.sentFull = nil, false
 		}
 		r.mu.Unlock()
-		r.spawn(func() { r.requestSync(ev.Peer, 0, true) })
+		r.spawn(ev.Peer, taskAsk, func() { r.requestSync(ev.Peer, 0, true) })
 	}
 }
 
@@ -462,7 +469,7 @@ func (r *replicator) answer(from string, m *message) {
 		return
 	}
 	if r.n.needsState(m.vv) {
-		r.spawn(func() { r.offerState(from) })
+		r.spawn(from, taskOffer, func() { r.offerState(from) })
 	}
 	r.n.mu.Lock()
 	origins := r.n.logs.origins()
