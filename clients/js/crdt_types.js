@@ -23,7 +23,7 @@ export const OPS_OF = Object.freeze({
 });
 export const OP_NAMES = Object.freeze(['inc', 'dec', 'add', 'remove', 'set', 'enable', 'disable', 'delete', 'insert', 'move']);
 
-// Limits, the same as the Go core's (docs/crdt.md, "Decoding limits").
+// Limits, the same as the Go core's (docs/crdt-encoding.md, "Decoding limits").
 export const MAX_SAFE_INT = Number.MAX_SAFE_INTEGER; // 2^53-1
 export const MAX_SEQ = 2 ** 48 - 1;
 export const MAX_DEPTH = 32;
