@@ -1,6 +1,8 @@
-// Shared machinery of the WebSocket tests: a node behind an httptest server,
-// a raw test client (testWS) that reads frames, and wsView, a client-side
-// replica that follows deltas the way lattice.js does.
+// Shared machinery of the WebSocket tests: a node behind an httptest server
+// (wsNode), a raw gorilla client that reads frames (testWS), wsView, a
+// client's copy of what it subscribed to built from the messages, and
+// helpers that reach into the node (its WebSocket handler, connections,
+// digests).
 
 package node
 
