@@ -263,7 +263,7 @@ func (c *Client) Keys(prefix string) string {
 }
 
 // Canonical returns key's state in the canonical JSON encoding of
-// docs/crdt.md: equal on every replica that holds the same state.
+// docs/crdt-encoding.md: equal on every replica that holds the same state.
 func (c *Client) Canonical(key string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

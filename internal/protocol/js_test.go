@@ -11,7 +11,7 @@ import (
 // The JavaScript client cannot import this package; its copies of the
 // tables must say the same.
 func TestJSClientAgrees(t *testing.T) {
-	b, err := os.ReadFile("../../clients/js/lattice.js")
+	b, err := os.ReadFile("../../clients/js/lattice_protocol.js")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,12 +19,12 @@ func TestJSClientAgrees(t *testing.T) {
 
 	m := regexp.MustCompile(`export const PROTOCOL_VERSION = (\d+);`).FindStringSubmatch(src)
 	if m == nil || m[1] != strconv.Itoa(Version) {
-		t.Errorf("lattice.js PROTOCOL_VERSION %v, protocol.Version %d", m, Version)
+		t.Errorf("lattice_protocol.js PROTOCOL_VERSION %v, protocol.Version %d", m, Version)
 	}
 
 	m = regexp.MustCompile(`const FATAL_DELTA_CODES = new Set\(\[([^\]]*)\]\)`).FindStringSubmatch(src)
 	if m == nil {
-		t.Fatal("lattice.js has no FATAL_DELTA_CODES")
+		t.Fatal("lattice_protocol.js has no FATAL_DELTA_CODES")
 	}
 	var js, want []string
 	for _, q := range regexp.MustCompile(`'([a-z_]+)'`).FindAllStringSubmatch(m[1], -1) {
@@ -37,12 +37,12 @@ func TestJSClientAgrees(t *testing.T) {
 	}
 	slices.Sort(js)
 	if !slices.Equal(js, want) {
-		t.Errorf("lattice.js FATAL_DELTA_CODES %v, protocol's RetryNever codes %v", js, want)
+		t.Errorf("lattice_protocol.js FATAL_DELTA_CODES %v, protocol's RetryNever codes %v", js, want)
 	}
 
 	block := regexp.MustCompile(`(?s)const CLOSE_REASONS = \{(.*?)\};`).FindStringSubmatch(src)
 	if block == nil {
-		t.Fatal("lattice.js has no CLOSE_REASONS")
+		t.Fatal("lattice_protocol.js has no CLOSE_REASONS")
 	}
 	got := map[int]string{}
 	for _, r := range regexp.MustCompile(`(\d+): '([a-z_]+)'`).FindAllStringSubmatch(block[1], -1) {
@@ -52,11 +52,11 @@ func TestJSClientAgrees(t *testing.T) {
 	for _, c := range CloseCodes() {
 		reason, _ := CloseReason(c)
 		if got[c] != reason {
-			t.Errorf("lattice.js CLOSE_REASONS[%d] = %q, protocol says %q", c, got[c], reason)
+			t.Errorf("lattice_protocol.js CLOSE_REASONS[%d] = %q, protocol says %q", c, got[c], reason)
 		}
 	}
 	if len(got) != len(CloseCodes()) {
-		t.Errorf("lattice.js CLOSE_REASONS has %d codes, protocol %d", len(got), len(CloseCodes()))
+		t.Errorf("lattice_protocol.js CLOSE_REASONS has %d codes, protocol %d", len(got), len(CloseCodes()))
 	}
 }
 

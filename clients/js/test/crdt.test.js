@@ -249,7 +249,7 @@ test('canonical JSON text and malformed input', () => {
   o.apply('a1000000-0000-0000-0000-000000000000', t(1000), { type: 'set', op: 'add', path: ['cards', 'c1', 'tags'], value: 'urgent' });
   o.apply('a1000000-0000-0000-0000-000000000000', t(1000), { type: 'counter', op: 'inc', by: 2, path: ['cards', 'c1', 'votes'] });
   o.apply('a1000000-0000-0000-0000-000000000000', t(1000), { type: 'lww', op: 'set', path: ['cards', 'c1', 'title'], value: 'Plan' });
-  // The example of docs/crdt.md, "The JSON encoding".
+  // The example of docs/crdt-encoding.md, "The JSON encoding".
   assert.equal(o.toJSON(), '{"types":["map"],"leaves":[[["map",["cards","map"],["c1","map"],["tags","set"],"urgent"],[["a1000000-0000-0000-0000-000000000000",1]]],[["map",["cards","map"],["c1","map"],["votes","counter"]],[["a1000000-0000-0000-0000-000000000000",2,2,0]]],[["map",["cards","map"],["c1","map"],["title","lww"]],[["a1000000-0000-0000-0000-000000000000",3,1000,0,"Plan"]]]],"ctx":{"vv":[["a1000000-0000-0000-0000-000000000000",3]],"cloud":[]}}');
   // Lenient input: whitespace, key order, missing types and ctx dots.
   const lenient = CrdtObject.fromJSON(' { "ctx": {"cloud": [], "vv": []}, "leaves": [[["flag"], [["00000000-0000-4000-8000-00000000000b", 2]]]], "types": [] } ');
