@@ -18,7 +18,8 @@ const (
 	reqRemote                     // log entries from a peer
 	reqState                      // whole object states from a peer
 	reqRange                      // one object's state, in ranges, from a state transfer
-	reqFloor                      // the end of a state transfer: raise log floors
+	reqFloor                      // the end of a state transfer, or truncation: raise log floors
+	reqTruncate                   // delete log entries at or below their origin's floor
 )
 
 type writeReq struct {
@@ -33,6 +34,7 @@ type writeReq struct {
 	states []crdt.BatchItem
 	ranges []*message
 	floors crdt.VersionVector
+	drop   []uint64 // reqTruncate: sequence numbers of origin's entries
 	done   chan *writeResult
 }
 
@@ -75,8 +77,8 @@ type stage struct {
 
 // holds reports whether the entry (o, seq) is applied here or staged in
 // this commit or the one syncing before it. The log index is read under
-// n.mu: the committer is not its only writer (log truncation raises floors
-// from the anti-entropy loop).
+// n.mu: the committer is its only writer, but replication and catch-up
+// read it from their own goroutines.
 func (n *Node) holds(s *stage, o crdt.ReplicaID, seq uint64) bool {
 	n.mu.Lock()
 	applied := n.logs.has(o, seq)
@@ -430,6 +432,20 @@ func (n *Node) execJoin(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, err
 					return nil, err
 				}
 				st.floors[o] = f
+			}
+		}
+		return nil, nil
+	case reqTruncate:
+		// Only below the floor: an entry above it may still be asked for.
+		n.mu.Lock()
+		floor := n.logs.floor[r.origin]
+		n.mu.Unlock()
+		for _, seq := range r.drop {
+			if seq > floor {
+				return nil, fmt.Errorf("truncating %s: entry %d is above the floor %d", r.origin, seq, floor)
+			}
+			if err := txn.del(logKey(r.origin, seq)); err != nil {
+				return nil, err
 			}
 		}
 		return nil, nil

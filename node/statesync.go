@@ -299,11 +299,12 @@ func (r *replicator) expireSessions() {
 }
 
 // truncateLogs drops log entries beyond LogRetention per origin and raises
-// the floor to match; peers that need them get state instead. The floor is
-// raised first, through the committer, which is the only writer of floors
-// (a floor written here could be overwritten by a lower one a batch had
-// already prepared); then the entries below it are deleted. A crash between
-// the two leaves entries below the floor, which are never read again.
+// the floor to match; peers that need them get state instead. Both go
+// through the committer, the only writer of Badger: first the floor (a
+// floor written elsewhere could be overwritten by a lower one a batch had
+// already prepared), then the entries below it, found here with a read and
+// deleted in requests of at most truncateChunk. A crash between the two
+// leaves entries below the floor, which are never read again.
 func (n *Node) truncateLogs() error {
 	n.mu.Lock()
 	plan := map[crdt.ReplicaID][2]uint64{}
@@ -318,28 +319,32 @@ func (n *Node) truncateLogs() error {
 	if len(plan) == 0 {
 		return nil
 	}
-	if _, err := n.submit(context.Background(), &writeReq{kind: reqFloor, floors: floors}); err != nil {
+	ctx := context.Background()
+	if _, err := n.submit(ctx, &writeReq{kind: reqFloor, floors: floors}); err != nil {
 		return fmt.Errorf("raising log floors: %w", err)
 	}
 	for o, p := range plan {
-		wb := n.db.NewWriteBatch()
-		dropped := 0
+		var seqs []uint64
 		err := n.db.View(func(txn *badger.Txn) error {
 			_, err := readLog(txn, o, p[0]+1, p[1], int(^uint(0)>>1), func(seq uint64, _ []byte) {
-				_ = wb.Delete(logKey(o, seq))
-				dropped++
+				seqs = append(seqs, seq)
 			})
 			return err
 		})
-		if err == nil {
-			err = wb.Flush()
-		} else {
-			wb.Cancel()
+		for err == nil && len(seqs) > 0 {
+			k := min(len(seqs), truncateChunk)
+			if _, err = n.submit(ctx, &writeReq{kind: reqTruncate, origin: o, drop: seqs[:k]}); err == nil {
+				n.metrics.logTruncated.Add(float64(k))
+				seqs = seqs[k:]
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("truncating log of %s: %w", o, err)
 		}
-		n.metrics.logTruncated.Add(float64(dropped))
 	}
 	return nil
 }
+
+// truncateChunk bounds the deletes of one truncation request, so that it
+// fits in a Badger transaction beside a full batch of writes.
+const truncateChunk = 1024
