@@ -296,6 +296,7 @@ func (n *Node) land(p *flight) {
 	n.written.Add(int64(p.kv.bytes))
 	n.writtenKeys.Add(int64(p.kv.overlay.Len()))
 	n.metrics.batchSize.Observe(float64(len(p.batch)))
+	n.hot.landed(st.changes) // before the acks: an answer read from it holds its write
 	for i, r := range p.batch {
 		r.done <- p.results[i]
 	}

@@ -50,6 +50,7 @@ type Node struct {
 	repl        atomic.Pointer[replicator] // nil until Attach
 	observers   []Observer
 	presence    *presenceTable // ephemeral, in memory only
+	hot         *hotObjects    // states REST answers are read from (hot.go)
 	metrics     *Metrics
 	written     atomic.Int64 // bytes the committer wrote, as lattice_bytes_written_total
 	writtenKeys atomic.Int64 // distinct keys the committer set or deleted, batch by batch
@@ -98,6 +99,7 @@ func Open(cfg Config) (*Node, error) {
 		writes:   make(chan *writeReq, 4*cfg.MaxBatch),
 		arrivals: make(chan struct{}),
 		quit:     make(chan struct{}),
+		hot:      newHotObjects(),
 		metrics:  newMetrics(),
 		rand:     newLockedRand(cfg.Rand),
 	}
@@ -202,19 +204,31 @@ func (n *Node) apply(ctx context.Context, key string, op crdt.Op) (*writeResult,
 	return n.submit(ctx, &writeReq{kind: reqOp, key: key, op: op})
 }
 
-// applyAndRead is Apply answered with the object's state after the write:
-// for an object that keeps one leaf per type, the state as this operation
-// left it within its batch (later writes of the same batch not included);
-// otherwise read back once durable, which includes them.
-func (n *Node) applyAndRead(ctx context.Context, key string, op crdt.Op) (*crdt.Object, error) {
+// applyAndRead is Apply answered with the object's type and value after
+// the write: for an object that keeps one leaf per type, the state as this
+// operation left it within its batch (later writes of the same batch not
+// included); otherwise the state kept in memory for objects REST writes
+// (hot.go), joined with every commit up to and including this one, or,
+// the first time, read back once durable and then kept.
+func (n *Node) applyAndRead(ctx context.Context, key string, op crdt.Op) (crdt.Type, any, error) {
 	r, err := n.apply(ctx, key, op)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if r.state != nil {
-		return r.state, nil
+		return r.state.Type(), r.state.Value(), nil
 	}
-	return n.Get(key)
+	if t, v, ok := n.hot.view(key); ok {
+		return t, v, nil
+	}
+	ver := n.hot.version(key)
+	o, err := n.Get(key)
+	if err != nil {
+		return 0, nil, err
+	}
+	t, v := o.Type(), o.Value()
+	n.hot.put(key, o, ver)
+	return t, v, nil
 }
 
 // JoinClient joins a delta a client made, once it keeps crdt.ClientRule:

@@ -166,11 +166,11 @@ func TestApplyAnswersFromTheCommit(t *testing.T) {
 	if r.state != nil {
 		t.Errorf("a map's write carries a state (%v): it would cost a scan in the committer", r.state.Value())
 	}
-	o, err := n.applyAndRead(ctx, "m", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"g"}, Value: crdt.MustInt(2)})
+	_, val, err := n.applyAndRead(ctx, "m", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"g"}, Value: crdt.MustInt(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := o.Value().(map[string]any); len(v) != 2 {
-		t.Errorf("map answered %v, want two fields", o.Value())
+	if v, _ := val.(map[string]any); len(v) != 2 {
+		t.Errorf("map answered %v, want two fields", val)
 	}
 }

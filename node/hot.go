@@ -1,0 +1,119 @@
+package node
+
+import (
+	"container/list"
+	"hash/maphash"
+	"sync"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// hotObjects keeps the whole state of the objects REST operations wrote
+// lately, joined with every change the committer lands, so that an
+// operation on a set or a map is answered from memory instead of read back
+// from Badger (a read of every leaf, once per write). It is a cache: an
+// object is added only by a read that no commit to its key raced (a change
+// counter per stripe of keys tells), kept up to date by land (before the
+// writers are acked, so an answer includes its own write), and the least
+// recently used goes when there are more than hotMax. Nothing but the REST
+// answer reads it.
+type hotObjects struct {
+	mu      sync.Mutex
+	objs    map[string]*list.Element // of *hotObject
+	lru     list.List                // most recent first
+	changes [hotStripes]uint64       // commits per stripe of keys
+	seed    maphash.Seed
+}
+
+// hotObject is one kept state. Rendering a value costs the object's size,
+// so it has its own lock: a render holds up only the answers and the
+// commits of its key. (A full lock, not a read lock: reading an object may
+// build its caches, such as a text's index.)
+type hotObject struct {
+	key string
+	mu  sync.Mutex
+	o   *crdt.Object
+}
+
+// hotMax bounds the objects kept; hotStripes is how many change counters
+// the keys share (a commit to any key of a stripe makes a racing read of
+// the others not cached, which costs only a later read).
+const (
+	hotMax     = 1024
+	hotStripes = 256
+)
+
+func newHotObjects() *hotObjects {
+	return &hotObjects{objs: map[string]*list.Element{}, seed: maphash.MakeSeed()}
+}
+
+func (h *hotObjects) stripe(key string) int {
+	return int(maphash.String(h.seed, key) % hotStripes)
+}
+
+// landed joins a commit's changes into the objects kept. The committer
+// calls it in commit order, before it acks the commit's writers.
+func (h *hotObjects) landed(cs []change) {
+	for _, c := range cs {
+		h.mu.Lock()
+		h.changes[h.stripe(c.key)]++
+		var ho *hotObject
+		if e, ok := h.objs[c.key]; ok {
+			ho = e.Value.(*hotObject)
+		}
+		h.mu.Unlock()
+		if ho != nil {
+			ho.mu.Lock()
+			ho.o.Join(c.delta)
+			ho.mu.Unlock()
+		}
+	}
+}
+
+// version is the change counter of key's stripe, to pass to put.
+func (h *hotObjects) version(key string) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.changes[h.stripe(key)]
+}
+
+// put keeps o (which the cache then owns) as key's state, read after
+// version returned v, unless a commit to the stripe landed since: then o
+// may lack it, and is not kept.
+func (h *hotObjects) put(key string, o *crdt.Object, v uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.changes[h.stripe(key)] != v {
+		return
+	}
+	if e, ok := h.objs[key]; ok {
+		ho := e.Value.(*hotObject)
+		ho.mu.Lock()
+		ho.o = o
+		ho.mu.Unlock()
+		h.lru.MoveToFront(e)
+		return
+	}
+	h.objs[key] = h.lru.PushFront(&hotObject{key: key, o: o})
+	if h.lru.Len() > hotMax {
+		last := h.lru.Back()
+		h.lru.Remove(last)
+		delete(h.objs, last.Value.(*hotObject).key)
+	}
+}
+
+// view returns key's type and value if the object is kept.
+func (h *hotObjects) view(key string) (crdt.Type, any, bool) {
+	h.mu.Lock()
+	e, ok := h.objs[key]
+	if !ok {
+		h.mu.Unlock()
+		return 0, nil, false
+	}
+	h.lru.MoveToFront(e)
+	ho := e.Value.(*hotObject)
+	h.mu.Unlock()
+	ho.mu.Lock()
+	defer ho.mu.Unlock()
+	return ho.o.Type(), ho.o.Value(), true
+}
