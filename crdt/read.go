@@ -14,7 +14,7 @@ func (o *Object) Value() any {
 	if t == 0 {
 		return nil
 	}
-	var leaves []pathLeaf
+	leaves := make([]pathLeaf, 0, o.leaves.Len())
 	o.eachLeaf(func(key string, es []Entry) {
 		if key[0] != byte(t) {
 			return
@@ -85,8 +85,8 @@ func render(t Type, leaves []pathLeaf, depth int) any {
 		}
 		return out
 	case TypeORMap:
-		out := map[string]any{}
-		types := map[string]Type{}
+		out := make(map[string]any, len(leaves)) // leaves bound the fields
+		types := make(map[string]Type, len(leaves))
 		for i := 0; i < len(leaves); {
 			seg := leaves[i].path.Segs[depth]
 			j := i + 1
