@@ -339,7 +339,11 @@ func (n *Node) execOp(txn *batchKV, st *stage, r *writeReq) *writeResult {
 	if err != nil {
 		return &writeResult{err: err}
 	}
-	state, err := objectOf(txn, r.key, m, false)
+	full, ok, err := st.metas.small(txn, r.key)
+	if err != nil || !ok {
+		return &writeResult{delta: delta, err: err}
+	}
+	state, err := objectOf(txn, r.key, full, false)
 	return &writeResult{delta: delta, state: state, err: err}
 }
 
@@ -356,12 +360,12 @@ func (n *Node) execJoin(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, err
 		if err := rule.Check(os, &m, r.delta); err != nil {
 			return nil, err
 		}
-		before := m.Ctx.Clone()
+		edits := m.Ctx.Edits()
 		types := m.Types
 		if err := crdt.JoinInto(os, &m, r.delta); err != nil {
 			return nil, err
 		}
-		if os.writes == 0 && m.Types == types && m.Ctx.Equal(before) {
+		if os.writes == 0 && m.Types == types && m.Ctx.Edits() == edits {
 			return r.delta, nil // a resend: already here, nothing to log
 		}
 		// New dots: client deltas waiting for them (a client that read
@@ -490,4 +494,9 @@ type countingStore struct {
 func (c *countingStore) SetLeaf(key string, es []crdt.Entry) error {
 	c.writes++
 	return c.Store.SetLeaf(key, es)
+}
+
+func (c *countingStore) SetReplicaLeaf(key string, r crdt.ReplicaID, es []crdt.Entry) error {
+	c.writes++
+	return c.Store.SetReplicaLeaf(key, r, es)
 }

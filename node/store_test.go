@@ -17,7 +17,7 @@ func rangeObject(t *testing.T, n *Node, key string) *crdt.Object {
 	t.Helper()
 	o := crdt.NewObject()
 	err := n.db.View(func(txn *badger.Txn) error {
-		m, _, err := loadMeta(readKV{txn}, key)
+		m, _, err := fullMeta(readKV{txn}, key)
 		if err != nil {
 			return err
 		}
