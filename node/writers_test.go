@@ -1,0 +1,139 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/testkit"
+	"github.com/lattice-sync/lattice/transport"
+)
+
+// writerID is the replica id of the i-th writer of a test.
+func writerID(i int) crdt.ReplicaID {
+	var r crdt.ReplicaID
+	r[0] = 0xAA
+	binary.BigEndian.PutUint64(r[8:], uint64(i)+1)
+	return r
+}
+
+// threeNodes opens three nodes joined on an in-memory network.
+func threeNodes(t *testing.T, name string) []*Node {
+	t.Helper()
+	net := transport.NewMemNetwork()
+	var nodes []*Node
+	for i := range 3 {
+		n, err := Open(testConfig(t, fmt.Sprintf("%s%d", name, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		if err := n.Attach(net.Add(n.Name())); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
+// writersCounter reads key's counter on n, zero if absent.
+func writersCounter(t *testing.T, n *Node, key string) int64 {
+	t.Helper()
+	o, err := n.Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := o.Value().(int64)
+	return v
+}
+
+// waitCounter waits until every node reads want at key.
+func waitCounter(t *testing.T, nodes []*Node, key string, want int64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var got []int64
+		ok := true
+		for _, n := range nodes {
+			v := writersCounter(t, n, key)
+			got = append(got, v)
+			ok = ok && v == want
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counter %q: nodes read %v, want %d each", key, got, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestManyWritersConverge: 100,000 distinct client replicas (5,000 under
+// -short) each add a random amount to one counter, through JoinClient on a
+// node chosen at random, the real path of a client delta; the three nodes
+// converge to the exact sum, and read back the same state.
+func TestManyWritersConverge(t *testing.T) {
+	writers := 100_000
+	if testing.Short() || raceEnabled {
+		writers = 5_000
+	}
+	seed := testkit.Seed(t)
+	nodes := threeNodes(t, "mw")
+	ctx := context.Background()
+	const workers = 32
+	var mu sync.Mutex
+	var want int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := testkit.Rand(seed, uint64(w))
+			var sum int64
+			for i := w; i < writers; i += workers {
+				by := int64(1 + rnd.IntN(5))
+				d, err := crdt.NewObject().Apply(writerID(i), crdt.Timestamp{Wall: time.Now().UnixMilli()}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: by})
+				if err == nil {
+					err = nodes[rnd.IntN(len(nodes))].JoinClient(ctx, writerID(i), "likes", d)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("writer %d: %w", i, err)
+					return
+				}
+				sum += by
+			}
+			mu.Lock()
+			want += sum
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	waitCounter(t, nodes, "likes", want, 2*time.Minute)
+	o0, err := nodes[0].Get("likes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(o0.Replicas()); got < writers {
+		t.Fatalf("the counter names %d replicas, want at least %d", got, writers)
+	}
+	for _, n := range nodes[1:] {
+		o, err := n.Get("likes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !o.Equal(o0) {
+			t.Fatalf("%s holds another state than %s", n.Name(), nodes[0].Name())
+		}
+	}
+	t.Logf("%d writers, sum %d", writers, want)
+}
