@@ -79,7 +79,7 @@ func TestFirstLayoutMigratesOnWrite(t *testing.T) {
 		o.Join(d)
 	}
 	writeFirstLayout(t, n, "old", o)
-	if got := writersCounter(t, n, "old"); got != 2*writers {
+	if got := wsCounter(t, n, "old"); got != 2*writers {
 		t.Fatalf("first layout reads %d, want %d", got, 2*writers)
 	}
 	keys, _, err := n.Keys("", "", 10)
@@ -99,7 +99,7 @@ func TestFirstLayoutMigratesOnWrite(t *testing.T) {
 	if err := n.JoinClient(context.Background(), writerID(3), "old", d); err != nil {
 		t.Fatal(err)
 	}
-	if got := writersCounter(t, n, "old"); got != 2*writers+4 {
+	if got := wsCounter(t, n, "old"); got != 2*writers+4 {
 		t.Fatalf("after the writes %d, want %d", got, 2*writers+4)
 	}
 	if c := countKeys(t, n, objPrefix(pfxCtx, "old")); c != writers+1 {
