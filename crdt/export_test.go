@@ -25,3 +25,16 @@ func RawDelta(types TypeSet, leaves map[string][]Entry, ctx []Dot, vv VersionVec
 	}
 	return o
 }
+
+// MarshalBinaryIn encodes o in the given binary version, for tests of the
+// versions still read: what a decoder of such input must re-encode to.
+func MarshalBinaryIn(o *Object, version byte) []byte {
+	rs := map[ReplicaID]struct{}{}
+	h := newHeader(o.collect(rs), rs)
+	h.version = version
+	b := appendUvarint([]byte{version}, uint64(h.base))
+	return h.appendBody(h.appendReplicas(b), o)
+}
+
+// MarshalBatchIn is MarshalBinaryIn for a batch.
+func MarshalBatchIn(b Batch, version byte) ([]byte, error) { return b.encode(version) }
