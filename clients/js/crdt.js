@@ -17,6 +17,8 @@
 //   limit below keeps them exact.
 
 /** Type names by number; the numbers are part of the encodings. */
+import { CounterLeaf } from './counter_leaf.js';
+
 export const TYPE_NAMES = Object.freeze(['', 'gcounter', 'counter', 'set', 'map', 'lww', 'mvreg', 'flag', 'text', 'list']);
 const T = Object.freeze({ gcounter: 1, counter: 2, set: 3, map: 4, lww: 5, mvreg: 6, flag: 7, text: 8, list: 9 });
 const MAX_TYPE = 9;
@@ -41,7 +43,7 @@ export const MAX_SEQ = 2 ** 48 - 1;
 export const MAX_DEPTH = 32;
 export const MAX_FIELD_NAME = 1024;
 export const MAX_KEY_LEN = 64 * 1024;
-export const MAX_REPLICAS = 65536;
+export const MAX_REPLICAS = 1 << 22;
 export const MAX_ENCODED_SIZE = 64 * 1024 * 1024;
 /** Sequences of one replica in one text leaf, and characters in one piece. */
 export const TEXT_BLOCK = 256;
@@ -684,6 +686,45 @@ export class CrdtObject {
     this.leaves.set(key, { path, entries });
   }
 
+  // --- counters, by writer (counter_leaf.js) --------------------------------
+
+  /** replicaLeaf returns writer r's entries in the counter leaf at key. */
+  replicaLeaf(key, r) {
+    const l = this.leaves.get(key);
+    if (!l) return [];
+    return l instanceof CounterLeaf ? l.replica(r) : l.entries.filter((e) => e.r === r);
+  }
+
+  /** setReplicaLeaf replaces writer r's entries in the counter leaf at key. */
+  setReplicaLeaf(key, path, r, entries) {
+    if (!this._editing) this._texts = null;
+    let l = this.leaves.get(key);
+    if (!(l instanceof CounterLeaf)) {
+      if (!l) this._sorted = null;
+      l = new CounterLeaf(path, l ? l.entries : []);
+      this.leaves.set(key, l);
+    }
+    diffLiveDots(l.replica(r), entries,
+      (rr, s) => this.dots.delete(`${rr}/${s}`),
+      (rr, s) => this.dots.set(`${rr}/${s}`, key));
+    l.set(r, entries);
+    if (l.by.size === 0) {
+      this.leaves.delete(key);
+      this._sorted = null;
+    }
+  }
+
+  /** counterSums returns the counter leaf's sums [p, n] as BigInts. */
+  counterSums(key) {
+    let l = this.leaves.get(key);
+    if (!l) return [0n, 0n];
+    if (!(l instanceof CounterLeaf)) {
+      l = new CounterLeaf(l.path, l.entries);
+      this.leaves.set(key, l);
+    }
+    return [l.p, l.n];
+  }
+
   sortedKeys() {
     if (!this._sorted) this._sorted = [...this.leaves.keys()].sort();
     return this._sorted;
@@ -825,7 +866,8 @@ export class CrdtObject {
         for (const k of this.keysUnder(parent + fieldKey(name, t))) covers(this.leaf(k));
       }
     } else {
-      const es = this.leaf(key);
+      // A counter reads only its writer's entries and the sums.
+      const es = op.kind === 'inc' || op.kind === 'dec' ? [] : this.leaf(key);
       switch (op.kind) {
         case 'inc':
         case 'dec': {
@@ -835,7 +877,7 @@ export class CrdtObject {
           if (by === 0) break;
           // One entry per replica holding its running totals; the new entry
           // replaces this replica's old ones.
-          const mine = es.filter((e) => e.r === replica);
+          const mine = this.replicaLeaf(key, replica);
           let last = null;
           for (const e of mine) if (!last || e.s > last.s) last = e;
           let p = last ? last.p : 0;
@@ -844,10 +886,12 @@ export class CrdtObject {
           else n -= by;
           if (p > MAX_SAFE_INT || n > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter total would exceed 2^53-1');
           // The sum over every replica must stay exact too (crdt/apply.go).
-          const [tp, tn] = counterSums([...es.filter((e) => e.r !== replica), { r: replica, s: seq, p, n }]);
+          const [sp, sn] = this.counterSums(key);
+          const tp = sp - BigInt(last ? last.p : 0) + BigInt(p);
+          const tn = sn - BigInt(last ? last.n : 0) + BigInt(n);
           // Only the sum this write raises is held to it (crdt/leaf.go
           // counterRaise): a decrement may go on while increments are at it.
-          if (by > 0 ? tp > MAX_SAFE_INT : tn > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter value would pass 2^53-1');
+          if (by > 0 ? tp > BigInt(MAX_SAFE_INT) : tn > BigInt(MAX_SAFE_INT)) throw new CrdtError('out_of_range', 'counter value would pass 2^53-1');
           covers(mine);
           put(entry(replica, seq, p, n));
           break;
@@ -933,6 +977,10 @@ export class CrdtObject {
    */
   join(d) {
     for (const [key, l] of d.leaves) {
+      if (pathLeafKind(l.path) === LEAF_COUNTER) {
+        this._joinCounter(key, l, d.ctx);
+        continue;
+      }
       const cur = this.leaf(key);
       const res = pathLeafKind(l.path) === LEAF_TEXT ? joinText(cur, l.entries, this.ctx, d.ctx) : joinEntries(cur, l.entries, this.ctx, d.ctx);
       if (!sameEntries(cur, res)) this.setLeaf(key, l.path, res);
@@ -958,12 +1006,30 @@ export class CrdtObject {
     return this;
   }
 
+  // _joinCounter joins a delta's counter leaf l writer by writer: only the
+  // writers l names or d's context covers can change (crdt/join.go).
+  _joinCounter(key, l, dctx) {
+    const writers = new Map(); // replica -> the delta's entries of it
+    for (const e of l.entries) {
+      if (!writers.has(e.r)) writers.set(e.r, []);
+      writers.get(e.r).push(e);
+    }
+    dctx.ranges((r) => {
+      if (!writers.has(r)) writers.set(r, []);
+    });
+    for (const [r, theirs] of writers) {
+      const cur = this.replicaLeaf(key, r);
+      const res = joinEntries(cur, theirs, this.ctx, dctx);
+      if (!sameEntries(cur, res)) this.setReplicaLeaf(key, l.path, r, res);
+    }
+  }
+
   /** clone returns an independent copy (entries are shared: they are immutable). */
   clone() {
     const c = new CrdtObject();
     c.types = this.types;
     c.ctx = this.ctx.clone();
-    for (const [k, l] of this.leaves) c.leaves.set(k, l);
+    for (const [k, l] of this.leaves) c.leaves.set(k, l instanceof CounterLeaf ? l.clone() : l);
     for (const [d, k] of this.dots) c.dots.set(d, k);
     return c;
   }

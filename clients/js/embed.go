@@ -1,4 +1,5 @@
-// Package js embeds the Lattice JavaScript client (lattice.js, crdt.js and
+// Package js embeds the Lattice JavaScript client (lattice.js, crdt.js with
+// counter_leaf.js, and
 // their type declarations) so that Go programs, the web demo among them, can
 // serve it without a build step.
 package js
