@@ -1,7 +1,6 @@
 // Package js embeds the Lattice JavaScript client (lattice.js, crdt.js with
-// counter_leaf.js, and
-// their type declarations) so that Go programs, the web demo among them, can
-// serve it without a build step.
+// counter_leaf.js, and their type declarations) so that Go programs, the web
+// demo among them, can serve it without a build step.
 package js
 
 import "embed"
