@@ -3,6 +3,7 @@ package crdt
 import (
 	"math/bits"
 	"slices"
+	"sync/atomic"
 )
 
 // Tally is what a counter leaf sums over its writers: each writer's latest
@@ -81,16 +82,21 @@ func TallyOf(es []Entry) Tally {
 
 // counterLeaf is a counter leaf in memory, kept by writer: writing one
 // writer's entry costs one map update, whatever the number of writers.
-// list is every entry in dot order, built on demand and dropped on change.
+// list is every entry in dot order, built on demand and dropped on change;
+// it is atomic so that readers of an object (which do not change it) may
+// build it concurrently.
 type counterLeaf struct {
 	by    map[ReplicaID][]Entry
 	tally Tally
-	list  []Entry
+	list  atomic.Pointer[[]Entry]
 }
 
 // newCounterLeaf groups es, sorted by dot, by writer.
 func newCounterLeaf(es []Entry) *counterLeaf {
-	c := &counterLeaf{by: map[ReplicaID][]Entry{}, list: es}
+	c := &counterLeaf{by: map[ReplicaID][]Entry{}}
+	if len(es) > 0 {
+		c.list.Store(&es)
+	}
 	for i := 0; i < len(es); {
 		j := i + 1
 		for j < len(es) && es[j].Dot.Replica == es[i].Dot.Replica {
@@ -105,8 +111,11 @@ func newCounterLeaf(es []Entry) *counterLeaf {
 
 // entries is every entry, sorted by dot.
 func (c *counterLeaf) entries() []Entry {
-	if c.list != nil || len(c.by) == 0 {
-		return c.list
+	if l := c.list.Load(); l != nil || len(c.by) == 0 {
+		if l == nil {
+			return nil
+		}
+		return *l
 	}
 	rs := make([]ReplicaID, 0, len(c.by))
 	n := 0
@@ -115,11 +124,12 @@ func (c *counterLeaf) entries() []Entry {
 		n += len(es)
 	}
 	slices.SortFunc(rs, compareReplica)
-	c.list = make([]Entry, 0, n)
+	list := make([]Entry, 0, n)
 	for _, r := range rs {
-		c.list = append(c.list, c.by[r]...)
+		list = append(list, c.by[r]...)
 	}
-	return c.list
+	c.list.Store(&list)
+	return list
 }
 
 // set replaces r's entries, sorted by dot.
@@ -130,11 +140,12 @@ func (c *counterLeaf) set(r ReplicaID, es []Entry) {
 	} else {
 		c.by[r] = es
 	}
-	c.list = nil
+	c.list.Store(nil)
 }
 
 func (c *counterLeaf) clone() *counterLeaf {
-	n := &counterLeaf{by: make(map[ReplicaID][]Entry, len(c.by)), tally: c.tally, list: c.list}
+	n := &counterLeaf{by: make(map[ReplicaID][]Entry, len(c.by)), tally: c.tally}
+	n.list.Store(c.list.Load())
 	for r, es := range c.by {
 		n.by[r] = es
 	}
