@@ -68,6 +68,13 @@ func (t Tally) Sums() (p, n uint64, pOver, nOver bool) {
 	return p, n, pOver, nOver
 }
 
+// Value is the counter's value as Object.Value reads a counter of this one
+// leaf: the saturated sums' difference.
+func (t Tally) Value() int64 {
+	p, n, _, _ := t.Sums()
+	return int64(p) - int64(n)
+}
+
 // TallyOf sums a whole counter leaf, sorted by dot.
 func TallyOf(es []Entry) Tally {
 	var t Tally

@@ -39,10 +39,19 @@ type writeReq struct {
 type writeResult struct {
 	delta *crdt.Object
 	// state is the object after an operation made here (reqOp), read from
-	// the commit's own writes when that is a point read (one-leaf types);
-	// nil otherwise.
+	// the commit's own writes when that is a point read (one-leaf types
+	// with few writers); nil otherwise.
 	state *crdt.Object
-	err   error
+	// answer is the type and value after an operation on a counter, read
+	// from its tally whatever its number of writers; nil otherwise.
+	answer *answer
+	err    error
+}
+
+// answer is what an operation's caller is told: the object's type and value.
+type answer struct {
+	Type  crdt.Type
+	Value any
 }
 
 // logEntry is one entry of a node's delta log as it travels: the origin's
@@ -326,7 +335,8 @@ func (n *Node) execOp(txn *batchKV, st *stage, r *writeReq) *writeResult {
 	if err != nil {
 		return &writeResult{err: err}
 	}
-	delta, err := crdt.Apply(newObjectStore(txn, r.key), &m, n.id, ts, r.op)
+	os := newObjectStore(txn, r.key)
+	delta, err := crdt.Apply(os, &m, n.id, ts, r.op)
 	if err != nil {
 		return &writeResult{err: err}
 	}
@@ -338,6 +348,11 @@ func (n *Node) execOp(txn *batchKV, st *stage, r *writeReq) *writeResult {
 	}
 	if err != nil {
 		return &writeResult{err: err}
+	}
+	if t := m.Types.First(); m.Types == crdt.TypeSetOf(t) && (t == crdt.TypeGCounter || t == crdt.TypePNCounter) {
+		// A counter's value is its tally: no read of its writers.
+		tally, err := os.CounterTally(crdt.Path{Root: t}.Key())
+		return &writeResult{delta: delta, answer: &answer{Type: t, Value: tally.Value()}, err: err}
 	}
 	full, ok, err := st.metas.small(txn, r.key)
 	if err != nil || !ok {

@@ -202,19 +202,26 @@ func (n *Node) apply(ctx context.Context, key string, op crdt.Op) (*writeResult,
 	return n.submit(ctx, &writeReq{kind: reqOp, key: key, op: op})
 }
 
-// applyAndRead is Apply answered with the object's state after the write:
-// for an object that keeps one leaf per type, the state as this operation
-// left it within its batch (later writes of the same batch not included);
+// applyAndRead is Apply answered with the object's type and value after
+// the write: for a counter, its tally, and for another object that keeps
+// one leaf per type and has few writers, its state, as this operation left
+// them within its batch (later writes of the same batch not included);
 // otherwise read back once durable, which includes them.
-func (n *Node) applyAndRead(ctx context.Context, key string, op crdt.Op) (*crdt.Object, error) {
+func (n *Node) applyAndRead(ctx context.Context, key string, op crdt.Op) (*answer, error) {
 	r, err := n.apply(ctx, key, op)
 	if err != nil {
 		return nil, err
 	}
-	if r.state != nil {
-		return r.state, nil
+	if r.answer != nil {
+		return r.answer, nil
 	}
-	return n.Get(key)
+	o := r.state
+	if o == nil {
+		if o, err = n.Get(key); err != nil {
+			return nil, err
+		}
+	}
+	return &answer{Type: o.Type(), Value: o.Value()}, nil
 }
 
 // JoinClient joins a delta a client made, once it keeps crdt.ClientRule:
