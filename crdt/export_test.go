@@ -38,3 +38,15 @@ func MarshalBinaryIn(o *Object, version byte) []byte {
 
 // MarshalBatchIn is MarshalBinaryIn for a batch.
 func MarshalBatchIn(b Batch, version byte) ([]byte, error) { return b.encode(version) }
+
+// CounterListBuilt reports whether any counter leaf of o kept by writer has
+// built its list of every entry: what a read or write of one writer must
+// not need.
+func CounterListBuilt(o *Object) bool {
+	built := false
+	o.leaves.Ascend(func(it leafItem) bool {
+		built = built || it.ctr != nil && it.ctr.list.Load() != nil
+		return true
+	})
+	return built
+}

@@ -91,6 +91,9 @@ func TestCounterJoinTouchesOnlyItsWriter(t *testing.T) {
 	if got := o.Value(); got != int64(n+5) {
 		t.Fatalf("value %v, want %d", got, n+5)
 	}
+	if crdt.CounterListBuilt(o) {
+		t.Fatal("the join or the read listed every writer")
+	}
 	// The per-writer join gives what the whole join gives.
 	ref := manyWriters(t, n)
 	ref.Join(w)

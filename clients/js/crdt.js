@@ -1199,7 +1199,8 @@ function render(t, leaves, depth) {
       let p = 0;
       let n = 0;
       for (const l of leaves) {
-        const [lp, ln] = counterTotal(l.entries);
+        // A counter kept by writer is read from its sums, not its writers.
+        const [lp, ln] = l instanceof CounterLeaf ? [Math.min(Number(l.p), MAX_SAFE_INT), Math.min(Number(l.n), MAX_SAFE_INT)] : counterTotal(l.entries);
         p += lp;
         n += ln;
       }

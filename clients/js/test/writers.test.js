@@ -27,6 +27,7 @@ test('an increment and its join into a 5,000-writer counter never list the other
   assert.equal(leaf._list, null, 'the join listed the writers');
   assert.equal(o.value(), 5004);
   assert.equal(mine.value(), 5004);
+  assert.equal(leaf._list, null, 'reading the value listed the writers');
   // The same state as joining the plain leaves: compare the encodings.
   const ref = new CrdtObject();
   ref.join(o);
