@@ -64,47 +64,18 @@ func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error
 		for _, d := range dots {
 			delta.meta.Ctx.Add(d)
 		}
+	case OpInc, OpDec:
+		// A counter keeps one entry per replica holding its running
+		// totals; the new entry replaces this replica's old ones.
+		if err := counterDelta(st, key, r, dot, op, covers, put); err != nil {
+			return nil, err
+		}
 	default:
 		es, err := st.Leaf(key)
 		if err != nil {
 			return nil, fmt.Errorf("reading leaf: %w", err)
 		}
 		switch op.Kind {
-		case OpInc, OpDec:
-			by := op.By
-			if op.Kind == OpDec {
-				by = -by
-			}
-			if by == 0 {
-				// Nothing to count, but the delta still names the type,
-				// so it must reach the state too: before ⊔ delta = after.
-				break
-			}
-			// A counter keeps one entry per replica holding its running
-			// totals; the new entry replaces this replica's old ones.
-			var mine []Entry
-			for _, e := range es {
-				if e.Dot.Replica == r {
-					mine = append(mine, e)
-				}
-			}
-			last, _ := latestOf(mine, r)
-			e := Entry{P: last.P, N: last.N}
-			if by > 0 {
-				e.P += uint64(by)
-			} else {
-				e.N += uint64(-by)
-			}
-			if e.P > MaxSafeInt || e.N > MaxSafeInt {
-				return nil, fmt.Errorf("%w: counter total would exceed 2^53-1", ErrOutOfRange)
-			}
-			// The object's sum over every replica must stay exact too.
-			e.Dot = dot
-			if err := counterRaise(es, append(withoutReplica(es, r), e), r); err != nil {
-				return nil, err
-			}
-			covers(mine)
-			put(e)
 		case OpAdd, OpEnable:
 			covers(es)
 			put(Entry{})
@@ -130,6 +101,50 @@ func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error
 		return nil, err
 	}
 	return delta, nil
+}
+
+// counterDelta makes the delta of an increment or decrement by r: r's new
+// running totals under dot, covering r's older entries. It reads r's
+// entries and the leaf's Tally, never the other writers'.
+func counterDelta(st Store, key string, r ReplicaID, dot Dot, op Op, covers func([]Entry), put func(Entry)) error {
+	by := op.By
+	if op.Kind == OpDec {
+		by = -by
+	}
+	if by == 0 {
+		// Nothing to count, but the delta still names the type,
+		// so it must reach the state too: before ⊔ delta = after.
+		return nil
+	}
+	mine, err := st.ReplicaLeaf(key, r)
+	if err != nil {
+		return fmt.Errorf("reading counter writer: %w", err)
+	}
+	var last Entry
+	if len(mine) > 0 {
+		last = mine[len(mine)-1]
+	}
+	e := Entry{P: last.P, N: last.N}
+	if by > 0 {
+		e.P += uint64(by)
+	} else {
+		e.N += uint64(-by)
+	}
+	if e.P > MaxSafeInt || e.N > MaxSafeInt {
+		return fmt.Errorf("%w: counter total would exceed 2^53-1", ErrOutOfRange)
+	}
+	// The object's sum over every replica must stay exact too.
+	e.Dot = dot
+	t, err := st.CounterTally(key)
+	if err != nil {
+		return fmt.Errorf("reading counter tally: %w", err)
+	}
+	if err := counterRaise(t, mine, []Entry{e}); err != nil {
+		return err
+	}
+	covers(mine)
+	put(e)
+	return nil
 }
 
 // resolve checks op's types against what the object holds and returns the

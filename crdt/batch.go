@@ -31,7 +31,11 @@ type BatchItem struct {
 }
 
 // MarshalBinary encodes the batch canonically.
-func (b Batch) MarshalBinary() ([]byte, error) {
+func (b Batch) MarshalBinary() ([]byte, error) { return b.encode(binaryVersion) }
+
+// encode encodes the batch in the given version: the current one, or the
+// one a batch being checked was read in.
+func (b Batch) encode(version byte) ([]byte, error) {
 	if b.Clock.Wall < 0 || b.Clock.Wall > MaxSafeInt {
 		return nil, fmt.Errorf("%w: batch clock %s out of range", ErrInvalid, b.Clock)
 	}
@@ -43,7 +47,8 @@ func (b Batch) MarshalBinary() ([]byte, error) {
 		it.Delta.collect(rs)
 	}
 	h := newHeader(b.Clock.Wall, rs)
-	out := []byte{binaryVersion}
+	h.version = version
+	out := []byte{version}
 	out = appendUvarint(out, uint64(b.Clock.Wall))
 	out = appendUvarint(out, uint64(b.Clock.Logical))
 	out = h.appendReplicas(out)
@@ -111,7 +116,7 @@ func UnmarshalBatch(data []byte) (Batch, error) {
 	if r.remaining() != 0 {
 		return Batch{}, r.errf("%d trailing bytes", r.remaining())
 	}
-	again, err := b.MarshalBinary()
+	again, err := b.encode(h.version)
 	if err != nil || !bytes.Equal(again, data) {
 		return Batch{}, fmt.Errorf("%w: not the canonical encoding of its batch", ErrInvalid)
 	}

@@ -67,6 +67,9 @@ func (c ClientRule) Check(st Store, m *Meta, d *Object) error {
 			unseen.add(r, lo, hi)
 		}
 	})
+	if err := m.Ctx.Err(); err != nil {
+		return fmt.Errorf("reading context: %w", err)
+	}
 	if len(unseen.Missing) > 0 {
 		return unseen
 	}
@@ -182,14 +185,18 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 	if t != TypeGCounter && t != TypePNCounter {
 		return nil
 	}
-	cur, err := st.Leaf(key)
+	cur, err := st.ReplicaLeaf(key, c.Client)
 	if err != nil {
-		return fmt.Errorf("reading leaf: %w", err)
+		return fmt.Errorf("reading counter writer: %w", err)
 	}
 	if err := c.checkCounter(t, cur, es, p); err != nil {
 		return err
 	}
-	if err := counterRaise(cur, joinEntries(cur, es, &m.Ctx, &d.meta.Ctx), c.Client); err != nil {
+	tally, err := st.CounterTally(key)
+	if err != nil {
+		return fmt.Errorf("reading counter tally: %w", err)
+	}
+	if err := counterRaise(tally, cur, joinEntries(cur, es, &m.Ctx, &d.meta.Ctx)); err != nil {
 		return fmt.Errorf("counter %s: %w", p, err)
 	}
 	return nil
@@ -213,7 +220,12 @@ func checkResend(st Store, key string, e Entry, p Path) error {
 	if at != key {
 		return fmt.Errorf("%w: dot %s is already a write elsewhere, not at %s", ErrForgedDot, e.Dot, p)
 	}
-	es, err := st.Leaf(key)
+	var es []Entry
+	if p.leafKind() == leafCounter {
+		es, err = st.ReplicaLeaf(key, e.Dot.Replica)
+	} else {
+		es, err = st.Leaf(key)
+	}
 	if err != nil {
 		return fmt.Errorf("reading leaf: %w", err)
 	}

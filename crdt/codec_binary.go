@@ -36,26 +36,50 @@ import (
 // decoder adds them back. (A deleted piece's dots must be in the context;
 // they are written there since the piece costs a few bytes however many
 // dots it spans, and the decoder's work must stay linear in its input.)
-const binaryVersion = 1
+//
+// Version 2 (binaryVersion) names each replica once per encoding and
+// costs a few bytes per writer beside it, for objects many replicas write
+// (issue 13). It differs from version 1 in two places, where entries go in
+// replica table order and the index is written as the step from the
+// previous entry's (the first's from -1), usually 1:
+//
+//	counter entry (v2) := uvarint(seq<<2 | stepped<<1 | hasN) [uvarint(step)] uvarint(P) [uvarint(N)]
+//	vector entry (v2)  := uvarint(seq<<1 | stepped) [uvarint(step)]
+//
+// where stepped says the step is not 1 and is written, and hasN that N is
+// not 0. Version 1 is still read (stored data and logs written before),
+// and re-encoded in version 2; a build that reads only version 1 refuses
+// version 2 with ErrVersion.
+const binaryVersion = 2
+
+// binaryVersionFirst is the oldest version still read.
+const binaryVersionFirst = 1
 
 // Decoding limits. Allocation while decoding is bounded by a constant times
 // the input's length, and the input by MaxEncodedSize.
 const (
 	MaxEncodedSize = 64 << 20 // bytes in one encoded object or batch
-	MaxReplicas    = 1 << 16  // replica ids in one header
+	MaxReplicas    = 1 << 22  // replica ids in one header (version 1: packedReplicas)
 	MaxKeyLen      = 64 << 10 // bytes in one leaf key
 )
+
+// packedReplicas is the largest replica table whose dots pack into one
+// uvarint, seq*n+index (MaxSeq); a version 2 encoding with a larger table
+// (an object with more writers) writes a dot as uvarint(index)
+// uvarint(seq). Version 1 allowed no larger table.
+const packedReplicas = 1 << 16
 
 // header is what one encoded unit writes once: the timestamp base and the
 // replica table its dots refer to by index.
 type header struct {
+	version  byte // the encoding version: binaryVersion, or an older one read
 	base     int64
 	replicas []ReplicaID
 	index    map[ReplicaID]int
 }
 
 func newHeader(base int64, rs map[ReplicaID]struct{}) *header {
-	h := &header{base: base, replicas: make([]ReplicaID, 0, len(rs))}
+	h := &header{version: binaryVersion, base: base, replicas: make([]ReplicaID, 0, len(rs))}
 	for r := range rs {
 		h.replicas = append(h.replicas, r)
 	}
@@ -106,6 +130,9 @@ func (h *header) appendReplicas(b []byte) []byte {
 }
 
 func (h *header) appendDot(b []byte, d Dot) []byte {
+	if len(h.replicas) > packedReplicas {
+		return appendUvarint(appendUvarint(b, uint64(h.at(d.Replica))), d.Seq)
+	}
 	return appendUvarint(b, d.Seq*uint64(len(h.replicas))+uint64(h.at(d.Replica)))
 }
 
@@ -136,7 +163,7 @@ func (o *Object) collect(rs map[ReplicaID]struct{}) (maxWall int64) {
 func (o *Object) MarshalBinary() ([]byte, error) {
 	rs := map[ReplicaID]struct{}{}
 	h := newHeader(o.collect(rs), rs)
-	b := []byte{binaryVersion}
+	b := []byte{h.version}
 	b = appendUvarint(b, uint64(h.base))
 	b = h.appendReplicas(b)
 	return h.appendBody(b, o), nil
@@ -184,8 +211,19 @@ func (h *header) appendContext(b []byte, c *CausalContext, stored map[Dot]string
 	b = appendUvarint(b, x)
 	if len(vv) > 0 {
 		b = appendUvarint(b, uint64(len(vv)))
+		prev := -1
 		for _, r := range vv {
-			b = appendUvarint(appendUvarint(b, uint64(h.at(r))), c.vv[r])
+			i := h.at(r)
+			if h.version < 2 {
+				b = appendUvarint(appendUvarint(b, uint64(i)), c.vv[r])
+				continue
+			}
+			if step := i - prev; step == 1 {
+				b = appendUvarint(b, c.vv[r]<<1)
+			} else {
+				b = appendUvarint(appendUvarint(b, c.vv[r]<<1|1), uint64(step))
+			}
+			prev = i
 		}
 	}
 	for _, d := range cloud {
@@ -264,7 +302,7 @@ func isCanonical(data []byte, h *header, n *Object) bool {
 	if !ok || maxWall != h.base || slices.Contains(used, false) {
 		return false
 	}
-	b := append(make([]byte, 0, len(data)), binaryVersion)
+	b := append(make([]byte, 0, len(data)), h.version)
 	b = appendUvarint(b, uint64(h.base))
 	b = h.appendBody(h.appendReplicas(b), n)
 	return bytes.Equal(b, data)
@@ -284,10 +322,10 @@ func readHeaderStart(r *reader) (*header, error) {
 	if err != nil {
 		return nil, fmt.Errorf("version: %w", err)
 	}
-	if v != binaryVersion {
-		return nil, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, v, binaryVersion)
+	if v < binaryVersionFirst || v > binaryVersion {
+		return nil, fmt.Errorf("%w: %d (this build reads %d to %d)", ErrVersion, v, binaryVersionFirst, binaryVersion)
 	}
-	return &header{}, nil
+	return &header{version: v}, nil
 }
 
 func (r *reader) wall() (int64, error) {
@@ -306,8 +344,12 @@ func (r *reader) replicas(h *header) error {
 	if err != nil {
 		return fmt.Errorf("replica table: %w", err)
 	}
-	if n > MaxReplicas {
-		return fmt.Errorf("%w: %d replicas exceeds %d", ErrLimit, n, MaxReplicas)
+	limit := MaxReplicas
+	if h.version < 2 {
+		limit = packedReplicas
+	}
+	if n > limit {
+		return fmt.Errorf("%w: %d replicas exceeds %d", ErrLimit, n, limit)
 	}
 	h.replicas = make([]ReplicaID, n)
 	for i := range h.replicas {
@@ -331,6 +373,16 @@ func (r *reader) dot(h *header) (Dot, error) {
 		return Dot{}, r.errf("dot with an empty replica table")
 	}
 	d := Dot{Replica: h.replicas[x%n], Seq: x / n}
+	if n > packedReplicas {
+		if x >= n {
+			return Dot{}, r.errf("dot replica index %d out of range", x)
+		}
+		seq, err := r.uvarint()
+		if err != nil {
+			return Dot{}, err
+		}
+		d = Dot{Replica: h.replicas[x], Seq: seq}
+	}
 	if d.Seq == 0 || d.Seq > MaxSeq {
 		return Dot{}, r.errf("dot sequence %d out of range", d.Seq)
 	}
@@ -457,6 +509,31 @@ func (r *reader) body(h *header) (*Object, error) {
 	return o, nil
 }
 
+// vectorEntry reads one version vector entry: its replica's index and its
+// sequence.
+func (r *reader) vectorEntry(h *header, last int) (idx, seq uint64, err error) {
+	if h.version < 2 {
+		if idx, err = r.uvarint(); err == nil {
+			seq, err = r.uvarint()
+		}
+		return idx, seq, err
+	}
+	x, err := r.uvarint()
+	if err != nil {
+		return 0, 0, err
+	}
+	step := uint64(1)
+	if x&1 == 1 {
+		if step, err = r.uvarint(); err != nil {
+			return 0, 0, err
+		}
+		if step > uint64(len(h.replicas)) {
+			return 0, 0, r.errf("version vector step %d out of range", step)
+		}
+	}
+	return uint64(last+1) + step - 1, x >> 1, nil
+}
+
 func (r *reader) context(h *header, c *CausalContext) error {
 	x, err := r.uvarint()
 	if err != nil {
@@ -467,7 +544,11 @@ func (r *reader) context(h *header, c *CausalContext) error {
 		return r.errf("cloud of %d dots exceeds the %d bytes left", ncloud, r.remaining())
 	}
 	if x&1 == 1 {
-		nvv, err := r.count(2)
+		per := 2 // bytes an entry takes at least
+		if h.version >= 2 {
+			per = 1
+		}
+		nvv, err := r.count(per)
 		if err != nil {
 			return err
 		}
@@ -477,7 +558,7 @@ func (r *reader) context(h *header, c *CausalContext) error {
 		c.vv = make(VersionVector, nvv)
 		last := -1
 		for i := 0; i < nvv; i++ {
-			idx, err := r.uvarint()
+			idx, seq, err := r.vectorEntry(h, last)
 			if err != nil {
 				return err
 			}
@@ -485,10 +566,6 @@ func (r *reader) context(h *header, c *CausalContext) error {
 				return r.errf("version vector index %d out of order or range", idx)
 			}
 			last = int(idx)
-			seq, err := r.uvarint()
-			if err != nil {
-				return err
-			}
 			if seq == 0 || seq > MaxSeq {
 				return r.errf("version vector sequence %d out of range", seq)
 			}

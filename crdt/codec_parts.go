@@ -20,13 +20,16 @@ func EncodeLeaf(key string, es []Entry) []byte {
 		base = max(base, e.TS.Wall)
 	}
 	h := newHeader(base, rs)
-	b := appendUvarint([]byte{binaryVersion}, uint64(base))
+	b := appendUvarint([]byte{h.version}, uint64(base))
 	b = h.appendReplicas(b)
 	return h.appendEntries(b, leafKindOfKey(key), es)
 }
 
 func (h *header) appendEntries(b []byte, kind leafKind, es []Entry) []byte {
 	b = appendUvarint(b, uint64(len(es)))
+	if kind == leafCounter && h.version >= 2 {
+		return h.appendCounterEntries(b, es)
+	}
 	for _, e := range es {
 		b = h.appendDot(b, e.Dot)
 		switch kind {
@@ -92,6 +95,9 @@ func (r *reader) entries(h *header, p Path) ([]Entry, error) {
 		return nil, r.errf("leaf %s has no entries", p)
 	}
 	es := make([]Entry, ne)
+	if kind == leafCounter && h.version >= 2 {
+		return r.counterEntries(h, p, es)
+	}
 	for j := range es {
 		e := &es[j]
 		if e.Dot, err = r.dot(h); err != nil {
@@ -142,7 +148,7 @@ func (m *Meta) MarshalBinary() ([]byte, error) {
 	rs := map[ReplicaID]struct{}{}
 	m.Ctx.eachRange(func(r ReplicaID, _, _ uint64) { rs[r] = struct{}{} })
 	h := newHeader(0, rs)
-	b := h.appendReplicas([]byte{binaryVersion})
+	b := h.appendReplicas([]byte{h.version})
 	b = appendTypes(b, m.Types)
 	return h.appendContext(b, &m.Ctx, nil), nil
 }

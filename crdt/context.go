@@ -14,10 +14,12 @@ import (
 type CausalContext struct {
 	vv    VersionVector
 	cloud map[Dot]struct{}
+	lazy  *lazyState // nil unless made by NewLazyContext (context_lazy.go)
 }
 
 // Contains reports whether d has been seen.
 func (c *CausalContext) Contains(d Dot) bool {
+	c.touch(d.Replica)
 	if c.vv.Contains(d) {
 		return true
 	}
@@ -29,6 +31,7 @@ func (c *CausalContext) Contains(d Dot) bool {
 // costs at most one probe per cloud dot, whatever the range's length (a
 // client's context may claim 2^48 of them).
 func (c *CausalContext) covers(r ReplicaID, lo, hi uint64) bool {
+	c.touch(r)
 	if hi <= c.vv[r] {
 		return true
 	}
@@ -46,6 +49,7 @@ func (c *CausalContext) covers(r ReplicaID, lo, hi uint64) bool {
 
 // intersects reports whether any sequence lo..hi of r has been seen.
 func (c *CausalContext) intersects(r ReplicaID, lo, hi uint64) bool {
+	c.touch(r)
 	if c.vv[r] >= lo {
 		return true
 	}
@@ -70,6 +74,7 @@ func (c *CausalContext) Add(d Dot) {
 	if d.Seq == 0 || c.Contains(d) {
 		return
 	}
+	c.mark(d.Replica)
 	if d.Seq == c.vv[d.Replica]+1 {
 		if c.vv == nil {
 			c.vv = VersionVector{}
@@ -86,6 +91,7 @@ func (c *CausalContext) Add(d Dot) {
 
 // Max returns the highest sequence seen from r, in the vector or the cloud.
 func (c *CausalContext) Max(r ReplicaID) uint64 {
+	c.touch(r)
 	m := c.vv[r]
 	for d := range c.cloud {
 		if d.Replica == r && d.Seq > m {
@@ -117,13 +123,16 @@ func (c *CausalContext) Join(o *CausalContext) {
 	}
 	touched := map[ReplicaID]struct{}{}
 	for r, s := range o.vv {
+		c.touch(r)
 		if s > c.vv[r] {
 			c.vv[r] = s
 			touched[r] = struct{}{}
+			c.mark(r)
 		}
 	}
 	for d := range o.cloud {
 		if !c.Contains(d) {
+			c.mark(d.Replica)
 			if c.cloud == nil {
 				c.cloud = map[Dot]struct{}{}
 			}
@@ -162,7 +171,7 @@ func (c *CausalContext) compactReplica(r ReplicaID) {
 
 // Clone returns an independent copy.
 func (c *CausalContext) Clone() *CausalContext {
-	n := &CausalContext{}
+	n := &CausalContext{lazy: c.lazy.clone()}
 	if len(c.vv) > 0 {
 		n.vv = c.vv.Clone()
 	}

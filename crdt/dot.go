@@ -5,7 +5,8 @@ import "fmt"
 // MaxSeq bounds dot sequence numbers so that a dot packs into one uvarint
 // together with its replica's index in an encoding's replica table, and so
 // that every sequence is exact in a JavaScript number. It is one below 2^48
-// because seq*MaxReplicas+index must stay below 2^64.
+// because seq*n+index must stay below 2^64 for a table of up to 2^16
+// replicas (larger tables write the two apart, see packedReplicas).
 const MaxSeq = 1<<48 - 1
 
 // Dot identifies one mutation: the replica that made it and that replica's

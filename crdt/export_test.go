@@ -25,3 +25,28 @@ func RawDelta(types TypeSet, leaves map[string][]Entry, ctx []Dot, vv VersionVec
 	}
 	return o
 }
+
+// MarshalBinaryIn encodes o in the given binary version, for tests of the
+// versions still read: what a decoder of such input must re-encode to.
+func MarshalBinaryIn(o *Object, version byte) []byte {
+	rs := map[ReplicaID]struct{}{}
+	h := newHeader(o.collect(rs), rs)
+	h.version = version
+	b := appendUvarint([]byte{version}, uint64(h.base))
+	return h.appendBody(h.appendReplicas(b), o)
+}
+
+// MarshalBatchIn is MarshalBinaryIn for a batch.
+func MarshalBatchIn(b Batch, version byte) ([]byte, error) { return b.encode(version) }
+
+// CounterListBuilt reports whether any counter leaf of o kept by writer has
+// built its list of every entry: what a read or write of one writer must
+// not need.
+func CounterListBuilt(o *Object) bool {
+	built := false
+	o.leaves.Ascend(func(it leafItem) bool {
+		built = built || it.ctr != nil && it.ctr.list.Load() != nil
+		return true
+	})
+	return built
+}

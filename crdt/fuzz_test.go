@@ -68,7 +68,8 @@ func FuzzUnmarshalObject(f *testing.F) {
 			requireDecodeError(t, err)
 			return
 		}
-		if again := mustMarshal(t, d); !bytes.Equal(again, data) {
+		// Input in a version still read re-encodes in that version.
+		if again := crdt.MarshalBinaryIn(d, data[0]); !bytes.Equal(again, data) {
 			t.Fatalf("decoded, but re-encodes differently:\n%x\n%x", data, again)
 		}
 		requireJoinable(t, bases, len(data), d)
@@ -94,7 +95,7 @@ func FuzzUnmarshalBatch(f *testing.F) {
 			requireDecodeError(t, err)
 			return
 		}
-		again, err := b.MarshalBinary()
+		again, err := crdt.MarshalBatchIn(b, data[0])
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("decoded, but re-encodes differently (%v):\n%x\n%x", err, data, again)
 		}

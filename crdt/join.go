@@ -17,6 +17,10 @@ func JoinInto(st Store, m *Meta, d *Object) error {
 		if err != nil {
 			return
 		}
+		if leafKindOfKey(key) == leafCounter {
+			err = joinCounterLeaf(st, key, es, ctx, &d.meta.Ctx)
+			return
+		}
 		var cur []Entry
 		if cur, err = st.Leaf(key); err != nil {
 			err = fmt.Errorf("reading leaf: %w", err)
@@ -48,6 +52,12 @@ func JoinInto(st Store, m *Meta, d *Object) error {
 		return fmt.Errorf("finding removed dots: %w", err)
 	}
 	for key, dots := range removed {
+		if leafKindOfKey(key) == leafCounter {
+			if err := removeCounterDots(st, key, dots); err != nil {
+				return err
+			}
+			continue
+		}
 		es, err := st.Leaf(key)
 		if err != nil {
 			return fmt.Errorf("reading leaf: %w", err)
@@ -59,5 +69,56 @@ func JoinInto(st Store, m *Meta, d *Object) error {
 	}
 	ctx.Join(&d.meta.Ctx)
 	m.Types |= d.meta.Types
+	return ctx.Err()
+}
+
+// joinCounterLeaf joins a delta's counter leaf writer by writer: a dot's
+// fate depends only on its own writer's entries and the two contexts, so
+// only the writers the delta names, in its entries or its context, can
+// change, and only theirs are read.
+func joinCounterLeaf(st Store, key string, es []Entry, ctx, dctx *CausalContext) error {
+	var writers []ReplicaID
+	seen := map[ReplicaID]struct{}{}
+	add := func(r ReplicaID) {
+		if _, ok := seen[r]; !ok {
+			seen[r] = struct{}{}
+			writers = append(writers, r)
+		}
+	}
+	for _, e := range es {
+		add(e.Dot.Replica)
+	}
+	dctx.eachRange(func(r ReplicaID, _, _ uint64) { add(r) })
+	for _, r := range writers {
+		cur, err := st.ReplicaLeaf(key, r)
+		if err != nil {
+			return fmt.Errorf("reading counter writer: %w", err)
+		}
+		res := joinEntries(cur, replicaEntries(es, r), ctx, dctx)
+		if !equalEntries(cur, res) {
+			if err := st.SetReplicaLeaf(key, r, res); err != nil {
+				return fmt.Errorf("writing counter writer: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// removeCounterDots drops dots a remover's context covered from a counter
+// leaf, reading only their writers' entries.
+func removeCounterDots(st Store, key string, dots []Dot) error {
+	byWriter := map[ReplicaID][]Dot{}
+	for _, d := range dots {
+		byWriter[d.Replica] = append(byWriter[d.Replica], d)
+	}
+	for r, ds := range byWriter {
+		es, err := st.ReplicaLeaf(key, r)
+		if err != nil {
+			return fmt.Errorf("reading counter writer: %w", err)
+		}
+		if err := st.SetReplicaLeaf(key, r, withoutDots(es, ds)); err != nil {
+			return fmt.Errorf("writing counter writer: %w", err)
+		}
+	}
 	return nil
 }

@@ -55,7 +55,7 @@ func JoinRange(st Store, m *Meta, chunk *Object, lo, hi string, last bool) error
 		m.Ctx.Join(&chunk.meta.Ctx)
 		m.Types |= chunk.meta.Types
 	}
-	return nil
+	return m.Ctx.Err()
 }
 
 func equalEntries(a, b []Entry) bool {

@@ -178,29 +178,6 @@ func withoutDot(es []Entry, d Dot) []Entry {
 	return append(out, es[i+1:]...)
 }
 
-// withoutReplica returns a new slice of the entries not of r, in order.
-func withoutReplica(es []Entry, r ReplicaID) []Entry {
-	out := make([]Entry, 0, len(es))
-	for _, e := range es {
-		if e.Dot.Replica != r {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// latestOf returns the entry of r with the highest sequence, if any.
-func latestOf(es []Entry, r ReplicaID) (Entry, bool) {
-	var best Entry
-	ok := false
-	for _, e := range es {
-		if e.Dot.Replica == r && (!ok || e.Dot.Seq > best.Dot.Seq) {
-			best, ok = e, true
-		}
-	}
-	return best, ok
-}
-
 // lwwWinner returns the entry with the greatest timestamp, ties broken by
 // replica id and then sequence.
 func lwwWinner(es []Entry) (Entry, bool) {
@@ -227,40 +204,27 @@ func lwwWinner(es []Entry) (Entry, bool) {
 // broke the rule, or writes that each kept it on nodes that could not see
 // each other, gets there, and it must not wrap.
 func counterTotal(es []Entry) (p, n uint64) {
-	p, n, _, _ = counterSums(es)
+	p, n, _, _ = TallyOf(es).Sums()
 	return p, n
 }
 
-// counterSums is counterTotal, also telling which sum saturated.
-func counterSums(es []Entry) (p, n uint64, pOver, nOver bool) {
-	add := func(sum, x uint64, over *bool) uint64 {
-		if x > MaxSafeInt || sum > MaxSafeInt-x {
-			*over = true
-			return MaxSafeInt
-		}
-		return sum + x
+// counterRaise checks what a write changes in a counter leaf whose Tally
+// is t: one writer's entries go from before to after (both sorted by dot).
+// It refuses taking a sum over MaxSafeInt, whether it passes it now or was
+// past it already (concurrent writes on nodes that could not see each
+// other can each keep the bound and together pass it). A write that raises
+// neither sum (a resend; a decrement while increments are at the bound)
+// passes.
+func counterRaise(t Tally, before, after []Entry) error {
+	var b, a Entry
+	if len(before) > 0 {
+		b = before[len(before)-1]
 	}
-	for i, e := range es {
-		// es is sorted by dot, so a replica's entries are adjacent and its
-		// latest is the last of them.
-		if i+1 < len(es) && es[i+1].Dot.Replica == e.Dot.Replica {
-			continue
-		}
-		p, n = add(p, e.P, &pOver), add(n, e.N, &nOver)
+	if len(after) > 0 {
+		a = after[len(after)-1]
 	}
-	return p, n, pOver, nOver
-}
-
-// counterRaise checks what writer r's entries change in a counter leaf,
-// from before to after: it refuses taking a sum over MaxSafeInt, whether it
-// passes it now or was past it already (concurrent writes on nodes that
-// could not see each other can each keep the bound and together pass it).
-// A write that raises neither sum (a resend; a decrement while increments
-// are at the bound) passes.
-func counterRaise(before, after []Entry, r ReplicaID) error {
-	b, _ := latestOf(before, r)
-	a, _ := latestOf(after, r)
-	_, _, pOver, nOver := counterSums(after)
+	t.Replace(before, after)
+	_, _, pOver, nOver := t.Sums()
 	if pOver && a.P > b.P || nOver && a.N > b.N {
 		return fmt.Errorf("%w: the counter's sum would pass 2^53-1 (%d)", ErrOutOfRange, MaxSafeInt)
 	}

@@ -25,6 +25,15 @@ type Object struct {
 type leafItem struct {
 	key     string
 	entries []Entry
+	ctr     *counterLeaf // a counter leaf written by writer (SetReplicaLeaf); entries is then nil
+}
+
+// get is the item's entries, sorted by dot.
+func (it leafItem) get() []Entry {
+	if it.ctr != nil {
+		return it.ctr.entries()
+	}
+	return it.entries
 }
 
 func lessLeaf(a, b leafItem) bool { return a.key < b.key }
@@ -44,7 +53,7 @@ var _ Store = (*Object)(nil)
 // Leaf implements Store.
 func (o *Object) Leaf(key string) ([]Entry, error) {
 	it, _ := o.leaves.Get(leafItem{key: key})
-	return it.entries, nil
+	return it.get(), nil
 }
 
 // SetLeaf implements Store.
@@ -53,7 +62,7 @@ func (o *Object) SetLeaf(key string, es []Entry) error {
 		o.texts = nil
 	}
 	old, _ := o.leaves.Get(leafItem{key: key})
-	_ = DiffLiveDots(old.entries, es,
+	_ = DiffLiveDots(old.get(), es,
 		func(d Dot) error { delete(o.dots, d); return nil },
 		func(d Dot) error { o.dots[d] = key; return nil })
 	if len(es) == 0 {
@@ -82,6 +91,56 @@ func (o *Object) loadLeaves(leaves []leafItem, live int) {
 	}
 }
 
+// ReplicaLeaf implements Store.
+func (o *Object) ReplicaLeaf(key string, r ReplicaID) ([]Entry, error) {
+	it, _ := o.leaves.Get(leafItem{key: key})
+	if it.ctr != nil {
+		return it.ctr.by[r], nil
+	}
+	return replicaEntries(it.entries, r), nil
+}
+
+// SetReplicaLeaf implements Store. The leaf is kept by writer from its
+// first such write on, so each later one costs the writer's entries.
+func (o *Object) SetReplicaLeaf(key string, r ReplicaID, es []Entry) error {
+	if !o.editing {
+		o.texts = nil
+	}
+	it := o.counterItem(key)
+	_ = DiffLiveDots(it.ctr.by[r], es,
+		func(d Dot) error { delete(o.dots, d); return nil },
+		func(d Dot) error { o.dots[d] = key; return nil })
+	it.ctr.set(r, es)
+	if len(it.ctr.by) == 0 {
+		o.leaves.Delete(it)
+		return nil
+	}
+	o.leaves.ReplaceOrInsert(it)
+	return nil
+}
+
+// CounterTally implements Store.
+func (o *Object) CounterTally(key string) (Tally, error) {
+	it, ok := o.leaves.Get(leafItem{key: key})
+	if !ok {
+		return Tally{}, nil
+	}
+	if it.ctr == nil {
+		it = o.counterItem(key)
+		o.leaves.ReplaceOrInsert(it)
+	}
+	return it.ctr.tally, nil
+}
+
+// counterItem returns the item at key kept by writer, converting it.
+func (o *Object) counterItem(key string) leafItem {
+	it, _ := o.leaves.Get(leafItem{key: key})
+	if it.ctr == nil {
+		it = leafItem{key: key, ctr: newCounterLeaf(it.entries)}
+	}
+	return it
+}
+
 // Range implements Store.
 func (o *Object) Range(lo, hi string, fn func(string, []Entry) error) error {
 	var err error
@@ -89,7 +148,7 @@ func (o *Object) Range(lo, hi string, fn func(string, []Entry) error) error {
 		if hi != "" && it.key >= hi {
 			return false
 		}
-		err = fn(it.key, it.entries)
+		err = fn(it.key, it.get())
 		return err == nil
 	})
 	if err == ErrStop {
@@ -176,6 +235,13 @@ func (o *Object) Clone() *Object {
 	for d, k := range o.dots {
 		c.dots[d] = k
 	}
+	// Counter leaves change in place (SetReplicaLeaf): the copy gets its own.
+	o.leaves.Ascend(func(it leafItem) bool {
+		if it.ctr != nil {
+			c.leaves.ReplaceOrInsert(leafItem{key: it.key, ctr: it.ctr.clone()})
+		}
+		return true
+	})
 	return c
 }
 
@@ -212,7 +278,7 @@ func (o *Object) keepText(prefix string, x *textIndex) {
 // eachLeaf walks every leaf in key order.
 func (o *Object) eachLeaf(fn func(key string, es []Entry)) {
 	o.leaves.Ascend(func(it leafItem) bool {
-		fn(it.key, it.entries)
+		fn(it.key, it.get())
 		return true
 	})
 }

@@ -15,15 +15,25 @@ func (o *Object) Value() any {
 		return nil
 	}
 	leaves := make([]pathLeaf, 0, o.leaves.Len())
-	o.eachLeaf(func(key string, es []Entry) {
-		if key[0] != byte(t) {
-			return
+	o.leaves.Ascend(func(it leafItem) bool {
+		if it.key[0] != byte(t) {
+			return true
 		}
-		p, err := ParseKey(key)
+		p, err := ParseKey(it.key)
 		if err != nil {
-			return // unreachable: keys are validated on the way in
+			return true // unreachable: keys are validated on the way in
 		}
-		leaves = append(leaves, pathLeaf{path: p, entries: es})
+		l := pathLeaf{path: p}
+		if it.ctr != nil {
+			// A counter kept by writer is read from its tally, not its
+			// writers' entries.
+			tally := it.ctr.tally
+			l.tally = &tally
+		} else {
+			l.entries = it.entries
+		}
+		leaves = append(leaves, l)
+		return true
 	})
 	return render(t, leaves, 0)
 }
@@ -31,6 +41,7 @@ func (o *Object) Value() any {
 type pathLeaf struct {
 	path    Path
 	entries []Entry
+	tally   *Tally // a counter leaf's, when read from its tally (entries nil)
 }
 
 // render builds the plain value of a type from its leaves, which all share
@@ -41,6 +52,9 @@ func render(t Type, leaves []pathLeaf, depth int) any {
 		var p, n uint64
 		for _, l := range leaves {
 			lp, ln := counterTotal(l.entries)
+			if l.tally != nil {
+				lp, ln, _, _ = l.tally.Sums()
+			}
 			p, n = p+lp, n+ln
 		}
 		return int64(p) - int64(n)

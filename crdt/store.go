@@ -17,6 +17,16 @@ type Store interface {
 	// SetLeaf replaces the entries at key; empty entries delete the leaf.
 	// The store keeps its dot index in step.
 	SetLeaf(key string, entries []Entry) error
+	// ReplicaLeaf returns the entries of writer r in the counter leaf at
+	// key, nil if there are none. A counter keeps one group of entries per
+	// writer, and a store keeps them apart, so that a write by one writer
+	// costs that writer's entries whatever the number of writers.
+	ReplicaLeaf(key string, r ReplicaID) ([]Entry, error)
+	// SetReplicaLeaf replaces writer r's entries in the counter leaf at key,
+	// keeping the dot index and the leaf's Tally in step.
+	SetReplicaLeaf(key string, r ReplicaID, entries []Entry) error
+	// CounterTally returns the Tally of the counter leaf at key.
+	CounterTally(key string) (Tally, error)
 	// Range calls fn for every leaf with lo <= key < hi, in key order; an
 	// empty hi means no upper bound. Returning ErrStop from fn ends the walk
 	// without error.

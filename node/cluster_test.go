@@ -2,14 +2,12 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/lattice-sync/lattice/crdt"
-	"github.com/lattice-sync/lattice/transport"
 )
 
 func testConfig(t testing.TB, name string) Config {
@@ -21,19 +19,7 @@ func testConfig(t testing.TB, name string) Config {
 }
 
 func TestThreeNodesConverge(t *testing.T) {
-	net := transport.NewMemNetwork()
-	var nodes []*Node
-	for i := 0; i < 3; i++ {
-		n, err := Open(testConfig(t, fmt.Sprintf("n%d", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		if err := n.Attach(net.Add(n.Name())); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
-	}
+	nodes := threeNodes(t, "n")
 	ctx := context.Background()
 	for i := 0; i < 30; i++ {
 		n := nodes[i%3]

@@ -41,10 +41,19 @@ type writeReq struct {
 type writeResult struct {
 	delta *crdt.Object
 	// state is the object after an operation made here (reqOp), read from
-	// the commit's own writes when that is a point read (one-leaf types);
-	// nil otherwise.
+	// the commit's own writes when that is a point read (one-leaf types
+	// with few writers); nil otherwise.
 	state *crdt.Object
-	err   error
+	// answer is the type and value after an operation on a counter, read
+	// from its tally whatever its number of writers; nil otherwise.
+	answer *answer
+	err    error
+}
+
+// answer is what an operation's caller is told: the object's type and value.
+type answer struct {
+	Type  crdt.Type
+	Value any
 }
 
 // logEntry is one entry of a node's delta log as it travels: the origin's
@@ -329,7 +338,8 @@ func (n *Node) execOp(txn *batchKV, st *stage, r *writeReq) *writeResult {
 	if err != nil {
 		return &writeResult{err: err}
 	}
-	delta, err := crdt.Apply(newObjectStore(txn, r.key), &m, n.id, ts, r.op)
+	os := newObjectStore(txn, r.key)
+	delta, err := crdt.Apply(os, &m, n.id, ts, r.op)
 	if err != nil {
 		return &writeResult{err: err}
 	}
@@ -342,7 +352,16 @@ func (n *Node) execOp(txn *batchKV, st *stage, r *writeReq) *writeResult {
 	if err != nil {
 		return &writeResult{err: err}
 	}
-	state, err := objectOf(txn, r.key, m, false)
+	if t := m.Types.First(); m.Types == crdt.TypeSetOf(t) && (t == crdt.TypeGCounter || t == crdt.TypePNCounter) {
+		// A counter's value is its tally: no read of its writers.
+		tally, err := os.CounterTally(crdt.Path{Root: t}.Key())
+		return &writeResult{delta: delta, answer: &answer{Type: t, Value: tally.Value()}, err: err}
+	}
+	full, ok, err := st.metas.small(txn, r.key)
+	if err != nil || !ok {
+		return &writeResult{delta: delta, err: err}
+	}
+	state, err := objectOf(txn, r.key, full, false)
 	return &writeResult{delta: delta, state: state, err: err}
 }
 
@@ -359,12 +378,12 @@ func (n *Node) execJoin(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, err
 		if err := rule.Check(os, &m, r.delta); err != nil {
 			return nil, err
 		}
-		before := m.Ctx.Clone()
+		edits := m.Ctx.Edits()
 		types := m.Types
 		if err := crdt.JoinInto(os, &m, r.delta); err != nil {
 			return nil, err
 		}
-		if os.writes == 0 && m.Types == types && m.Ctx.Equal(before) {
+		if os.writes == 0 && m.Types == types && m.Ctx.Edits() == edits {
 			return r.delta, nil // a resend: already here, nothing to log
 		}
 		// New dots: client deltas waiting for them (a client that read
@@ -507,4 +526,9 @@ type countingStore struct {
 func (c *countingStore) SetLeaf(key string, es []crdt.Entry) error {
 	c.writes++
 	return c.Store.SetLeaf(key, es)
+}
+
+func (c *countingStore) SetReplicaLeaf(key string, r crdt.ReplicaID, es []crdt.Entry) error {
+	c.writes++
+	return c.Store.SetReplicaLeaf(key, r, es)
 }

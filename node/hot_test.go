@@ -50,13 +50,13 @@ func TestHotAnswersHoldOwnWriteAndMatchStore(t *testing.T) {
 				if key[0] == 'm' {
 					op = crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{mine}, Value: crdt.MustInt(int64(i))}
 				}
-				_, v, err := n.applyAndRead(context.Background(), key, op)
+				a, err := n.applyAndRead(context.Background(), key, op)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if !holds(v, mine) {
-					t.Errorf("seed %d: %s's answer for %s lacks its own write %s: %v", seed, n.Name(), key, mine, v)
+				if !holds(a.Value, mine) {
+					t.Errorf("seed %d: %s's answer for %s lacks its own write %s: %v", seed, n.Name(), key, mine, a.Value)
 					return
 				}
 			}
@@ -103,7 +103,7 @@ func TestHotRacedReadNotKept(t *testing.T) {
 	ctx := context.Background()
 	add := func(key, v string) {
 		t.Helper()
-		if _, _, err := n.applyAndRead(ctx, key, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String(v)}); err != nil {
+		if _, err := n.applyAndRead(ctx, key, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String(v)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -111,11 +111,11 @@ func (a *httpAPI) postObject(w http.ResponseWriter, r *http.Request) error {
 		// Apply on a closed node may find the committer gone; refuse first.
 		return ErrClosed
 	}
-	t, v, err := a.n.applyAndRead(r.Context(), key, op)
+	ans, err := a.n.applyAndRead(r.Context(), key, op)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, objectResponse{Key: key, Type: t, Value: v})
+	writeJSON(w, http.StatusOK, objectResponse{Key: key, Type: ans.Type, Value: ans.Value})
 	return nil
 }
 

@@ -10,8 +10,11 @@ import (
 // per dot, so that joining a delta reads and writes only what it touches.
 //
 //	i                                  this node's replica id
-//	m <key>                            object meta (context and types); lists the objects
-//	o <len(key)> <key> <leafkey>       a leaf's entries
+//	m <key>                            object meta head (types, context entry count); lists the objects
+//	c <len(key)> <key> <replica>       one replica's causal context entry (meta_store.go)
+//	o <len(key)> <key> <leafkey>       a leaf's entries; a counter's tally (store_counter.go)
+//	w <len(key)> <key> <len(leafkey)> <leafkey> <replica>
+//	                                   one writer's entries of a counter leaf
 //	d <len(key)> <key> <replica> <seq> the leaf key holding a dot
 //	l <origin> <seq>                   a delta log entry: a one-item crdt.Batch
 //	f <origin>                         log floor: entries at or below it may be absent

@@ -43,15 +43,15 @@ func (n *Node) Keys(prefix, after string, limit int) (keys []KeyInfo, next strin
 			budget--
 			key := string(it.Item().Key()[1:])
 			last = key
-			var m crdt.Meta
-			err := it.Item().Value(func(v []byte) error { return m.UnmarshalBinary(v) })
+			var h metaHead
+			err := it.Item().Value(func(v []byte) (err error) { h, err = decodeHead(v); return err })
 			if err != nil {
 				return fmt.Errorf("object %q meta: %w", key, err)
 			}
-			if m.Types.First() == 0 {
+			if h.types.First() == 0 {
 				continue
 			}
-			keys = append(keys, KeyInfo{Key: key, Type: m.Types.First()})
+			keys = append(keys, KeyInfo{Key: key, Type: h.types.First()})
 		}
 		return nil
 	})

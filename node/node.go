@@ -205,30 +205,34 @@ func (n *Node) apply(ctx context.Context, key string, op crdt.Op) (*writeResult,
 }
 
 // applyAndRead is Apply answered with the object's type and value after
-// the write: for an object that keeps one leaf per type, the state as this
-// operation left it within its batch (later writes of the same batch not
-// included); otherwise the state kept in memory for objects REST writes
-// (hot.go), joined with every commit up to and including this one, or,
-// the first time, read back once durable and then kept.
-func (n *Node) applyAndRead(ctx context.Context, key string, op crdt.Op) (crdt.Type, any, error) {
+// the write: for a counter, its tally, and for another object that keeps
+// one leaf per type and has few writers, its state, as this operation left
+// them within its batch (later writes of the same batch not included);
+// otherwise the state kept in memory for objects REST writes (hot.go),
+// joined with every commit up to and including this one, or, the first
+// time, read back once durable and then kept.
+func (n *Node) applyAndRead(ctx context.Context, key string, op crdt.Op) (*answer, error) {
 	r, err := n.apply(ctx, key, op)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
+	}
+	if r.answer != nil {
+		return r.answer, nil
 	}
 	if r.state != nil {
-		return r.state.Type(), r.state.Value(), nil
+		return &answer{Type: r.state.Type(), Value: r.state.Value()}, nil
 	}
 	if t, v, ok := n.hot.view(key); ok {
-		return t, v, nil
+		return &answer{Type: t, Value: v}, nil
 	}
 	ver := n.hot.version(key)
 	o, err := n.Get(key)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	t, v := o.Type(), o.Value()
+	a := &answer{Type: o.Type(), Value: o.Value()}
 	n.hot.put(key, o, ver)
-	return t, v, nil
+	return a, nil
 }
 
 // JoinClient joins a delta a client made, once it keeps crdt.ClientRule:

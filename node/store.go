@@ -14,15 +14,16 @@ import (
 // field of a huge map cost the size of the delta: only the leaves and dots
 // the delta names are read and written.
 type objectStore struct {
-	txn     kv
-	leafPfx []byte
-	dotPfx  []byte
+	txn       kv
+	leafPfx   []byte
+	dotPfx    []byte
+	writerPfx []byte
 }
 
 var _ crdt.Store = (*objectStore)(nil)
 
 func newObjectStore(txn kv, key string) *objectStore {
-	return &objectStore{txn: txn, leafPfx: objPrefix(pfxLeaf, key), dotPfx: objPrefix(pfxDot, key)}
+	return &objectStore{txn: txn, leafPfx: objPrefix(pfxLeaf, key), dotPfx: objPrefix(pfxDot, key), writerPfx: objPrefix(pfxWriter, key)}
 }
 
 func (s *objectStore) leafKey(leaf string) []byte {
@@ -34,6 +35,15 @@ func (s *objectStore) Leaf(leaf string) ([]crdt.Entry, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
+	return s.decodeLeaf(leaf, v)
+}
+
+// decodeLeaf reads the entries of a leaf whose 'o' value is v: the value
+// itself, or for a counter kept by writer (store_counter.go), its writers.
+func (s *objectStore) decodeLeaf(leaf string, v []byte) ([]crdt.Entry, error) {
+	if isTally(v) {
+		return s.writers(leaf)
+	}
 	return crdt.DecodeLeaf(leaf, v)
 }
 
@@ -42,13 +52,13 @@ func (s *objectStore) SetLeaf(leaf string, es []crdt.Entry) error {
 	if err != nil {
 		return err
 	}
-	// The dot index holds the dots a remove can reach (Entry.EachLiveDot):
-	// only the difference is written, so deleting one character of a text
-	// block touches one dot key, not the block's.
-	err = crdt.DiffLiveDots(old, es,
-		func(d crdt.Dot) error { return s.txn.del(dotKey(s.dotPfx, d)) },
-		func(d crdt.Dot) error { return s.txn.set(dotKey(s.dotPfx, d), []byte(leaf)) })
-	if err != nil {
+	if crdt.IsCounterLeaf(leaf) {
+		if err := s.diffDots(leaf, old, es); err != nil {
+			return err
+		}
+		return s.setCounterLeaf(leaf, old, es)
+	}
+	if err := s.diffDots(leaf, old, es); err != nil {
 		return err
 	}
 	if len(es) == 0 {
@@ -63,7 +73,7 @@ func (s *objectStore) Range(lo, hi string, fn func(string, []crdt.Entry) error) 
 		if hi != "" && leaf >= hi {
 			return false, nil
 		}
-		es, err := crdt.DecodeLeaf(leaf, v)
+		es, err := s.decodeLeaf(leaf, v)
 		if err == nil {
 			err = fn(leaf, es)
 		}
@@ -110,30 +120,9 @@ func (s *objectStore) Dots(r crdt.ReplicaID, lo, hi uint64, fn func(crdt.Dot, st
 	})
 }
 
-// loadMeta reads an object's meta; a missing object has the zero meta.
-func loadMeta(txn kv, key string) (crdt.Meta, bool, error) {
-	var m crdt.Meta
-	v, ok, err := txn.get(metaKey(key))
-	if err != nil || !ok {
-		return m, false, err
-	}
-	if err := m.UnmarshalBinary(v); err != nil {
-		return m, false, fmt.Errorf("object %q meta: %w", key, err)
-	}
-	return m, true, nil
-}
-
-func storeMeta(txn kv, key string, m *crdt.Meta) error {
-	b, err := m.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	return txn.set(metaKey(key), b)
-}
-
 // loadObject reads a whole object into memory.
 func loadObject(txn kv, key string) (*crdt.Object, bool, error) {
-	m, ok, err := loadMeta(txn, key)
+	m, ok, err := fullMeta(txn, key)
 	if err != nil || !ok {
 		return crdt.NewObject(), ok, err
 	}
@@ -141,7 +130,8 @@ func loadObject(txn kv, key string) (*crdt.Object, bool, error) {
 	return o, o != nil, err
 }
 
-// objectOf reads the leaves of the object at key whose meta is m. An
+// objectOf reads the leaves of the object at key whose whole meta (not a
+// lazy one) is m. An
 // object of the types that keep one leaf (counters, registers, flags:
 // crdt.Type.OneLeaf) is read with a point read of that leaf per type it
 // holds, not a scan of its key range; a set, a map or a text is scanned,

@@ -17,7 +17,7 @@ func rangeObject(t *testing.T, n *Node, key string) *crdt.Object {
 	t.Helper()
 	o := crdt.NewObject()
 	err := n.db.View(func(txn *badger.Txn) error {
-		m, _, err := loadMeta(readKV{txn}, key)
+		m, _, err := fullMeta(readKV{txn}, key)
 		if err != nil {
 			return err
 		}
@@ -132,7 +132,8 @@ func TestReadKVScanNewestVersions(t *testing.T) {
 }
 
 // An operation's answer carries the state the commit wrote for a one-leaf
-// type, equal to a read after it, and none for a map (read back instead).
+// type, equal to a read after it (for a counter, its value from the tally),
+// and none for a map (read back instead).
 func TestApplyAnswersFromTheCommit(t *testing.T) {
 	n, err := Open(testConfig(t, "answer"))
 	if err != nil {
@@ -145,14 +146,27 @@ func TestApplyAnswersFromTheCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.state == nil {
-			t.Fatal("a counter's write carries no state")
-		}
-		if got := r.state.Value(); got != int64(2*i) {
-			t.Fatalf("write %d answered %v, want %d", i, got, 2*i)
+		if r.answer == nil || r.answer.Type != crdt.TypePNCounter || r.answer.Value != int64(2*i) {
+			t.Fatalf("write %d answered %+v, want a counter at %d", i, r.answer, 2*i)
 		}
 		read, err := n.Get("c")
 		if err != nil {
+			t.Fatal(err)
+		}
+		if read.Value() != r.answer.Value {
+			t.Fatalf("write %d: the commit's value %v differs from a read %v", i, r.answer.Value, read.Value())
+		}
+		r, err = n.apply(ctx, "r", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Value: crdt.MustInt(int64(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.state == nil {
+			t.Fatal("a register's write carries no state")
+		}
+		if got := r.state.Value(); got != int64(i) {
+			t.Fatalf("write %d answered %v, want %d", i, got, i)
+		}
+		if read, err = n.Get("r"); err != nil {
 			t.Fatal(err)
 		}
 		if !read.Equal(r.state) {
@@ -166,11 +180,11 @@ func TestApplyAnswersFromTheCommit(t *testing.T) {
 	if r.state != nil {
 		t.Errorf("a map's write carries a state (%v): it would cost a scan in the committer", r.state.Value())
 	}
-	_, val, err := n.applyAndRead(ctx, "m", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"g"}, Value: crdt.MustInt(2)})
+	o, err := n.applyAndRead(ctx, "m", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"g"}, Value: crdt.MustInt(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := val.(map[string]any); len(v) != 2 {
-		t.Errorf("map answered %v, want two fields", val)
+	if v, _ := o.Value.(map[string]any); len(v) != 2 {
+		t.Errorf("map answered %v, want two fields", o.Value)
 	}
 }

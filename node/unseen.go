@@ -57,13 +57,16 @@ func (n *Node) untilSeen(ctx context.Context, key string, try func() error) erro
 
 // covered reports whether key's stored context holds every dot e names.
 func (n *Node) covered(key string, e *crdt.UnseenError) bool {
-	var m crdt.Meta
+	covered := false
 	err := n.db.View(func(txn *badger.Txn) error {
-		var err error
-		m, _, err = loadMeta(readKV{txn}, key)
-		return err
+		sm, _, err := openMeta(readKV{txn}, key)
+		if err != nil {
+			return err
+		}
+		covered = e.CoveredBy(&sm.m)
+		return sm.m.Ctx.Err()
 	})
-	return err == nil && e.CoveredBy(&m)
+	return err == nil && covered
 }
 
 // waitShareKey carries a connection's share of waiting slots in a context.

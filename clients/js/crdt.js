@@ -52,6 +52,7 @@ import { deleteChars, diffLiveDots, eachLiveDot, joinText } from './crdt_text.js
 import { textDelta } from './crdt_text_apply.js';
 import { textFugue } from './crdt_anchor.js';
 import { itemAt, listDelta } from './crdt_list.js';
+import { CounterLeaf } from './counter_leaf.js';
 
 // The public API of the other modules.
 export { TYPE_NAMES, MAX_SAFE_INT, MAX_SEQ, MAX_DEPTH, MAX_FIELD_NAME, MAX_KEY_LEN, MAX_REPLICAS, MAX_ENCODED_SIZE, TEXT_BLOCK, MAX_TEXT_INSERT, CrdtError, typeNumber, typeName, MAX_LIST_INSERT, MAX_LIST_FIELDS } from './crdt_types.js';
@@ -114,6 +115,45 @@ export class CrdtObject {
     }
     if (!old) this._sorted = null;
     this.leaves.set(key, { path, entries });
+  }
+
+  // --- counters, by writer (counter_leaf.js) --------------------------------
+
+  /** replicaLeaf returns writer r's entries in the counter leaf at key. */
+  replicaLeaf(key, r) {
+    const l = this.leaves.get(key);
+    if (!l) return [];
+    return l instanceof CounterLeaf ? l.replica(r) : l.entries.filter((e) => e.r === r);
+  }
+
+  /** setReplicaLeaf replaces writer r's entries in the counter leaf at key. */
+  setReplicaLeaf(key, path, r, entries) {
+    if (!this._editing) this._texts = null;
+    let l = this.leaves.get(key);
+    if (!(l instanceof CounterLeaf)) {
+      if (!l) this._sorted = null;
+      l = new CounterLeaf(path, l ? l.entries : []);
+      this.leaves.set(key, l);
+    }
+    diffLiveDots(l.replica(r), entries,
+      (rr, s) => this.dots.delete(`${rr}/${s}`),
+      (rr, s) => this.dots.set(`${rr}/${s}`, key));
+    l.set(r, entries);
+    if (l.by.size === 0) {
+      this.leaves.delete(key);
+      this._sorted = null;
+    }
+  }
+
+  /** counterSums returns the counter leaf's sums [p, n] as BigInts. */
+  counterSums(key) {
+    let l = this.leaves.get(key);
+    if (!l) return [0n, 0n];
+    if (!(l instanceof CounterLeaf)) {
+      l = new CounterLeaf(l.path, l.entries);
+      this.leaves.set(key, l);
+    }
+    return [l.p, l.n];
   }
 
   sortedKeys() {
@@ -257,7 +297,8 @@ export class CrdtObject {
         for (const k of this.keysUnder(parent + fieldKey(name, t))) covers(this.leaf(k));
       }
     } else {
-      const es = this.leaf(key);
+      // A counter reads only its writer's entries and the sums.
+      const es = op.kind === 'inc' || op.kind === 'dec' ? [] : this.leaf(key);
       switch (op.kind) {
         case 'inc':
         case 'dec': {
@@ -267,7 +308,7 @@ export class CrdtObject {
           if (by === 0) break;
           // One entry per replica holding its running totals; the new entry
           // replaces this replica's old ones.
-          const mine = es.filter((e) => e.r === replica);
+          const mine = this.replicaLeaf(key, replica);
           let last = null;
           for (const e of mine) if (!last || e.s > last.s) last = e;
           let p = last ? last.p : 0;
@@ -276,10 +317,12 @@ export class CrdtObject {
           else n -= by;
           if (p > MAX_SAFE_INT || n > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter total would exceed 2^53-1');
           // The sum over every replica must stay exact too (crdt/apply.go).
-          const [tp, tn] = counterSums([...es.filter((e) => e.r !== replica), { r: replica, s: seq, p, n }]);
+          const [sp, sn] = this.counterSums(key);
+          const tp = sp - BigInt(last ? last.p : 0) + BigInt(p);
+          const tn = sn - BigInt(last ? last.n : 0) + BigInt(n);
           // Only the sum this write raises is held to it (crdt/leaf.go
           // counterRaise): a decrement may go on while increments are at it.
-          if (by > 0 ? tp > MAX_SAFE_INT : tn > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter value would pass 2^53-1');
+          if (by > 0 ? tp > BigInt(MAX_SAFE_INT) : tn > BigInt(MAX_SAFE_INT)) throw new CrdtError('out_of_range', 'counter value would pass 2^53-1');
           covers(mine);
           put(entry(replica, seq, p, n));
           break;
@@ -365,6 +408,10 @@ export class CrdtObject {
    */
   join(d) {
     for (const [key, l] of d.leaves) {
+      if (pathLeafKind(l.path) === LEAF_COUNTER) {
+        this._joinCounter(key, l, d.ctx);
+        continue;
+      }
       const cur = this.leaf(key);
       const res = pathLeafKind(l.path) === LEAF_TEXT ? joinText(cur, l.entries, this.ctx, d.ctx) : joinEntries(cur, l.entries, this.ctx, d.ctx);
       if (!sameEntries(cur, res)) this.setLeaf(key, l.path, res);
@@ -390,12 +437,30 @@ export class CrdtObject {
     return this;
   }
 
+  // _joinCounter joins a delta's counter leaf l writer by writer: only the
+  // writers l names or d's context covers can change (crdt/join.go).
+  _joinCounter(key, l, dctx) {
+    const writers = new Map(); // replica -> the delta's entries of it
+    for (const e of l.entries) {
+      if (!writers.has(e.r)) writers.set(e.r, []);
+      writers.get(e.r).push(e);
+    }
+    dctx.ranges((r) => {
+      if (!writers.has(r)) writers.set(r, []);
+    });
+    for (const [r, theirs] of writers) {
+      const cur = this.replicaLeaf(key, r);
+      const res = joinEntries(cur, theirs, this.ctx, dctx);
+      if (!sameEntries(cur, res)) this.setReplicaLeaf(key, l.path, r, res);
+    }
+  }
+
   /** clone returns an independent copy (entries are shared: they are immutable). */
   clone() {
     const c = new CrdtObject();
     c.types = this.types;
     c.ctx = this.ctx.clone();
-    for (const [k, l] of this.leaves) c.leaves.set(k, l);
+    for (const [k, l] of this.leaves) c.leaves.set(k, l instanceof CounterLeaf ? l.clone() : l);
     for (const [d, k] of this.dots) c.dots.set(d, k);
     return c;
   }

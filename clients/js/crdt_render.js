@@ -4,7 +4,8 @@
 // Part of the CRDT core; crdt.js is its entry point and describes how values
 // are represented.
 
-import { T } from './crdt_types.js';
+import { MAX_SAFE_INT, T } from './crdt_types.js';
+import { CounterLeaf } from './counter_leaf.js';
 import { encodeValue } from './crdt_value.js';
 import { compareTimestamps } from './crdt_clock.js';
 import { compareEntryDot } from './crdt_context.js';
@@ -42,7 +43,8 @@ export function render(t, leaves, depth) {
       let p = 0;
       let n = 0;
       for (const l of leaves) {
-        const [lp, ln] = counterTotal(l.entries);
+        // A counter kept by writer is read from its sums, not its writers.
+        const [lp, ln] = l instanceof CounterLeaf ? [Math.min(Number(l.p), MAX_SAFE_INT), Math.min(Number(l.n), MAX_SAFE_INT)] : counterTotal(l.entries);
         p += lp;
         n += ln;
       }

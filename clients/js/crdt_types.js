@@ -29,7 +29,7 @@ export const MAX_SEQ = 2 ** 48 - 1;
 export const MAX_DEPTH = 32;
 export const MAX_FIELD_NAME = 1024;
 export const MAX_KEY_LEN = 64 * 1024;
-export const MAX_REPLICAS = 65536;
+export const MAX_REPLICAS = 1 << 22;
 export const MAX_ENCODED_SIZE = 64 * 1024 * 1024;
 /** Sequences of one replica in one text leaf, and characters in one piece. */
 export const TEXT_BLOCK = 256;

@@ -1,6 +1,7 @@
 // Package js embeds the Lattice JavaScript client (lattice.js, crdt.js, the
-// modules they import and their type declarations) so that Go programs, the
-// web demo among them, can serve it without a build step.
+// modules they import, counter_leaf.js among them, and their type
+// declarations) so that Go programs, the web demo among them, can serve it
+// without a build step.
 package js
 
 import "embed"

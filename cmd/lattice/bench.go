@@ -51,6 +51,8 @@ type benchSizes struct {
 	FieldWrites    int
 	FanoutDeadline time.Duration
 	TraceEdits     int // scenario 8: edits of the trace replayed; 0 is all
+	Writers        int // scenario 9: distinct writers of the big counter
+	WriterWrites   int // scenario 9: increments timed per repetition
 }
 
 var fullSizes = benchSizes{
@@ -62,6 +64,7 @@ var fullSizes = benchSizes{
 	RESTClients: 64, FsyncProbes: 2000,
 	IdleConns: 1000, StoredKeys: 100_000, BigMapFields: 100_000, FieldWrites: 50,
 	FanoutDeadline: 120 * time.Second,
+	Writers:        100_000, WriterWrites: 50,
 }
 
 var quickSizes = benchSizes{
@@ -73,6 +76,7 @@ var quickSizes = benchSizes{
 	RESTClients: 64, FsyncProbes: 300,
 	IdleConns: 200, StoredKeys: 10_000, BigMapFields: 10_000, FieldWrites: 10,
 	FanoutDeadline: 30 * time.Second, TraceEdits: 30_000,
+	Writers: 5_000, WriterWrites: 10,
 }
 
 // benchEnv is what every scenario gets.
@@ -166,6 +170,7 @@ var scenarios = []scenario{
 	{6, "latency", benchLatency},
 	{7, "resources", benchResources},
 	{8, "editing trace against Yjs", benchTrace},
+	{9, "many writers", benchWriters},
 }
 
 func runBench(args []string) error {

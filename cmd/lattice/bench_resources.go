@@ -266,21 +266,9 @@ func fieldWriteCost(env *benchEnv) ([]row, error) {
 	if err := fillMap(n, "big", env.sizes.BigMapFields); err != nil {
 		return nil, err
 	}
-	written := func() (float64, error) {
-		mfs, err := n.Metrics().Registry().Gather()
-		if err != nil {
-			return 0, err
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == "lattice_bytes_written_total" && len(mf.GetMetric()) == 1 {
-				return mf.GetMetric()[0].GetCounter().GetValue(), nil
-			}
-		}
-		return 0, errors.New("no lattice_bytes_written_total")
-	}
 	i := 0
 	write := func(key string) (time.Duration, float64, error) {
-		before, err := written()
+		before, err := bytesWritten(n)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -291,7 +279,7 @@ func fieldWriteCost(env *benchEnv) ([]row, error) {
 			return 0, 0, err
 		}
 		el := time.Since(start)
-		after, err := written()
+		after, err := bytesWritten(n)
 		return el, after - before, err
 	}
 	var tSmall, tBig, bSmall, bBig []float64
@@ -322,6 +310,21 @@ func fieldWriteCost(env *benchEnv) ([]row, error) {
 		{Metric: "time of one field write into a " + fields + "-field map", Lattice: median(tBig), Base: median(tSmall), Unit: "µs", BaseName: "one-field map", Target: "<= 1.5", Note: note},
 		{Metric: "bytes written by one field write into a " + fields + "-field map", Lattice: median(bBig), Base: median(bSmall), Unit: "B", BaseName: "one-field map", Target: "<= 1.5", Note: "the same writes; lattice_bytes_written_total per commit (deterministic)."},
 	}, nil
+}
+
+// bytesWritten is what n's commits have written to Badger so far
+// (lattice_bytes_written_total).
+func bytesWritten(n *node.Node) (float64, error) {
+	mfs, err := n.Metrics().Registry().Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "lattice_bytes_written_total" && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue(), nil
+		}
+	}
+	return 0, errors.New("no lattice_bytes_written_total")
 }
 
 // fillMap gives key a map of fields LWW fields, joined in chunks of 5,000

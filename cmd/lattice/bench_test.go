@@ -21,6 +21,7 @@ var tinySizes = benchSizes{
 	RESTClients: 4, FsyncProbes: 20,
 	IdleConns: 5, StoredKeys: 100, BigMapFields: 200, FieldWrites: 3,
 	FanoutDeadline: 20 * time.Second, TraceEdits: 2_000,
+	Writers: 200, WriterWrites: 3,
 }
 
 func TestBenchMachinery(t *testing.T) {
