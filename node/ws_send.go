@@ -143,6 +143,9 @@ func (c *wsConn) write(m wsOut) error {
 		c.presHeld = true
 		return c.writeFrame(websocket.TextMessage, m.t, m.frame)
 	case outLive:
+		if c.compact {
+			return c.writeLiveBatch(m.live)
+		}
 		if !c.wants(m.live.key) {
 			return nil // unsubscribed since
 		}
