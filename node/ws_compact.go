@@ -23,8 +23,27 @@ const (
 
 // compactItem is lc's item, split once for every compact session.
 func (lc *liveChange) compactItem(n *Node) (*frames.Item, error) {
-	lc.itemOnce.Do(func() { lc.item, lc.itemErr = frames.NewItem(lc.key, lc.delta, n.now()) })
+	lc.itemOnce.Do(func() { lc.item, lc.itemErr = frames.NewItem(lc.key, lc.delta, itemClock(n, lc.delta)) })
 	return &lc.item, lc.itemErr
+}
+
+// itemClock is the clock a delta goes with in a compact frame: the wall
+// time of its newest timestamp, which the node has seen (so it is a
+// reading a receiver may fold into its clock) and against which its
+// timestamps take a byte or two; the node's clock for a delta without
+// timestamps.
+func itemClock(n *Node, d *crdt.Object) crdt.Timestamp {
+	var wall int64
+	_ = d.Range("", "", func(_ string, es []crdt.Entry) error {
+		for _, e := range es {
+			wall = max(wall, e.TS.Wall)
+		}
+		return nil
+	})
+	if wall == 0 {
+		return n.now()
+	}
+	return crdt.Timestamp{Wall: wall}
 }
 
 // writeLiveBatch writes first and every live change queued behind it as
@@ -93,7 +112,7 @@ func (c *wsConn) writeCompactLog(s *wsSub, cursor *wsCursor, b crdt.Batch) error
 		if !s.matches(it.Key) {
 			continue
 		}
-		fi, err := frames.NewItem(it.Key, it.Delta, c.n.now())
+		fi, err := frames.NewItem(it.Key, it.Delta, itemClock(c.n, it.Delta))
 		if err != nil {
 			if err := c.skipBad(it.Key, err); err != nil {
 				return err

@@ -76,21 +76,24 @@ func TestWSCompact(t *testing.T) {
 	if !acked["10"] || !acked["11"] || !acked["12"] {
 		t.Fatalf("acks %v, want 10, 11 and 12", acked)
 	}
-	// A frame cut short is refused whole and leaves the session as it
-	// was: the same frame whole, written against the same state, goes.
-	var probe frames.Writer = fw
-	good := probe.AppendDeltas(nil, 13, compactItems(t, o, w.replica, "b/2"))
-	send(good[:len(good)-1])
+	// A frame that does not decode (its second item names a replica
+	// beyond the session's table) is refused whole and leaves the session
+	// as it was: the first item alone, written against the same state,
+	// goes.
+	probe := fw
+	one := compactItems(t, o, w.replica, "b/2")
+	good := probe.AppendDeltas(nil, 13, one)
+	send(badFrame(t, good, one[0]))
 	w.expectError(protocol.BadMessage, 13)
 	send(good)
 	w.expect("ack")
 	fw = probe
 	// A delta that does not decode is refused by its id; the others in
 	// its frame go.
-	bad := *compactItems(t, map[string]*crdt.Object{}, w.replica, "b/3")[0]
-	bad.Body = append([]byte{}, bad.Body...)
-	bad.Body[0] ^= 0x7f
-	send(fw.AppendDeltas(nil, 20, []*frames.Item{&bad, compactItems(t, o, w.replica, "b/2")[0]}))
+	broken := *compactItems(t, map[string]*crdt.Object{}, w.replica, "b/3")[0]
+	broken.Body = append([]byte{}, broken.Body...)
+	broken.Body[0] ^= 0x7f
+	send(fw.AppendDeltas(nil, 20, []*frames.Item{&broken, compactItems(t, o, w.replica, "b/2")[0]}))
 	gotErr, gotAck := false, false
 	for !gotErr || !gotAck {
 		m := w.nextJSON()
@@ -135,6 +138,23 @@ func TestWSCompact(t *testing.T) {
 	if c := rd.Cursor(); c[s.n.ID()] == 0 || c[s.n.ID()] > s.n.VersionVector()[s.n.ID()] {
 		t.Fatalf("cursor %v, node at %v", c, s.n.VersionVector())
 	}
+}
+
+// badFrame is a client frame whose first item is good's one item, it, and
+// whose second names a replica beyond any table: 'B', good's id, two
+// items, it with its body's length, then the same key, the same clock and
+// replica index 999.
+func badFrame(t *testing.T, good []byte, it *frames.Item) []byte {
+	t.Helper()
+	if good[0] != 'B' || good[2] != 1 {
+		t.Fatalf("frame %q is not one small item", good)
+	}
+	head := len(good) - len(it.Body)
+	b := append([]byte{}, good[:head]...)
+	b[2] = 2
+	b = binary.AppendUvarint(b, uint64(len(it.Body)))
+	b = append(b, it.Body...)
+	return append(b, 0, 0, 2, 0xe8, 0x07)
 }
 
 // snapshotCursor is the cursor of a binary snapshot's last page.

@@ -97,14 +97,15 @@ func (rd *Reader) ref(r *reader) (crdt.ReplicaID, error) {
 	return rd.table.ids[x-1], nil
 }
 
-// appendItem writes one item.
+// appendItem writes one item; the last of a frame has no body length, its
+// body runs to the frame's end.
 //
-//	item := keyref clock replicas uvarint(len(body)) body
+//	item := keyref clock replicas [uvarint(len(body))] body
 //	replicas := uvarint(n<<1 | 1) (the direction's previous item's table, n long) | uvarint(n<<1) ref*n
 //	keyref := 0 (the key of the direction's previous item) | uvarint(len(key)+1) key
 //	clock := uvarint(zigzag(wall-previous wall)<<1 | haslogical) [uvarint(logical)]
 //	ref := uvarint(index+1) | 0 [16]byte
-func (w *Writer) appendItem(b []byte, it *Item) []byte {
+func (w *Writer) appendItem(b []byte, it *Item, last bool) []byte {
 	if w.key == it.Key && it.Key != "" {
 		b = append(b, 0)
 	} else {
@@ -129,14 +130,16 @@ func (w *Writer) appendItem(b []byte, it *Item) []byte {
 		}
 		w.reps = it.Replicas
 	}
-	b = binary.AppendUvarint(b, uint64(len(it.Body)))
+	if !last {
+		b = binary.AppendUvarint(b, uint64(len(it.Body)))
+	}
 	return append(b, it.Body...)
 }
 
 // maxKey bounds a key in a frame; the node refuses longer ones anyway.
 const maxKey = 64 << 10
 
-func (rd *Reader) item(r *reader) (Item, error) {
+func (rd *Reader) item(r *reader, last bool) (Item, error) {
 	var it Item
 	kr, err := r.uvarint()
 	if err != nil {
@@ -204,6 +207,10 @@ func (rd *Reader) item(r *reader) (Item, error) {
 		}
 		rd.reps = it.Replicas
 	}
+	if last {
+		it.Body, _ = r.bytes(r.left())
+		return it, nil
+	}
 	bn, err := r.uvarint()
 	if err != nil || bn > uint64(r.left()) {
 		return it, r.errf("body length")
@@ -215,12 +222,12 @@ func (rd *Reader) item(r *reader) (Item, error) {
 // items reads n items, undoing every change to the reader if one fails.
 func (rd *Reader) items(r *reader) ([]Item, error) {
 	n, err := r.uvarint()
-	if err != nil || n == 0 || n > uint64(r.left()/4) {
+	if err != nil || n == 0 || n > uint64(r.left()/3) {
 		return nil, r.errf("item count")
 	}
 	its := make([]Item, 0, n)
 	for i := uint64(0); i < n; i++ {
-		it, err := rd.item(r)
+		it, err := rd.item(r, i == n-1)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
@@ -232,16 +239,17 @@ func (rd *Reader) items(r *reader) ([]Item, error) {
 // appendItems writes the item count and the items.
 func (w *Writer) appendItems(b []byte, its []*Item) []byte {
 	b = binary.AppendUvarint(b, uint64(len(its)))
-	for _, it := range its {
-		b = w.appendItem(b, it)
+	for i, it := range its {
+		b = w.appendItem(b, it, i == len(its)-1)
 	}
 	return b
 }
 
 // appendCursor writes the entries of cur that differ from the last cursor
-// sent, by replica id; an entry cur lacks is sent as 0.
+// sent, by replica id, each as the difference from the last cursor's
+// entry (an entry either lacks counts as 0).
 //
-//	cursor := uvarint(n) (ref uvarint(seq))*n
+//	cursor := uvarint(n) (ref uvarint(zigzag(seq - last seq)))*n
 func (w *Writer) appendCursor(b []byte, cur crdt.VersionVector) []byte {
 	var changed []crdt.ReplicaID
 	for r, s := range cur {
@@ -257,7 +265,8 @@ func (w *Writer) appendCursor(b []byte, cur crdt.VersionVector) []byte {
 	slices.SortFunc(changed, func(a, b crdt.ReplicaID) int { return slices.Compare(a[:], b[:]) })
 	b = binary.AppendUvarint(b, uint64(len(changed)))
 	for _, r := range changed {
-		b = binary.AppendUvarint(w.appendRef(b, r), cur[r])
+		d := int64(cur[r] - w.cursor[r])
+		b = binary.AppendUvarint(w.appendRef(b, r), uint64(d<<1^d>>63))
 	}
 	w.SetCursor(cur)
 	return b
@@ -293,13 +302,14 @@ func (rd *Reader) readCursor(r *reader) error {
 			return r.errf("cursor entries not sorted")
 		}
 		last = id
-		s, err := r.uvarint()
+		z, err := r.uvarint()
 		if err != nil {
 			return fmt.Errorf("cursor: %w", err)
 		}
-		if s == cur[id] {
+		if z == 0 {
 			return r.errf("cursor entry %s unchanged", id)
 		}
+		s := cur[id] + uint64(int64(z>>1)^-int64(z&1))
 		if s == 0 {
 			delete(cur, id)
 		} else {
