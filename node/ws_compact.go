@@ -46,10 +46,14 @@ func itemClock(n *Node, d *crdt.Object) crdt.Timestamp {
 	return crdt.Timestamp{Wall: wall}
 }
 
-// writeLiveBatch writes first and every live change queued behind it as
-// one frame. A message of another kind it meets is written after the
-// frame, so the queue's order holds.
-func (c *wsConn) writeLiveBatch(first *liveChange) error {
+// writeLiveBatch writes first and, when drain, every live change queued
+// behind it as one frame. A message of another kind it meets is written
+// after the frame, so the queue's order holds. Only the writer loop, which
+// has just taken first from the head of the queue, drains: a change
+// written from elsewhere (a replay of messages taken from the queue) may
+// have others before it still to write, whose changes the frame's cursor
+// would claim.
+func (c *wsConn) writeLiveBatch(first *liveChange, drain bool) error {
 	var (
 		items []*frames.Item
 		size  int
@@ -68,7 +72,7 @@ func (c *wsConn) writeLiveBatch(first *liveChange) error {
 			}
 		}
 		last = lc.cursor
-		if len(items) >= maxFrameItems || size >= maxFrameBytes {
+		if !drain || len(items) >= maxFrameItems || size >= maxFrameBytes {
 			break
 		}
 		select {
