@@ -313,3 +313,24 @@ func TestWriteFramesCorpus(t *testing.T) {
 		}
 	}
 }
+
+// TestBadLiveFrames: a live frame whose cursor does not decode is refused.
+func TestBadLiveFrames(t *testing.T) {
+	full := append([]byte{0}, nd[:]...)
+	for name, bad := range map[string][]byte{
+		"below 0":    append(append([]byte{'L', 1}, full...), 1, 1, 2, 'k', 0, 0),
+		"unchanged":  append(append([]byte{'L', 1}, full...), 0, 1, 2, 'k', 0, 0),
+		"no items":   {'L', 0, 0},
+		"unsorted":   append(append(append(append([]byte{'L', 2}, 0), rb[:]...), 2), append(full, 2, 1, 2, 'k', 0, 0)...),
+		"not L":      {'B', 0, 0},
+		"index past": {'L', 1, 5, 2, 1, 2, 'k', 0, 0},
+	} {
+		var rd Reader
+		if _, err := rd.ReadLive(bad); !errors.Is(err, ErrFrame) {
+			t.Errorf("%s: %v, want ErrFrame", name, err)
+		}
+		if len(rd.table.ids) != 0 || rd.cursor != nil {
+			t.Errorf("%s: the reader changed", name)
+		}
+	}
+}

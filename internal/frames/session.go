@@ -309,7 +309,11 @@ func (rd *Reader) readCursor(r *reader) error {
 		if z == 0 {
 			return r.errf("cursor entry %s unchanged", id)
 		}
-		s := cur[id] + uint64(int64(z>>1)^-int64(z&1))
+		d := int64(z>>1) ^ -int64(z&1)
+		if d < 0 && uint64(-d) > cur[id] {
+			return r.errf("cursor entry %s below 0", id)
+		}
+		s := cur[id] + uint64(d)
 		if s == 0 {
 			delete(cur, id)
 		} else {
