@@ -145,20 +145,20 @@ func TestWSCompact(t *testing.T) {
 }
 
 // badFrame is a client frame whose first item is good's one item, it, and
-// whose second names a replica beyond any table: 'B', good's id, two
-// items, it with its body's length, then the same key, the same clock and
-// replica index 999.
+// whose second names a replica beyond any table: 'B', good's id with the
+// flag of several items, the count 2, it with its body's length, then an
+// item of the same key listing one replica, index 999.
 func badFrame(t *testing.T, good []byte, it *frames.Item) []byte {
 	t.Helper()
-	if good[0] != 'B' || good[2] != 1 {
-		t.Fatalf("frame %q is not one small item", good)
+	if good[0] != 'B' || good[1]&1 != 0 || good[1] >= 0x80 {
+		t.Fatalf("frame %q is not one item with a small id", good)
 	}
 	head := len(good) - len(it.Body)
-	b := append([]byte{}, good[:head]...)
-	b[2] = 2
+	b := []byte{'B', good[1] | 1, 2}
+	b = append(b, good[2:head]...)
 	b = binary.AppendUvarint(b, uint64(len(it.Body)))
 	b = append(b, it.Body...)
-	return append(b, 0, 0, 2, 0xe8, 0x07)
+	return append(b, 1, 2, 0xe8, 0x07)
 }
 
 // snapshotCursor is the cursor of a binary snapshot's last page.

@@ -9,20 +9,22 @@ import (
 
 // The two frames of the compact form, each one WebSocket binary message.
 const (
-	// Deltas is the client's frame: 'B' uvarint(zigzag(first id - (the
-	// direction's last id + 1))) uvarint(n) item*n. The items' ids are
-	// first, first+1, …; the last id starts at 0.
+	// Deltas is the client's frame: 'B' count(zigzag(first id - (the
+	// direction's last id + 1))) item*n. The items' ids are first,
+	// first+1, …; the last id starts at 0.
 	Deltas byte = 'B'
 	// Live is the node's frame of live and catch-up deltas: 'L' cursor
-	// uvarint(n) item*n; the cursor is where the client stands once it
-	// holds every item.
+	// item*n, the item count n in the cursor's count; the cursor is where
+	// the client stands once it holds every item.
 	Live byte = 'L'
+	// count(x) is uvarint(x<<1) for a frame of one item, uvarint(x<<1|1)
+	// uvarint(n) for one of n >= 2.
 )
 
 // AppendDeltas writes a client frame of items with ids from first on.
 func (w *Writer) AppendDeltas(b []byte, first uint64, its []*Item) []byte {
 	d := int64(first - (w.id + 1))
-	b = binary.AppendUvarint(append(b, Deltas), uint64(d<<1^d>>63))
+	b = appendCount(append(b, Deltas), uint64(d<<1^d>>63), len(its))
 	w.id = first + uint64(len(its)) - 1
 	return w.appendItems(b, its)
 }
@@ -35,13 +37,13 @@ func (rd *Reader) ReadDeltas(data []byte) (first uint64, ok bool, its []Item, er
 	if t, err := r.byte(); err != nil || t != Deltas {
 		return 0, false, nil, r.errf("not a deltas frame")
 	}
-	z, err := r.uvarint()
+	z, n, err := r.count()
 	if err != nil {
 		return 0, false, nil, fmt.Errorf("first id: %w", err)
 	}
 	first = rd.id + 1 + uint64(int64(z>>1)^-int64(z&1))
 	s := rd.save()
-	its, err = rd.items(r)
+	its, err = rd.items(r, n)
 	if err == nil && r.left() != 0 {
 		err = r.errf("%d trailing bytes", r.left())
 	}
@@ -59,7 +61,7 @@ func (rd *Reader) ReadDeltas(data []byte) (first uint64, ok bool, its []Item, er
 // AppendLive writes a node frame of items with the cursor the client
 // reaches by applying them.
 func (w *Writer) AppendLive(b []byte, cursor crdt.VersionVector, its []*Item) []byte {
-	b = w.appendCursor(append(b, Live), cursor)
+	b = w.appendCursor(append(b, Live), cursor, len(its))
 	return w.appendItems(b, its)
 }
 
@@ -71,10 +73,10 @@ func (rd *Reader) ReadLive(data []byte) ([]Item, error) {
 		return nil, r.errf("not a live frame")
 	}
 	s := rd.save()
-	err := rd.readCursor(r)
+	n, err := rd.readCursor(r)
 	var its []Item
 	if err == nil {
-		its, err = rd.items(r)
+		its, err = rd.items(r, n)
 	}
 	if err == nil && r.left() != 0 {
 		err = r.errf("%d trailing bytes", r.left())
@@ -93,11 +95,11 @@ func LiveCount(data []byte) (int, bool) {
 	if t, err := r.byte(); err != nil || t != Live {
 		return 0, false
 	}
-	n, err := r.uvarint()
+	x, items, err := r.count()
 	if err != nil {
 		return 0, false
 	}
-	for range n {
+	for range x >> 1 {
 		x, err := r.uvarint()
 		if err != nil {
 			return 0, false
@@ -111,8 +113,7 @@ func LiveCount(data []byte) (int, bool) {
 			return 0, false
 		}
 	}
-	c, err := r.uvarint()
-	return int(c), err == nil
+	return int(items), true
 }
 
 // reader reads a frame's bytes.

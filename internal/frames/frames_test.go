@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -105,15 +107,18 @@ func TestDeltasRoundTrip(t *testing.T) {
 // TestLiveRoundTrip: the cursor goes as its changed entries and reads back
 // whole.
 func TestLiveRoundTrip(t *testing.T) {
-	its := sets(t, 12)
+	its := sets(t, 18)
 	var w Writer
 	var rd Reader
 	start := crdt.VersionVector{nd: 5, rb: 2}
 	w.SetCursor(start)
 	rd.SetCursor(start)
-	cursors := []crdt.VersionVector{{nd: 6, rb: 2}, {nd: 6, rb: 2}, {nd: 9, ra: 1}, {nd: 10, ra: 1, rb: 4}}
+	cursors := []crdt.VersionVector{{nd: 6, rb: 2}, {nd: 6, rb: 2}, {nd: 9, ra: 1}, {nd: 10, ra: 1, rb: 4}, {nd: 11, ra: 1, rb: 4}, {nd: 12, ra: 1, rb: 4}}
 	for i, cur := range cursors {
 		f := w.AppendLive(nil, cur, ptrs(its[3*i:3*i+3]))
+		if i == 5 && f[1] != 1<<1|1 {
+			t.Fatalf("frame %d: cursor %x, want the last change again in one byte", i, f[1])
+		}
 		got, err := rd.ReadLive(f)
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
@@ -163,15 +168,20 @@ func TestBadFrameLeavesReader(t *testing.T) {
 		t.Fatalf("%d %v", first, err)
 	}
 	sameItems(t, got, its[2:])
-	for _, bad := range [][]byte{
-		nil, {'B'}, {'X', 0, 1}, {'B', 0, 0}, // no items
-		{'B', 0, 1, 0},               // repeats a key before any
-		{'B', 0, 1, 2, 'k', 0, 2, 9}, // replica index beyond the table
-		{'B', 0, 1, 2, 'k', 0, 3, 0}, // "the previous table" of another length
-		{'B', 0x80, 0},               // varint not minimal
+	for want, bad := range map[string][]byte{
+		"bad varint":                          {'B'},
+		"not a deltas frame":                  {'X', 0, 2},
+		"written long":                        {'B', 1, 1, 3, 1, 'k', 0},
+		"repeats a key before any":            {'B', 0, headSameKey | headSameReps},
+		"beyond the table":                    {'B', 0, 0, 1, 'k', 2, 9},
+		"index 0 beyond the table":            {'B', 0, 0, 1, 'k', 3},
+		"previous replica list written again": {'B', 0, 0, 1, 'k', 1},
+		"varint not minimal":                  {'B', 0x80, 0},
+		"not sorted or has duplicates":        slices.Concat([]byte{'B', 0, 0, 1, 'k', 4, 0}, rb[:], []byte{0}, ra[:]),
+		"small clock difference written long": {'B', 0, headWallEsc << 3, 1, 'k', 5},
 	} {
-		if _, _, _, err := (&Reader{}).ReadDeltas(bad); !errors.Is(err, ErrFrame) {
-			t.Fatalf("%q: %v, want ErrFrame", bad, err)
+		if _, _, _, err := (&Reader{}).ReadDeltas(bad); !errors.Is(err, ErrFrame) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want ErrFrame: %s", bad, err, want)
 		}
 	}
 }
@@ -211,9 +221,9 @@ func seeds(t testing.TB) (deltas, live [][]byte) {
 	its := sets(t, 8)
 	var w, wl Writer
 	deltas = append(deltas, w.AppendDeltas(nil, 1, ptrs(its[:3])), w.AppendDeltas(nil, 4, ptrs(its[3:])))
-	deltas = append(deltas, []byte{'B', 0, 1, 0}, []byte{'B', 0, 1, 2, 'k', 0, 2, 9}, []byte("B"))
+	deltas = append(deltas, []byte{'B', 0, headSameKey}, []byte{'B', 0, 0, 1, 'k', 2, 9}, []byte("B"))
 	live = append(live, wl.AppendLive(nil, crdt.VersionVector{nd: 3}, ptrs(its[:5])), wl.AppendLive(nil, crdt.VersionVector{nd: 4, ra: 1}, ptrs(its[5:])))
-	live = append(live, []byte{'L', 1, 0}, []byte{'L', 0, 1, 0}, []byte("L"))
+	live = append(live, []byte{'L', 1, 0}, []byte{'L', 0, headSameKey}, []byte("L"))
 	return deltas, live
 }
 
@@ -317,20 +327,24 @@ func TestWriteFramesCorpus(t *testing.T) {
 // TestBadLiveFrames: a live frame whose cursor does not decode is refused.
 func TestBadLiveFrames(t *testing.T) {
 	full := append([]byte{0}, nd[:]...)
-	for name, bad := range map[string][]byte{
-		"below 0":    append(append([]byte{'L', 1}, full...), 1, 1, 2, 'k', 0, 0),
-		"unchanged":  append(append([]byte{'L', 1}, full...), 0, 1, 2, 'k', 0, 0),
-		"no items":   {'L', 0, 0},
-		"unsorted":   append(append(append(append([]byte{'L', 2}, 0), rb[:]...), 2), append(full, 2, 1, 2, 'k', 0, 0)...),
-		"not L":      {'B', 0, 0},
-		"index past": {'L', 1, 5, 2, 1, 2, 'k', 0, 0},
+	item := []byte{headSameReps, 1, 'k', 7}
+	for want, bad := range map[string][]byte{
+		"below 0":                     slices.Concat([]byte{'L', 1 << 2}, full, []byte{1}, item),
+		"unchanged":                   slices.Concat([]byte{'L', 1 << 2}, full, []byte{0}, item),
+		"cursor entry count":          {'L', 1, 0}, // a count of 0 written long
+		"not sorted":                  slices.Concat([]byte{'L', 2 << 2, 0}, rb[:], []byte{2}, full, []byte{2}, item),
+		"not a live frame":            {'B', 0, 0},
+		"beyond the table":            slices.Concat([]byte{'L', 1 << 2, 5, 2}, item),
+		"repeats a change before any": slices.Concat([]byte{'L', 1 << 1}, item),
+		"repeats a key":               {'L', 0, headSameKey, 1},
+		"entry count":                 {'L', 9 << 2, 0},
 	} {
 		var rd Reader
-		if _, err := rd.ReadLive(bad); !errors.Is(err, ErrFrame) {
-			t.Errorf("%s: %v, want ErrFrame", name, err)
+		if _, err := rd.ReadLive(bad); !errors.Is(err, ErrFrame) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want ErrFrame: %s", bad, err, want)
 		}
 		if len(rd.table.ids) != 0 || rd.cursor != nil {
-			t.Errorf("%s: the reader changed", name)
+			t.Errorf("%q: the reader changed", bad)
 		}
 	}
 }

@@ -50,6 +50,7 @@ type Writer struct {
 	key   string           // the last item's key
 	id    uint64           // the last delta id sent (client to node)
 	reps  []crdt.ReplicaID // the last item's replica table
+	steps []cursorStep     // the last cursor change written
 	// cursor is the last cursor sent (node to client).
 	cursor crdt.VersionVector
 }
@@ -61,6 +62,7 @@ type Reader struct {
 	key    string
 	id     uint64
 	reps   []crdt.ReplicaID
+	steps  []cursorStep
 	cursor crdt.VersionVector
 }
 
@@ -97,37 +99,58 @@ func (rd *Reader) ref(r *reader) (crdt.ReplicaID, error) {
 	return rd.table.ids[x-1], nil
 }
 
+// An item's head byte says what it shares with the direction's previous
+// item, and holds a small clock difference.
+const (
+	headSameKey  = 1 << 0 // the previous item's key
+	headSameReps = 1 << 1 // the previous item's replica list
+	headLogical  = 1 << 2 // a logical clock follows
+	headWallEsc  = 31     // head>>3: the wall difference follows as a varint
+)
+
 // appendItem writes one item; the last of a frame has no body length, its
 // body runs to the frame's end.
 //
-//	item := keyref clock replicas [uvarint(len(body))] body
-//	replicas := uvarint(n<<1 | 1) (the direction's previous item's table, n long) | uvarint(n<<1) ref*n
-//	keyref := 0 (the key of the direction's previous item) | uvarint(len(key)+1) key
-//	clock := uvarint(zigzag(wall-previous wall)<<1 | haslogical) [uvarint(logical)]
+//	item := head [key] [uvarint(zigzag(wall diff))] [uvarint(logical)] [replicas] [uvarint(len(body))] body
+//	head := zigzag(wall - previous wall) << 3 (31 << 3 if 31 or more) | logical<<2 | same replicas<<1 | same key
+//	key := uvarint(len(key)) key
+//	replicas := uvarint(bitmap<<1 | 1) (the table's ids at the bits set) | uvarint(n<<1) ref*n
 //	ref := uvarint(index+1) | 0 [16]byte
 func (w *Writer) appendItem(b []byte, it *Item, last bool) []byte {
-	if w.key == it.Key && it.Key != "" {
-		b = append(b, 0)
-	} else {
-		b = binary.AppendUvarint(b, uint64(len(it.Key))+1)
-		b = append(b, it.Key...)
-		w.key = it.Key
+	var head byte
+	sameKey := w.key == it.Key && it.Key != ""
+	sameReps := slices.Equal(it.Replicas, w.reps)
+	if sameKey {
+		head |= headSameKey
+	}
+	if sameReps {
+		head |= headSameReps
+	}
+	if it.Clock.Logical != 0 {
+		head |= headLogical
 	}
 	d := it.Clock.Wall - w.wall
 	w.wall = it.Clock.Wall
-	x := uint64(d<<1^d>>63) << 1
-	if it.Clock.Logical == 0 {
-		b = binary.AppendUvarint(b, x)
+	z := uint64(d<<1 ^ d>>63)
+	if z < headWallEsc {
+		head |= byte(z) << 3
 	} else {
-		b = binary.AppendUvarint(binary.AppendUvarint(b, x|1), uint64(it.Clock.Logical))
+		head |= headWallEsc << 3
 	}
-	if slices.Equal(it.Replicas, w.reps) {
-		b = binary.AppendUvarint(b, uint64(len(it.Replicas))<<1|1)
-	} else {
-		b = binary.AppendUvarint(b, uint64(len(it.Replicas))<<1)
-		for _, r := range it.Replicas {
-			b = w.appendRef(b, r)
-		}
+	b = append(b, head)
+	if !sameKey {
+		b = binary.AppendUvarint(b, uint64(len(it.Key)))
+		b = append(b, it.Key...)
+		w.key = it.Key
+	}
+	if z >= headWallEsc {
+		b = binary.AppendUvarint(b, z)
+	}
+	if it.Clock.Logical != 0 {
+		b = binary.AppendUvarint(b, uint64(it.Clock.Logical))
+	}
+	if !sameReps {
+		b = w.appendReplicas(b, it.Replicas)
 		w.reps = it.Replicas
 	}
 	if !last {
@@ -136,25 +159,91 @@ func (w *Writer) appendItem(b []byte, it *Item, last bool) []byte {
 	return append(b, it.Body...)
 }
 
+// maxBitmap is how many of the table's first ids a replica list may name
+// as a bitmap (the bitmap<<1|1 must fit a uint64).
+const maxBitmap = 63
+
+// appendReplicas writes an item's replica list (crdt's order: by id
+// bytes): as a bitmap over the table when every id is among its first 63,
+// else in full.
+//
+//	replicas := uvarint(bitmap<<1 | 1) | uvarint(n<<1) ref*n
+func (w *Writer) appendReplicas(b []byte, rs []crdt.ReplicaID) []byte {
+	var bits uint64
+	for _, r := range rs {
+		i, ok := w.table.index[r]
+		if !ok || i >= maxBitmap {
+			bits = 0
+			break
+		}
+		bits |= 1 << i
+	}
+	if bits != 0 || len(rs) == 0 {
+		return binary.AppendUvarint(b, bits<<1|1)
+	}
+	b = binary.AppendUvarint(b, uint64(len(rs))<<1)
+	for _, r := range rs {
+		b = w.appendRef(b, r)
+	}
+	return b
+}
+
+func (rd *Reader) replicas(r *reader) ([]crdt.ReplicaID, error) {
+	x, err := r.uvarint()
+	if err != nil {
+		return nil, r.errf("replica list")
+	}
+	if x&1 == 1 {
+		bits := x >> 1
+		var rs []crdt.ReplicaID
+		for i := 0; bits != 0; i++ {
+			if bits&1 == 1 {
+				if i >= len(rd.table.ids) {
+					return nil, r.errf("replica index %d beyond the table's %d", i, len(rd.table.ids))
+				}
+				rs = append(rs, rd.table.ids[i])
+			}
+			bits >>= 1
+		}
+		slices.SortFunc(rs, func(a, b crdt.ReplicaID) int { return slices.Compare(a[:], b[:]) })
+		return rs, nil
+	}
+	n := x >> 1
+	if n > uint64(r.left()) {
+		return nil, r.errf("replica count")
+	}
+	rs := make([]crdt.ReplicaID, n)
+	for i := range rs {
+		if rs[i], err = rd.ref(r); err != nil {
+			return nil, fmt.Errorf("replica %d: %w", i, err)
+		}
+		if i > 0 && slices.Compare(rs[i-1][:], rs[i][:]) >= 0 {
+			return nil, r.errf("replica list not sorted or has duplicates")
+		}
+	}
+	return rs, nil
+}
+
 // maxKey bounds a key in a frame; the node refuses longer ones anyway.
 const maxKey = 64 << 10
 
 func (rd *Reader) item(r *reader, last bool) (Item, error) {
 	var it Item
-	kr, err := r.uvarint()
+	head, err := r.byte()
 	if err != nil {
-		return it, fmt.Errorf("key: %w", err)
+		return it, fmt.Errorf("head: %w", err)
 	}
-	if kr == 0 {
+	if head&headSameKey != 0 {
 		if rd.key == "" {
 			return it, r.errf("an item repeats a key before any")
 		}
 		it.Key = rd.key
 	} else {
-		if kr-1 > maxKey {
-			return it, r.errf("key of %d bytes", kr-1)
+		kn, err := r.uvarint()
+		if err != nil || kn > maxKey {
+			return it, r.errf("key length")
 		}
-		k, err := r.bytes(int(kr - 1))
+		k, err := r.bytes(int(kn))
 		if err != nil {
 			return it, fmt.Errorf("key: %w", err)
 		}
@@ -164,17 +253,21 @@ func (rd *Reader) item(r *reader, last bool) (Item, error) {
 		it.Key = string(k)
 		rd.key = it.Key
 	}
-	x, err := r.uvarint()
-	if err != nil {
-		return it, fmt.Errorf("clock: %w", err)
+	z := uint64(head >> 3)
+	if z == headWallEsc {
+		if z, err = r.uvarint(); err != nil {
+			return it, fmt.Errorf("clock: %w", err)
+		}
+		if z < headWallEsc {
+			return it, r.errf("a small clock difference written long")
+		}
 	}
-	z := x >> 1
 	wall := rd.wall + (int64(z>>1) ^ -int64(z&1))
 	if wall < 0 || wall > crdt.MaxSafeInt {
 		return it, r.errf("clock %d out of range", wall)
 	}
 	it.Clock.Wall = wall
-	if x&1 == 1 {
+	if head&headLogical != 0 {
 		l, err := r.uvarint()
 		if err != nil {
 			return it, fmt.Errorf("clock: %w", err)
@@ -185,25 +278,14 @@ func (rd *Reader) item(r *reader, last bool) (Item, error) {
 		it.Clock.Logical = uint32(l)
 	}
 	rd.wall = wall
-	x, err = r.uvarint()
-	if err != nil {
-		return it, r.errf("replica count")
-	}
-	n := x >> 1
-	if x&1 == 1 {
-		if n != uint64(len(rd.reps)) {
-			return it, r.errf("%d replicas, the previous item had %d", n, len(rd.reps))
-		}
+	if head&headSameReps != 0 {
 		it.Replicas = rd.reps
 	} else {
-		if n > uint64(r.left()) {
-			return it, r.errf("replica count")
+		if it.Replicas, err = rd.replicas(r); err != nil {
+			return it, err
 		}
-		it.Replicas = make([]crdt.ReplicaID, n)
-		for i := range it.Replicas {
-			if it.Replicas[i], err = rd.ref(r); err != nil {
-				return it, fmt.Errorf("replica %d: %w", i, err)
-			}
+		if slices.Equal(it.Replicas, rd.reps) {
+			return it, r.errf("the previous replica list written again")
 		}
 		rd.reps = it.Replicas
 	}
@@ -219,10 +301,9 @@ func (rd *Reader) item(r *reader, last bool) (Item, error) {
 	return it, nil
 }
 
-// items reads n items, undoing every change to the reader if one fails.
-func (rd *Reader) items(r *reader) ([]Item, error) {
-	n, err := r.uvarint()
-	if err != nil || n == 0 || n > uint64(r.left()/3) {
+// items reads n items.
+func (rd *Reader) items(r *reader, n uint64) ([]Item, error) {
+	if n == 0 || n > uint64(r.left()) {
 		return nil, r.errf("item count")
 	}
 	its := make([]Item, 0, n)
@@ -236,21 +317,57 @@ func (rd *Reader) items(r *reader) ([]Item, error) {
 	return its, nil
 }
 
-// appendItems writes the item count and the items.
+// appendItems writes the items; the count went in the frame's header.
 func (w *Writer) appendItems(b []byte, its []*Item) []byte {
-	b = binary.AppendUvarint(b, uint64(len(its)))
 	for i, it := range its {
 		b = w.appendItem(b, it, i == len(its)-1)
 	}
 	return b
 }
 
-// appendCursor writes the entries of cur that differ from the last cursor
-// sent, by replica id, each as the difference from the last cursor's
-// entry (an entry either lacks counts as 0).
+// appendCount writes x with a flag for a frame of more than one item, and
+// the count if so.
+func appendCount(b []byte, x uint64, n int) []byte {
+	if n == 1 {
+		return binary.AppendUvarint(b, x<<1)
+	}
+	return binary.AppendUvarint(binary.AppendUvarint(b, x<<1|1), uint64(n))
+}
+
+// count reads what appendCount wrote: x, and the item count.
+func (r *reader) count() (x, n uint64, err error) {
+	v, err := r.uvarint()
+	if err != nil {
+		return 0, 0, err
+	}
+	if v&1 == 0 {
+		return v >> 1, 1, nil
+	}
+	if n, err = r.uvarint(); err != nil {
+		return 0, 0, err
+	}
+	if n < 2 {
+		return 0, 0, r.errf("a count of %d written long", n)
+	}
+	return v >> 1, n, nil
+}
+
+// cursorStep is one entry of a cursor's change: a replica's sequence
+// moved by d.
+type cursorStep struct {
+	r crdt.ReplicaID
+	d int64
+}
+
+// appendCursor writes how cur differs from the last cursor sent: the
+// entries that changed, by replica id, each as the difference from the
+// last cursor's entry (an entry either lacks counts as 0); or, when they
+// changed exactly as in the last cursor that changed (the common case of
+// a steady stream: the node's own entry one further), a flag alone.
 //
-//	cursor := uvarint(n) (ref uvarint(zigzag(seq - last seq)))*n
-func (w *Writer) appendCursor(b []byte, cur crdt.VersionVector) []byte {
+//	cursor := count(x) [(ref uvarint(zigzag(seq - last seq)))*m]
+//	x := 0 (unchanged) | 1 (the last change again) | m<<1 (m entries follow)
+func (w *Writer) appendCursor(b []byte, cur crdt.VersionVector, items int) []byte {
 	var changed []crdt.ReplicaID
 	for r, s := range cur {
 		if w.cursor[r] != s {
@@ -263,10 +380,21 @@ func (w *Writer) appendCursor(b []byte, cur crdt.VersionVector) []byte {
 		}
 	}
 	slices.SortFunc(changed, func(a, b crdt.ReplicaID) int { return slices.Compare(a[:], b[:]) })
-	b = binary.AppendUvarint(b, uint64(len(changed)))
-	for _, r := range changed {
-		d := int64(cur[r] - w.cursor[r])
-		b = binary.AppendUvarint(w.appendRef(b, r), uint64(d<<1^d>>63))
+	steps := make([]cursorStep, len(changed))
+	for i, r := range changed {
+		steps[i] = cursorStep{r, int64(cur[r] - w.cursor[r])}
+	}
+	switch {
+	case len(steps) == 0:
+		b = appendCount(b, 0, items)
+	case slices.Equal(steps, w.steps):
+		b = appendCount(b, 1, items)
+	default:
+		b = appendCount(b, uint64(len(steps))<<1, items)
+		for _, st := range steps {
+			b = binary.AppendUvarint(w.appendRef(b, st.r), uint64(st.d<<1^st.d>>63))
+		}
+		w.steps = steps
 	}
 	w.SetCursor(cur)
 	return b
@@ -283,45 +411,60 @@ func (rd *Reader) SetCursor(cur crdt.VersionVector) { rd.cursor = cur.Clone() }
 // Cursor is the last cursor received.
 func (rd *Reader) Cursor() crdt.VersionVector { return rd.cursor.Clone() }
 
-func (rd *Reader) readCursor(r *reader) error {
-	n, err := r.uvarint()
-	if err != nil || n > uint64(r.left()/2) {
-		return r.errf("cursor entry count")
+// readCursor reads a cursor and returns the frame's item count.
+func (rd *Reader) readCursor(r *reader) (uint64, error) {
+	x, items, err := r.count()
+	if err != nil || x > 1 && (x&1 == 1 || x>>1 > uint64(r.left()/2)) {
+		return 0, r.errf("cursor entry count")
+	}
+	steps := rd.steps
+	switch {
+	case x == 0:
+		steps = nil
+	case x == 1:
+		if len(steps) == 0 {
+			return 0, r.errf("a cursor repeats a change before any")
+		}
+	default:
+		steps = make([]cursorStep, x>>1)
+		for i := range steps {
+			id, err := rd.ref(r)
+			if err != nil {
+				return 0, fmt.Errorf("cursor: %w", err)
+			}
+			if i > 0 && slices.Compare(steps[i-1].r[:], id[:]) >= 0 {
+				return 0, r.errf("cursor entries not sorted")
+			}
+			z, err := r.uvarint()
+			if err != nil {
+				return 0, fmt.Errorf("cursor: %w", err)
+			}
+			if z == 0 {
+				return 0, r.errf("cursor entry %s unchanged", id)
+			}
+			steps[i] = cursorStep{id, int64(z>>1) ^ -int64(z&1)}
+		}
+		if slices.Equal(steps, rd.steps) {
+			return 0, r.errf("the last cursor change written again")
+		}
+		rd.steps = steps
 	}
 	cur := rd.cursor.Clone()
 	if cur == nil {
 		cur = crdt.VersionVector{}
 	}
-	var last crdt.ReplicaID
-	for i := uint64(0); i < n; i++ {
-		id, err := rd.ref(r)
-		if err != nil {
-			return fmt.Errorf("cursor: %w", err)
+	for _, st := range steps {
+		if st.d < 0 && uint64(-st.d) > cur[st.r] {
+			return 0, r.errf("cursor entry %s below 0", st.r)
 		}
-		if i > 0 && slices.Compare(last[:], id[:]) >= 0 {
-			return r.errf("cursor entries not sorted")
-		}
-		last = id
-		z, err := r.uvarint()
-		if err != nil {
-			return fmt.Errorf("cursor: %w", err)
-		}
-		if z == 0 {
-			return r.errf("cursor entry %s unchanged", id)
-		}
-		d := int64(z>>1) ^ -int64(z&1)
-		if d < 0 && uint64(-d) > cur[id] {
-			return r.errf("cursor entry %s below 0", id)
-		}
-		s := cur[id] + uint64(d)
-		if s == 0 {
-			delete(cur, id)
+		if s := cur[st.r] + uint64(st.d); s == 0 {
+			delete(cur, st.r)
 		} else {
-			cur[id] = s
+			cur[st.r] = s
 		}
 	}
 	rd.cursor = cur
-	return nil
+	return items, nil
 }
 
 // save and restore undo a failed read.
@@ -331,14 +474,15 @@ type saved struct {
 	key    string
 	id     uint64
 	reps   []crdt.ReplicaID
+	steps  []cursorStep
 	cursor crdt.VersionVector
 }
 
 func (rd *Reader) save() saved {
-	return saved{len(rd.table.ids), rd.wall, rd.key, rd.id, rd.reps, rd.cursor}
+	return saved{len(rd.table.ids), rd.wall, rd.key, rd.id, rd.reps, rd.steps, rd.cursor}
 }
 
 func (rd *Reader) restore(s saved) {
 	rd.table.truncate(s.n)
-	rd.wall, rd.key, rd.id, rd.reps, rd.cursor = s.wall, s.key, s.id, s.reps, s.cursor
+	rd.wall, rd.key, rd.id, rd.reps, rd.steps, rd.cursor = s.wall, s.key, s.id, s.reps, s.steps, s.cursor
 }
