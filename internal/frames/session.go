@@ -11,8 +11,9 @@ import (
 
 // MaxTable is how many replica ids one direction of a session names by
 // index. A replica first seen after the table is full is sent in full
-// every time; both ends know when that is, so they agree.
-const MaxTable = 4096
+// every time; both ends know when that is, so they agree. It bounds what a
+// client's session costs the node in memory (some 70 KB).
+const MaxTable = 1024
 
 // ErrFrame is wrapped by every error of a frame that does not decode.
 var ErrFrame = errors.New("frame does not decode")
