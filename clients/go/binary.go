@@ -133,6 +133,9 @@ func snapshotFrame(data []byte) (*inMsg, []remoteState, bool, error) {
 			return nil, nil, false, fmt.Errorf("cursor: %w", err)
 		}
 	} else {
+		if !json.Valid(pos) {
+			return nil, nil, false, fmt.Errorf("resume position is not JSON")
+		}
 		m.Resume = json.RawMessage(pos)
 	}
 	b, err := crdt.UnmarshalBatch(r[k+int(n):])

@@ -313,7 +313,7 @@ func (cn *conn) writeLoop() {
 		for _, f := range out {
 			_ = cn.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 			mt := websocket.TextMessage
-			if f[0] != '{' { // a JSON message is an object; the rest are binary2 frames
+			if len(f) > 0 && f[0] != '{' { // a JSON message is an object; the rest are binary2 frames
 				mt = websocket.BinaryMessage
 			}
 			if err := cn.ws.WriteMessage(mt, f); err != nil {
