@@ -53,6 +53,7 @@ func (c *wsConn) catchUp(s *wsSub) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
+	c.sentCursor(cursor)
 	return true, c.writeFrame(websocket.TextMessage, protocol.Catchup, marshalWS(struct {
 		T      string          `json:"t"`
 		Sub    uint64          `json:"sub"`
@@ -101,6 +102,9 @@ func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e logEntry) error {
 	b, err := crdt.UnmarshalBatch(e.raw)
 	if err != nil {
 		return nil // the replicator drops these too
+	}
+	if c.compact {
+		return c.writeCompactLog(s, cursor, b)
 	}
 	for _, it := range b.Items {
 		if !s.matches(it.Key) {

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/frames"
 	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
@@ -65,7 +66,13 @@ type wsConn struct {
 	grant   *Grant
 	replica crdt.ReplicaID
 	connID  string // names the connection in presence states
-	binary  bool
+	binary  bool   // snapshots and deltas in binary frames
+	// compact is the compact binary form (internal/frames): deltas in
+	// multi-item frames written against the session's state, out (fw,
+	// writer only) and in (fr, reader only).
+	compact bool
+	fw      frames.Writer
+	fr      frames.Reader
 	resume  crdt.VersionVector // hello's cursor; nil without one
 
 	mu   sync.Mutex

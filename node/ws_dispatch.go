@@ -277,6 +277,10 @@ func (c *wsConn) handleBinary(data []byte) {
 		c.replyError(nil, protocol.BadMessage, `binary frames need "encoding":"binary" in hello`)
 		return
 	}
+	if c.compact {
+		c.handleCompact(data)
+		return
+	}
 	if len(data) == 0 || data[0] != 'D' {
 		c.replyError(nil, protocol.BadMessage, "unknown binary message")
 		return

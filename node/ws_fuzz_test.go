@@ -97,15 +97,7 @@ func FuzzWSMessage(f *testing.F) {
 	for _, s := range bin {
 		f.Add(true, s)
 	}
-	cfg := testConfig(f, "fuzz")
-	cfg.UnseenDotsWait = 0 // nothing else writes: waiting could not help
-	n, err := Open(cfg)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { n.Close() })
-	h := NewWSHandler(n, WSOptions{Rate: 1e12, Burst: 1 << 30})
-	f.Cleanup(func() { h.Close() })
+	n, h := fuzzWSNode(f)
 	f.Fuzz(func(t *testing.T, isBinary bool, data []byte) {
 		c := newWSConn(h, nil)
 		defer c.cancel()
@@ -117,26 +109,46 @@ func FuzzWSMessage(f *testing.F) {
 		}
 		c.deltas.Wait()
 		checkOnlyOwnDots(t, n, c.replica, isBinary, data)
-		for {
-			select {
-			case m := <-c.send:
-				if m.kind == outFrame {
-					var v map[string]any
-					if err := json.Unmarshal(m.frame, &v); err != nil || v["t"] == nil {
-						t.Fatalf("reply %q to %q is not a message: %v", m.frame, data, err)
-					}
-				}
-				continue
-			default:
-			}
-			break
-		}
+		checkReplies(t, c, data)
 		c.mu.Lock()
 		for _, s := range c.subs {
 			h.hub.remove(s)
 		}
 		c.mu.Unlock()
 	})
+}
+
+// fuzzWSNode is a node and its WebSocket handler for a fuzz target, with
+// no rate limit.
+func fuzzWSNode(f *testing.F) (*Node, *WSHandler) {
+	cfg := testConfig(f, "fuzz")
+	cfg.UnseenDotsWait = 0 // nothing else writes: waiting could not help
+	n, err := Open(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { n.Close() })
+	h := NewWSHandler(n, WSOptions{Rate: 1e12, Burst: 1 << 30})
+	f.Cleanup(func() { h.Close() })
+	return n, h
+}
+
+// checkReplies takes what c queued: every reply must be one JSON message.
+func checkReplies(t *testing.T, c *wsConn, data []byte) {
+	for {
+		select {
+		case m := <-c.send:
+			if m.kind == outFrame {
+				var v map[string]any
+				if err := json.Unmarshal(m.frame, &v); err != nil || v["t"] == nil {
+					t.Fatalf("reply %q to %q is not a message: %v", m.frame, data, err)
+				}
+			}
+			continue
+		default:
+		}
+		return
+	}
 }
 
 // checkOnlyOwnDots runs the client rule's promise on whatever the message

@@ -56,7 +56,7 @@ func (c *wsConn) hello() bool {
 		return false
 	}
 	id, err := parseLowerUUID(m.Replica)
-	if err != nil || (m.Encoding != "" && m.Encoding != "json" && m.Encoding != "binary") {
+	if err != nil || (m.Encoding != "" && m.Encoding != "json" && m.Encoding != "binary" && m.Encoding != protocol.EncodingCompact) {
 		c.closeWith(protocol.CloseHelloRequired, "hello_required")
 		return false
 	}
@@ -74,7 +74,9 @@ func (c *wsConn) hello() bool {
 	if !c.authenticate(m.Token, id) {
 		return false
 	}
-	c.replica, c.binary = id, m.Encoding == "binary"
+	c.replica = id
+	c.binary = m.Encoding == "binary" || m.Encoding == protocol.EncodingCompact
+	c.compact = m.Encoding == protocol.EncodingCompact
 	c.connID = c.n.presence.newConn()
 	c.log = c.log.With("replica", id.String())
 	if c.grant != nil {

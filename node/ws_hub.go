@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/frames"
 )
 
 // wsSub is one subscription of one connection: a key, or a prefix.
@@ -132,6 +133,9 @@ type liveChange struct {
 	binOnce  sync.Once
 	bin      []byte
 	binErr   error
+	itemOnce sync.Once
+	item     frames.Item
+	itemErr  error
 }
 
 // presenceChanged hands a presence change to every connection subscribed

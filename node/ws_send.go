@@ -101,7 +101,11 @@ func (c *wsConn) writeLoop() {
 		} else {
 			select {
 			case m := <-c.send:
-				err = c.write(m)
+				if m.kind == outLive && c.compact {
+					err = c.writeLiveBatch(m.live, true)
+				} else {
+					err = c.write(m)
+				}
 			case <-c.wake:
 			case <-ping.C():
 				err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteTimeout))
@@ -143,6 +147,9 @@ func (c *wsConn) write(m wsOut) error {
 		c.presHeld = true
 		return c.writeFrame(websocket.TextMessage, m.t, m.frame)
 	case outLive:
+		if c.compact {
+			return c.writeLiveBatch(m.live, false)
+		}
 		if !c.wants(m.live.key) {
 			return nil // unsubscribed since
 		}

@@ -232,6 +232,7 @@ func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor 
 		if done {
 			b = append(b, 1)
 			cj = cursor.JSON()
+			c.sentCursor(cursor)
 		} else {
 			b = append(b, 0)
 		}

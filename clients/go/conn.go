@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/lattice-sync/lattice/internal/frames"
 	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
@@ -42,6 +43,11 @@ type conn struct {
 	refused  map[string]string // targets the node refused, with the code
 	presence map[string]string // this client's presence states sent on this connection
 	resumes  bool              // the node's welcome lists snapshot_resume
+	// The compact binary form's session state (Options.Binary): fw for
+	// what this client sends (guarded by c.mu, and frames are written in
+	// the order owed makes them), fr for what the node sends (reader only).
+	fw frames.Writer
+	fr frames.Reader
 }
 
 // kick tells the writer there may be something to send.
@@ -159,11 +165,15 @@ func (c *Client) session() (bool, error) {
 		}
 		cn.heard.Store(time.Now().UnixMilli())
 		_ = ws.SetReadDeadline(time.Now().Add(2*c.set.pingInterval + writeTimeout))
-		if mt != websocket.TextMessage {
+		switch {
+		case mt == websocket.TextMessage:
+			c.handle(cn, data)
+		case c.set.binary:
+			c.handleBinary(cn, data)
+		default:
 			c.report("bad_message", "a binary frame arrived, but this client asked for JSON", "")
 			continue
 		}
-		c.handle(cn, data)
 		if err := cn.fatalErr(); err != nil {
 			if !started {
 				close(writerDone)
@@ -264,6 +274,9 @@ func (e *handshakeError) Unwrap() error { return e.err }
 // cursor speaks for), so the node catches up exactly those.
 func (c *Client) helloLocked(token string) []byte {
 	m := helloMsg{T: protocol.Hello, V: protocol.Version, Replica: c.replica.String(), Token: token, Encoding: protocol.EncodingJSON}
+	if c.set.binary {
+		m.Encoding = protocol.EncodingCompact
+	}
 	if c.cursor != nil && len(c.synced) > 0 {
 		m.Cursor = c.cursor
 	}
@@ -280,7 +293,7 @@ func (cn *conn) writeLoop() {
 	defer ping.Stop()
 	cn.kick()
 	for {
-		var frames [][]byte
+		var out [][]byte
 		select {
 		case <-cn.ctx.Done():
 			return
@@ -293,13 +306,17 @@ func (cn *conn) writeLoop() {
 			c.mu.Lock()
 			b, _ := json.Marshal(pingMsg{T: protocol.Ping, ID: c.nextIDLocked()})
 			c.mu.Unlock()
-			frames = append(frames, b)
+			out = append(out, b)
 		case <-cn.wakeup:
-			frames = cn.owed()
+			out = cn.owed()
 		}
-		for _, f := range frames {
+		for _, f := range out {
 			_ = cn.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := cn.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+			mt := websocket.TextMessage
+			if len(f) > 0 && f[0] != '{' { // a JSON message is an object; the rest are binary2 frames
+				mt = websocket.BinaryMessage
+			}
+			if err := cn.ws.WriteMessage(mt, f); err != nil {
 				cn.ws.Close()
 				return
 			}
@@ -315,10 +332,10 @@ func (cn *conn) owed() [][]byte {
 	if c.conn != cn || !cn.welcomed {
 		return nil
 	}
-	var frames [][]byte
+	var out [][]byte
 	for _, id := range cn.unsubs {
 		b, _ := json.Marshal(unsubMsg{T: protocol.Unsub, ID: id})
-		frames = append(frames, b)
+		out = append(out, b)
 	}
 	cn.unsubs = nil
 	for t := range c.subs {
@@ -340,20 +357,27 @@ func (cn *conn) owed() [][]byte {
 			m.Key = &k
 		}
 		b, _ := json.Marshal(m)
-		frames = append(frames, b)
+		out = append(out, b)
 	}
-	frames = append(frames, cn.presenceOwedLocked()...)
+	out = append(out, cn.presenceOwedLocked()...)
 	inFlight := 0
 	for _, p := range c.pending {
 		if p.conn == cn {
 			inFlight++
 		}
 	}
+	var send []*pendingDelta // binary2: framed together below
 	for _, p := range c.pending {
 		if inFlight >= maxInFlight {
 			break
 		}
 		if p.conn == cn {
+			continue
+		}
+		if c.set.binary {
+			p.conn = cn
+			inFlight++
+			send = append(send, p)
 			continue
 		}
 		d, err := p.delta.MarshalJSON()
@@ -364,7 +388,7 @@ func (cn *conn) owed() [][]byte {
 		p.conn = cn
 		inFlight++
 		b, _ := json.Marshal(deltaMsg{T: protocol.Delta, ID: p.id, Key: p.key, Delta: d})
-		frames = append(frames, b)
+		out = append(out, b)
 	}
-	return frames
+	return append(out, cn.deltaFramesLocked(send)...)
 }

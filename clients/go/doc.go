@@ -3,7 +3,7 @@
 // copy of the keys it touches in a Badger directory the app chooses,
 // applies edits to it at once, with or without a network, and syncs with
 // any node of a cluster over the WebSocket protocol of docs/protocol.md
-// (JSON encoding).
+// (JSON encoding, or the compact binary form with Options.Binary).
 //
 //	c, err := lattice.Open(&lattice.Options{
 //		Dir:  filepath.Join(appDir, "replica"),

@@ -58,6 +58,13 @@ type Options struct {
 	OnPresence PresenceHandler
 	// Logger receives debug logs (Go only). Default: discarded.
 	Logger *slog.Logger
+	// Binary speaks the compact binary form of the protocol (hello
+	// "encoding":"binary2", docs/protocol.md "Compact binary form"):
+	// several deltas per frame, each replica id once per session, the
+	// cursor as what changed. Every node in URLs must list "binary2" in
+	// its welcome's features; an older one refuses the hello (4002).
+	// Default false: JSON.
+	Binary bool
 }
 
 // settings is Options validated, with defaults filled in.
@@ -75,6 +82,7 @@ type settings struct {
 	onError        ErrorHandler
 	onPresence     PresenceHandler
 	log            *slog.Logger
+	binary         bool
 }
 
 func (o *Options) settings() (*settings, error) {
@@ -93,6 +101,7 @@ func (o *Options) settings() (*settings, error) {
 		onError:        o.OnError,
 		onPresence:     o.OnPresence,
 		log:            o.Logger,
+		binary:         o.Binary,
 	}
 	if s.backoffMax < s.backoffInitial {
 		s.backoffMax = s.backoffInitial

@@ -2,8 +2,8 @@ package lattice
 
 import "encoding/json"
 
-// The messages of docs/protocol.md that this client sends and reads (JSON
-// encoding only).
+// The messages of docs/protocol.md that this client sends and reads as
+// JSON; the frames of the compact binary form are in binary.go.
 
 type helloMsg struct {
 	T        string            `json:"t"`

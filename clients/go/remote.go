@@ -50,7 +50,15 @@ func (c *Client) handle(cn *conn, data []byte) {
 		}
 		states = append(states, remoteState{m.Key, d})
 	}
+	c.handleMsg(cn, &m, states, incomplete)
+}
 
+// handleMsg processes a message decoded from either encoding, with the
+// states it carries decoded; incomplete says a snapshot page lost some.
+func (c *Client) handleMsg(cn *conn, m *inMsg, states []remoteState, incomplete bool) {
+	if c.set.binary && m.Cursor != nil && (m.T == protocol.Catchup || m.T == protocol.Snapshot && m.Done) {
+		cn.sawCursor(m.Cursor)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn != cn || c.closed {
@@ -123,10 +131,10 @@ func (c *Client) handle(cn *conn, data []byte) {
 			cn.kick() // room in flight
 		}
 	case protocol.Error:
-		c.nodeErrorLocked(cn, &m, &b)
+		c.nodeErrorLocked(cn, m, &b)
 	case protocol.Pong:
 	case protocol.Presence:
-		c.onPresenceLocked(&m)
+		c.onPresenceLocked(m)
 	default:
 		// Unknown types are ignored, as unknown fields are: a later minor
 		// version may add them.

@@ -16,6 +16,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/frames"
+	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
 type sizeWrite struct {
@@ -102,10 +104,12 @@ func benchSize(env *benchEnv) ([]row, error) {
 		return nil, err
 	}
 	n := float64(len(w.writes))
-	// Client to node: the binary client delta frame of each set.
+	// Client to node: the binary2 client frame of each set, each replica
+	// a session of its own.
 	var clientBytes, deltaBytes int
+	sessions := make([]frames.Writer, len(w.replicas))
 	for k, d := range w.deltas {
-		f, err := deltaFrame(uint64(k+1), "m", d, w.clocks[k])
+		f, err := compactFrame(&sessions[w.writes[k].replica], uint64(k+1), "m", d, w.clocks[k])
 		if err != nil {
 			return nil, err
 		}
@@ -143,10 +147,10 @@ func benchSize(env *benchEnv) ([]row, error) {
 	rows := []row{
 		{Metric: "wire bytes per map set, client → server", Lattice: float64(clientBytes) / n, Unit: "B",
 			BaseName: "Yjs", Target: "<= 0.6",
-			Note: "Lattice: the binary client delta frame ('D', id, one-item crdt.Batch: clock, replica table, key \"m\", delta), mean over the workload. Yjs: the y-websocket message (messageSync, messageYjsUpdate, update) of each set, mean."},
+			Note: "Lattice: the compact binary (binary2) client frame of each set ('B', id, one item: key, clock as a difference from the session's last, the replicas by session index, the crdt body), each writer a session of its own, mean over the workload. Yjs: the y-websocket message (messageSync, messageYjsUpdate, update) of each set, mean."},
 		{Metric: "wire bytes per map set, server → subscriber", Lattice: liveMean, Unit: "B",
 			BaseName: "Yjs", Target: "<= 0.6",
-			Note: fmt.Sprintf("Lattice: the binary live delta frames ('d', cursor JSON, one-item batch) a node sent to a subscriber for the workload's first %d sets, written by three clients. Yjs: the y-websocket server forwards the same message it received.", min(env.sizes.WireSets, len(w.writes)))},
+			Note: fmt.Sprintf("Lattice: the compact binary (binary2) live frames ('L', the cursor's changed entries, the items as above) a node sent to a subscriber for the workload's first %d sets, written by three clients. Yjs: the y-websocket server forwards the same message it received.", min(env.sizes.WireSets, len(w.writes)))},
 		{Metric: "encoded delta per map set, no framing", Lattice: float64(deltaBytes) / n, Unit: "B", BaseName: "Yjs update",
 			Note: "informational: crdt binary encoding of the delta alone (its own replica table included) against the Yjs update alone."},
 		{Metric: "map set inside one batch naming its writers once", Lattice: float64(len(all)-len(empty)) / n, Unit: "B", BaseName: "Yjs update",
@@ -186,14 +190,14 @@ func liveFrameBytes(env *benchEnv, w *sizeWorkload) (float64, error) {
 	snap := make(chan struct{})
 	var once sync.Once
 	all := make(chan struct{})
-	sub, err := dialClient(bn.url, true, false, func(f frame) {
+	sub, err := dialClientEnc(uuid.New(), bn.url, protocol.EncodingCompact, false, func(f frame) {
 		if isSnapshotDone(f) {
 			once.Do(func() { close(snap) })
 			return
 		}
-		if f.mt == websocket.BinaryMessage && len(f.data) > 0 && f.data[0] == 'd' {
+		if n, ok := liveCount(f); ok {
 			bytes.Add(int64(len(f.data)))
-			if got.Add(1) == int64(total) {
+			if v := got.Add(int64(n)); v >= int64(total) && v-int64(n) < int64(total) {
 				close(all)
 			}
 		}
@@ -212,7 +216,7 @@ func liveFrameBytes(env *benchEnv, w *sizeWorkload) (float64, error) {
 	}
 	var writers []*wsClient
 	for _, r := range w.replicas {
-		c, err := dialClientAs(r, bn.url, true, true, nil)
+		c, err := dialClientEnc(r, bn.url, protocol.EncodingCompact, true, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -221,7 +225,7 @@ func liveFrameBytes(env *benchEnv, w *sizeWorkload) (float64, error) {
 	}
 	for k := 0; k < total; k++ {
 		c := writers[w.writes[k].replica]
-		f, err := deltaFrame(uint64(k+1), "m", w.deltas[k], w.clocks[k])
+		f, err := compactFrame(&c.fw, uint64(k+1), "m", w.deltas[k], w.clocks[k])
 		if err != nil {
 			return 0, err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/frames"
 	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/node"
 )
@@ -115,6 +116,10 @@ type wsClient struct {
 	errs    atomic.Int64
 	done    chan struct{}
 	onFrame func(f frame)
+	// compact: the session speaks binary2 (internal/frames); fw is its
+	// client-to-node side, written under wmu's caller's order.
+	compact bool
+	fw      frames.Writer
 }
 
 var benchDialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096}
@@ -127,17 +132,22 @@ func dialClient(url string, binaryEnc bool, wantAcks bool, onFrame func(frame)) 
 
 // dialClientAs is dialClient with a given replica id.
 func dialClientAs(replica crdt.ReplicaID, url string, binaryEnc bool, wantAcks bool, onFrame func(frame)) (*wsClient, error) {
+	enc := protocol.EncodingJSON
+	if binaryEnc {
+		enc = protocol.EncodingBinary
+	}
+	return dialClientEnc(replica, url, enc, wantAcks, onFrame)
+}
+
+// dialClientEnc is dialClientAs with the encoding named as in hello.
+func dialClientEnc(replica crdt.ReplicaID, url string, enc string, wantAcks bool, onFrame func(frame)) (*wsClient, error) {
 	c, _, err := benchDialer.Dial(url, nil)
 	if err != nil {
 		return nil, err
 	}
-	w := &wsClient{c: c, replica: replica, obj: crdt.NewObject(), done: make(chan struct{}), onFrame: onFrame}
+	w := &wsClient{c: c, replica: replica, obj: crdt.NewObject(), done: make(chan struct{}), onFrame: onFrame, compact: enc == protocol.EncodingCompact}
 	if wantAcks {
 		w.ackCh = make(chan struct{}, 1<<20)
-	}
-	enc := "json"
-	if binaryEnc {
-		enc = "binary"
 	}
 	hello, _ := json.Marshal(map[string]any{"t": protocol.Hello, "v": protocol.Version, "replica": w.replica.String(), "encoding": enc})
 	if err := c.WriteMessage(websocket.TextMessage, hello); err != nil {
@@ -221,7 +231,20 @@ func (w *wsClient) setFrame(id uint64, key, field string, value int64, now crdt.
 	if err != nil {
 		return nil, err
 	}
+	if w.compact {
+		return compactFrame(&w.fw, id, key, d, now)
+	}
 	return deltaFrame(id, key, d, now)
+}
+
+// compactFrame is the binary2 client frame of one delta, written against
+// the session state fw (frames must then be sent in the order made).
+func compactFrame(fw *frames.Writer, id uint64, key string, d *crdt.Object, now crdt.Timestamp) ([]byte, error) {
+	it, err := frames.NewItem(key, d, now)
+	if err != nil {
+		return nil, err
+	}
+	return fw.AppendDeltas(nil, id, []*frames.Item{&it}), nil
 }
 
 func deltaFrame(id uint64, key string, d *crdt.Object, now crdt.Timestamp) ([]byte, error) {
@@ -248,6 +271,14 @@ func liveDelta(f frame) (*crdt.Object, error) {
 		return nil, fmt.Errorf("live delta: %v", err)
 	}
 	return b.Items[0].Delta, nil
+}
+
+// liveCount is how many deltas a binary2 live frame holds.
+func liveCount(f frame) (int, bool) {
+	if f.mt != websocket.BinaryMessage {
+		return 0, false
+	}
+	return frames.LiveCount(f.data)
 }
 
 // isSnapshotDone reports a frame that ends a subscription's snapshot, in

@@ -31,13 +31,20 @@ const (
 	// FeatureSnapshotResume: snapshot pages carry "resume" and sub accepts
 	// it (docs/protocol.md, "Resumable snapshots").
 	FeatureSnapshotResume = "snapshot_resume"
+	// FeatureCompact: hello accepts "encoding":"binary2", the compact
+	// binary form (docs/protocol.md, "Compact binary form").
+	FeatureCompact = "binary2"
 )
 
 // Features is every feature this version of the node supports.
-var Features = []string{FeatureSnapshotResume}
+var Features = []string{FeatureSnapshotResume, FeatureCompact}
 
 // Encodings a client may ask for in hello.
 const (
 	EncodingJSON   = "json"
 	EncodingBinary = "binary"
+	// EncodingCompact is the compact binary form (internal/frames):
+	// multi-delta frames, a per-session replica table, the cursor as a
+	// difference.
+	EncodingCompact = "binary2"
 )
