@@ -52,6 +52,10 @@ import (
 // version 2 with ErrVersion.
 const binaryVersion = 2
 
+// BinaryVersion is the version byte every binary encoding written here
+// starts with, for code that splits or rebuilds encodings (internal/frames).
+const BinaryVersion = binaryVersion
+
 // binaryVersionFirst is the oldest version still read.
 const binaryVersionFirst = 1
 

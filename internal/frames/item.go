@@ -23,8 +23,8 @@ type Item struct {
 }
 
 // batchVersion is the crdt binary encoding version this package splits
-// and rebuilds (crdt/codec_binary.go).
-const batchVersion = 1
+// and rebuilds (crdt/codec_binary.go): the one crdt writes.
+const batchVersion = crdt.BinaryVersion
 
 // NewItem encodes d as the one-item batch of key at clock and splits it.
 func NewItem(key string, d *crdt.Object, clock crdt.Timestamp) (Item, error) {
