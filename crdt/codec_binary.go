@@ -439,7 +439,13 @@ func (r *reader) body(h *header) (*Object, error) {
 		o.meta.Types = ts
 	}
 	var roots TypeSet
-	var spans, dead []Entry // every entry, and the deleted text pieces
+	// The live entries, whose dots the object's dot index holds and which
+	// must therefore be in one leaf each, and the deleted text pieces. A
+	// deleted piece only holds a place in its text, so its dots may also be
+	// in a piece of another text: only a forged history makes one (a
+	// replica that minted a dot twice), and the join of two such states
+	// keeps both deleted, which must still decode.
+	var spans, dead []Entry
 	leaves := make([]leafItem, 0, nleaves)
 	live := 0 // live dots, to size the dot index once
 	prev := ""
@@ -481,10 +487,10 @@ func (r *reader) body(h *header) (*Object, error) {
 			return nil, err
 		}
 		for _, e := range es {
-			spans = append(spans, e)
 			if !e.live() {
 				dead = append(dead, e)
 			} else {
+				spans = append(spans, e)
 				live += int(e.span())
 			}
 		}
