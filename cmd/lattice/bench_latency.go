@@ -12,9 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/node"
 	"github.com/lattice-sync/lattice/transport"
 )
@@ -67,7 +69,7 @@ func benchLatency(env *benchEnv) ([]row, error) {
 	bound := 3*env.fsync.p99 + 5
 	boundName := "3 × disk fsync p99 + 5 ms"
 	sameNote := note + " The bound is the target of issue #12: a live delta at most one commit behind its write, a commit costing one sync, with room for a sync that waits for the one before it; the disk's fsync p99 is row 0's, from the same run."
-	crowdNote := sameNote + fmt.Sprintf(" Here %s subscribers on A read every delta; one of them timestamps.", groupThousands(int64(s.LatencySubs)))
+	crowdNote := sameNote + fmt.Sprintf(" Here %s subscribers on A read every delta: one of them (binary) timestamps, the others speak the compact encoding (binary2).", groupThousands(int64(s.LatencySubs)))
 	return []row{
 		{Metric: "p50 write on A → subscriber on B", Lattice: median(p50B), Base: median(p50A), Unit: "ms", BaseName: "subscriber on A", Note: note},
 		{Metric: "p99 write on A → subscriber on B", Lattice: median(p99B), Base: median(p99A), Unit: "ms", BaseName: "subscriber on A", Target: "<= 3", Note: note},
@@ -83,11 +85,13 @@ type crowd struct {
 	subs    int           // subscriptions made, for their ids
 }
 
-// dialCrowd connects n binary clients to bn.
+// dialCrowd connects n clients to bn that speak the compact binary
+// encoding (binary2), as a crowd of subscribers would: every delta queued
+// for one of them goes out in one frame.
 func dialCrowd(bn *benchNode, n int) (*crowd, error) {
 	cr := &crowd{snaps: make(chan struct{}, n)}
 	for i := 0; i < n; i++ {
-		c, err := dialClient(bn.url, true, false, func(f frame) {
+		c, err := dialClientEnc(uuid.New(), bn.url, protocol.EncodingCompact, false, func(f frame) {
 			if isSnapshotDone(f) {
 				cr.snaps <- struct{}{}
 			}
