@@ -461,9 +461,11 @@ func (n *Node) execJoin(txn *batchKV, st *stage, r *writeReq) (*crdt.Object, err
 		floor := n.logs.floor[r.origin]
 		n.mu.Unlock()
 		for _, seq := range r.drop {
-			if seq > floor {
+			if seq > floor { // checked before any delete: a refusal writes nothing
 				return nil, fmt.Errorf("truncating %s: entry %d is above the floor %d", r.origin, seq, floor)
 			}
+		}
+		for _, seq := range r.drop {
 			if err := txn.del(logKey(r.origin, seq)); err != nil {
 				return nil, err
 			}

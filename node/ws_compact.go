@@ -17,7 +17,7 @@ import (
 
 // Bounds on one live frame: it ends at whichever comes first.
 const (
-	maxFrameItems = 512
+	maxFrameItems = frames.MaxItems
 	maxFrameBytes = 256 << 10
 )
 

@@ -18,16 +18,18 @@ import (
 // frames and snapshot pages in 's' frames; the rest stays JSON.
 
 // deltaFramesLocked frames pending deltas: one frame per run of
-// consecutive ids. The caller holds c.mu; the frames must be written in
+// consecutive ids, of at most frames.MaxItems deltas and about
+// maxDeltaFrameBytes. The caller holds c.mu; the frames must be written in
 // the order returned, as cn.fw now stands past them.
 func (cn *conn) deltaFramesLocked(ps []*pendingDelta) [][]byte {
 	var out [][]byte
 	var run []*frames.Item
 	var first uint64
+	size := 0
 	flush := func() {
 		if len(run) > 0 {
 			out = append(out, cn.fw.AppendDeltas(nil, first, run))
-			run = nil
+			run, size = nil, 0
 		}
 	}
 	for _, p := range ps {
@@ -37,15 +39,20 @@ func (cn *conn) deltaFramesLocked(ps []*pendingDelta) [][]byte {
 			cn.c.reportLocked("invalid_delta", fmt.Sprintf("encoding pending delta for %q: %v", p.key, err), p.key)
 			continue
 		}
-		if len(run) == 0 || first+uint64(len(run)) != p.id {
+		if len(run) == 0 || first+uint64(len(run)) != p.id || len(run) == frames.MaxItems || size+len(it.Body)+len(it.Key) > maxDeltaFrameBytes {
 			flush()
 			first = p.id
 		}
 		run = append(run, &it)
+		size += len(it.Body) + len(it.Key)
 	}
 	flush()
 	return out
 }
+
+// maxDeltaFrameBytes is about where a frame of pending deltas ends, well
+// under the node's frame limit.
+const maxDeltaFrameBytes = 256 << 10
 
 // itemClock is the clock a delta is framed with: its newest timestamp, so
 // its timestamps take a byte or two; now for one without timestamps.

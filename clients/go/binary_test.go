@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/frames"
 )
 
 // TestBinaryClientConverges: a client on the compact binary form and one
@@ -69,5 +72,38 @@ func TestBinaryClientConverges(t *testing.T) {
 	})
 	if v, _ := a.Get(prefix + "counter"); v != fmt.Sprint(counter) {
 		t.Errorf("counter %s, want %d", v, counter)
+	}
+}
+
+// TestDeltaFramesBounded: many pending deltas, as after a long time
+// offline, go in frames of at most frames.MaxItems, which a node's reader
+// takes in order with every id.
+func TestDeltaFramesBounded(t *testing.T) {
+	cn := &conn{c: &Client{}}
+	r := uuid.New()
+	var ps []*pendingDelta
+	o := crdt.NewObject()
+	for i := 0; i < 2*frames.MaxItems+7; i++ {
+		d, err := o.Apply(r, crdt.Timestamp{Wall: 1_700_000_000_000 + int64(i)}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, &pendingDelta{id: uint64(i + 1), key: "c", delta: d})
+	}
+	fs := cn.deltaFramesLocked(ps)
+	if len(fs) != 3 {
+		t.Fatalf("%d frames, want 3", len(fs))
+	}
+	var rd frames.Reader
+	next := uint64(1)
+	for i, f := range fs {
+		first, _, its, err := rd.ReadDeltas(f)
+		if err != nil || first != next || len(its) > frames.MaxItems {
+			t.Fatalf("frame %d: first %d, %d items, %v", i, first, len(its), err)
+		}
+		next += uint64(len(its))
+	}
+	if next != uint64(len(ps))+1 {
+		t.Fatalf("frames carried ids up to %d, want %d", next-1, len(ps))
 	}
 }

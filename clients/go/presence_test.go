@@ -1,6 +1,7 @@
 package lattice
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -56,13 +57,21 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	if p := b.Presence("card/1"); !strings.Contains(p, `"name":"ann"`) {
 		t.Fatalf("Presence: %s", p)
 	}
-	// A new connection: the state is sent again.
+	// A new connection: the state is sent again. The old connection's
+	// state going and the new one's coming are two events of two
+	// connections, heard in either order (the node may notice the old
+	// connection closed after the new one published): b must hear both and
+	// end up holding the state.
+	seen.mu.Lock()
+	before := len(seen.heard)
+	seen.mu.Unlock()
 	a.Reconnect()
+	gone := "card/1 " + a.Replica() + " null"
 	eventually(t, 20*time.Second, "b hears a's presence go and come back as a reconnects", func() (bool, string) {
 		seen.mu.Lock()
-		n := len(seen.heard)
+		after := slices.Clone(seen.heard[before:])
 		seen.mu.Unlock()
-		return n >= 3 && seen.last() == want && strings.Contains(b.Presence("card/1"), "ann"), seen.last()
+		return slices.Contains(after, gone) && slices.Contains(after, want) && strings.Contains(b.Presence("card/1"), "ann"), strings.Join(after, "; ")
 	})
 	must(t, a.Close())
 	eventually(t, 20*time.Second, "a's presence gone", func() (bool, string) {

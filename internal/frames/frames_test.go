@@ -348,3 +348,30 @@ func TestBadLiveFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameItemsBounded: a frame may count at most MaxItems items; a
+// reader refuses one that counts more before reading or allocating for
+// any, and stays as it was, so the next frame reads.
+func TestFrameItemsBounded(t *testing.T) {
+	its := sets(t, MaxItems+1)
+	var w Writer
+	var rd Reader
+	f := w.AppendDeltas(nil, 1, ptrs(its))
+	allocs := testing.AllocsPerRun(1, func() {
+		var r Reader
+		if _, _, _, err := r.ReadDeltas(f); err == nil || !strings.Contains(err.Error(), "item count") {
+			t.Fatalf("a frame of %d items: %v, want refused by its count", len(its), err)
+		}
+	})
+	if allocs > 20 {
+		t.Fatalf("refusing the frame allocated %v times", allocs)
+	}
+	if _, _, _, err := rd.ReadDeltas(f); err == nil {
+		t.Fatal("a frame over MaxItems was read")
+	}
+	var w2 Writer
+	ok := w2.AppendDeltas(nil, 1, ptrs(its[:MaxItems]))
+	if _, _, got, err := rd.ReadDeltas(ok); err != nil || len(got) != MaxItems {
+		t.Fatalf("a frame of MaxItems after a refused one: %d items, %v", len(got), err)
+	}
+}

@@ -302,10 +302,15 @@ func (rd *Reader) item(r *reader, last bool) (Item, error) {
 	return it, nil
 }
 
+// MaxItems bounds the items of one frame, either way: a reader refuses a
+// frame that counts more before it reads (or allocates for) any, and a
+// writer starts a new frame at it.
+const MaxItems = 512
+
 // items reads n items.
 func (rd *Reader) items(r *reader, n uint64) ([]Item, error) {
-	if n == 0 || n > uint64(r.left()) {
-		return nil, r.errf("item count")
+	if n == 0 || n > MaxItems || n > uint64(r.left()) {
+		return nil, r.errf("item count %d (at most %d, and no more than the bytes left)", n, MaxItems)
 	}
 	its := make([]Item, 0, n)
 	for i := uint64(0); i < n; i++ {
