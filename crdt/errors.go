@@ -28,4 +28,10 @@ var (
 	// the receiver has not received yet. Retryable: once they arrive, the
 	// same delta is accepted.
 	ErrUnseenDots = errors.New("crdt: delta covers dots not received yet")
+	// ErrCounterBehind: a client's new counter entry holds lower totals
+	// than an earlier entry of the same client still stored. It is invalid
+	// (ErrInvalid too) unless a remove of that entry the client made or
+	// saw is still on its way: the client's deltas may reach the store out
+	// of order, so a receiver may wait for one before refusing.
+	ErrCounterBehind = errors.New("crdt: counter entry below its writer's stored one")
 )

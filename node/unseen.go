@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lattice-sync/lattice/crdt"
 )
@@ -16,16 +17,52 @@ import (
 // all here, until UnseenDotsWait has passed. The delta waits on the
 // client's own goroutine and holds nothing but a slot: one of
 // MaxWaitingDeltas node-wide, and one of its connection's share (see
-// withWaitShare). It is never stored until it passes the rule.
+// withWaitShare). It is never stored until it passes the rule. A delta
+// refused with crdt.ErrCounterBehind waits the same way, retried after
+// each commit that joined new state.
 func (n *Node) untilSeen(ctx context.Context, key string, try func() error) error {
 	err := try()
+	if errors.Is(err, crdt.ErrCounterBehind) {
+		// The same client's remove of the entry it is below may be in
+		// flight on another of its connection's goroutines: retry after
+		// each commit that joined new state; if none helps in time, the
+		// delta is refused (invalid_delta).
+		return n.waitArrivals(ctx, err, nil, func() (error, bool) {
+			err := try()
+			return err, !errors.Is(err, crdt.ErrCounterBehind)
+		})
+	}
 	var unseen *crdt.UnseenError
-	if !errors.As(err, &unseen) || n.cfg.UnseenDotsWait == 0 {
+	if !errors.As(err, &unseen) {
+		return err
+	}
+	return n.waitArrivals(ctx, err, n.metrics.unseenRefused, func() (error, bool) {
+		if !n.covered(key, unseen) {
+			return err, false
+		}
+		if err = try(); !errors.As(err, &unseen) {
+			return err, true
+		}
+		return err, false // other dots are missing now: wait for those
+	})
+}
+
+// waitArrivals calls step after every commit that joined new state (and
+// once at once), until step says it is done or UnseenDotsWait has passed,
+// holding one of MaxWaitingDeltas slots meanwhile; err is what stands if
+// it never is, counted in refused.
+func (n *Node) waitArrivals(ctx context.Context, err error, refused prometheus.Counter, step func() (error, bool)) error {
+	count := func() {
+		if refused != nil {
+			refused.Inc()
+		}
+	}
+	if n.cfg.UnseenDotsWait == 0 {
 		return err
 	}
 	release, ok := n.takeWaitSlot(ctx)
 	if !ok {
-		n.metrics.unseenRefused.Inc()
+		count()
 		return err
 	}
 	defer release()
@@ -35,17 +72,16 @@ func (n *Node) untilSeen(ctx context.Context, key string, try func() error) erro
 	defer deadline.Stop()
 	for {
 		arrived := n.arrived()
-		if n.covered(key, unseen) {
-			if err = try(); !errors.As(err, &unseen) {
-				return err
-			}
-			continue // other dots are missing now: wait for those
+		e, done := step()
+		if done {
+			return e
 		}
+		err = e
 		select {
 		case <-arrived:
 		case <-deadline.C():
 			deadline.Done() // handled: the delta is refused
-			n.metrics.unseenRefused.Inc()
+			count()
 			return err
 		case <-ctx.Done():
 			return err
