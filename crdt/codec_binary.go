@@ -506,8 +506,8 @@ func (r *reader) body(h *header) (*Object, error) {
 	if d, ok := overlap(spans); ok {
 		return nil, r.errf("dot %s appears in two leaves", d)
 	}
-	// In order, so that each dot extends the vector rather than the cloud.
-	slices.SortFunc(spans, compareEntryDot)
+	// In dot order (overlap sorted them), so that each dot extends the
+	// vector rather than the cloud.
 	for _, e := range spans {
 		e.EachLiveDot(o.meta.Ctx.Add)
 	}

@@ -171,7 +171,7 @@ func (r *jsonReader) path() (Path, error) {
 	cur := root
 	for r.dec.More() {
 		switch cur {
-		case TypeORMap:
+		case TypeORMap, listMapItem: // a map, or a map element's fields
 			if len(p.Segs) >= MaxDepth {
 				return Path{}, fmt.Errorf("%w: path %s: deeper than %d", ErrLimit, p, MaxDepth)
 			}
@@ -208,16 +208,6 @@ func (r *jsonReader) path() (Path, error) {
 			if seg.IsItem() && seg.Type == TypeORMap {
 				cur = listMapItem // a map element's leaf, or its fields
 			}
-		case listMapItem:
-			if len(p.Segs) >= MaxDepth {
-				return Path{}, fmt.Errorf("%w: path %s: deeper than %d", ErrLimit, p, MaxDepth)
-			}
-			seg, err := r.field(p)
-			if err != nil {
-				return Path{}, err
-			}
-			p.Segs = append(p.Segs, seg)
-			cur = seg.Type
 		default:
 			return Path{}, r.errf("path %s: nothing may follow a %s leaf", p, p.leafName())
 		}

@@ -58,7 +58,13 @@ type Writer struct {
 
 // Reader is the receiving side of one direction of a session.
 type Reader struct {
-	table  table
+	table table
+	readerState
+}
+
+// readerState is what a Reader remembers of the items before, apart from
+// its table: a failed read puts it back as it was (save, restore).
+type readerState struct {
 	wall   int64
 	key    string
 	id     uint64
@@ -475,20 +481,13 @@ func (rd *Reader) readCursor(r *reader) (uint64, error) {
 
 // save and restore undo a failed read.
 type saved struct {
-	n      int
-	wall   int64
-	key    string
-	id     uint64
-	reps   []crdt.ReplicaID
-	steps  []cursorStep
-	cursor crdt.VersionVector
+	n int // the table's length
+	readerState
 }
 
-func (rd *Reader) save() saved {
-	return saved{len(rd.table.ids), rd.wall, rd.key, rd.id, rd.reps, rd.steps, rd.cursor}
-}
+func (rd *Reader) save() saved { return saved{len(rd.table.ids), rd.readerState} }
 
 func (rd *Reader) restore(s saved) {
 	rd.table.truncate(s.n)
-	rd.wall, rd.key, rd.id, rd.reps, rd.steps, rd.cursor = s.wall, s.key, s.id, s.reps, s.steps, s.cursor
+	rd.readerState = s.readerState
 }
