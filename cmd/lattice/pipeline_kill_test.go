@@ -38,7 +38,9 @@ func metricValue(c *http.Client, n *testkit.Proc, name string) (float64, error) 
 // syncs, lattice_commits_overlapped_total rising), at a random moment once
 // the pipeline has overlapped commits, and checks after every restart that
 // every write acknowledged before the kill is there: counters and sets,
-// several writes per key in each batch (the per-batch meta cache).
+// several writes per key in each batch (the per-batch meta cache), from
+// REST writers (answered from the node's in-memory states) and from Go
+// clients on the compact binary WebSocket form (multi-item frames).
 func TestKillWithPipelinedCommits(t *testing.T) {
 	testkit.NeedLoopback(t, "127.0.0.1")
 	seed := testkit.Seed(t)
@@ -77,6 +79,10 @@ func TestKillWithPipelinedCommits(t *testing.T) {
 			}
 			return n, write{kind: testkit.Inc, key: ctrKeys[r.IntN(len(ctrKeys))], by: 1 + r.Int64N(5)}
 		})
+		bw, err := startBinaryWriters(ctx, seed+int64(round), 4, 100, h, n, ctrKeys)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
 		// Kill only once this run of the node has overlapped commits, so
 		// the kill finds the pipeline in use.
 		deadline := time.Now().Add(60 * time.Second)
@@ -85,11 +91,11 @@ func TestKillWithPipelinedCommits(t *testing.T) {
 			if err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
-			if v > 0 {
+			if v > 0 && binaryAcked(h.Ops()[before:]) > 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("round %d: no overlapped commit within 60 s of writes by 24 writers", round)
+				t.Fatalf("round %d: within 60 s of writes by 24 REST and 4 binary WebSocket writers, overlapped commits %v, binary increments acknowledged %d: both must be above 0 before the kill", round, v, binaryAcked(h.Ops()[before:]))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -99,10 +105,13 @@ func TestKillWithPipelinedCommits(t *testing.T) {
 		}
 		n.Kill()
 		ws.halt()
-		ok, fail, info := testkit.Tally(h.Ops()[before:])
+		bw.halt()
+		ops := h.Ops()[before:]
+		ok, fail, info := testkit.Tally(ops)
+		binOK := binaryAcked(ops)
 		n.Start()
 		verify(round)
-		t.Logf("round %d: SIGKILL with the pipeline in use: %d acked, %d indeterminate, %d failed; none lost after the restart", round, ok, info, fail)
+		t.Logf("round %d: SIGKILL with the pipeline in use: %d acked (%d of them over binary WebSocket), %d indeterminate, %d failed; none lost after the restart", round, ok, binOK, info, fail)
 	}
 	for _, w := range refusals(h.Ops()) {
 		t.Errorf("a valid write was refused: %s", w)
