@@ -198,7 +198,7 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 			fresh = append(fresh, e)
 		}
 	}
-	if err := c.checkCounter(t, cur, fresh, p); err != nil {
+	if err := c.checkCounter(t, cur, fresh, p, &d.meta.Ctx); err != nil {
 		return err
 	}
 	tally, err := st.CounterTally(key)
@@ -302,12 +302,24 @@ func (c ClientRule) checkText(st Store, m *Meta, key string, es []Entry, p Path,
 // checkCounter holds a replica's counter entries to their invariants: P and
 // N are running totals, so they only grow with the sequence, stay within
 // MaxSafeInt, and a G-counter never decrements.
-func (c ClientRule) checkCounter(t Type, cur, es []Entry, p Path) error {
+//
+// One exception: a stored entry of the client inside a map that the
+// delta's context covers and the delta does not carry is removed by the
+// delta, as a delete of the field would remove it (a client's pending
+// delete and a later increment of the same field, joined into one delta:
+// the increment starts from zero). The client could send the delete and
+// the increment apart, so this gives it no power it lacks; a counter at
+// the top of an object has no delete, and its totals only grow.
+func (c ClientRule) checkCounter(t Type, cur, es []Entry, p Path, dctx *CausalContext) error {
 	var mine []Entry
 	for _, e := range cur {
-		if e.Dot.Replica == c.Client {
-			mine = append(mine, e)
+		if e.Dot.Replica != c.Client {
+			continue
 		}
+		if len(p.Segs) > 0 && dctx.Contains(e.Dot) && !slices.ContainsFunc(es, func(n Entry) bool { return n.Dot == e.Dot }) {
+			continue // removed by this delta, as by a delete of its field
+		}
+		mine = append(mine, e)
 	}
 	for _, e := range es {
 		switch {

@@ -380,3 +380,56 @@ func mustJSON(t *testing.T, o *crdt.Object) []byte {
 	}
 	return b
 }
+
+// TestClientRuleFieldDeleteThenIncrement: a client's pending delete of a
+// map field and a later increment of a counter in it, joined into one
+// delta as an offline client joins its pending deltas, is accepted: the
+// increment starts from zero because the delete removed the client's old
+// entry, which the delta's context covers. A counter at the top of an
+// object has no delete, so there the same lower totals are refused.
+func TestClientRuleFieldDeleteThenIncrement(t *testing.T) {
+	a := lawReplicas[0]
+	now := crdt.Timestamp{Wall: simStart}
+	rule := crdt.ClientRule{Client: a, MaxWall: simStart + 60_000}
+	apply := func(o *crdt.Object, op crdt.Op) *crdt.Object {
+		t.Helper()
+		d, err := o.Apply(a, now, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	votes := crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 2, Path: []string{"card", "votes"}}
+	client := crdt.NewObject()
+	first := apply(client, votes)
+	node := crdt.NewObject()
+	if err := rule.Check(node, ptrMeta(node), first); err != nil {
+		t.Fatal(err)
+	}
+	node.Join(first)
+	pending := apply(client, crdt.Op{Type: crdt.TypeORMap, Kind: crdt.OpDelete, Path: []string{"card"}})
+	votes.By = 1
+	pending.Join(apply(client, votes))
+	if err := rule.Check(node, ptrMeta(node), pending); err != nil {
+		t.Fatalf("a field delete and a later increment in one delta: %v", err)
+	}
+	node.Join(pending)
+	if !node.Equal(client) {
+		t.Fatalf("node %v, client %v", node.Value(), client.Value())
+	}
+
+	// At the top of an object: totals that go down are refused, whatever
+	// the context covers.
+	top := crdt.NewObject()
+	d := apply(top, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 5})
+	node = crdt.NewObject()
+	node.Join(d)
+	// Another copy of a (its store lost) counts 1 then 2 under a's first
+	// two dots; its second delta covers the first and totals 2 < 5.
+	lower := crdt.NewObject()
+	apply(lower, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1})
+	second := apply(lower, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1})
+	if err := rule.Check(node, ptrMeta(node), second); !errors.Is(err, crdt.ErrCounterBehind) {
+		t.Fatalf("lower totals at the top of an object: %v, want ErrCounterBehind", err)
+	}
+}
