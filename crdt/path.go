@@ -200,7 +200,8 @@ func ParseKey(key string) (Path, error) {
 			if !utf8.Valid(name) {
 				return Path{}, fmt.Errorf("%w: field name is not valid UTF-8", ErrInvalid)
 			}
-			p.Segs = append(p.Segs, Field(string(name), t))
+			// The name as a substring of key: no copy (key is a string).
+			p.Segs = append(p.Segs, Field(key[r.off-len(name):r.off], t))
 			cur = t
 		case TypeORSet:
 			if r.remaining() == 0 {

@@ -14,6 +14,12 @@ func (o *Object) Value() any {
 	if t == 0 {
 		return nil
 	}
+	return render(t, o.pathLeaves(t), 0)
+}
+
+// pathLeaves are the object's leaves under its type t, parsed, in key
+// order: what render reads.
+func (o *Object) pathLeaves(t Type) []pathLeaf {
 	leaves := make([]pathLeaf, 0, o.leaves.Len())
 	o.leaves.Ascend(func(it leafItem) bool {
 		if it.key[0] != byte(t) {
@@ -35,7 +41,7 @@ func (o *Object) Value() any {
 		leaves = append(leaves, l)
 		return true
 	})
-	return render(t, leaves, 0)
+	return leaves
 }
 
 type pathLeaf struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -184,7 +185,7 @@ func appendValueJSON(b []byte, v Value) []byte {
 		}
 		return append(b, "false"...)
 	case KindInt:
-		return fmt.Appendf(b, "%d", v.i)
+		return strconv.AppendInt(b, v.i, 10)
 	case KindFloat:
 		j, _ := json.Marshal(v.f)
 		return append(b, j...)
