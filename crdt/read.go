@@ -72,14 +72,7 @@ func render(t Type, leaves []pathLeaf, depth int) any {
 		}
 		return nil
 	case TypeMVRegister:
-		var vs []Value
-		for _, l := range leaves {
-			for _, e := range l.entries {
-				vs = append(vs, e.V)
-			}
-		}
-		slices.SortFunc(vs, Value.Compare)
-		vs = slices.Compact(vs)
+		vs := mvValues(leaves)
 		out := make([]any, len(vs))
 		for i, v := range vs {
 			out[i] = v.Interface()
@@ -128,6 +121,19 @@ func render(t Type, leaves []pathLeaf, depth int) any {
 		return out
 	}
 	return nil
+}
+
+// mvValues are a multi-value register's values, distinct, in canonical
+// order.
+func mvValues(leaves []pathLeaf) []Value {
+	var vs []Value
+	for _, l := range leaves {
+		for _, e := range l.entries {
+			vs = append(vs, e.V)
+		}
+	}
+	slices.SortFunc(vs, Value.Compare)
+	return slices.Compact(vs)
 }
 
 func sameField(a, b Segment) bool { return a.Field == b.Field && a.Type == b.Type }

@@ -33,14 +33,7 @@ func appendRenderJSON(dst []byte, t Type, leaves []pathLeaf, depth int) []byte {
 		}
 		return append(dst, "null"...)
 	case TypeMVRegister:
-		var vs []Value
-		for _, l := range leaves {
-			for _, e := range l.entries {
-				vs = append(vs, e.V)
-			}
-		}
-		slices.SortFunc(vs, Value.Compare)
-		vs = slices.Compact(vs)
+		vs := mvValues(leaves)
 		dst = append(dst, '[')
 		for i, v := range vs {
 			if i > 0 {
