@@ -216,7 +216,7 @@ func TestAPIDocMetrics(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	metrics := rec.Body.String()
 	var src strings.Builder
-	for _, pattern := range []string{"*.go", "../transport/*.go"} {
+	for _, pattern := range []string{"*.go", "*/*.go", "../transport/*.go"} {
 		files, _ := filepath.Glob(pattern)
 		for _, f := range files {
 			if !strings.HasSuffix(f, "_test.go") {

@@ -282,7 +282,7 @@ func TestRuleClientAheadOfNodeWaits(t *testing.T) {
 	rm := clientDelta(t, seen, w.replica, time.Now().UnixMilli(), crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpRemove, Value: crdt.String("x")})
 	w.send(map[string]any{"t": "delta", "id": 1, "key": "s", "delta": wsDeltaJSON(t, rm)})
 	// The delta is waiting at b; heal, and it is acknowledged.
-	for deadline := time.Now().Add(time.Minute); b.n.waiting.Load() == 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); b.n.st.Waiting() == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the delta never waited at b")
 		}
@@ -321,7 +321,7 @@ func TestRuleWaitingShare(t *testing.T) {
 	for i := 0; i < sent-wsWaitShare; i++ {
 		attacker.expectError(protocol.UnseenDots, nil)
 	}
-	if w := b.n.waiting.Load(); w > wsWaitShare {
+	if w := b.n.st.Waiting(); w > wsWaitShare {
 		t.Fatalf("%d deltas wait, more than one connection's share %d", w, wsWaitShare)
 	}
 	// A client that read ahead on a still gets a slot, and its ack.
@@ -334,7 +334,7 @@ func TestRuleWaitingShare(t *testing.T) {
 	w.hello(nil)
 	rm := clientDelta(t, seen, w.replica, time.Now().UnixMilli(), crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpRemove, Value: crdt.String("x")})
 	w.send(map[string]any{"t": "delta", "id": 1, "key": "s", "delta": wsDeltaJSON(t, rm)})
-	for deadline := time.Now().Add(time.Minute); b.n.waiting.Load() <= wsWaitShare; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); b.n.st.Waiting() <= wsWaitShare; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the honest delta never waited")
 		}
@@ -379,7 +379,7 @@ func TestRuleWaitingWokenByClientDelta(t *testing.T) {
 	rm := clientDelta(t, seen, a, now, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpRemove, Value: crdt.String("x")})
 	done := make(chan error, 1)
 	go func() { done <- n.JoinClient(t.Context(), a, "s", rm) }()
-	for deadline := time.Now().Add(time.Minute); n.waiting.Load() == 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); n.st.Waiting() == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the remove never waited")
 		}

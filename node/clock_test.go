@@ -54,7 +54,7 @@ func TestClockDrivesAntiEntropyRounds(t *testing.T) {
 	}
 	err := testkit.Eventually(10*time.Second, func() error {
 		clock.Advance(time.Hour)
-		if n.floorOf(n.ID()) == 0 {
+		if n.st.Floor(n.ID()) == 0 {
 			return errors.New("the log was not truncated")
 		}
 		return nil

@@ -41,7 +41,7 @@ func vvJSON(v crdt.VersionVector) map[string]uint64 {
 // Cluster returns this node's view of the cluster.
 func (n *Node) Cluster() ClusterInfo {
 	ours := n.VersionVector()
-	ci := ClusterInfo{Name: n.cfg.Name, ID: n.id.String(), Cluster: n.cfg.ClusterID, HTTP: n.cfg.AdvertiseHTTP, VV: vvJSON(ours), Members: []MemberInfo{}}
+	ci := ClusterInfo{Name: n.cfg.Name, ID: n.st.ID().String(), Cluster: n.cfg.ClusterID, HTTP: n.cfg.AdvertiseHTTP, VV: vvJSON(ours), Members: []MemberInfo{}}
 	r := n.repl.Load()
 	if r == nil {
 		return ci

@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // presetReplicaID gives the data directory dir the replica id id before the
@@ -27,20 +26,13 @@ import (
 // one), so that two clusters can mint the same dots.
 func presetReplicaID(t *testing.T, dir string, id crdt.ReplicaID) {
 	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(keyIdentity, id[:]) }); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
+	if err := store.PresetIdentity(dir, id); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // stepClock is a physical clock the test moves by hand, one millisecond per
-// operation. Only the committer timestamping a new operation (Node.exec)
+// operation. Only the committer timestamping a new operation (Store.exec)
 // reads the current step; every other reader (state pushes, peers' clocks
 // folded in, Open) reads the start of time. Replication between two steps
 // can then only raise an HLC's logical counter at a wall time below the
@@ -51,7 +43,7 @@ func presetReplicaID(t *testing.T, dir string, id crdt.ReplicaID) {
 type stepClock struct {
 	base  int64
 	step  atomic.Int64
-	stamp atomic.Int64 // reads by Node.exec, one per operation
+	stamp atomic.Int64 // reads by Store.exec, one per operation
 }
 
 func (c *stepClock) now() int64 {
@@ -67,7 +59,7 @@ func calledFromExec() bool {
 	frames := runtime.CallersFrames(pc[:runtime.Callers(2, pc)])
 	for {
 		f, more := frames.Next()
-		if strings.HasSuffix(f.Function, ".(*Node).exec") {
+		if strings.HasSuffix(f.Function, "store.(*Store).exec") {
 			return true
 		}
 		if !more {
@@ -262,7 +254,7 @@ func TestDifferentialDeltaVsFullState(t *testing.T) {
 		})
 		c.runScript(steps, clock)
 		if got, want := clock.stamp.Load(), clock.step.Load(); got != want {
-			t.Fatalf("Node.exec read the clock %d times for %d operations: calledFromExec no longer finds it", got, want)
+			t.Fatalf("Store.exec read the clock %d times for %d operations: calledFromExec no longer finds it", got, want)
 		}
 		c.healAll()
 		c.awaitConverged(15*time.Second, !m.full)

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // Full-state mode (Config.FullState): the baseline that lattice bench's
@@ -29,10 +30,10 @@ func (r *replicator) answerStates(from string) {
 }
 
 // pushStates sends whole states of the changed keys (full-state mode).
-func (r *replicator) pushStates(changes []change) {
+func (r *replicator) pushStates(changes []store.Change) {
 	keys := map[string]bool{}
 	for _, c := range changes {
-		keys[c.key] = true
+		keys[c.Key] = true
 	}
 	var items []crdt.BatchItem
 	for k := range keys {
@@ -51,7 +52,7 @@ func (r *replicator) sendStates(peers []string, items []crdt.BatchItem) {
 		n := len(items)
 		var raw []byte
 		for {
-			b, err := crdt.Batch{Clock: r.n.now(), Items: items[:n]}.MarshalBinary()
+			b, err := crdt.Batch{Clock: r.n.st.Now(), Items: items[:n]}.MarshalBinary()
 			if err == nil && (len(b) <= maxChunk || n == 1) {
 				raw = b
 				break
@@ -59,7 +60,7 @@ func (r *replicator) sendStates(peers []string, items []crdt.BatchItem) {
 			n = (n + 1) / 2
 		}
 		if len(raw) <= maxChunk {
-			msg := encodeStates(r.n.id, raw)
+			msg := encodeStates(r.n.st.ID(), raw)
 			for _, p := range peers {
 				r.send(p, "state", msg)
 			}

@@ -50,7 +50,7 @@ func TestHotAnswersHoldOwnWriteAndMatchStore(t *testing.T) {
 				if key[0] == 'm' {
 					op = crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{mine}, Value: crdt.MustInt(int64(i))}
 				}
-				a, err := n.applyAndRead(context.Background(), key, op)
+				a, err := n.st.ApplyAndRead(context.Background(), key, op)
 				if err != nil {
 					t.Error(err)
 					return
@@ -66,7 +66,7 @@ func TestHotAnswersHoldOwnWriteAndMatchStore(t *testing.T) {
 	waitConverged(t, 30*time.Second, nodes...)
 	for _, n := range nodes {
 		for _, k := range keys {
-			tp, v, ok := n.hot.view(k)
+			tp, v, ok := n.st.HotView(k)
 			if !ok {
 				continue // evicted or never kept: nothing to compare
 			}
@@ -90,41 +90,4 @@ func holds(v any, mine string) bool {
 		return ok
 	}
 	return false
-}
-
-// TestHotRacedReadNotKept: a state read before a commit to its key landed
-// is not kept, and the cache holds at most hotMax objects.
-func TestHotRacedReadNotKept(t *testing.T) {
-	n, err := Open(testConfig(t, "n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	ctx := context.Background()
-	add := func(key, v string) {
-		t.Helper()
-		if _, err := n.applyAndRead(ctx, key, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String(v)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add("k", "a")
-	n.hot = newHotObjects() // forget it
-	ver := n.hot.version("k")
-	stale, err := n.Get("k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Apply(ctx, "k", crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String("b")}); err != nil {
-		t.Fatal(err)
-	}
-	n.hot.put("k", stale, ver)
-	if _, v, ok := n.hot.view("k"); ok {
-		t.Fatalf("a read that a commit raced was kept: %v", v)
-	}
-	for i := 0; i < hotMax+10; i++ {
-		add(fmt.Sprintf("many/%d", i), "x")
-	}
-	if k := len(n.hot.objs); k > hotMax {
-		t.Fatalf("%d objects kept, want at most %d", k, hotMax)
-	}
 }

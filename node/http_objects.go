@@ -111,7 +111,7 @@ func (a *httpAPI) postObject(w http.ResponseWriter, r *http.Request) error {
 		// Apply on a closed node may find the committer gone; refuse first.
 		return ErrClosed
 	}
-	ans, err := a.n.applyAndRead(r.Context(), key, op)
+	ans, err := a.n.st.ApplyAndRead(r.Context(), key, op)
 	if err != nil {
 		return err
 	}

@@ -1,60 +1,29 @@
 package node
 
 import (
+	"github.com/lattice-sync/lattice/node/store"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/lattice-sync/lattice/crdt"
 )
 
 // Metrics are the node's Prometheus collectors, on a registry of the node's
 // own so that several nodes can live in one process (tests, the demo).
 type Metrics struct {
 	reg *prometheus.Registry
+	st  *store.Metrics // the store's and the committer's
 
-	ops               *prometheus.CounterVec
-	commits           prometheus.Counter
-	overlapped        prometheus.Counter
-	bytesWritten      prometheus.Counter
-	batchSize         prometheus.Histogram
-	duplicates        prometheus.Counter
-	clockSkewRejected prometheus.Counter
-	deltasSent        prometheus.Counter
-	deltasReceived    prometheus.Counter
-	bytesSent         *prometheus.CounterVec
-	bytesReceived     *prometheus.CounterVec
-	aeRounds          prometheus.Counter
-	members           prometheus.Gauge
-	peerLag           *prometheus.GaugeVec
-	logTruncated      prometheus.Counter
-	unseenRefused     prometheus.Counter
-	peerTasksDropped  prometheus.Counter
+	deltasSent       prometheus.Counter
+	deltasReceived   prometheus.Counter
+	bytesSent        *prometheus.CounterVec
+	bytesReceived    *prometheus.CounterVec
+	aeRounds         prometheus.Counter
+	members          prometheus.Gauge
+	peerLag          *prometheus.GaugeVec
+	peerTasksDropped prometheus.Counter
 }
 
 func newMetrics() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lattice_operations_total", Help: "Operations applied at this node, by type and op.",
-		}, []string{"type", "op"}),
-		commits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_commits_total", Help: "Group commits (Badger transactions) of the committer.",
-		}),
-		overlapped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_commits_overlapped_total", Help: "Group commits prepared while the one before them was syncing.",
-		}),
-		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_bytes_written_total", Help: "Key and value bytes the committer wrote to Badger.",
-		}),
-		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "lattice_commit_batch_size", Help: "Writes per group commit.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
-		}),
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_duplicate_deltas_total", Help: "Log entries received that were already here.",
-		}),
-		clockSkewRejected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_clock_skew_rejected_total", Help: "Peer clocks ignored for running too far ahead.",
-		}),
 		deltasSent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lattice_deltas_sent_total", Help: "Log entries sent to peers (push and anti-entropy).",
 		}),
@@ -73,9 +42,6 @@ func newMetrics() *Metrics {
 		members: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lattice_members", Help: "Peers known, reachable or not.",
 		}),
-		logTruncated: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_log_entries_truncated_total", Help: "Log entries dropped past LogRetention; a peer that needs them gets state instead.",
-		}),
 		peerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lattice_peer_lag_entries", Help: "Log entries this node holds that a peer lacked at its last report.",
 		}, []string{"peer"}),
@@ -83,17 +49,10 @@ func newMetrics() *Metrics {
 			Name: "lattice_peer_tasks_dropped_total",
 			Help: "Peer messages left unanswered because that peer already had maxPeerTasks waiting; anti-entropy asks again.",
 		}),
-		unseenRefused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_unseen_dots_refused_total",
-			Help: "Client deltas refused because their context covered dots not received here in time.",
-		}),
 	}
 	// Every operation a client can send shows from the start, at 0.
-	for _, p := range operationLabels {
-		m.ops.WithLabelValues(p.Type.String(), p.Kind.String())
-	}
-	m.reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.overlapped, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected,
-		m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag, m.logTruncated, m.peerTasksDropped)
+	m.reg.MustRegister(m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag, m.peerTasksDropped)
+	m.st = store.NewMetrics(m.reg)
 	return m
 }
 
@@ -136,14 +95,6 @@ func registerSecurityMetrics(reg *prometheus.Registry) *securityMetrics {
 
 // operationLabels are lattice_operations_total's label sets: every
 // operation of every type (docs/api.md, POST /v1/objects/{key}).
-var operationLabels = []crdt.Op{
-	{Type: crdt.TypePNCounter, Kind: crdt.OpInc}, {Type: crdt.TypePNCounter, Kind: crdt.OpDec},
-	{Type: crdt.TypeGCounter, Kind: crdt.OpInc},
-	{Type: crdt.TypeORSet, Kind: crdt.OpAdd}, {Type: crdt.TypeORSet, Kind: crdt.OpRemove},
-	{Type: crdt.TypeLWW, Kind: crdt.OpSet}, {Type: crdt.TypeMVRegister, Kind: crdt.OpSet},
-	{Type: crdt.TypeEWFlag, Kind: crdt.OpEnable}, {Type: crdt.TypeEWFlag, Kind: crdt.OpDisable},
-	{Type: crdt.TypeORMap, Kind: crdt.OpDelete},
-}
 
 // The label values of the security counters, as their help texts list
 // them.

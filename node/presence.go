@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/btree"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // Presence is what Yjs calls awareness: each WebSocket connection may
@@ -276,7 +277,7 @@ func (t *presenceTable) receive(from string, ps []Presence) {
 	now := t.n.cfg.Clock.Now()
 	t.mu.Lock()
 	for _, p := range ps {
-		if !strings.HasPrefix(p.Conn, from+"/") || checkKey(p.Key) != nil || len(p.State) > MaxPresenceBytes {
+		if !strings.HasPrefix(p.Conn, from+"/") || store.CheckKey(p.Key) != nil || len(p.State) > MaxPresenceBytes {
 			continue
 		}
 		t.setLocked(p, false, now)
@@ -370,7 +371,7 @@ func (t *presenceTable) sendPeers(ps []Presence) {
 			t.n.log.Error("encoding presence", "err", err)
 			return
 		}
-		msg := append(appendHead(msgPresence, t.n.id), body...)
+		msg := append(appendHead(msgPresence, t.n.st.ID()), body...)
 		for _, to := range peers {
 			r.send(to, "presence", msg)
 		}

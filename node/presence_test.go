@@ -45,7 +45,7 @@ func stateName(m map[string]any) string {
 func dbContains(t *testing.T, n *Node, marker []byte) bool {
 	t.Helper()
 	found := false
-	err := n.db.View(func(txn *badger.Txn) error {
+	err := n.st.ViewRaw(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.DefaultIteratorOptions)
 		defer it.Close()
 		for it.Rewind(); it.Valid() && !found; it.Next() {

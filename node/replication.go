@@ -6,9 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/store"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -40,7 +39,7 @@ type replicator struct {
 	// committer (full-state mode). A peer's newer state is not queued while
 	// its last one waits: the next round brings a fresher one anyway, and
 	// queueing them all lets a slow committer fall seconds behind.
-	states map[string]*writeReq
+	states map[string]*store.Request
 }
 
 // peerInfo is what this node last heard from a peer, and what it recently
@@ -98,7 +97,7 @@ func (r *replicator) peerLocked(name string) *peerInfo {
 
 // mark records that peer holds, or was just sent, the entries es of
 // origin o.
-func (r *replicator) mark(peer string, o crdt.ReplicaID, es []logEntry) {
+func (r *replicator) mark(peer string, o crdt.ReplicaID, es []store.LogEntry) {
 	if len(es) == 0 {
 		return
 	}
@@ -123,11 +122,11 @@ func (r *replicator) mark(peer string, o crdt.ReplicaID, es []logEntry) {
 	for _, e := range es {
 		// Extend the last run if contiguous and young, without renewing
 		// its time: an entry is never left out longer than the window.
-		if n := len(rs); n > 0 && rs[n-1].hi+1 == e.seq && now.Sub(rs[n-1].at) < win/4 {
-			rs[n-1].hi = e.seq
+		if n := len(rs); n > 0 && rs[n-1].hi+1 == e.Seq && now.Sub(rs[n-1].at) < win/4 {
+			rs[n-1].hi = e.Seq
 			continue
 		}
-		rs = append(rs, sentRange{lo: e.seq, hi: e.seq, at: now})
+		rs = append(rs, sentRange{lo: e.Seq, hi: e.Seq, at: now})
 	}
 	if len(rs) == 0 {
 		delete(p.marks, o)
@@ -169,7 +168,7 @@ func inRuns(rs []sentRange, seq uint64) bool {
 // Attach connects the node to its peers through t and starts replication.
 func (n *Node) Attach(t peerNet) error {
 	r := &replicator{n: n, net: t, quit: make(chan struct{}), peers: map[string]*peerInfo{},
-		outs: map[string]*outSession{}, ins: map[string]*inSession{}, states: map[string]*writeReq{}}
+		outs: map[string]*outSession{}, ins: map[string]*inSession{}, states: map[string]*store.Request{}}
 	if !n.repl.CompareAndSwap(nil, r) {
 		return errors.New("node: already attached")
 	}
@@ -237,14 +236,14 @@ func (r *replicator) Receive(from string, payload []byte) {
 	r.notePeer(from, m.sender)
 	switch m.kind {
 	case msgEntries:
-		if m.origin == r.n.id {
+		if m.origin == r.n.st.ID() {
 			return // our own entries, back from a peer: never needed
 		}
 		r.n.metrics.deltasReceived.Add(float64(len(m.entries)))
 		r.mark(from, m.origin, m.entries) // the peer holds them: do not send them back
-		r.enqueue(&writeReq{kind: reqRemote, origin: m.origin, remote: m.entries})
+		r.enqueue(&store.Request{Kind: store.ReqRemote, Origin: m.origin, Remote: m.entries})
 	case msgStates:
-		r.enqueueState(from, &writeReq{kind: reqState, states: m.states})
+		r.enqueueState(from, &store.Request{Kind: store.ReqState, States: m.states})
 	case msgPresence:
 		r.n.presence.receive(from, m.presence)
 	case msgSyncReq:
@@ -287,25 +286,20 @@ func (r *replicator) Receive(from string, payload []byte) {
 	}
 }
 
-func (r *replicator) enqueue(w *writeReq) bool {
-	w.done = make(chan *writeResult, 1)
-	r.n.busy.Add(1) // until its batch has landed
-	select {
-	case r.n.writes <- w:
-		return true
-	default:
-		r.n.settled(1)
+func (r *replicator) enqueue(w *store.Request) bool {
+	if !r.n.st.TryEnqueue(w) {
 		r.n.log.Warn("write queue full; leaving peer data to anti-entropy")
 		return false
 	}
+	return true
 }
 
 // enqueueState queues a peer's whole states unless its previous ones are
 // still waiting for the committer (their done channel is still empty).
-func (r *replicator) enqueueState(from string, w *writeReq) {
+func (r *replicator) enqueueState(from string, w *store.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if prev := r.states[from]; prev != nil && len(prev.done) == 0 {
+	if prev := r.states[from]; prev != nil && prev.Queued() {
 		return
 	}
 	if r.enqueue(w) {
@@ -357,36 +351,36 @@ func (r *replicator) reachable() []string {
 // afterCommit pushes what a commit made here to every reachable peer.
 // Entries that came from peers are not pushed on: their origin pushed them,
 // and anti-entropy carries them to whoever missed that push.
-func (r *replicator) afterCommit(st *stage) {
-	if len(st.pushes) == 0 {
+func (r *replicator) afterCommit(st *store.Stage) {
+	if len(st.Pushes) == 0 {
 		return // nothing made here: in full-state mode too, pushing on what peers sent would echo forever
 	}
 	if r.n.cfg.FullState {
-		r.pushStates(st.changes)
+		r.pushStates(st.Changes)
 		return
 	}
 	peers := r.reachable()
-	for _, chunk := range chunkEntries(st.pushes) {
-		msg := encodeEntries(r.n.id, r.n.id, chunk)
+	for _, chunk := range chunkEntries(st.Pushes) {
+		msg := encodeEntries(r.n.st.ID(), r.n.st.ID(), chunk)
 		for _, p := range peers {
 			if r.send(p, "push", msg) {
-				r.mark(p, r.n.id, chunk)
+				r.mark(p, r.n.st.ID(), chunk)
 			}
 			r.n.metrics.deltasSent.Add(float64(len(chunk)))
 		}
 	}
 }
 
-func chunkEntries(es []logEntry) [][]logEntry {
-	var out [][]logEntry
+func chunkEntries(es []store.LogEntry) [][]store.LogEntry {
+	var out [][]store.LogEntry
 	size := 0
 	start := 0
 	for i, e := range es {
-		if size+len(e.raw)+20 > maxChunk && i > start {
+		if size+len(e.Raw)+20 > maxChunk && i > start {
 			out = append(out, es[start:i])
 			start, size = i, 0
 		}
-		size += len(e.raw) + 20
+		size += len(e.Raw) + 20
 	}
 	if start < len(es) {
 		out = append(out, es[start:])
@@ -407,7 +401,7 @@ func (r *replicator) antiEntropyLoop(t Ticker) {
 			}
 			r.updateLag()
 			r.expireSessions()
-			if err := r.n.truncateLogs(); err != nil {
+			if err := r.n.st.TruncateLogs(); err != nil {
 				r.n.log.Warn("log truncation", "err", err)
 			}
 			t.Done()
@@ -445,14 +439,14 @@ func (r *replicator) requestSync(peer string, flags byte, full bool) {
 	}
 	r.mu.Unlock()
 	if !short {
-		r.send(peer, "sync", encodeSyncReq(r.n.id, flags, vv))
+		r.send(peer, "sync", encodeSyncReq(r.n.st.ID(), flags, vv))
 		return
 	}
 	seqs := make([]uint64, len(os))
 	for i, o := range os {
 		seqs[i] = vv[o]
 	}
-	r.send(peer, "sync", encodeSyncVV(r.n.id, flags, h, seqs))
+	r.send(peer, "sync", encodeSyncVV(r.n.st.ID(), flags, h, seqs))
 }
 
 // answer sends a peer the log entries its vector says it lacks, up to
@@ -468,33 +462,27 @@ func (r *replicator) answer(from string, m *message) {
 		r.answerStates(from)
 		return
 	}
-	if r.n.needsState(m.vv) {
+	if r.n.st.NeedsState(m.vv) {
 		r.spawn(from, taskOffer, func() { r.offerState(from) })
 	}
-	r.n.mu.Lock()
-	origins := r.n.logs.origins()
-	ours := r.n.logs.vv.Clone()
-	maxHeld := map[crdt.ReplicaID]uint64{}
-	for _, o := range origins {
-		maxHeld[o] = r.n.logs.maxHeld(o)
-	}
-	r.n.mu.Unlock()
+	held := r.n.st.Held()
+	ours := held.VV
 	recent := r.recentMarks(from)
 	budget := r.n.cfg.MaxSyncBytes
-	err := r.n.db.View(func(txn *badger.Txn) error {
-		for _, o := range origins {
+	err := r.n.st.ViewLogs(func(logs store.LogReader) error {
+		for _, o := range held.Origins {
 			if budget <= 0 {
 				break
 			}
-			from0 := max(m.vv[o], r.n.floorOf(o)) + 1
-			if from0 > maxHeld[o] {
+			from0 := max(m.vv[o], r.n.st.Floor(o)) + 1
+			if from0 > held.MaxHeld[o] {
 				continue
 			}
-			var es []logEntry
+			var es []store.LogEntry
 			rs := recent[o]
-			used, err := readLog(txn, o, from0, maxHeld[o], budget, func(seq uint64, raw []byte) {
+			used, err := logs.Read(o, from0, held.MaxHeld[o], budget, func(seq uint64, raw []byte) {
 				if !inRuns(rs, seq) { // sent to (or by) the peer lately: in flight or held
-					es = append(es, logEntry{seq: seq, raw: raw})
+					es = append(es, store.LogEntry{Seq: seq, Raw: raw})
 				}
 			})
 			if err != nil {
@@ -502,7 +490,7 @@ func (r *replicator) answer(from string, m *message) {
 			}
 			budget -= used
 			for _, chunk := range chunkEntries(es) {
-				if r.send(from, "sync-entries", encodeEntries(r.n.id, o, chunk)) {
+				if r.send(from, "sync-entries", encodeEntries(r.n.st.ID(), o, chunk)) {
 					r.mark(from, o, chunk)
 				}
 				r.n.metrics.deltasSent.Add(float64(len(chunk)))

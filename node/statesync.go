@@ -1,15 +1,13 @@
 package node
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"sort"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // State transfer. When a peer needs entries of some node's log that this
@@ -66,21 +64,6 @@ func objectDigest(o *crdt.Object) ([32]byte, error) {
 	return sha256.Sum256(b), nil
 }
 
-// needsState reports whether a peer at vector vv lacks entries this node's
-// logs no longer hold.
-func (n *Node) needsState(vv crdt.VersionVector) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for o, f := range n.logs.floor {
-		if f > 0 && vv[o] < f {
-			return true
-		}
-	}
-	return false
-}
-
-// offerState starts a state transfer to peer, unless one is under way or
-// its offer may still be answered.
 func (r *replicator) offerState(peer string) {
 	r.mu.Lock()
 	wait := 2 * r.n.cfg.AntiEntropyInterval
@@ -116,7 +99,7 @@ func (r *replicator) offerState(peer string) {
 			end++
 		}
 		final := end == len(ds)
-		r.send(peer, "state-digests", encodeDigests(r.n.id, s.id, final, ds[start:end]))
+		r.send(peer, "state-digests", encodeDigests(r.n.st.ID(), s.id, final, ds[start:end]))
 		if final {
 			return
 		}
@@ -157,7 +140,7 @@ func (r *replicator) onDigests(peer string, m *message) {
 			end++
 		}
 		final := end == len(wants)
-		r.send(peer, "state-wants", encodeWants(r.n.id, m.session, final, wants[start:end]))
+		r.send(peer, "state-wants", encodeWants(r.n.st.ID(), m.session, final, wants[start:end]))
 		if final {
 			return
 		}
@@ -197,11 +180,11 @@ func (r *replicator) onWants(peer string, m *message) {
 			if err != nil {
 				continue
 			}
-			r.send(peer, "state-range", encodeRange(r.n.id, s.id, k, uint64(i), uint64(len(bounds)), b[0], b[1], raw))
+			r.send(peer, "state-range", encodeRange(r.n.st.ID(), s.id, k, uint64(i), uint64(len(bounds)), b[0], b[1], raw))
 			sent++
 		}
 	}
-	r.send(peer, "state-finish", encodeFinish(r.n.id, s.id, sent, s.vv))
+	r.send(peer, "state-finish", encodeFinish(r.n.st.ID(), s.id, sent, s.vv))
 	r.mu.Lock()
 	if r.outs[peer] == s {
 		delete(r.outs, peer)
@@ -257,7 +240,11 @@ func (r *replicator) onRange(peer string, m *message) {
 	in.got += uint64(len(rs))
 	r.mu.Unlock()
 	sort.Slice(rs, func(i, j int) bool { return rs[i].index < rs[j].index })
-	r.enqueue(&writeReq{kind: reqRange, key: m.key, ranges: rs})
+	ranges := make([]store.Range, len(rs))
+	for i, m := range rs {
+		ranges[i] = store.Range{Lo: m.lo, Hi: m.hi, Slice: m.slice}
+	}
+	r.enqueue(&store.Request{Kind: store.ReqRange, Key: m.key, Ranges: ranges})
 	r.checkFinished(peer, sk)
 }
 
@@ -283,7 +270,7 @@ func (r *replicator) checkFinished(peer, sk string) {
 	delete(r.ins, sk)
 	r.mu.Unlock()
 	r.n.log.Info("state transfer complete", "peer", peer, "ranges", in.got)
-	r.enqueue(&writeReq{kind: reqFloor, floors: in.finish.vv})
+	r.enqueue(&store.Request{Kind: store.ReqFloor, Floors: in.finish.vv})
 }
 
 // expireSessions forgets sessions that never finished.
@@ -297,54 +284,3 @@ func (r *replicator) expireSessions() {
 		}
 	}
 }
-
-// truncateLogs drops log entries beyond LogRetention per origin and raises
-// the floor to match; peers that need them get state instead. Both go
-// through the committer, the only writer of Badger: first the floor (a
-// floor written elsewhere could be overwritten by a lower one a batch had
-// already prepared), then the entries below it, found here with a read and
-// deleted in requests of at most truncateChunk. A crash between the two
-// leaves entries below the floor, which are never read again.
-func (n *Node) truncateLogs() error {
-	n.mu.Lock()
-	plan := map[crdt.ReplicaID][2]uint64{}
-	floors := crdt.VersionVector{}
-	for o, s := range n.logs.vv {
-		if s > n.logs.floor[o]+n.cfg.LogRetention {
-			plan[o] = [2]uint64{n.logs.floor[o], s - n.cfg.LogRetention}
-			floors[o] = s - n.cfg.LogRetention
-		}
-	}
-	n.mu.Unlock()
-	if len(plan) == 0 {
-		return nil
-	}
-	ctx := context.Background()
-	if _, err := n.submit(ctx, &writeReq{kind: reqFloor, floors: floors}); err != nil {
-		return fmt.Errorf("raising log floors: %w", err)
-	}
-	for o, p := range plan {
-		var seqs []uint64
-		err := n.db.View(func(txn *badger.Txn) error {
-			_, err := readLog(txn, o, p[0]+1, p[1], int(^uint(0)>>1), func(seq uint64, _ []byte) {
-				seqs = append(seqs, seq)
-			})
-			return err
-		})
-		for err == nil && len(seqs) > 0 {
-			k := min(len(seqs), truncateChunk)
-			if _, err = n.submit(ctx, &writeReq{kind: reqTruncate, origin: o, drop: seqs[:k]}); err == nil {
-				n.metrics.logTruncated.Add(float64(k))
-				seqs = seqs[k:]
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("truncating log of %s: %w", o, err)
-		}
-	}
-	return nil
-}
-
-// truncateChunk bounds the deletes of one truncation request, so that it
-// fits in a Badger transaction beside a full batch of writes.
-const truncateChunk = 1024

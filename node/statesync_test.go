@@ -36,7 +36,7 @@ func TestStateTransferAfterTruncation(t *testing.T) {
 func waitFloor(t *testing.T, n *Node, o crdt.ReplicaID) {
 	t.Helper()
 	err := testkit.Eventually(30*time.Second, func() error {
-		if n.floorOf(o) == 0 {
+		if n.st.Floor(o) == 0 {
 			return errors.New("caught up without adopting a floor: state transfer not used")
 		}
 		return nil
@@ -119,7 +119,7 @@ func truncatedPair(t *testing.T, ta transport.Transport, clock *manualClock, wri
 		if clock != nil {
 			clock.Advance(a.cfg.AntiEntropyInterval)
 		}
-		if a.floorOf(a.ID()) == 0 {
+		if a.st.Floor(a.ID()) == 0 {
 			return errors.New("log never truncated")
 		}
 		return nil
@@ -153,7 +153,7 @@ func TestStateTransferRecoversLostOffer(t *testing.T) {
 			start := clock.Now()
 			err := testkit.Eventually(60*time.Second, func() error {
 				clock.Advance(a.cfg.AntiEntropyInterval)
-				if b.floorOf(a.ID()) == 0 {
+				if b.st.Floor(a.ID()) == 0 {
 					return errors.New("b has not adopted a floor")
 				}
 				return nil

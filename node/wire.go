@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // Node-to-node messages: one byte of type, the sender's replica id, then
@@ -41,7 +42,7 @@ type message struct {
 	kind    byte
 	sender  crdt.ReplicaID
 	origin  crdt.ReplicaID
-	entries []logEntry
+	entries []store.LogEntry
 	flags   byte
 	vv      crdt.VersionVector
 	ohash   uint64   // msgSyncVV: hash of the origins the seqs belong to
@@ -196,13 +197,13 @@ func appendHead(kind byte, sender crdt.ReplicaID) []byte {
 	return append([]byte{kind}, sender[:]...)
 }
 
-func encodeEntries(sender, origin crdt.ReplicaID, es []logEntry) []byte {
+func encodeEntries(sender, origin crdt.ReplicaID, es []store.LogEntry) []byte {
 	b := append(appendHead(msgEntries, sender), origin[:]...)
 	b = binary.AppendUvarint(b, uint64(len(es)))
 	for _, e := range es {
-		b = binary.AppendUvarint(b, e.seq)
-		b = binary.AppendUvarint(b, uint64(len(e.raw)))
-		b = append(b, e.raw...)
+		b = binary.AppendUvarint(b, e.Seq)
+		b = binary.AppendUvarint(b, uint64(len(e.Raw)))
+		b = append(b, e.Raw...)
 	}
 	return b
 }
@@ -250,14 +251,14 @@ func decodeMessage(b []byte) (*message, error) {
 		c := &cursor{b: b}
 		copy(m.origin[:], c.bytes(16))
 		n := c.count(2)
-		m.entries = make([]logEntry, 0, n)
+		m.entries = make([]store.LogEntry, 0, n)
 		for i := uint64(0); i < n && c.err == nil; i++ {
 			seq := c.uvarint()
 			raw := c.bytes(c.uvarint())
 			if c.err == nil && seq == 0 {
 				c.fail("entry %d has sequence 0", i)
 			}
-			m.entries = append(m.entries, logEntry{seq: seq, raw: raw})
+			m.entries = append(m.entries, store.LogEntry{Seq: seq, Raw: raw})
 		}
 		if c.err != nil {
 			return nil, c.err

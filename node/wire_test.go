@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // wireSeeds are valid messages of every kind, for the fuzz corpus and the
@@ -25,7 +26,7 @@ func wireSeeds(t testing.TB) [][]byte {
 	entry, _ := crdt.Batch{Clock: crdt.Timestamp{Wall: 1000}, Items: []crdt.BatchItem{{Key: "k", Delta: d}}}.MarshalBinary()
 	slice, _ := o.Slice("", "").MarshalBinary()
 	return [][]byte{
-		encodeEntries(a, b, []logEntry{{seq: 1, raw: entry}, {seq: 2, raw: entry}}),
+		encodeEntries(a, b, []store.LogEntry{{Seq: 1, Raw: entry}, {Seq: 2, Raw: entry}}),
 		encodeSyncReq(a, flagReply, crdt.VersionVector{a: 3, b: 9}),
 		encodeStates(a, entry),
 		encodeDigests(a, 7, true, []keyDigest{{key: "k", hash: [32]byte{1}}}),

@@ -99,7 +99,7 @@ func TestManyWritersConverge(t *testing.T) {
 		t.Fatalf("the counter names %d replicas, want at least %d", got, writers)
 	}
 	// An operation's answer (what REST returns) comes from the tally.
-	ans, err := nodes[0].applyAndRead(ctx, "likes", crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1})
+	ans, err := nodes[0].st.ApplyAndRead(ctx, "likes", crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1})
 	if err != nil || ans.Value != want+1 {
 		t.Fatalf("an increment answered %+v (%v), want %d", ans, err, want+1)
 	}

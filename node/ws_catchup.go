@@ -10,6 +10,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // A new subscription's first answer (a catch-up from the log, or snapshot
@@ -65,15 +66,15 @@ func (c *wsConn) catchUp(s *wsSub) (bool, error) {
 // logs. It reports false, having perhaps sent some deltas, when the logs do
 // not hold everything after cursor.
 func (c *wsConn) deltasAfter(s *wsSub, after crdt.VersionVector) (bool, error) {
-	ranges, ok := c.n.logRangesAfter(after)
+	ranges, ok := c.n.st.LogRangesAfter(after)
 	if !ok {
 		return false, nil
 	}
 	cursor := c.claim
 	for _, r := range ranges {
-		next := r.from // entries up to r.contigTo must all be there
-		for from := r.from; from <= r.to; {
-			page, err := c.n.readLogPage(r.origin, from, r.to)
+		next := r.From // entries up to r.contigTo must all be there
+		for from := r.From; from <= r.To; {
+			page, err := c.n.st.ReadLogPage(r.Origin, from, r.To, snapshotChunk)
 			if err != nil {
 				return false, err
 			}
@@ -81,25 +82,25 @@ func (c *wsConn) deltasAfter(s *wsSub, after crdt.VersionVector) (bool, error) {
 				break
 			}
 			for _, e := range page {
-				if e.seq <= r.contigTo && e.seq != next {
+				if e.Seq <= r.ContigTo && e.Seq != next {
 					return false, nil // truncated under us
 				}
-				next = e.seq + 1
+				next = e.Seq + 1
 				if err := c.writeLogEntry(s, cursor, e); err != nil {
 					return false, err
 				}
 			}
-			from = page[len(page)-1].seq + 1
+			from = page[len(page)-1].Seq + 1
 		}
-		if next <= r.contigTo {
+		if next <= r.ContigTo {
 			return false, nil
 		}
 	}
 	return true, nil
 }
 
-func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e logEntry) error {
-	b, err := crdt.UnmarshalBatch(e.raw)
+func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e store.LogEntry) error {
+	b, err := crdt.UnmarshalBatch(e.Raw)
 	if err != nil {
 		return nil // the replicator drops these too
 	}

@@ -83,7 +83,7 @@ func TestWSResumeBelowFloor(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for s.n.floorOf(s.n.ID()) <= 1 {
+	for s.n.st.Floor(s.n.ID()) <= 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the log was never truncated")
 		}

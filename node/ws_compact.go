@@ -41,7 +41,7 @@ func itemClock(n *Node, d *crdt.Object) crdt.Timestamp {
 		return nil
 	})
 	if wall == 0 {
-		return n.now()
+		return n.st.Now()
 	}
 	return crdt.Timestamp{Wall: wall}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/frames"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 var fuzzClient = uuid.MustParse("8f7a2c1e-5b3d-4e6f-9a0b-1c2d3e4f5a6b")
@@ -77,7 +78,7 @@ func FuzzWSCompact(f *testing.F) {
 		}
 		c.deltas.Wait()
 		for key := range keys {
-			if checkKey(key) != nil {
+			if store.CheckKey(key) != nil {
 				continue
 			}
 			o, err := n.Get(key)

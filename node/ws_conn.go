@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lattice-sync/lattice/node/store"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
@@ -90,7 +92,7 @@ type wsConn struct {
 const wsWaitShare = 8
 
 func newWSConn(h *WSHandler, ws *websocket.Conn) *wsConn {
-	ctx, cancel := context.WithCancel(withWaitShare(context.Background(), wsWaitShare))
+	ctx, cancel := context.WithCancel(store.WithWaitShare(context.Background(), wsWaitShare))
 	return &wsConn{
 		h: h, n: h.n, ws: ws, opts: &h.opts, log: h.log,
 		ctx: ctx, cancel: cancel,

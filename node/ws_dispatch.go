@@ -13,6 +13,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // The reader's side of a connection: one client message decoded and handed to
@@ -130,7 +131,7 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 	}
 	s := &wsSub{c: c, id: *m.ID, fresh: m.Fresh}
 	if m.Key != nil {
-		if err := checkKey(*m.Key); err != nil {
+		if err := store.CheckKey(*m.Key); err != nil {
 			c.replyError(id, protocol.InvalidKey, "%v", err)
 			return
 		}
@@ -138,7 +139,7 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 	} else {
 		// A prefix may be empty (everything) but is otherwise held to the
 		// rules of keys.
-		if *m.Prefix != "" && checkKey(*m.Prefix) != nil {
+		if *m.Prefix != "" && store.CheckKey(*m.Prefix) != nil {
 			c.replyError(id, protocol.InvalidKey, "prefix must be at most %d bytes of UTF-8", MaxKeyLen)
 			return
 		}
@@ -193,7 +194,7 @@ func (c *wsConn) handlePresence(id json.RawMessage, data []byte) {
 		c.replyError(id, protocol.BadMessage, "%v", err)
 		return
 	}
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		c.replyError(id, protocol.InvalidKey, "%v", err)
 		return
 	}

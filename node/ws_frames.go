@@ -27,7 +27,7 @@ func deltaFrameJSON(cursor []byte, key string, d *crdt.Object) ([]byte, error) {
 // deltaFrameBinary is the binary form: 'd', the cursor's JSON with its
 // length, a one-item batch.
 func deltaFrameBinary(n *Node, cursor []byte, key string, d *crdt.Object) ([]byte, error) {
-	raw, err := crdt.Batch{Clock: n.now(), Items: []crdt.BatchItem{{Key: key, Delta: d}}}.MarshalBinary()
+	raw, err := crdt.Batch{Clock: n.st.Now(), Items: []crdt.BatchItem{{Key: key, Delta: d}}}.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}

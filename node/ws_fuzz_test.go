@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // wsSeeds are client messages, JSON text and binary, good and bad: the
@@ -171,7 +172,7 @@ func checkOnlyOwnDots(t *testing.T, n *Node, client crdt.ReplicaID, isBinary boo
 		_ = json.Unmarshal(data, &m)
 		key = m.Key
 	}
-	if checkKey(key) != nil {
+	if store.CheckKey(key) != nil {
 		return
 	}
 	o, err := n.Get(key)

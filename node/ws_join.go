@@ -7,6 +7,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // A client delta's way into the node: queued to the committer, and its error
@@ -36,7 +37,7 @@ func (c *wsConn) join(id uint64, key string, decode func() (*crdt.Object, error)
 			c.replyError(idJSON, protocol.InvalidDelta, "%s", userMessage(err))
 			return
 		}
-		if err := checkKey(key); err != nil {
+		if err := store.CheckKey(key); err != nil {
 			c.replyError(idJSON, protocol.InvalidKey, "%s", userMessage(err))
 			return
 		}

@@ -73,12 +73,13 @@ func readSnapshot(t *testing.T, w *testWS, v *wsView, stop func(pages []snapPage
 func TestWSLongText(t *testing.T) {
 	a := startWSNode(t, testConfig(t, "a"), WSOptions{SnapshotChunk: testSnapChunk}, nil)
 	longText(t, a.n, "doc", 100_000)
-	keys, bytes := a.n.writtenKeys.Load(), a.n.written.Load()
+	bytes, keys := a.n.st.Written()
 	op := crdt.Op{Type: crdt.TypeText, Kind: crdt.OpInsert, Index: 50_000, Value: crdt.String("x")}
 	if _, err := a.n.Apply(context.Background(), "doc", op); err != nil {
 		t.Fatal(err)
 	}
-	keys, bytes = a.n.writtenKeys.Load()-keys, a.n.written.Load()-bytes
+	b2, k2 := a.n.st.Written()
+	keys, bytes = k2-keys, b2-bytes
 	t.Logf("one insert into a 100,000-character text wrote %d keys, %d bytes", keys, bytes)
 	if keys > 8 || bytes > 8<<10 {
 		t.Fatalf("one insert wrote %d keys and %d bytes", keys, bytes)
@@ -251,7 +252,7 @@ func TestWSSnapshotResumeStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for s.n.floorOf(s.n.ID()) <= pos.Base[s.n.ID().String()] {
+	for s.n.st.Floor(s.n.ID()) <= pos.Base[s.n.ID().String()] {
 		if time.Now().After(deadline) {
 			t.Fatal("the log was never truncated past the position's base")
 		}

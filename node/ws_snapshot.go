@@ -11,6 +11,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // Snapshot pages, and the resume position that lets a client whose
@@ -58,7 +59,7 @@ func parseResume(m *resumeJSON, s *wsSub) (*snapFrom, error) {
 	if s.isPrefix && !strings.HasPrefix(m.Key, s.key) || !s.isPrefix && m.Key != s.key {
 		return nil, fmt.Errorf("resume key %q is not in the subscription", m.Key)
 	}
-	if err := checkKey(m.Key); err != nil {
+	if err := store.CheckKey(m.Key); err != nil {
 		return nil, fmt.Errorf("resume key: %w", err)
 	}
 	leaf, err := base64.StdEncoding.DecodeString(m.Leaf)
@@ -108,19 +109,19 @@ func (c *wsConn) snapshot(s *wsSub, from *snapFrom) error {
 		after = from.key
 	}
 	for {
-		objs, more, err := c.n.scanPage(s.key, after, w.chunk, w.encode)
+		objs, more, err := c.n.st.ScanPage(s.key, after, w.chunk, w.encode)
 		if err != nil {
 			return err
 		}
 		for _, o := range objs {
-			if err := w.object(o.key, o.obj, o.enc, crdt.PartPos{}); err != nil {
+			if err := w.object(o.Key, o.Obj, o.Enc, crdt.PartPos{}); err != nil {
 				return err
 			}
 		}
 		if !more {
 			return w.flush(true)
 		}
-		after = objs[len(objs)-1].key
+		after = objs[len(objs)-1].Key
 	}
 }
 
@@ -130,7 +131,7 @@ type snapWriter struct {
 	sub     uint64
 	cursor  *wsCursor
 	chunk   int
-	pending []snapObject
+	pending []store.Encoded
 	size    int
 	next    snapFrom // where the page after the pending one starts
 }
@@ -173,7 +174,7 @@ func (w *snapWriter) object(key string, o *crdt.Object, enc []byte, pos crdt.Par
 				return err
 			}
 		}
-		w.pending = append(w.pending, snapObject{key, o, enc})
+		w.pending = append(w.pending, store.Encoded{Key: key, Obj: o, Enc: enc})
 		w.size += len(enc)
 		w.next = snapFrom{key: key, pos: crdt.PartsRest}
 		return nil
@@ -187,7 +188,7 @@ func (w *snapWriter) object(key string, o *crdt.Object, enc []byte, pos crdt.Par
 		if err != nil {
 			return fmt.Errorf("encoding part of %q: %w", key, err)
 		}
-		w.pending = []snapObject{{key, p, b}}
+		w.pending = []store.Encoded{{Key: key, Obj: p, Enc: b}}
 		w.next = snapFrom{key: key, pos: crdt.PartsRest}
 		if i+1 < len(parts) {
 			w.next.pos = starts[i+1]
@@ -214,17 +215,10 @@ func (w *snapWriter) flush(done bool) error {
 	return err
 }
 
-// snapObject is one object of a snapshot chunk, encoded for the client.
-type snapObject struct {
-	key string
-	obj *crdt.Object
-	enc []byte
-}
-
 // writeSnapshot writes one page. In the binary form, the JSON after the
 // done byte is the cursor on the last page and the resume position on
 // every other.
-func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor *wsCursor, resume []byte) error {
+func (c *wsConn) writeSnapshot(sub uint64, objs []store.Encoded, done bool, cursor *wsCursor, resume []byte) error {
 	if c.binary {
 		b := []byte{'s'}
 		b = binary.AppendUvarint(b, sub)
@@ -238,9 +232,9 @@ func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor 
 		}
 		b = binary.AppendUvarint(b, uint64(len(cj)))
 		b = append(b, cj...)
-		batch := crdt.Batch{Clock: c.n.now()}
+		batch := crdt.Batch{Clock: c.n.st.Now()}
 		for _, o := range objs {
-			batch.Items = append(batch.Items, crdt.BatchItem{Key: o.key, Delta: o.obj})
+			batch.Items = append(batch.Items, crdt.BatchItem{Key: o.Key, Delta: o.Obj})
 		}
 		raw, err := batch.MarshalBinary()
 		if err != nil {
@@ -254,9 +248,9 @@ func (c *wsConn) writeSnapshot(sub uint64, objs []snapObject, done bool, cursor 
 			b = append(b, ',')
 		}
 		b = append(b, `{"key":`...)
-		b = append(b, jsonString(o.key)...)
+		b = append(b, jsonString(o.Key)...)
 		b = append(b, `,"state":`...)
-		b = append(b, o.enc...)
+		b = append(b, o.Enc...)
 		b = append(b, '}')
 	}
 	b = fmt.Appendf(b, `],"done":%t`, done)

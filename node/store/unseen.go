@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -17,17 +17,17 @@ import (
 // all here, until UnseenDotsWait has passed. The delta waits on the
 // client's own goroutine and holds nothing but a slot: one of
 // MaxWaitingDeltas node-wide, and one of its connection's share (see
-// withWaitShare). It is never stored until it passes the rule. A delta
+// WithWaitShare). It is never stored until it passes the rule. A delta
 // refused with crdt.ErrCounterBehind waits the same way, retried after
 // each commit that joined new state.
-func (n *Node) untilSeen(ctx context.Context, key string, try func() error) error {
+func (s *Store) untilSeen(ctx context.Context, key string, try func() error) error {
 	err := try()
 	if errors.Is(err, crdt.ErrCounterBehind) {
 		// The same client's remove of the entry it is below may be in
 		// flight on another of its connection's goroutines: retry after
 		// each commit that joined new state; if none helps in time, the
 		// delta is refused (invalid_delta).
-		return n.waitArrivals(ctx, err, nil, func() (error, bool) {
+		return s.waitArrivals(ctx, err, nil, func() (error, bool) {
 			err := try()
 			return err, !errors.Is(err, crdt.ErrCounterBehind)
 		})
@@ -36,8 +36,8 @@ func (n *Node) untilSeen(ctx context.Context, key string, try func() error) erro
 	if !errors.As(err, &unseen) {
 		return err
 	}
-	return n.waitArrivals(ctx, err, n.metrics.unseenRefused, func() (error, bool) {
-		if !n.covered(key, unseen) {
+	return s.waitArrivals(ctx, err, s.metrics.unseenRefused, func() (error, bool) {
+		if !s.covered(key, unseen) {
 			return err, false
 		}
 		if err = try(); !errors.As(err, &unseen) {
@@ -51,16 +51,16 @@ func (n *Node) untilSeen(ctx context.Context, key string, try func() error) erro
 // once at once), until step says it is done or UnseenDotsWait has passed,
 // holding one of MaxWaitingDeltas slots meanwhile; err is what stands if
 // it never is, counted in refused.
-func (n *Node) waitArrivals(ctx context.Context, err error, refused prometheus.Counter, step func() (error, bool)) error {
+func (s *Store) waitArrivals(ctx context.Context, err error, refused prometheus.Counter, step func() (error, bool)) error {
 	count := func() {
 		if refused != nil {
 			refused.Inc()
 		}
 	}
-	if n.cfg.UnseenDotsWait == 0 {
+	if s.cfg.UnseenDotsWait == 0 {
 		return err
 	}
-	release, ok := n.takeWaitSlot(ctx)
+	release, ok := s.takeWaitSlot(ctx)
 	if !ok {
 		count()
 		return err
@@ -68,10 +68,10 @@ func (n *Node) waitArrivals(ctx context.Context, err error, refused prometheus.C
 	defer release()
 	// The first tick is the deadline; the clock is Config.Clock, so a
 	// test's manual clock decides it.
-	deadline := n.cfg.Clock.NewTicker(n.cfg.UnseenDotsWait)
+	deadline := s.cfg.Clock.NewTicker(s.cfg.UnseenDotsWait)
 	defer deadline.Stop()
 	for {
-		arrived := n.arrived()
+		arrived := s.arrived()
 		e, done := step()
 		if done {
 			return e
@@ -85,16 +85,16 @@ func (n *Node) waitArrivals(ctx context.Context, err error, refused prometheus.C
 			return err
 		case <-ctx.Done():
 			return err
-		case <-n.quit:
+		case <-s.quit:
 			return ErrClosed
 		}
 	}
 }
 
 // covered reports whether key's stored context holds every dot e names.
-func (n *Node) covered(key string, e *crdt.UnseenError) bool {
+func (s *Store) covered(key string, e *crdt.UnseenError) bool {
 	covered := false
-	err := n.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *badger.Txn) error {
 		sm, _, err := openMeta(readKV{txn}, key)
 		if err != nil {
 			return err
@@ -108,16 +108,16 @@ func (n *Node) covered(key string, e *crdt.UnseenError) bool {
 // waitShareKey carries a connection's share of waiting slots in a context.
 type waitShareKey struct{}
 
-// withWaitShare gives every delta submitted with the returned context one
+// WithWaitShare gives every delta submitted with the returned context one
 // pool of at most n waiting slots, so that one connection cannot take all
 // of MaxWaitingDeltas from the others.
-func withWaitShare(ctx context.Context, n int) context.Context {
+func WithWaitShare(ctx context.Context, n int) context.Context {
 	return context.WithValue(ctx, waitShareKey{}, make(chan struct{}, n))
 }
 
 // takeWaitSlot takes a node-wide slot and, if ctx carries one, a slot of
 // its connection's share; false if either is full.
-func (n *Node) takeWaitSlot(ctx context.Context) (release func(), ok bool) {
+func (s *Store) takeWaitSlot(ctx context.Context) (release func(), ok bool) {
 	share, _ := ctx.Value(waitShareKey{}).(chan struct{})
 	if share != nil {
 		select {
@@ -126,15 +126,15 @@ func (n *Node) takeWaitSlot(ctx context.Context) (release func(), ok bool) {
 			return nil, false
 		}
 	}
-	if n.waiting.Add(1) > int64(n.cfg.MaxWaitingDeltas) {
-		n.waiting.Add(-1)
+	if s.waiting.Add(1) > int64(s.cfg.MaxWaitingDeltas) {
+		s.waiting.Add(-1)
 		if share != nil {
 			<-share
 		}
 		return nil, false
 	}
 	return func() {
-		n.waiting.Add(-1)
+		s.waiting.Add(-1)
 		if share != nil {
 			<-share
 		}
@@ -143,17 +143,17 @@ func (n *Node) takeWaitSlot(ctx context.Context) (release func(), ok bool) {
 
 // arrived returns a channel closed by the next commit that joins state
 // from peers.
-func (n *Node) arrived() <-chan struct{} {
-	n.arrivalsMu.Lock()
-	defer n.arrivalsMu.Unlock()
-	return n.arrivals
+func (s *Store) arrived() <-chan struct{} {
+	s.arrivalsMu.Lock()
+	defer s.arrivalsMu.Unlock()
+	return s.arrivals
 }
 
 // noteArrivals wakes the deltas waiting for dots; the committer calls it
 // after a commit that joined peers' state.
-func (n *Node) noteArrivals() {
-	n.arrivalsMu.Lock()
-	close(n.arrivals)
-	n.arrivals = make(chan struct{})
-	n.arrivalsMu.Unlock()
+func (s *Store) noteArrivals() {
+	s.arrivalsMu.Lock()
+	close(s.arrivals)
+	s.arrivals = make(chan struct{})
+	s.arrivalsMu.Unlock()
 }

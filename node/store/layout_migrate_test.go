@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 // writeFirstLayout stores o under key as the first layout did: the whole
 // meta in the 'm' value, each leaf's entries in its 'o' value, a dot index.
-func writeFirstLayout(t *testing.T, n *Node, key string, o *crdt.Object) {
+func writeFirstLayout(t *testing.T, n *Store, key string, o *crdt.Object) {
 	t.Helper()
 	m := o.Meta()
 	mb, err := m.MarshalBinary()
@@ -42,7 +42,7 @@ func writeFirstLayout(t *testing.T, n *Node, key string, o *crdt.Object) {
 }
 
 // countKeys counts the keys under a prefix.
-func countKeys(t *testing.T, n *Node, p []byte) int {
+func countKeys(t *testing.T, n *Store, p []byte) int {
 	t.Helper()
 	c := 0
 	err := n.db.View(func(txn *badger.Txn) error {
@@ -63,7 +63,7 @@ func countKeys(t *testing.T, n *Node, p []byte) int {
 // counter's entries in one value) reads as before, and its next write
 // rewrites it in this one: a context key per replica, a key per writer.
 func TestFirstLayoutMigratesOnWrite(t *testing.T) {
-	n, err := Open(testConfig(t, "migrate"))
+	n, err := openStore(testConfig(t, "migrate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestFirstLayoutMigratesOnWrite(t *testing.T) {
 		o.Join(d)
 	}
 	writeFirstLayout(t, n, "old", o)
-	if got := wsCounter(t, n, "old"); got != 2*writers {
+	if got := counterValue(t, n, "old"); got != 2*writers {
 		t.Fatalf("first layout reads %d, want %d", got, 2*writers)
 	}
 	keys, _, err := n.Keys("", "", 10)
@@ -99,7 +99,7 @@ func TestFirstLayoutMigratesOnWrite(t *testing.T) {
 	if err := n.JoinClient(context.Background(), writerID(3), "old", d); err != nil {
 		t.Fatal(err)
 	}
-	if got := wsCounter(t, n, "old"); got != 2*writers+4 {
+	if got := counterValue(t, n, "old"); got != 2*writers+4 {
 		t.Fatalf("after the writes %d, want %d", got, 2*writers+4)
 	}
 	if c := countKeys(t, n, objPrefix(pfxCtx, "old")); c != writers+1 {

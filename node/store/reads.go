@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"github.com/dgraph-io/badger/v4"
@@ -9,47 +9,54 @@ import (
 // The store reads a connection's catch-up and snapshots need: log ranges, log
 // pages and snapshot pages.
 
-// wsLogRange is the part of one origin's log a resuming client lacks:
+// LogRange is the part of one origin's log a resuming client lacks:
 // entries from..to, of which those up to contiguous must all be held.
-type wsLogRange struct {
-	origin             crdt.ReplicaID
-	from, to, contigTo uint64
+type LogRange struct {
+	Origin             crdt.ReplicaID
+	From, To, ContigTo uint64
 }
 
-// logRangesAfter returns, per origin, the log entries this node holds past
+// LogRangesAfter returns, per origin, the log entries this node holds past
 // cursor, or false if its logs no longer reach back to the cursor.
-func (n *Node) logRangesAfter(cursor crdt.VersionVector) ([]wsLogRange, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var rs []wsLogRange
-	for _, o := range n.logs.origins() {
-		if cursor[o] < n.logs.floor[o] {
+func (s *Store) LogRangesAfter(cursor crdt.VersionVector) ([]LogRange, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rs []LogRange
+	for _, o := range s.logs.origins() {
+		if cursor[o] < s.logs.floor[o] {
 			return nil, false
 		}
-		if hi := n.logs.maxHeld(o); hi > cursor[o] {
-			rs = append(rs, wsLogRange{origin: o, from: cursor[o] + 1, to: hi, contigTo: n.logs.vv[o]})
+		if hi := s.logs.maxHeld(o); hi > cursor[o] {
+			rs = append(rs, LogRange{Origin: o, From: cursor[o] + 1, To: hi, ContigTo: s.logs.vv[o]})
 		}
 	}
 	return rs, true
 }
 
-// readLogPage reads about snapshotChunk bytes of o's log from seq from.
-func (n *Node) readLogPage(o crdt.ReplicaID, from, to uint64) ([]logEntry, error) {
-	var page []logEntry
-	err := n.db.View(func(txn *badger.Txn) error {
-		_, err := readLog(txn, o, from, to, snapshotChunk, func(seq uint64, raw []byte) {
-			page = append(page, logEntry{seq: seq, raw: raw})
+// ReadLogPage reads about maxBytes of o's log from seq from to seq to.
+func (s *Store) ReadLogPage(o crdt.ReplicaID, from, to uint64, maxBytes int) ([]LogEntry, error) {
+	var page []LogEntry
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := readLog(txn, o, from, to, maxBytes, func(seq uint64, raw []byte) {
+			page = append(page, LogEntry{Seq: seq, Raw: raw})
 		})
 		return err
 	})
 	return page, err
 }
 
-// scanPage returns, encoded, the objects under prefix after the key after,
+// Encoded is one object of a snapshot page, encoded for the client.
+type Encoded struct {
+	Key string
+	Obj *crdt.Object
+	Enc []byte
+}
+
+// ScanPage returns, encoded, the objects under prefix after the key after,
 // in key order, up to maxBytes of encoding (at least one object), and
 // whether more follow.
-func (n *Node) scanPage(prefix, after string, maxBytes int, encode func(*crdt.Object) ([]byte, error)) (objs []snapObject, more bool, err error) {
-	err = n.db.View(func(txn *badger.Txn) error {
+func (s *Store) ScanPage(prefix, after string, maxBytes int, encode func(*crdt.Object) ([]byte, error)) (objs []Encoded, more bool, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
 		p := metaKey(prefix)
 		seek := p
 		if after != "" {
@@ -71,7 +78,7 @@ func (n *Node) scanPage(prefix, after string, maxBytes int, encode func(*crdt.Ob
 					more = true
 					return nil
 				}
-				objs = append(objs, snapObject{k, o, b})
+				objs = append(objs, Encoded{Key: k, Obj: o, Enc: b})
 				total += len(b)
 			}
 			if !rest {

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 
 // fillMap gives key a map of n LWW fields, loaded in chunks through the
 // committer as states, which is far faster than n single writes.
-func fillMap(tb testing.TB, n *Node, key string, fields int) {
+func fillMap(tb testing.TB, n *Store, key string, fields int) {
 	tb.Helper()
 	writer := uuid.MustParse("00000000-0000-0000-0000-0000000000f1")
 	o := crdt.NewObject()
 	acc := crdt.NewObject()
 	flush := func() {
-		if _, err := n.submit(context.Background(), &writeReq{kind: reqState, states: []crdt.BatchItem{{Key: key, Delta: acc}}}); err != nil {
+		if _, err := n.Submit(context.Background(), &Request{Kind: ReqState, States: []crdt.BatchItem{{Key: key, Delta: acc}}}); err != nil {
 			tb.Fatal(err)
 		}
 		acc = crdt.NewObject()
@@ -40,7 +40,7 @@ func fillMap(tb testing.TB, n *Node, key string, fields int) {
 
 // writeField writes one new field of key and returns the bytes the commit
 // wrote to Badger.
-func writeField(tb testing.TB, n *Node, key string, i int) float64 {
+func writeField(tb testing.TB, n *Store, key string, i int) float64 {
 	before := n.written.Load()
 	op := crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{fmt.Sprintf("g%06d", i)}, Value: crdt.MustInt(7)}
 	if _, err := n.Apply(context.Background(), key, op); err != nil {
@@ -56,7 +56,7 @@ func TestFieldWriteCostIsODelta(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 100,000-field map")
 	}
-	n, err := Open(testConfig(t, "cost"))
+	n, err := openStore(testConfig(t, "cost"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func BenchmarkFieldWrite(b *testing.B) {
 		b.Run(fmt.Sprintf("fields=%d", size), func(b *testing.B) {
 			cfg := testConfig(b, "bench")
 			cfg.SyncWrites = true
-			n, err := Open(cfg)
+			n, err := openStore(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}

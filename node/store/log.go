@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 // logIndex is what this node holds of every node's delta log: per origin,
 // the contiguous prefix it has applied (the node version vector), the
 // entries it holds beyond a gap, and the floor below which its copy of the
-// log may be incomplete. Guarded by Node.mu.
+// log may be incomplete. Guarded by Store.mu.
 type logIndex struct {
 	vv    crdt.VersionVector
 	above map[crdt.ReplicaID]map[uint64]struct{}
@@ -174,9 +174,47 @@ func readLog(txn *badger.Txn, o crdt.ReplicaID, from, to uint64, maxBytes int, f
 	return total, nil
 }
 
-// floorOf returns the log floor of origin o.
-func (n *Node) floorOf(o crdt.ReplicaID) uint64 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.logs.floor[o]
+// Floor returns the log floor of origin o.
+func (s *Store) Floor(o crdt.ReplicaID) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.floor[o]
+}
+
+// LogsHeld is what the log index says of every origin's log, at one
+// moment: the origins, the contiguous vector, the highest entry held and
+// the floor (entries at or below it are truncated).
+type LogsHeld struct {
+	Origins []crdt.ReplicaID
+	VV      crdt.VersionVector
+	MaxHeld map[crdt.ReplicaID]uint64
+	Floor   crdt.VersionVector
+}
+
+// Held reads the log index.
+func (s *Store) Held() LogsHeld {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := LogsHeld{Origins: s.logs.origins(), VV: s.logs.vv.Clone(), MaxHeld: map[crdt.ReplicaID]uint64{}, Floor: crdt.VersionVector{}}
+	for _, o := range h.Origins {
+		h.MaxHeld[o] = s.logs.maxHeld(o)
+	}
+	for o, f := range s.logs.floor {
+		h.Floor[o] = f
+	}
+	return h
+}
+
+// LogReader reads delta logs from one snapshot.
+type LogReader struct{ txn *badger.Txn }
+
+// Read calls fn with o's entries from..to, in order, until maxBytes of
+// them are read, and returns the bytes read.
+func (r LogReader) Read(o crdt.ReplicaID, from, to uint64, maxBytes int, fn func(seq uint64, raw []byte)) (int, error) {
+	return readLog(r.txn, o, from, to, maxBytes, fn)
+}
+
+// ViewLogs calls fn with a reader of one snapshot.
+func (s *Store) ViewLogs(fn func(LogReader) error) error {
+	return s.db.View(func(txn *badger.Txn) error { return fn(LogReader{txn}) })
 }

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"container/list"
@@ -53,18 +53,18 @@ func (h *hotObjects) stripe(key string) int {
 
 // landed joins a commit's changes into the objects kept. The committer
 // calls it in commit order, before it acks the commit's writers.
-func (h *hotObjects) landed(cs []change) {
+func (h *hotObjects) landed(cs []Change) {
 	for _, c := range cs {
 		h.mu.Lock()
-		h.changes[h.stripe(c.key)]++
+		h.changes[h.stripe(c.Key)]++
 		var ho *hotObject
-		if e, ok := h.objs[c.key]; ok {
+		if e, ok := h.objs[c.Key]; ok {
 			ho = e.Value.(*hotObject)
 		}
 		h.mu.Unlock()
 		if ho != nil {
 			ho.mu.Lock()
-			ho.o.Join(c.delta)
+			ho.o.Join(c.Delta)
 			ho.mu.Unlock()
 		}
 	}

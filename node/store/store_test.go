@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 // rangeObject reads key's object by scanning all its leaves, the way every
 // type was read before loadObject learnt point reads.
-func rangeObject(t *testing.T, n *Node, key string) *crdt.Object {
+func rangeObject(t *testing.T, n *Store, key string) *crdt.Object {
 	t.Helper()
 	o := crdt.NewObject()
 	err := n.db.View(func(txn *badger.Txn) error {
@@ -36,7 +36,7 @@ func rangeObject(t *testing.T, n *Node, key string) *crdt.Object {
 // one-leaf types) as through a scan of its leaves, after many writes of
 // one hot key.
 func TestLoadObjectPointReadsMatchScan(t *testing.T) {
-	n, err := Open(testConfig(t, "store"))
+	n, err := openStore(testConfig(t, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestLoadObjectPointReadsMatchScan(t *testing.T) {
 // readKV.scan sees the newest version of each key, skips deleted keys and
 // stops at the prefix's end, however many versions a key has.
 func TestReadKVScanNewestVersions(t *testing.T) {
-	n, err := Open(testConfig(t, "scan"))
+	n, err := openStore(testConfig(t, "scan"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestReadKVScanNewestVersions(t *testing.T) {
 // type, equal to a read after it (for a counter, its value from the tally),
 // and none for a map (read back instead).
 func TestApplyAnswersFromTheCommit(t *testing.T) {
-	n, err := Open(testConfig(t, "answer"))
+	n, err := openStore(testConfig(t, "answer"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestApplyAnswersFromTheCommit(t *testing.T) {
 	if r.state != nil {
 		t.Errorf("a map's write carries a state (%v): it would cost a scan in the committer", r.state.Value())
 	}
-	o, err := n.applyAndRead(ctx, "m", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"g"}, Value: crdt.MustInt(2)})
+	o, err := n.ApplyAndRead(ctx, "m", crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"g"}, Value: crdt.MustInt(2)})
 	if err != nil {
 		t.Fatal(err)
 	}

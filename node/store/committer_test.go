@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func TestPipelinedBatchesSeeEachOther(t *testing.T) {
 	cfg := testConfig(t, "pipe")
 	cfg.SyncWrites = true
 	cfg.MaxBatch = 4 // many small batches, so many overlap
-	n, err := Open(cfg)
+	n, err := openStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestPipelinedBatchesSeeEachOther(t *testing.T) {
 		writes += 2 * writers * each
 	}
 	t.Logf("%d writes, %v commits, %v of them prepared while another synced", writes, testutil.ToFloat64(n.metrics.commits), testutil.ToFloat64(n.metrics.overlapped))
-	check := func(n *Node, when string) {
+	check := func(n *Store, when string) {
 		t.Helper()
 		for key, v := range want {
 			o, err := n.Get(key)
@@ -87,7 +87,7 @@ func TestPipelinedBatchesSeeEachOther(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	n, err = Open(cfg)
+	n, err = openStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 func TestTruncationThroughCommitter(t *testing.T) {
 	cfg := testConfig(t, "n")
 	cfg.LogRetention = 3
-	n, err := Open(cfg)
+	n, err := openStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,10 +28,10 @@ func TestTruncationThroughCommitter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := n.truncateLogs(); err != nil {
+	if err := n.TruncateLogs(); err != nil {
 		t.Fatal(err)
 	}
-	held := func(n *Node) []uint64 {
+	held := func(n *Store) []uint64 {
 		var seqs []uint64
 		if err := n.db.View(func(txn *badger.Txn) error {
 			_, err := readLog(txn, n.id, 1, 100, 1<<30, func(seq uint64, _ []byte) { seqs = append(seqs, seq) })
@@ -44,15 +44,15 @@ func TestTruncationThroughCommitter(t *testing.T) {
 	if got := held(n); len(got) != 3 || got[0] != 8 || got[2] != 10 {
 		t.Fatalf("log holds %v after truncation, want 8..10", got)
 	}
-	if f := n.floorOf(n.id); f != 7 {
+	if f := n.Floor(n.id); f != 7 {
 		t.Fatalf("floor %d, want 7", f)
 	}
 	// A floor raised to 8 without deleting: a request to delete 8 and 9 is
 	// refused whole, 8 included.
-	if _, err := n.submit(ctx, &writeReq{kind: reqFloor, floors: crdt.VersionVector{n.id: 8}}); err != nil {
+	if _, err := n.Submit(ctx, &Request{Kind: ReqFloor, Floors: crdt.VersionVector{n.id: 8}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = n.submit(ctx, &writeReq{kind: reqTruncate, origin: n.id, drop: []uint64{8, 9}})
+	_, err = n.Submit(ctx, &Request{Kind: ReqTruncate, Origin: n.id, Drop: []uint64{8, 9}})
 	if err == nil || !strings.Contains(err.Error(), "above the floor") {
 		t.Fatalf("deleting an entry above the floor: %v, want refused", err)
 	}
@@ -60,12 +60,12 @@ func TestTruncationThroughCommitter(t *testing.T) {
 		t.Fatalf("a refused truncation changed the log: %v", got)
 	}
 	n.Close()
-	n, err = Open(cfg)
+	n, err = openStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	if got, f := held(n), n.floorOf(n.id); len(got) != 3 || f != 8 {
+	if got, f := held(n), n.Floor(n.id); len(got) != 3 || f != 8 {
 		t.Fatalf("after reopening: log %v, floor %d", got, f)
 	}
 	o, err := n.Get("c")

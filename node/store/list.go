@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"fmt"
@@ -21,12 +21,12 @@ type KeyInfo struct {
 // only) used up the page's budget of reads. Only objects' metadata is read,
 // and at most 4*limit+64 of them, so a page costs a bounded number of reads
 // whatever the keyspace holds.
-func (n *Node) Keys(prefix, after string, limit int) (keys []KeyInfo, next string, err error) {
+func (s *Store) Keys(prefix, after string, limit int) (keys []KeyInfo, next string, err error) {
 	if limit <= 0 {
 		return nil, "", fmt.Errorf("node: listing keys: limit %d is not positive", limit)
 	}
 	budget := 4*limit + 64
-	err = n.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		p := metaKey(prefix)
 		start := p
 		if after > prefix {
