@@ -63,28 +63,3 @@ func TestClockDrivesAntiEntropyRounds(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// State-transfer sessions age by the injected clock: one the clock has
-// not moved past sessionTimeout stays, however long the test takes; one
-// it has is forgotten.
-func TestClockExpiresSessions(t *testing.T) {
-	clock := newManualClock()
-	n := openOnClock(t, clock, nil)
-	r := n.repl.Load()
-	r.onDigests("b", &message{kind: msgDigests, session: 7, final: false})
-	sessions := func() int {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.ins)
-	}
-	clock.Advance(sessionTimeout - time.Second)
-	r.expireSessions()
-	if sessions() != 1 {
-		t.Fatalf("%d sessions before the timeout, want 1", sessions())
-	}
-	clock.Advance(2 * time.Second)
-	r.expireSessions()
-	if sessions() != 0 {
-		t.Fatalf("%d sessions after the timeout, want 0", sessions())
-	}
-}

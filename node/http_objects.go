@@ -7,6 +7,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // The object routes: read an object, apply an op to it, and the digest.
@@ -129,6 +130,6 @@ func (a *httpAPI) getDigest(w http.ResponseWriter, r *http.Request) error {
 		Digest  string            `json:"digest"`
 		Objects int               `json:"objects"`
 		VV      map[string]uint64 `json:"vv"`
-	}{d, count, vvJSON(vv)})
+	}{d, count, store.VVJSON(vv)})
 	return nil
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/lattice-sync/lattice/node/replica"
 	"github.com/lattice-sync/lattice/node/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -8,51 +9,17 @@ import (
 // Metrics are the node's Prometheus collectors, on a registry of the node's
 // own so that several nodes can live in one process (tests, the demo).
 type Metrics struct {
-	reg *prometheus.Registry
-	st  *store.Metrics // the store's and the committer's
-
-	deltasSent       prometheus.Counter
-	deltasReceived   prometheus.Counter
-	bytesSent        *prometheus.CounterVec
-	bytesReceived    *prometheus.CounterVec
-	aeRounds         prometheus.Counter
-	members          prometheus.Gauge
-	peerLag          *prometheus.GaugeVec
-	peerTasksDropped prometheus.Counter
+	reg  *prometheus.Registry
+	st   *store.Metrics   // the store's and the committer's
+	repl *replica.Metrics // replication's
 }
 
 func newMetrics() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		deltasSent: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_deltas_sent_total", Help: "Log entries sent to peers (push and anti-entropy).",
-		}),
-		deltasReceived: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_deltas_received_total", Help: "Log entries received from peers.",
-		}),
-		bytesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lattice_peer_bytes_sent_total", Help: "Bytes sent to peers, by message kind.",
-		}, []string{"kind"}),
-		bytesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lattice_peer_bytes_received_total", Help: "Bytes received from peers, by message kind.",
-		}, []string{"kind"}),
-		aeRounds: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_anti_entropy_rounds_total", Help: "Anti-entropy requests sent.",
-		}),
-		members: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "lattice_members", Help: "Peers known, reachable or not.",
-		}),
-		peerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "lattice_peer_lag_entries", Help: "Log entries this node holds that a peer lacked at its last report.",
-		}, []string{"peer"}),
-		peerTasksDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lattice_peer_tasks_dropped_total",
-			Help: "Peer messages left unanswered because that peer already had maxPeerTasks waiting; anti-entropy asks again.",
-		}),
 	}
-	// Every operation a client can send shows from the start, at 0.
-	m.reg.MustRegister(m.deltasSent, m.deltasReceived, m.bytesSent, m.bytesReceived, m.aeRounds, m.members, m.peerLag, m.peerTasksDropped)
 	m.st = store.NewMetrics(m.reg)
+	m.repl = replica.NewMetrics(m.reg)
 	return m
 }
 

@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/replica"
 	"github.com/lattice-sync/lattice/node/store"
 )
 
@@ -51,10 +54,10 @@ type Node struct {
 	mu        sync.Mutex
 	observers []Observer
 
-	rand      *lockedRand                // Config.Rand
-	busy      atomic.Int64               // work under way (busy.go)
-	repl      atomic.Pointer[replicator] // nil until Attach
-	presence  *presenceTable             // ephemeral, in memory only
+	rand      *lockedRand                        // Config.Rand
+	busy      atomic.Int64                       // work under way (busy.go)
+	repl      atomic.Pointer[replica.Replicator] // nil until Attach
+	presence  *presenceTable                     // ephemeral, in memory only
 	metrics   *Metrics
 	closeOnce sync.Once
 }
@@ -106,7 +109,7 @@ func (n *Node) landed(st *store.Stage) {
 		}
 	}
 	if r := n.repl.Load(); r != nil {
-		r.afterCommit(st)
+		r.AfterCommit(st)
 	}
 }
 
@@ -132,7 +135,7 @@ func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
 		if r := n.repl.Load(); r != nil {
-			r.stop()
+			r.Stop()
 		}
 		close(n.quit)
 		n.wg.Wait()
@@ -193,4 +196,31 @@ func (n *Node) VersionVector() crdt.VersionVector { return n.st.VersionVector() 
 // prefix and sorts after after (Store.Keys says how).
 func (n *Node) Keys(prefix, after string, limit int) ([]KeyInfo, string, error) {
 	return n.st.Keys(prefix, after, limit)
+}
+
+// Attach connects the node to its peers through t and starts replication.
+func (n *Node) Attach(t replica.Net) error {
+	r := replica.New(replica.Config{
+		AntiEntropyInterval: n.cfg.AntiEntropyInterval, SyncFanout: n.cfg.SyncFanout, MaxSyncBytes: n.cfg.MaxSyncBytes,
+		FullState: n.cfg.FullState, Clock: n.cfg.Clock, Rand: n.rand, Logger: n.log, Busy: &n.busy, Metrics: n.metrics.repl,
+		OnPresence: n.peerPresence,
+	}, n.st, t)
+	if !n.repl.CompareAndSwap(nil, r) {
+		return errors.New("node: already attached")
+	}
+	if err := r.Start(); err != nil {
+		n.repl.Store(nil)
+		return err
+	}
+	return nil
+}
+
+// peerPresence hands a peer's presence states to the table.
+func (n *Node) peerPresence(from string, list []byte) {
+	var ps []Presence
+	if err := json.Unmarshal(list, &ps); err != nil {
+		n.log.Warn("bad peer presence", "from", from, "err", err)
+		return
+	}
+	n.presence.receive(from, ps)
 }

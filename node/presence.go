@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/btree"
+	"github.com/lattice-sync/lattice/node/replica"
 	"github.com/lattice-sync/lattice/node/store"
 )
 
@@ -354,14 +355,10 @@ func (t *presenceTable) sendPeers(ps []Presence) {
 	if r == nil {
 		return
 	}
-	peers := r.reachable()
-	if len(peers) == 0 {
-		return
-	}
 	for len(ps) > 0 {
 		var chunk []Presence
 		size := 0
-		for len(ps) > 0 && (len(chunk) == 0 || size+len(ps[0].State)+len(ps[0].Key)+128 < maxChunk) {
+		for len(ps) > 0 && (len(chunk) == 0 || size+len(ps[0].State)+len(ps[0].Key)+128 < replica.MaxChunk) {
 			size += len(ps[0].State) + len(ps[0].Key) + 128
 			chunk = append(chunk, ps[0])
 			ps = ps[1:]
@@ -371,9 +368,8 @@ func (t *presenceTable) sendPeers(ps []Presence) {
 			t.n.log.Error("encoding presence", "err", err)
 			return
 		}
-		msg := append(appendHead(msgPresence, t.n.st.ID()), body...)
-		for _, to := range peers {
-			r.send(to, "presence", msg)
+		if !r.SendPresence(body) {
+			return // no peer reachable
 		}
 	}
 }

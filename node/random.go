@@ -42,8 +42,8 @@ func (l *lockedRand) Uint64() uint64 {
 	return l.src.Uint64()
 }
 
-// shuffle permutes n elements with swap.
-func (l *lockedRand) shuffle(n int, swap func(i, j int)) {
+// Shuffle permutes n elements with swap.
+func (l *lockedRand) Shuffle(n int, swap func(i, j int)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.r.Shuffle(n, swap)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/testkit"
+	"github.com/lattice-sync/lattice/node/replica"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -69,6 +70,13 @@ func waitConverged(t *testing.T, d time.Duration, nodes ...*Node) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The first byte of replication's state offer and wants messages
+// (replica/wire.go).
+const (
+	msgDigests byte = 'D'
+	msgWants   byte = 'W'
+)
 
 // dropFirst passes a transport's sends through, except the first message
 // of one kind, which it drops: a lost state offer or wants message.
@@ -161,8 +169,8 @@ func TestStateTransferRecoversLostOffer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if took := clock.Now().Sub(start); took >= sessionTimeout {
-				t.Fatalf("the transfer took %v of the nodes' time: the lost message stalled it until sessionTimeout", took)
+			if took := clock.Now().Sub(start); took >= replica.SessionTimeout {
+				t.Fatalf("the transfer took %v of the nodes' time: the lost message stalled it until SessionTimeout", took)
 			}
 			waitConverged(t, 60*time.Second, a, b)
 			if !da.dropped.Load() || !db.dropped.Load() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // A connection's first message: hello, the protocol version, the token and the
@@ -95,7 +96,7 @@ func (c *wsConn) hello() bool {
 		Cursor  map[string]uint64 `json:"cursor"`
 		Limits  map[string]any    `json:"limits"`
 		Feats   []string          `json:"features"`
-	}{protocol.Welcome, 1, c.n.Name(), c.n.ID().String(), c.n.cfg.ClusterID, vvJSON(c.n.VersionVector()),
+	}{protocol.Welcome, 1, c.n.Name(), c.n.ID().String(), c.n.cfg.ClusterID, store.VVJSON(c.n.VersionVector()),
 		map[string]any{"max_frame": c.opts.MaxFrame, "max_subs": c.opts.MaxSubs, "rate": c.opts.Rate, "snapshot_chunk": c.opts.SnapshotChunk},
 		protocol.Features})
 	if err := c.writeFrame(websocket.TextMessage, protocol.Welcome, welcome); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/frames"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // wsSub is one subscription of one connection: a key, or a prefix.
@@ -62,7 +63,7 @@ type wsCursor struct {
 func newWSCursor(vv crdt.VersionVector) *wsCursor { return &wsCursor{vv: vv} }
 
 func (c *wsCursor) JSON() []byte {
-	c.once.Do(func() { c.json, _ = json.Marshal(vvJSON(c.vv)) }) // a map of strings to numbers always encodes
+	c.once.Do(func() { c.json, _ = json.Marshal(store.VVJSON(c.vv)) }) // a map of strings to numbers always encodes
 	return c.json
 }
 

@@ -41,7 +41,7 @@ type resumeJSON struct {
 }
 
 func (f *snapFrom) JSON() []byte {
-	return marshalWS(resumeJSON{vvJSON(f.base), f.key, base64.StdEncoding.EncodeToString([]byte(f.pos.Leaf)),
+	return marshalWS(resumeJSON{store.VVJSON(f.base), f.key, base64.StdEncoding.EncodeToString([]byte(f.pos.Leaf)),
 		f.pos.Dot.Replica.String(), f.pos.Dot.Seq})
 }
 

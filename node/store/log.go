@@ -218,3 +218,13 @@ func (r LogReader) Read(o crdt.ReplicaID, from, to uint64, maxBytes int, fn func
 func (s *Store) ViewLogs(fn func(LogReader) error) error {
 	return s.db.View(func(txn *badger.Txn) error { return fn(LogReader{txn}) })
 }
+
+// VVJSON is a version vector as the API and /v1/cluster show it: replica
+// id, as a string, to sequence number.
+func VVJSON(v crdt.VersionVector) map[string]uint64 {
+	out := map[string]uint64{}
+	for r, s := range v {
+		out[r.String()] = s
+	}
+	return out
+}

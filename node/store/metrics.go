@@ -52,6 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "lattice_log_entries_truncated_total", Help: "Log entries dropped past LogRetention; a peer that needs them gets state instead.",
 		}),
 	}
+	// Every operation a client can send shows from the start, at 0.
 	for _, p := range operationLabels {
 		m.ops.WithLabelValues(p.Type.String(), p.Kind.String())
 	}

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"crypto/sha256"
@@ -34,9 +34,9 @@ const (
 	flagFull  = 2 // the receiver could not read a short vector from us: send the full one
 )
 
-// maxChunk keeps each message under transport.MaxMessageSize with room
+// MaxChunk keeps each message under transport.MaxMessageSize with room
 // for framing.
-const maxChunk = 900 << 10
+const MaxChunk = 900 << 10
 
 type message struct {
 	kind    byte
@@ -50,7 +50,7 @@ type message struct {
 	states  []crdt.BatchItem
 	raw     []byte // the states' encoded batch
 
-	presence []Presence // msgPresence
+	presence []byte // msgPresence: a JSON list, read by its receiver
 
 	session uint64
 	final   bool
@@ -332,9 +332,11 @@ func decodeMessage(b []byte) (*message, error) {
 		}
 		b = c.b
 	case msgPresence:
-		if err := json.Unmarshal(b, &m.presence); err != nil {
+		var list []json.RawMessage
+		if err := json.Unmarshal(b, &list); err != nil {
 			return nil, fmt.Errorf("%w: presence: %v", crdt.ErrInvalid, err)
 		}
+		m.presence = b
 		b = nil
 	case msgStates:
 		batch, err := crdt.UnmarshalBatch(b)

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"crypto/sha256"
@@ -28,15 +28,15 @@ import (
 // the peer's next anti-entropy request brings a new offer. An offer, or the
 // receiver's wants, that was lost leaves the sender waiting for an answer:
 // it offers again after two anti-entropy intervals, and after twice as long
-// each further time, up to sessionTimeout, so that a receiver still working
+// each further time, up to SessionTimeout, so that a receiver still working
 // out a large answer is not interrupted forever. Either way the objects that
 // did arrive now match their digests, so the transfer resumes where it
 // stopped rather than starting over. A range that arrives twice (a network
 // that duplicates) counts once.
 
-// sessionTimeout is how long a session may stay unfinished before a new
+// SessionTimeout is how long a session may stay unfinished before a new
 // offer replaces it, and the longest an unanswered offer waits.
-const sessionTimeout = 30 * time.Second
+const SessionTimeout = 30 * time.Second
 
 type outSession struct {
 	id       uint64
@@ -64,12 +64,12 @@ func objectDigest(o *crdt.Object) ([32]byte, error) {
 	return sha256.Sum256(b), nil
 }
 
-func (r *replicator) offerState(peer string) {
+func (r *Replicator) offerState(peer string) {
 	r.mu.Lock()
-	wait := 2 * r.n.cfg.AntiEntropyInterval
+	wait := 2 * r.cfg.AntiEntropyInterval
 	if old := r.outs[peer]; old != nil {
-		age := r.n.cfg.Clock.Now().Sub(old.started)
-		if age < sessionTimeout && (old.answered || age < old.wait) {
+		age := r.cfg.Clock.Now().Sub(old.started)
+		if age < SessionTimeout && (old.answered || age < old.wait) {
 			r.mu.Unlock()
 			return
 		}
@@ -77,29 +77,29 @@ func (r *replicator) offerState(peer string) {
 			wait = old.wait * 2
 		}
 	}
-	s := &outSession{id: r.n.rand.Uint64(), vv: r.n.VersionVector(), started: r.n.cfg.Clock.Now(), wait: min(wait, sessionTimeout)}
+	s := &outSession{id: r.cfg.Rand.Uint64(), vv: r.st.VersionVector(), started: r.cfg.Clock.Now(), wait: min(wait, SessionTimeout)}
 	r.outs[peer] = s
 	r.mu.Unlock()
 
 	var ds []keyDigest
-	err := r.n.Scan("", func(k string, o *crdt.Object) error {
+	err := r.st.Scan("", func(k string, o *crdt.Object) error {
 		h, err := objectDigest(o)
 		ds = append(ds, keyDigest{key: k, hash: h})
 		return err
 	})
 	if err != nil {
-		r.n.log.Warn("state offer", "peer", peer, "err", err)
+		r.log.Warn("state offer", "peer", peer, "err", err)
 		return
 	}
-	r.n.log.Info("offering state", "peer", peer, "session", s.id, "objects", len(ds))
+	r.log.Info("offering state", "peer", peer, "session", s.id, "objects", len(ds))
 	for start := 0; ; {
 		end, size := start, 0
-		for end < len(ds) && size < maxChunk {
+		for end < len(ds) && size < MaxChunk {
 			size += len(ds[end].key) + 40
 			end++
 		}
 		final := end == len(ds)
-		r.send(peer, "state-digests", encodeDigests(r.n.st.ID(), s.id, final, ds[start:end]))
+		r.send(peer, "state-digests", encodeDigests(r.st.ID(), s.id, final, ds[start:end]))
 		if final {
 			return
 		}
@@ -108,12 +108,12 @@ func (r *replicator) offerState(peer string) {
 }
 
 // onDigests collects an offer and, once complete, asks for what differs.
-func (r *replicator) onDigests(peer string, m *message) {
+func (r *Replicator) onDigests(peer string, m *message) {
 	sk := fmt.Sprintf("%s/%d", peer, m.session)
 	r.mu.Lock()
 	in := r.ins[sk]
 	if in == nil {
-		in = &inSession{started: r.n.cfg.Clock.Now(), ranges: map[string][]*message{}, done: map[string]bool{}}
+		in = &inSession{started: r.cfg.Clock.Now(), ranges: map[string][]*message{}, done: map[string]bool{}}
 		r.ins[sk] = in
 	}
 	in.digests = append(in.digests, m.digests...)
@@ -124,7 +124,7 @@ func (r *replicator) onDigests(peer string, m *message) {
 	}
 	var wants []string
 	for _, d := range ds {
-		o, err := r.n.Get(d.key)
+		o, err := r.st.Get(d.key)
 		if err != nil {
 			continue
 		}
@@ -132,15 +132,15 @@ func (r *replicator) onDigests(peer string, m *message) {
 			wants = append(wants, d.key)
 		}
 	}
-	r.n.log.Info("state offer received", "peer", peer, "session", m.session, "objects", len(ds), "want", len(wants))
+	r.log.Info("state offer received", "peer", peer, "session", m.session, "objects", len(ds), "want", len(wants))
 	for start := 0; ; {
 		end, size := start, 0
-		for end < len(wants) && size < maxChunk {
+		for end < len(wants) && size < MaxChunk {
 			size += len(wants[end]) + 4
 			end++
 		}
 		final := end == len(wants)
-		r.send(peer, "state-wants", encodeWants(r.n.st.ID(), m.session, final, wants[start:end]))
+		r.send(peer, "state-wants", encodeWants(r.st.ID(), m.session, final, wants[start:end]))
 		if final {
 			return
 		}
@@ -149,7 +149,7 @@ func (r *replicator) onDigests(peer string, m *message) {
 }
 
 // onWants collects what the peer asked for and, once complete, sends it.
-func (r *replicator) onWants(peer string, m *message) {
+func (r *Replicator) onWants(peer string, m *message) {
 	r.mu.Lock()
 	s := r.outs[peer]
 	if s == nil || s.id != m.session {
@@ -170,21 +170,21 @@ func (r *replicator) onWants(peer string, m *message) {
 			continue
 		}
 		seen[k] = true
-		o, err := r.n.Get(k)
+		o, err := r.st.Get(k)
 		if err != nil {
 			continue
 		}
-		bounds := splitObject(o, maxChunk/2)
+		bounds := splitObject(o, MaxChunk/2)
 		for i, b := range bounds {
 			raw, err := o.Slice(b[0], b[1]).MarshalBinary()
 			if err != nil {
 				continue
 			}
-			r.send(peer, "state-range", encodeRange(r.n.st.ID(), s.id, k, uint64(i), uint64(len(bounds)), b[0], b[1], raw))
+			r.send(peer, "state-range", encodeRange(r.st.ID(), s.id, k, uint64(i), uint64(len(bounds)), b[0], b[1], raw))
 			sent++
 		}
 	}
-	r.send(peer, "state-finish", encodeFinish(r.n.st.ID(), s.id, sent, s.vv))
+	r.send(peer, "state-finish", encodeFinish(r.st.ID(), s.id, sent, s.vv))
 	r.mu.Lock()
 	if r.outs[peer] == s {
 		delete(r.outs, peer)
@@ -211,7 +211,7 @@ func splitObject(o *crdt.Object, max int) [][2]string {
 // onRange buffers an object's ranges until all are here, then hands them
 // to the committer in order: the last range joins the whole context, so it
 // must come last.
-func (r *replicator) onRange(peer string, m *message) {
+func (r *Replicator) onRange(peer string, m *message) {
 	sk := fmt.Sprintf("%s/%d", peer, m.session)
 	r.mu.Lock()
 	in := r.ins[sk]
@@ -248,7 +248,7 @@ func (r *replicator) onRange(peer string, m *message) {
 	r.checkFinished(peer, sk)
 }
 
-func (r *replicator) onFinish(peer string, m *message) {
+func (r *Replicator) onFinish(peer string, m *message) {
 	sk := fmt.Sprintf("%s/%d", peer, m.session)
 	r.mu.Lock()
 	if in := r.ins[sk]; in != nil {
@@ -260,7 +260,7 @@ func (r *replicator) onFinish(peer string, m *message) {
 
 // checkFinished adopts the sender's vector as floor once every range of
 // the session has been queued; the floor write queues behind them.
-func (r *replicator) checkFinished(peer, sk string) {
+func (r *Replicator) checkFinished(peer, sk string) {
 	r.mu.Lock()
 	in := r.ins[sk]
 	if in == nil || in.finish == nil || in.got != in.finish.count {
@@ -269,17 +269,17 @@ func (r *replicator) checkFinished(peer, sk string) {
 	}
 	delete(r.ins, sk)
 	r.mu.Unlock()
-	r.n.log.Info("state transfer complete", "peer", peer, "ranges", in.got)
+	r.log.Info("state transfer complete", "peer", peer, "ranges", in.got)
 	r.enqueue(&store.Request{Kind: store.ReqFloor, Floors: in.finish.vv})
 }
 
 // expireSessions forgets sessions that never finished.
-func (r *replicator) expireSessions() {
+func (r *Replicator) expireSessions() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.n.cfg.Clock.Now()
+	now := r.cfg.Clock.Now()
 	for k, in := range r.ins {
-		if now.Sub(in.started) > sessionTimeout {
+		if now.Sub(in.started) > SessionTimeout {
 			delete(r.ins, k)
 		}
 	}

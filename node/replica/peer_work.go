@@ -1,6 +1,12 @@
-package node
+package replica
 
-import "sync"
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // peerWork runs the work peers' messages ask for (anti-entropy answers,
 // state-transfer steps, asks of our own) on a fixed number of goroutines,
@@ -12,7 +18,9 @@ import "sync"
 // overflows drops the new task (counted in lattice_peer_tasks_dropped_total):
 // every such task belongs to a protocol that asks again.
 type peerWork struct {
-	n       *Node
+	log     *slog.Logger
+	busy    *atomic.Int64 // the node's work under way: a task from its queueing until it has run
+	dropped prometheus.Counter
 	mu      sync.Mutex
 	cond    *sync.Cond
 	queues  map[string]*peerQueue
@@ -54,8 +62,8 @@ const (
 	maxPeerTasks = 64
 )
 
-func newPeerWork(n *Node) *peerWork {
-	w := &peerWork{n: n, queues: map[string]*peerQueue{}}
+func newPeerWork(log *slog.Logger, busy *atomic.Int64, dropped prometheus.Counter) *peerWork {
+	w := &peerWork{log: log, busy: busy, dropped: dropped, queues: map[string]*peerQueue{}}
 	w.cond = sync.NewCond(&w.mu)
 	w.wg.Add(peerWorkers)
 	for i := 0; i < peerWorkers; i++ {
@@ -85,11 +93,11 @@ func (w *peerWork) add(peer string, kind peerTaskKind, fn func()) {
 		}
 	}
 	if len(q.tasks) >= maxPeerTasks {
-		w.n.metrics.peerTasksDropped.Inc()
-		w.n.log.Warn("peer sends faster than it is answered; dropping a task", "peer", peer)
+		w.dropped.Inc()
+		w.log.Warn("peer sends faster than it is answered; dropping a task", "peer", peer)
 		return
 	}
-	w.n.busy.Add(1) // until the task has run, or stop drops it
+	w.busy.Add(1) // until the task has run, or stop drops it
 	q.tasks = append(q.tasks, peerTask{kind: kind, fn: fn})
 	if !q.running && len(q.tasks) == 1 {
 		w.ready = append(w.ready, peer)
@@ -117,7 +125,7 @@ func (w *peerWork) loop() {
 		w.mu.Unlock()
 
 		t.fn()
-		w.n.settled(1)
+		w.busy.Add(-1)
 
 		w.mu.Lock()
 		q.running = false
@@ -144,5 +152,5 @@ func (w *peerWork) stop() {
 	w.cond.Broadcast()
 	w.mu.Unlock()
 	w.wg.Wait()
-	w.n.settled(dropped)
+	w.busy.Add(-int64(dropped))
 }

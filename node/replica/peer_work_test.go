@@ -1,17 +1,25 @@
-package node
+package replica
 
 import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func newTestPeerWork(t *testing.T) (*peerWork, *Node) {
-	n := &Node{log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: newMetrics()}
-	w := newPeerWork(n)
+// testWork is what a peerWork reports to: the busy count and the metrics.
+type testWork struct {
+	busy    atomic.Int64
+	metrics *Metrics
+}
+
+func newTestPeerWork(t *testing.T) (*peerWork, *testWork) {
+	n := &testWork{metrics: NewMetrics(prometheus.NewRegistry())}
+	w := newPeerWork(slog.New(slog.NewTextHandler(io.Discard, nil)), &n.busy, n.metrics.peerTasksDropped)
 	t.Cleanup(w.stop)
 	return w, n
 }

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"sort"
@@ -20,9 +20,9 @@ import (
 
 // answerStates answers a peer's anti-entropy request with every object's
 // whole state.
-func (r *replicator) answerStates(from string) {
+func (r *Replicator) answerStates(from string) {
 	var items []crdt.BatchItem
-	_ = r.n.Scan("", func(k string, o *crdt.Object) error {
+	_ = r.st.Scan("", func(k string, o *crdt.Object) error {
 		items = append(items, crdt.BatchItem{Key: k, Delta: o})
 		return nil
 	})
@@ -30,14 +30,14 @@ func (r *replicator) answerStates(from string) {
 }
 
 // pushStates sends whole states of the changed keys (full-state mode).
-func (r *replicator) pushStates(changes []store.Change) {
+func (r *Replicator) pushStates(changes []store.Change) {
 	keys := map[string]bool{}
 	for _, c := range changes {
 		keys[c.Key] = true
 	}
 	var items []crdt.BatchItem
 	for k := range keys {
-		o, err := r.n.Get(k)
+		o, err := r.st.Get(k)
 		if err != nil {
 			continue
 		}
@@ -46,26 +46,26 @@ func (r *replicator) pushStates(changes []store.Change) {
 	r.sendStates(r.reachable(), items)
 }
 
-func (r *replicator) sendStates(peers []string, items []crdt.BatchItem) {
+func (r *Replicator) sendStates(peers []string, items []crdt.BatchItem) {
 	sort.Slice(items, func(i, j int) bool { return items[i].Key < items[j].Key })
 	for len(items) > 0 {
 		n := len(items)
 		var raw []byte
 		for {
-			b, err := crdt.Batch{Clock: r.n.st.Now(), Items: items[:n]}.MarshalBinary()
-			if err == nil && (len(b) <= maxChunk || n == 1) {
+			b, err := crdt.Batch{Clock: r.st.Now(), Items: items[:n]}.MarshalBinary()
+			if err == nil && (len(b) <= MaxChunk || n == 1) {
 				raw = b
 				break
 			}
 			n = (n + 1) / 2
 		}
-		if len(raw) <= maxChunk {
-			msg := encodeStates(r.n.st.ID(), raw)
+		if len(raw) <= MaxChunk {
+			msg := encodeStates(r.st.ID(), raw)
 			for _, p := range peers {
 				r.send(p, "state", msg)
 			}
 		} else {
-			r.n.log.Warn("object state too large for one message", "key", items[0].Key, "bytes", len(raw))
+			r.log.Warn("object state too large for one message", "key", items[0].Key, "bytes", len(raw))
 		}
 		items = items[n:]
 	}

@@ -1,8 +1,8 @@
-package node
+package replica
 
 import (
-	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -11,24 +11,27 @@ import (
 	"github.com/lattice-sync/lattice/transport"
 )
 
-// peerNet is what the node needs of a transport.
-type peerNet interface {
+// Net is what the node needs of a transport.
+type Net interface {
 	LocalName() string
 	Start(r transport.Receiver) error
 	Send(to string, payload []byte) error
 	Peers() []transport.Peer
 }
 
-// replicator pushes this node's new log entries to live peers as soon as
+// Replicator pushes this node's new log entries to live peers as soon as
 // they commit, answers anti-entropy requests with the log ranges a peer
 // lacks, and asks its peers on a timer and whenever one joins or becomes
 // reachable again.
-type replicator struct {
-	n    *Node
-	net  peerNet
-	quit chan struct{}
-	wg   sync.WaitGroup
-	work *peerWork // runs what peers' messages ask for
+type Replicator struct {
+	cfg     Config
+	st      *store.Store
+	log     *slog.Logger
+	metrics *Metrics
+	net     Net
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	work    *peerWork // runs what peers' messages ask for
 
 	mu      sync.Mutex
 	stopped bool
@@ -81,12 +84,12 @@ const fullEvery = 16
 // is left out of anti-entropy answers to that peer: it is probably in
 // flight or applied. After that it is sent again, so a lost message is
 // repaired within a few rounds.
-func (r *replicator) recentWindow() time.Duration {
-	return 2 * r.n.cfg.AntiEntropyInterval
+func (r *Replicator) recentWindow() time.Duration {
+	return 2 * r.cfg.AntiEntropyInterval
 }
 
 // peerLocked returns the record of peer name, creating it. r.mu is held.
-func (r *replicator) peerLocked(name string) *peerInfo {
+func (r *Replicator) peerLocked(name string) *peerInfo {
 	p := r.peers[name]
 	if p == nil {
 		p = &peerInfo{}
@@ -97,11 +100,11 @@ func (r *replicator) peerLocked(name string) *peerInfo {
 
 // mark records that peer holds, or was just sent, the entries es of
 // origin o.
-func (r *replicator) mark(peer string, o crdt.ReplicaID, es []store.LogEntry) {
+func (r *Replicator) mark(peer string, o crdt.ReplicaID, es []store.LogEntry) {
 	if len(es) == 0 {
 		return
 	}
-	now := r.n.cfg.Clock.Now()
+	now := r.cfg.Clock.Now()
 	win := r.recentWindow()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -136,8 +139,8 @@ func (r *replicator) mark(peer string, o crdt.ReplicaID, es []store.LogEntry) {
 }
 
 // recentMarks copies peer's unexpired marks.
-func (r *replicator) recentMarks(peer string) map[crdt.ReplicaID][]sentRange {
-	now := r.n.cfg.Clock.Now()
+func (r *Replicator) recentMarks(peer string) map[crdt.ReplicaID][]sentRange {
+	now := r.cfg.Clock.Now()
 	win := r.recentWindow()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -165,30 +168,30 @@ func inRuns(rs []sentRange, seq uint64) bool {
 	return false
 }
 
-// Attach connects the node to its peers through t and starts replication.
-func (n *Node) Attach(t peerNet) error {
-	r := &replicator{n: n, net: t, quit: make(chan struct{}), peers: map[string]*peerInfo{},
-		outs: map[string]*outSession{}, ins: map[string]*inSession{}, states: map[string]*store.Request{}}
-	if !n.repl.CompareAndSwap(nil, r) {
-		return errors.New("node: already attached")
-	}
-	r.work = newPeerWork(n)
-	if err := t.Start(r); err != nil {
+// New makes replication for st over t; start starts it.
+func New(cfg Config, st *store.Store, t Net) *Replicator {
+	return &Replicator{cfg: cfg, st: st, log: cfg.Logger, metrics: cfg.Metrics, net: t, quit: make(chan struct{}),
+		peers: map[string]*peerInfo{}, outs: map[string]*outSession{}, ins: map[string]*inSession{}, states: map[string]*store.Request{}}
+}
+
+// Start starts the peer workers, the transport and anti-entropy.
+func (r *Replicator) Start() error {
+	r.work = newPeerWork(r.log, r.cfg.Busy, r.metrics.peerTasksDropped)
+	if err := r.net.Start(r); err != nil {
 		r.work.stop()
-		n.repl.Store(nil)
 		return fmt.Errorf("starting transport: %w", err)
 	}
 	r.wg.Add(1)
 	// The ticker is made here, not in the goroutine, so that a simulated
 	// clock sees it made at a fixed point.
-	go r.antiEntropyLoop(n.cfg.Clock.NewTicker(n.cfg.AntiEntropyInterval))
+	go r.antiEntropyLoop(r.cfg.Clock.NewTicker(r.cfg.AntiEntropyInterval))
 	return nil
 }
 
-// stop ends replication: no message is handled after it returns, and the
+// Stop ends replication: no message is handled after it returns, and the
 // work messages started (answers, state transfers) has finished, so the
 // node may close Badger under it.
-func (r *replicator) stop() {
+func (r *Replicator) Stop() {
 	r.mu.Lock()
 	r.stopped = true
 	r.mu.Unlock()
@@ -199,7 +202,7 @@ func (r *replicator) stop() {
 
 // spawn queues fn as peer's task of that kind (peerWork), unless
 // replication has stopped.
-func (r *replicator) spawn(peer string, kind peerTaskKind, fn func()) {
+func (r *Replicator) spawn(peer string, kind peerTaskKind, fn func()) {
 	r.mu.Lock()
 	stopped := r.stopped
 	r.mu.Unlock()
@@ -220,7 +223,7 @@ func answerKind(m *message) peerTaskKind {
 // Receive implements transport.Receiver. It must not block: log entries go
 // to the committer's queue without waiting for the commit, and a full queue
 // drops them, which anti-entropy repairs.
-func (r *replicator) Receive(from string, payload []byte) {
+func (r *Replicator) Receive(from string, payload []byte) {
 	r.mu.Lock()
 	stopped := r.stopped
 	r.mu.Unlock()
@@ -229,23 +232,25 @@ func (r *replicator) Receive(from string, payload []byte) {
 	}
 	m, err := decodeMessage(payload)
 	if err != nil {
-		r.n.log.Warn("bad peer message", "from", from, "err", err)
+		r.log.Warn("bad peer message", "from", from, "err", err)
 		return
 	}
-	r.n.metrics.bytesReceived.WithLabelValues(string(m.kind)).Add(float64(len(payload)))
+	r.metrics.bytesReceived.WithLabelValues(string(m.kind)).Add(float64(len(payload)))
 	r.notePeer(from, m.sender)
 	switch m.kind {
 	case msgEntries:
-		if m.origin == r.n.st.ID() {
+		if m.origin == r.st.ID() {
 			return // our own entries, back from a peer: never needed
 		}
-		r.n.metrics.deltasReceived.Add(float64(len(m.entries)))
+		r.metrics.deltasReceived.Add(float64(len(m.entries)))
 		r.mark(from, m.origin, m.entries) // the peer holds them: do not send them back
 		r.enqueue(&store.Request{Kind: store.ReqRemote, Origin: m.origin, Remote: m.entries})
 	case msgStates:
 		r.enqueueState(from, &store.Request{Kind: store.ReqState, States: m.states})
 	case msgPresence:
-		r.n.presence.receive(from, m.presence)
+		if r.cfg.OnPresence != nil {
+			r.cfg.OnPresence(from, m.presence)
+		}
 	case msgSyncReq:
 		os := m.vv.Replicas()
 		h := originsHash(os)
@@ -267,7 +272,7 @@ func (r *replicator) Receive(from string, payload []byte) {
 			p.vv = vv
 		}
 		r.mu.Unlock()
-		if vv == nil && !r.n.cfg.FullState { // full-state answers do not read the vector
+		if vv == nil && !r.cfg.FullState { // full-state answers do not read the vector
 			// We do not know the origins the peer means: ask for its
 			// full vector, sending ours (it answers what we lack too).
 			r.spawn(from, taskAskFull, func() { r.requestSync(from, flagFull, true) })
@@ -286,9 +291,9 @@ func (r *replicator) Receive(from string, payload []byte) {
 	}
 }
 
-func (r *replicator) enqueue(w *store.Request) bool {
-	if !r.n.st.TryEnqueue(w) {
-		r.n.log.Warn("write queue full; leaving peer data to anti-entropy")
+func (r *Replicator) enqueue(w *store.Request) bool {
+	if !r.st.TryEnqueue(w) {
+		r.log.Warn("write queue full; leaving peer data to anti-entropy")
 		return false
 	}
 	return true
@@ -296,7 +301,7 @@ func (r *replicator) enqueue(w *store.Request) bool {
 
 // enqueueState queues a peer's whole states unless its previous ones are
 // still waiting for the committer (their done channel is still empty).
-func (r *replicator) enqueueState(from string, w *store.Request) {
+func (r *Replicator) enqueueState(from string, w *store.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if prev := r.states[from]; prev != nil && prev.Queued() {
@@ -307,17 +312,17 @@ func (r *replicator) enqueueState(from string, w *store.Request) {
 	}
 }
 
-func (r *replicator) notePeer(name string, id crdt.ReplicaID) {
+func (r *Replicator) notePeer(name string, id crdt.ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.peerLocked(name)
-	p.id, p.seen = id, r.n.cfg.Clock.Now()
+	p.id, p.seen = id, r.cfg.Clock.Now()
 }
 
 // PeerEvent implements transport.Receiver: a peer that joins or comes back
 // gets an anti-entropy request at once, with the full vector, and what we
 // recently sent it no longer counts (it may have been lost on the way).
-func (r *replicator) PeerEvent(ev transport.Event) {
+func (r *Replicator) PeerEvent(ev transport.Event) {
 	if ev.Kind == transport.EventJoin || ev.Kind == transport.EventReachable {
 		r.mu.Lock()
 		if p := r.peers[ev.Peer]; p != nil {
@@ -328,45 +333,59 @@ func (r *replicator) PeerEvent(ev transport.Event) {
 	}
 }
 
-func (r *replicator) send(to string, kind string, b []byte) bool {
+func (r *Replicator) send(to string, kind string, b []byte) bool {
 	if err := r.net.Send(to, b); err != nil {
-		r.n.log.Debug("send failed", "to", to, "err", err)
+		r.log.Debug("send failed", "to", to, "err", err)
 		return false
 	}
-	r.n.metrics.bytesSent.WithLabelValues(kind).Add(float64(len(b)))
+	r.metrics.bytesSent.WithLabelValues(kind).Add(float64(len(b)))
 	return true
 }
 
-func (r *replicator) reachable() []string {
+// SendPresence sends presence states (a JSON list, under MaxChunk) to
+// every reachable peer, and reports false if there was none.
+func (r *Replicator) SendPresence(list []byte) bool {
+	peers := r.reachable()
+	if len(peers) == 0 {
+		return false
+	}
+	msg := append(appendHead(msgPresence, r.st.ID()), list...)
+	for _, to := range peers {
+		r.send(to, "presence", msg)
+	}
+	return true
+}
+
+func (r *Replicator) reachable() []string {
 	var names []string
 	for _, p := range r.net.Peers() {
 		if p.Reachable {
 			names = append(names, p.Name)
 		}
 	}
-	r.n.metrics.members.Set(float64(len(r.net.Peers())))
+	r.metrics.members.Set(float64(len(r.net.Peers())))
 	return names
 }
 
-// afterCommit pushes what a commit made here to every reachable peer.
+// AfterCommit pushes what a commit made here to every reachable peer.
 // Entries that came from peers are not pushed on: their origin pushed them,
 // and anti-entropy carries them to whoever missed that push.
-func (r *replicator) afterCommit(st *store.Stage) {
+func (r *Replicator) AfterCommit(st *store.Stage) {
 	if len(st.Pushes) == 0 {
 		return // nothing made here: in full-state mode too, pushing on what peers sent would echo forever
 	}
-	if r.n.cfg.FullState {
+	if r.cfg.FullState {
 		r.pushStates(st.Changes)
 		return
 	}
 	peers := r.reachable()
 	for _, chunk := range chunkEntries(st.Pushes) {
-		msg := encodeEntries(r.n.st.ID(), r.n.st.ID(), chunk)
+		msg := encodeEntries(r.st.ID(), r.st.ID(), chunk)
 		for _, p := range peers {
 			if r.send(p, "push", msg) {
-				r.mark(p, r.n.st.ID(), chunk)
+				r.mark(p, r.st.ID(), chunk)
 			}
-			r.n.metrics.deltasSent.Add(float64(len(chunk)))
+			r.metrics.deltasSent.Add(float64(len(chunk)))
 		}
 	}
 }
@@ -376,7 +395,7 @@ func chunkEntries(es []store.LogEntry) [][]store.LogEntry {
 	size := 0
 	start := 0
 	for i, e := range es {
-		if size+len(e.Raw)+20 > maxChunk && i > start {
+		if size+len(e.Raw)+20 > MaxChunk && i > start {
 			out = append(out, es[start:i])
 			start, size = i, 0
 		}
@@ -388,7 +407,7 @@ func chunkEntries(es []store.LogEntry) [][]store.LogEntry {
 	return out
 }
 
-func (r *replicator) antiEntropyLoop(t Ticker) {
+func (r *Replicator) antiEntropyLoop(t store.Ticker) {
 	defer r.wg.Done()
 	defer t.Stop()
 	for {
@@ -401,8 +420,8 @@ func (r *replicator) antiEntropyLoop(t Ticker) {
 			}
 			r.updateLag()
 			r.expireSessions()
-			if err := r.n.st.TruncateLogs(); err != nil {
-				r.n.log.Warn("log truncation", "err", err)
+			if err := r.st.TruncateLogs(); err != nil {
+				r.log.Warn("log truncation", "err", err)
 			}
 			t.Done()
 		}
@@ -411,10 +430,10 @@ func (r *replicator) antiEntropyLoop(t Ticker) {
 
 // syncTargets picks the peers asked this round: SyncFanout reachable peers
 // at random, or all of them when SyncFanout is 0.
-func (r *replicator) syncTargets() []string {
+func (r *Replicator) syncTargets() []string {
 	peers := r.reachable()
-	r.n.rand.shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-	if k := r.n.cfg.SyncFanout; k > 0 && k < len(peers) {
+	r.cfg.Rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	if k := r.cfg.SyncFanout; k > 0 && k < len(peers) {
 		peers = peers[:k]
 	}
 	return peers
@@ -424,9 +443,9 @@ func (r *replicator) syncTargets() []string {
 // The vector goes short (msgSyncVV: one seq per origin, the origins named
 // by a hash of their list) when the last full vector we sent the peer had
 // the same origins, except every fullEvery rounds and when full is set.
-func (r *replicator) requestSync(peer string, flags byte, full bool) {
-	r.n.metrics.aeRounds.Inc()
-	vv := r.n.VersionVector()
+func (r *Replicator) requestSync(peer string, flags byte, full bool) {
+	r.metrics.aeRounds.Inc()
+	vv := r.st.VersionVector()
 	os := vv.Replicas()
 	h := originsHash(os)
 	r.mu.Lock()
@@ -439,42 +458,42 @@ func (r *replicator) requestSync(peer string, flags byte, full bool) {
 	}
 	r.mu.Unlock()
 	if !short {
-		r.send(peer, "sync", encodeSyncReq(r.n.st.ID(), flags, vv))
+		r.send(peer, "sync", encodeSyncReq(r.st.ID(), flags, vv))
 		return
 	}
 	seqs := make([]uint64, len(os))
 	for i, o := range os {
 		seqs[i] = vv[o]
 	}
-	r.send(peer, "sync", encodeSyncVV(r.n.st.ID(), flags, h, seqs))
+	r.send(peer, "sync", encodeSyncVV(r.st.ID(), flags, h, seqs))
 }
 
 // answer sends a peer the log entries its vector says it lacks, up to
 // MaxSyncBytes; the next round resumes from the peer's new vector. If the
 // peer has entries we lack, we ask for them in turn (once: a reply is not
 // answered back).
-func (r *replicator) answer(from string, m *message) {
+func (r *Replicator) answer(from string, m *message) {
 	if m.flags&flagFull != 0 {
 		// The peer could not read our short vector: send the full one.
 		defer r.requestSync(from, flagReply, true)
 	}
-	if r.n.cfg.FullState {
+	if r.cfg.FullState {
 		r.answerStates(from)
 		return
 	}
-	if r.n.st.NeedsState(m.vv) {
+	if r.st.NeedsState(m.vv) {
 		r.spawn(from, taskOffer, func() { r.offerState(from) })
 	}
-	held := r.n.st.Held()
+	held := r.st.Held()
 	ours := held.VV
 	recent := r.recentMarks(from)
-	budget := r.n.cfg.MaxSyncBytes
-	err := r.n.st.ViewLogs(func(logs store.LogReader) error {
+	budget := r.cfg.MaxSyncBytes
+	err := r.st.ViewLogs(func(logs store.LogReader) error {
 		for _, o := range held.Origins {
 			if budget <= 0 {
 				break
 			}
-			from0 := max(m.vv[o], r.n.st.Floor(o)) + 1
+			from0 := max(m.vv[o], r.st.Floor(o)) + 1
 			if from0 > held.MaxHeld[o] {
 				continue
 			}
@@ -490,16 +509,16 @@ func (r *replicator) answer(from string, m *message) {
 			}
 			budget -= used
 			for _, chunk := range chunkEntries(es) {
-				if r.send(from, "sync-entries", encodeEntries(r.n.st.ID(), o, chunk)) {
+				if r.send(from, "sync-entries", encodeEntries(r.st.ID(), o, chunk)) {
 					r.mark(from, o, chunk)
 				}
-				r.n.metrics.deltasSent.Add(float64(len(chunk)))
+				r.metrics.deltasSent.Add(float64(len(chunk)))
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		r.n.log.Warn("answering anti-entropy", "peer", from, "err", err)
+		r.log.Warn("answering anti-entropy", "peer", from, "err", err)
 	}
 	if m.flags&(flagReply|flagFull) == 0 {
 		for o, s := range m.vv {
@@ -513,12 +532,12 @@ func (r *replicator) answer(from string, m *message) {
 
 // updateLag refreshes per-peer lag: entries we hold that the peer lacked
 // at its last report.
-func (r *replicator) updateLag() {
-	ours := r.n.VersionVector()
+func (r *Replicator) updateLag() {
+	ours := r.st.VersionVector()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name, p := range r.peers {
-		r.n.metrics.peerLag.WithLabelValues(name).Set(float64(lag(ours, p.vv)))
+		r.metrics.peerLag.WithLabelValues(name).Set(float64(lag(ours, p.vv)))
 	}
 }
 
