@@ -103,7 +103,7 @@ func TestProtocolDocCodes(t *testing.T) {
 
 func TestAPIDocRoutes(t *testing.T) {
 	doc := readAPIDoc(t)
-	src, err := os.ReadFile("http.go")
+	src, err := os.ReadFile("api/http.go")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/api"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -115,16 +115,16 @@ func TestVerifyRefuses(t *testing.T) {
 		tok  string
 		want error
 	}{
-		"empty":                     {"", ErrTokenMissing},
-		"garbage":                   {"not.a.token", ErrTokenInvalid},
-		"another key":               {other.token(r, []string{""}, nil, true, time.Minute), ErrTokenInvalid},
-		"HS256 with the public key": {hs, ErrTokenInvalid},
-		"alg none":                  {none, ErrTokenInvalid},
-		"no expiry":                 {noExp, ErrTokenInvalid},
-		"expired":                   {a.token(r, []string{""}, nil, false, -time.Minute), ErrTokenExpired},
-		"tampered claims":           {parts[0] + "." + strings.TrimRight(parts[1], "A") + "A." + parts[2], ErrTokenInvalid},
-		"replica not a UUID":        {badReplica, ErrTokenInvalid},
-		"huge":                      {strings.Repeat("a", maxTokenLen+1), ErrTokenInvalid},
+		"empty":                     {"", api.ErrTokenMissing},
+		"garbage":                   {"not.a.token", api.ErrTokenInvalid},
+		"another key":               {other.token(r, []string{""}, nil, true, time.Minute), api.ErrTokenInvalid},
+		"HS256 with the public key": {hs, api.ErrTokenInvalid},
+		"alg none":                  {none, api.ErrTokenInvalid},
+		"no expiry":                 {noExp, api.ErrTokenInvalid},
+		"expired":                   {a.token(r, []string{""}, nil, false, -time.Minute), api.ErrTokenExpired},
+		"tampered claims":           {parts[0] + "." + strings.TrimRight(parts[1], "A") + "A." + parts[2], api.ErrTokenInvalid},
+		"replica not a UUID":        {badReplica, api.ErrTokenInvalid},
+		"huge":                      {strings.Repeat("a", api.MaxTokenLen+1), api.ErrTokenInvalid},
 	}
 	for name, tc := range cases {
 		if _, err := a.auth.Verify(tc.tok); err == nil || !errorsIs(err, tc.want) {
@@ -193,11 +193,10 @@ func TestHTTPAuth(t *testing.T) {
 			t.Errorf("%s: a refused request changed the state", tc.name)
 		}
 	}
-	sec := registerSecurityMetrics(f.n.Metrics().Registry())
-	if got := testutil.ToFloat64(sec.authFailures.WithLabelValues("http", "missing")); got != 3 {
+	if got := metricValue(t, f.n, "lattice_auth_failures_total", "endpoint=http", "reason=missing"); got != 3 {
 		t.Errorf("lattice_auth_failures_total{endpoint=http,reason=missing} = %v, want 3", got)
 	}
-	if got := testutil.ToFloat64(sec.authFailures.WithLabelValues("http", "forbidden")); got != 6 {
+	if got := metricValue(t, f.n, "lattice_auth_failures_total", "endpoint=http", "reason=forbidden"); got != 6 {
 		t.Errorf("lattice_auth_failures_total{endpoint=http,reason=forbidden} = %v, want 6", got)
 	}
 }
@@ -309,7 +308,7 @@ func TestWSAuth(t *testing.T) {
 			t.Fatal("board/1/c was not written")
 		}
 	})
-	if got := testutil.ToFloat64(registerSecurityMetrics(s.n.Metrics().Registry()).authFailures.WithLabelValues("ws", "forbidden")); got < 6 {
+	if got := metricValue(t, s.n, "lattice_auth_failures_total", "endpoint=ws", "reason=forbidden"); got < 6 {
 		t.Errorf("lattice_auth_failures_total{endpoint=ws,reason=forbidden} = %v, want at least 6", got)
 	}
 }
@@ -386,4 +385,22 @@ func doReq(t *testing.T, req *http.Request) (int, map[string]any) {
 	}
 	m := decodeWS(t, []byte(readBody(t, resp)))
 	return resp.StatusCode, m
+}
+
+// FuzzVerifyToken: tokens are untrusted bytes handed to the JWT parser;
+// whatever they are, Verify returns an error or a grant, never panics, and
+// only a token the test's key signed passes.
+func FuzzVerifyToken(f *testing.F) {
+	a := newTestAuth(f)
+	f.Add(a.token(uuid.New(), []string{"board/1/"}, []string{"board/1/"}, true, time.Hour))
+	f.Add(a.token(uuid.Nil, nil, nil, false, time.Hour))
+	f.Add("eyJhbGciOiJub25lIn0.eyJleHAiOjk5OTk5OTk5OTl9.")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, tok string) {
+		g, err := a.auth.Verify(tok)
+		if err == nil && (g == nil || g.Expires.Before(time.Now())) {
+			t.Fatalf("%q verified as %+v", tok, g)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/api"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -313,16 +314,16 @@ func TestRuleWaitingShare(t *testing.T) {
 	attacker.hello(nil)
 	ar, victim := attacker.replica.String(), uuid.New().String()
 	own := fmt.Sprintf(`[["counter"],[[%q,1,1,0]]]`, ar)
-	const sent = 3 * wsWaitShare
+	const sent = 3 * api.WSWaitShare
 	for i := 1; i <= sent; i++ {
 		sendRaw(t, attacker, i, "c", rawDelta("counter", own, fmt.Sprintf(`[%q,1],[%q,%d]`, ar, victim, i), ""))
 	}
 	// Everything past the share is refused without waiting.
-	for i := 0; i < sent-wsWaitShare; i++ {
+	for i := 0; i < sent-api.WSWaitShare; i++ {
 		attacker.expectError(protocol.UnseenDots, nil)
 	}
-	if w := b.n.st.Waiting(); w > wsWaitShare {
-		t.Fatalf("%d deltas wait, more than one connection's share %d", w, wsWaitShare)
+	if w := b.n.st.Waiting(); w > api.WSWaitShare {
+		t.Fatalf("%d deltas wait, more than one connection's share %d", w, api.WSWaitShare)
 	}
 	// A client that read ahead on a still gets a slot, and its ack.
 	ctx := t.Context()
@@ -334,7 +335,7 @@ func TestRuleWaitingShare(t *testing.T) {
 	w.hello(nil)
 	rm := clientDelta(t, seen, w.replica, time.Now().UnixMilli(), crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpRemove, Value: crdt.String("x")})
 	w.send(map[string]any{"t": "delta", "id": 1, "key": "s", "delta": wsDeltaJSON(t, rm)})
-	for deadline := time.Now().Add(time.Minute); b.n.st.Waiting() <= wsWaitShare; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); b.n.st.Waiting() <= api.WSWaitShare; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the honest delta never waited")
 		}

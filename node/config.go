@@ -76,7 +76,7 @@ type Config struct {
 	// saves memory; tests that open many stores use the least, 8 MiB.
 	MemTableSize int64
 	// FullState turns off delta propagation: pushes and anti-entropy ship
-	// whole object states (fullstate.go). It is the baseline lattice bench
+	// whole object states (node/replica/fullstate.go). It is the baseline lattice bench
 	// measures deltas against, not for production: traffic then grows with
 	// the store, and lattice serve has no flag for it. Default false.
 	FullState bool

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lattice-sync/lattice/node/api"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -151,8 +152,8 @@ func TestHTTPClientGoneIsNotInternal(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != statusClientClosed {
-		t.Fatalf("status %d, want %d", rec.Code, statusClientClosed)
+	if rec.Code != api.StatusClientClosed {
+		t.Fatalf("status %d, want %d", rec.Code, api.StatusClientClosed)
 	}
 	if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "client closed the request") {
 		t.Fatalf("log:\n%s", logs.String())

@@ -2,17 +2,14 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/api"
 	"github.com/lattice-sync/lattice/node/replica"
 	"github.com/lattice-sync/lattice/node/store"
 )
@@ -57,7 +54,7 @@ type Node struct {
 	rand      *lockedRand                        // Config.Rand
 	busy      atomic.Int64                       // work under way (busy.go)
 	repl      atomic.Pointer[replica.Replicator] // nil until Attach
-	presence  *presenceTable                     // ephemeral, in memory only
+	presence  *api.PresenceTable                 // ephemeral, in memory only
 	metrics   *Metrics
 	closeOnce sync.Once
 }
@@ -90,9 +87,13 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.st = st
-	n.presence = newPresenceTable(n)
+	n.presence = api.NewPresenceTable(cfg.Name, n.rand, cfg.Clock, n.log, n.sendPresence)
 	n.wg.Add(1)
-	go n.presence.run(cfg.Clock.NewTicker(presenceRefresh), cfg.Clock.NewTicker(presenceConfirm))
+	tk, ck := n.presence.Tickers()
+	go func() {
+		defer n.wg.Done()
+		n.presence.Run(tk, ck, n.quit)
+	}()
 	n.log.Info("node open", "replica", st.ID(), "dir", cfg.Dir, "vv", st.VVString())
 	return n, nil
 }
@@ -167,26 +168,7 @@ func (n *Node) Scan(prefix string, fn func(key string, o *crdt.Object) error) er
 
 // Digest hashes the canonical encoding of every object, so two nodes have
 // equal digests exactly when they hold the same data.
-func (n *Node) Digest() (string, int, error) {
-	h := sha256.New()
-	count := 0
-	err := n.Scan("", func(key string, o *crdt.Object) error {
-		b, err := o.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		h.Write(binary.AppendUvarint(nil, uint64(len(key))))
-		h.Write([]byte(key))
-		h.Write(binary.AppendUvarint(nil, uint64(len(b))))
-		h.Write(b)
-		count++
-		return nil
-	})
-	if err != nil {
-		return "", 0, fmt.Errorf("digest: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), count, nil
-}
+func (n *Node) Digest() (string, int, error) { return n.st.Digest() }
 
 // VersionVector returns how much of each node's log this node has applied,
 // contiguously: the resume cursor clients and peers hand back.
@@ -215,6 +197,12 @@ func (n *Node) Attach(t replica.Net) error {
 	return nil
 }
 
+// sendPresence sends presence states to the peers, if attached.
+func (n *Node) sendPresence(list []byte) bool {
+	r := n.repl.Load()
+	return r != nil && r.SendPresence(list)
+}
+
 // peerPresence hands a peer's presence states to the table.
 func (n *Node) peerPresence(from string, list []byte) {
 	var ps []Presence
@@ -222,5 +210,17 @@ func (n *Node) peerPresence(from string, list []byte) {
 		n.log.Warn("bad peer presence", "from", from, "err", err)
 		return
 	}
-	n.presence.receive(from, ps)
+	n.presence.Receive(from, ps)
+}
+
+// Ready reports whether the node serves requests: it has not been closed.
+func (n *Node) Ready() bool { return n.backend().Ready() }
+
+// backend is the node as the client API sees it.
+func (n *Node) backend() *api.Backend {
+	return &api.Backend{
+		Name: n.cfg.Name, ClusterID: n.cfg.ClusterID, Store: n.st, Presence: n.presence,
+		Registry: n.metrics.reg, Logger: n.log, Clock: n.cfg.Clock, Done: n.quit,
+		Cluster: n.Cluster, Observe: func(fn func(string, *crdt.Object)) { n.Observe(fn) },
+	}
 }

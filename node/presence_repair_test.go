@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/lattice-sync/lattice/node/api"
 )
 
 // presenceView is what a client holds of others' presence on one key,
@@ -78,7 +78,7 @@ func (v *presenceView) readUntilPong(t *testing.T, w *testWS, id int) {
 func tableView(t *testing.T, n *Node, key string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, p := range n.presence.matching(key, false) {
+	for _, p := range n.presence.Matching(key, false) {
 		var s any
 		if err := json.Unmarshal(p.State, &s); err != nil {
 			t.Fatal(err)
@@ -118,9 +118,8 @@ func TestPresenceDropRepaired(t *testing.T) {
 	w := dialWSWith(t, s.url, false, wsSmallBufferDialer)
 	w.send(map[string]any{"t": "hello", "v": 1, "replica": w.replica.String()})
 	w.send(map[string]any{"t": "sub", "id": 1, "key": "doc"})
-	dropped := registerWSMetrics(s.n.Metrics().Registry()).errors.WithLabelValues("presence_dropped")
 	other := Presence{Key: "doc", Conn: "n/other.1", Replica: uuid.NewString()}
-	pad := strings.Repeat("x", MaxPresenceBytes-64)
+	pad := strings.Repeat("x", api.MaxPresenceBytes-64)
 	drops := 0
 	for i := 0; drops < 100; i++ {
 		if i > 200_000 {
@@ -128,14 +127,14 @@ func TestPresenceDropRepaired(t *testing.T) {
 		}
 		p := other
 		p.State, _ = json.Marshal(map[string]any{"n": i, "pad": pad})
-		s.n.presence.publish(p)
-		if testutil.ToFloat64(dropped) > 0 {
+		s.n.presence.Publish(p)
+		if metricValue(t, s.n, "lattice_ws_errors_total", "code=presence_dropped") > 0 {
 			drops++
 		}
 	}
 	gone := other
 	gone.State = json.RawMessage("null")
-	s.n.presence.publish(gone)
+	s.n.presence.Publish(gone)
 	go w.readFrames()
 	w.send(map[string]any{"t": "ping", "id": 7})
 	v := newPresenceView("doc")
@@ -153,7 +152,7 @@ func TestPresenceExpiryInOrder(t *testing.T) {
 	s := startWSNode(t, testConfig(t, "n"), WSOptions{}, nil)
 	w := subscribedWS(t, s, "doc")
 	raw := []Presence{{Key: "doc", Conn: "peer/b.1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)}}
-	s.n.presence.receive("peer", raw)
+	s.n.presence.Receive("peer", raw)
 	v := newPresenceView("doc")
 	w.send(map[string]any{"t": "ping", "id": 1})
 	v.readUntilPong(t, w, 1)
@@ -161,12 +160,12 @@ func TestPresenceExpiryInOrder(t *testing.T) {
 	var once sync.Once
 	hook := func(op string) {
 		if op == "tick" {
-			once.Do(func() { s.n.presence.receive("peer", raw) })
+			once.Do(func() { s.n.presence.Receive("peer", raw) })
 		}
 	}
-	s.n.presence.afterUnlock.Store(&hook)
-	defer s.n.presence.afterUnlock.Store(nil)
-	s.n.presence.tick(time.Now().Add(presenceTTL + time.Second))
+	s.n.presence.AfterUnlock.Store(&hook)
+	defer s.n.presence.AfterUnlock.Store(nil)
+	s.n.presence.Tick(time.Now().Add(api.PresenceTTL + time.Second))
 	w.send(map[string]any{"t": "ping", "id": 2})
 	v.readUntilPong(t, w, 2)
 	if len(tableView(t, s.n, "doc")) != 1 {
@@ -181,7 +180,7 @@ func TestPresenceExpiryInOrder(t *testing.T) {
 func TestPresenceSubscribeInOrder(t *testing.T) {
 	s := startWSNode(t, testConfig(t, "n"), WSOptions{}, nil)
 	other := Presence{Key: "doc", Conn: "n/other.1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)}
-	s.n.presence.publish(other)
+	s.n.presence.Publish(other)
 	gone := other
 	gone.State = json.RawMessage("null")
 	var once sync.Once
@@ -189,13 +188,13 @@ func TestPresenceSubscribeInOrder(t *testing.T) {
 	hook := func(op string) {
 		if op == "presence set" || op == "matching" { // where a new subscription reads the states
 			once.Do(func() {
-				s.n.presence.publish(gone)
+				s.n.presence.Publish(gone)
 				close(cleared)
 			})
 		}
 	}
-	s.n.presence.afterUnlock.Store(&hook)
-	defer s.n.presence.afterUnlock.Store(nil)
+	s.n.presence.AfterUnlock.Store(&hook)
+	defer s.n.presence.AfterUnlock.Store(nil)
 	w := dialWS(t, s.url, true)
 	w.hello(nil)
 	w.send(map[string]any{"t": "sub", "id": 1, "key": "doc"})
@@ -214,12 +213,12 @@ func TestPresenceConfirm(t *testing.T) {
 	s := startWSNode(t, testConfig(t, "n"), WSOptions{}, nil)
 	holder := subscribedWS(t, s, "doc")
 	idle := subscribedWS(t, s, "empty")
-	s.n.presence.publish(Presence{Key: "doc", Conn: "n/other.1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)})
+	s.n.presence.Publish(Presence{Key: "doc", Conn: "n/other.1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)})
 	m := holder.expect("presence")
-	if ttl, _ := m["ttl"].(json.Number).Int64(); ttl != presenceClientTTL.Milliseconds() {
-		t.Fatalf("ttl %v, want %d", m["ttl"], presenceClientTTL.Milliseconds())
+	if ttl, _ := m["ttl"].(json.Number).Int64(); ttl != api.PresenceClientTTL.Milliseconds() {
+		t.Fatalf("ttl %v, want %d", m["ttl"], api.PresenceClientTTL.Milliseconds())
 	}
-	s.n.presence.confirm()
+	s.n.presence.Confirm()
 	set := holder.expect("presence_set")
 	states := set["states"].([]any)
 	if len(states) != 1 || stateName(states[0].(map[string]any)) != "bo" || set["done"] != true {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/api"
 	"github.com/lattice-sync/lattice/transport"
 )
 
@@ -127,14 +128,14 @@ func TestPresenceThreeNodes(t *testing.T) {
 		}
 	}
 	for _, s := range nodes {
-		if ps := s.n.presence.matching("card/", true); len(ps) != 0 {
+		if ps := s.n.presence.Matching("card/", true); len(ps) != 0 {
 			t.Fatalf("%s still holds %v", s.n.Name(), ps)
 		}
 	}
 }
 
 // TestPresenceExpiresWithoutRefresh: a peer's states that stop being
-// refreshed (the peer died or was cut off) are forgotten after presenceTTL,
+// refreshed (the peer died or was cut off) are forgotten after api.PresenceTTL,
 // and the subscribers are told.
 func TestPresenceExpiresWithoutRefresh(t *testing.T) {
 	s := startWSNode(t, testConfig(t, "n"), WSOptions{}, nil)
@@ -142,17 +143,17 @@ func TestPresenceExpiresWithoutRefresh(t *testing.T) {
 	w.hello(nil)
 	w.send(map[string]any{"t": "sub", "id": 1, "prefix": ""})
 	w.expect("snapshot")
-	s.n.presence.receive("peer", []Presence{{Key: "doc", Conn: "peer/1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)}})
+	s.n.presence.Receive("peer", []Presence{{Key: "doc", Conn: "peer/1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"bo"}`)}})
 	nextPresence(t, w, "doc", func(m map[string]any) bool { return stateName(m) == "bo" })
 	// A peer may not speak for another node's connections.
-	s.n.presence.receive("peer", []Presence{{Key: "doc", Conn: "other/1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"x"}`)}})
-	s.n.presence.tick(time.Now())
-	if ps := s.n.presence.matching("doc", false); len(ps) != 1 || ps[0].Conn != "peer/1" {
+	s.n.presence.Receive("peer", []Presence{{Key: "doc", Conn: "other/1", Replica: uuid.NewString(), State: json.RawMessage(`{"name":"x"}`)}})
+	s.n.presence.Tick(time.Now())
+	if ps := s.n.presence.Matching("doc", false); len(ps) != 1 || ps[0].Conn != "peer/1" {
 		t.Fatalf("before the TTL: %v", ps)
 	}
-	s.n.presence.tick(time.Now().Add(presenceTTL + time.Second))
+	s.n.presence.Tick(time.Now().Add(api.PresenceTTL + time.Second))
 	nextPresence(t, w, "doc", func(m map[string]any) bool { return m["conn"] == "peer/1" && m["state"] == nil })
-	if ps := s.n.presence.matching("doc", false); len(ps) != 0 {
+	if ps := s.n.presence.Matching("doc", false); len(ps) != 0 {
 		t.Fatalf("after the TTL: %v", ps)
 	}
 }
@@ -164,7 +165,7 @@ func TestPresenceRefusals(t *testing.T) {
 	s := startWSNode(t, testConfig(t, "n"), WSOptions{Auth: a.auth}, nil)
 	w := dialWS(t, s.url, true)
 	w.hello(map[string]any{"token": a.token(w.replica, []string{"doc/"}, []string{"doc/"}, false, time.Hour)})
-	big := map[string]any{"name": strings.Repeat("x", MaxPresenceBytes)}
+	big := map[string]any{"name": strings.Repeat("x", api.MaxPresenceBytes)}
 	cases := []struct {
 		msg  map[string]any
 		code string
@@ -180,7 +181,7 @@ func TestPresenceRefusals(t *testing.T) {
 		w.send(c.msg)
 		w.expectError(c.code, c.msg["id"])
 	}
-	for i := 0; i < MaxPresenceKeys; i++ {
+	for i := 0; i < api.MaxPresenceKeys; i++ {
 		w.send(map[string]any{"t": "presence", "key": "doc/" + string(rune('a'+i)), "state": map[string]any{"n": i}})
 	}
 	w.send(map[string]any{"t": "presence", "id": 9, "key": "doc/z", "state": map[string]any{}})
@@ -193,8 +194,8 @@ func TestPresenceRefusals(t *testing.T) {
 	if m := w.expect("pong"); m["id"] != json.Number("11") {
 		t.Fatalf("pong %v", m)
 	}
-	conn := s.n.presence.matching("doc/z", false)
-	if len(conn) != 1 || s.n.presence.localCount(conn[0].Conn) != MaxPresenceKeys {
-		t.Fatalf("presence after the refusals: %v", s.n.presence.matching("doc/", true))
+	conn := s.n.presence.Matching("doc/z", false)
+	if len(conn) != 1 || s.n.presence.LocalCount(conn[0].Conn) != api.MaxPresenceKeys {
+		t.Fatalf("presence after the refusals: %v", s.n.presence.Matching("doc/", true))
 	}
 }

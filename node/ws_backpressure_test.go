@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestWSSlowConsumerResync(t *testing.T) {
@@ -17,8 +15,7 @@ func TestWSSlowConsumerResync(t *testing.T) {
 	w := dialWSWith(t, s.url, false, wsSmallBufferDialer)
 	w.send(map[string]any{"t": "hello", "v": 1, "replica": w.replica.String()})
 	w.send(map[string]any{"t": "sub", "id": 1, "prefix": "slow/"})
-	resyncs := registerWSMetrics(s.n.Metrics().Registry()).resyncs
-	for i := 0; testutil.ToFloat64(resyncs) == 0; i++ {
+	for i := 0; metricValue(t, s.n, "lattice_ws_resyncs_total") == 0; i++ {
 		if i > 2000 {
 			t.Fatal("no resync after 2000 large writes to a client that does not read")
 		}

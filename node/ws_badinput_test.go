@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
@@ -140,7 +139,7 @@ func TestWSBadInput(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if got := testutil.ToFloat64(registerSecurityMetrics(s.n.Metrics().Registry()).limitHits.WithLabelValues("connections")); got < 1 {
+			if got := metricValue(t, s.n, "lattice_limit_hits_total", "limit=connections"); got < 1 {
 				t.Fatalf("lattice_limit_hits_total{limit=connections} = %v", got)
 			}
 		}},
@@ -154,7 +153,7 @@ func TestWSBadInput(t *testing.T) {
 					t.Fatalf("upgrade from %s: %s", origin, body)
 				}
 			}
-			if got := testutil.ToFloat64(registerSecurityMetrics(s.n.Metrics().Registry()).limitHits.WithLabelValues("origin")); got != 3 {
+			if got := metricValue(t, s.n, "lattice_limit_hits_total", "limit=origin"); got != 3 {
 				t.Fatalf("lattice_limit_hits_total{limit=origin} = %v", got)
 			}
 		}},
@@ -188,23 +187,23 @@ func TestWSBadInput(t *testing.T) {
 			w := dialWSWith(t, s.url, false, wsSmallBufferDialer)
 			w.send(map[string]any{"t": "hello", "v": 1, "replica": w.replica.String()})
 			w.send(map[string]any{"t": "sub", "id": 1, "prefix": "slow/"})
-			var conns []*wsConn
-			for len(conns) < 2 { // the watcher and this one
-				conns = wsConnsOf(t, s)
+			var queues []int
+			for len(queues) < 2 { // the watcher and this one
+				queues = s.ws.SendQueues()
 			}
 			// The send queue is a channel of the configured capacity, so it
 			// is bounded by construction; the client is dropped, not queued
 			// for without end.
-			for _, c := range conns {
-				if cap(c.send) != DefaultWSSendQueue {
-					t.Fatalf("send queue of capacity %d, want %d", cap(c.send), DefaultWSSendQueue)
+			for _, q := range queues {
+				if q != DefaultWSSendQueue {
+					t.Fatalf("send queue of capacity %d, want %d", q, DefaultWSSendQueue)
 				}
 			}
 			// Large writes fill the socket's buffers; then the write
 			// deadline must pass, however long a loaded machine takes to
 			// fire it, so after the writes the loop only waits.
 			deadline := time.Now().Add(2 * time.Minute)
-			for i := 0; len(wsConnsOf(t, s)) > 1; i++ {
+			for i := 0; len(s.ws.SendQueues()) > 1; i++ {
 				if time.Now().After(deadline) {
 					t.Fatal("a client that never reads is still connected 2 minutes after its buffers filled")
 				}
@@ -216,7 +215,7 @@ func TestWSBadInput(t *testing.T) {
 					time.Sleep(10 * time.Millisecond)
 				}
 			}
-			if got := testutil.ToFloat64(registerWSMetrics(s.n.Metrics().Registry()).errors.WithLabelValues("too_slow")); got != 1 {
+			if got := metricValue(t, s.n, "lattice_ws_errors_total", "code=too_slow"); got != 1 {
 				t.Fatalf("lattice_ws_errors_total{code=too_slow} is %v", got)
 			}
 		}},

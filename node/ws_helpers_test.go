@@ -386,18 +386,6 @@ func wsHandlerOf(t *testing.T, h http.Handler) *WSHandler {
 	return ws
 }
 
-// wsConnsOf lists the connections s's WebSocket endpoint serves.
-func wsConnsOf(t *testing.T, s *wsNode) []*wsConn {
-	t.Helper()
-	s.ws.mu.Lock()
-	defer s.ws.mu.Unlock()
-	var out []*wsConn
-	for c := range s.ws.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
 // wsDigestExcept hashes every object but those under skip: the keys a third
 // party writes to during a test.
 func wsDigestExcept(t *testing.T, n *Node, skip string) string {
@@ -416,4 +404,37 @@ func wsDigestExcept(t *testing.T, n *Node, skip string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// metricValue is the value of the counter or gauge name on n's registry
+// whose labels include every name=value pair given; 0 if there is none.
+func metricValue(t testing.TB, n *Node, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := n.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for _, kv := range labels {
+				k, v, _ := strings.Cut(kv, "=")
+				if have[k] != v {
+					continue metrics
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

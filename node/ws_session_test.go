@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
@@ -38,7 +37,7 @@ func TestWSHelloWelcome(t *testing.T) {
 	if p := w.expect("pong"); fmt.Sprint(p["id"]) != "9" {
 		t.Fatalf("pong %v", p)
 	}
-	if got := testutil.ToFloat64(registerWSMetrics(s.n.Metrics().Registry()).connections); got != 1 {
+	if got := metricValue(t, s.n, "lattice_ws_connections"); got != 1 {
 		t.Fatalf("lattice_ws_connections %v, want 1", got)
 	}
 }

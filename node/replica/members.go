@@ -8,24 +8,25 @@ import (
 	"github.com/lattice-sync/lattice/node/store"
 )
 
-// MemberInfo is one peer as this node sees it.
-type MemberInfo struct {
-	Name      string            `json:"name"`
-	ID        string            `json:"id,omitempty"`
-	Addr      string            `json:"addr,omitempty"`
-	HTTP      string            `json:"http,omitempty"` // the peer's advertised HTTP URL (its transport meta)
-	Reachable bool              `json:"reachable"`
-	VV        map[string]uint64 `json:"vv,omitempty"` // as the peer last reported it
-	Lag       uint64            `json:"lag"`          // our entries it lacked then
-	LastSeen  *time.Time        `json:"last_seen,omitempty"`
+// Member is one peer as replication sees it: what the transport says of
+// it, and what it last reported.
+type Member struct {
+	Name      string
+	ID        string
+	Addr      string
+	HTTP      string // the peer's advertised HTTP URL (its transport meta)
+	Reachable bool
+	VV        map[string]uint64 // as the peer last reported it
+	Lag       uint64            // our entries it lacked then
+	LastSeen  *time.Time
 }
 
 // Members is every peer the transport knows, as replication last heard
 // from it, by name; ours is this node's vector, to tell each peer's lag.
-func (r *Replicator) Members(ours crdt.VersionVector) []MemberInfo {
-	ms := []MemberInfo{}
+func (r *Replicator) Members(ours crdt.VersionVector) []Member {
+	ms := []Member{}
 	for _, p := range r.net.Peers() {
-		mi := MemberInfo{Name: p.Name, Addr: p.Addr, HTTP: p.Meta, Reachable: p.Reachable}
+		mi := Member{Name: p.Name, Addr: p.Addr, HTTP: p.Meta, Reachable: p.Reachable}
 		r.mu.Lock()
 		if info := r.peers[p.Name]; info != nil {
 			mi.ID = info.id.String()

@@ -18,7 +18,7 @@ const (
 	msgSyncReq  byte = 'S' // flags, then the sender's node version vector
 	msgSyncVV   byte = 'V' // flags, origins hash, then one seq per origin: a short sync request
 	msgStates   byte = 'O' // whole object states (full-state mode)
-	msgPresence byte = 'P' // JSON list of presence states (presence.go): never stored
+	msgPresence byte = 'P' // JSON list of presence states (node/api/presence.go): never stored
 
 	// State transfer, for a peer that needs log entries this node no longer
 	// keeps (see statesync.go).

@@ -11,8 +11,8 @@ import (
 //
 //	i                                  this node's replica id
 //	m <key>                            object meta head (types, context entry count); lists the objects
-//	c <len(key)> <key> <replica>       one replica's causal context entry (meta_store.go)
-//	o <len(key)> <key> <leafkey>       a leaf's entries; a counter's tally (store_counter.go)
+//	c <len(key)> <key> <replica>       one replica's causal context entry (meta.go)
+//	o <len(key)> <key> <leafkey>       a leaf's entries; a counter's tally (counter.go)
 //	w <len(key)> <key> <len(leafkey)> <leafkey> <replica>
 //	                                   one writer's entries of a counter leaf
 //	d <len(key)> <key> <replica> <seq> the leaf key holding a dot

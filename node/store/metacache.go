@@ -6,7 +6,7 @@ import "github.com/lattice-sync/lattice/crdt"
 // length of the commit: a batch of hundreds of writes to a few objects
 // reads each object's head once and each context entry it names once, and
 // stores what changed once, when the batch ends, instead of once per write.
-// The contexts are lazy (meta_store.go): only the entries the commit's
+// The contexts are lazy (meta.go): only the entries the commit's
 // requests name are read, and only the ones they changed are written.
 type metaCache map[string]*cachedMeta
 

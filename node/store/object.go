@@ -39,7 +39,7 @@ func (s *objectStore) Leaf(leaf string) ([]crdt.Entry, error) {
 }
 
 // decodeLeaf reads the entries of a leaf whose 'o' value is v: the value
-// itself, or for a counter kept by writer (store_counter.go), its writers.
+// itself, or for a counter kept by writer (counter.go), its writers.
 func (s *objectStore) decodeLeaf(leaf string, v []byte) ([]crdt.Entry, error) {
 	if isTally(v) {
 		return s.writers(leaf)

@@ -1,36 +1,21 @@
 package store
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"io"
 	"log/slog"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lattice-sync/lattice/crdt"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // testConfig is a store's configuration for a test: the node's defaults,
 // in a temporary directory, without syncs.
 func testConfig(t testing.TB, name string) Config {
-	return Config{
-		Dir:              t.TempDir(),
-		MaxBatch:         512,
-		MaxClockSkew:     time.Minute,
-		UnseenDotsWait:   2 * time.Second,
-		MaxWaitingDeltas: 1024,
-		LogRetention:     100_000,
-		MemTableSize:     64 << 20,
-		Now:              func() int64 { return time.Now().UnixMilli() },
-		Clock:            WallClock,
-		Rand:             rand.Reader,
-		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)).With("node", name),
-		Busy:             new(atomic.Int64),
-		Metrics:          NewMetrics(prometheus.NewRegistry()),
-	}
+	cfg := DefaultConfig(t.TempDir())
+	cfg.SyncWrites = false
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)).With("node", name)
+	return cfg
 }
 
 // openStore opens a store that tells no one of its commits.
