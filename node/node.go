@@ -214,7 +214,14 @@ func (n *Node) peerPresence(from string, list []byte) {
 }
 
 // Ready reports whether the node serves requests: it has not been closed.
-func (n *Node) Ready() bool { return n.backend().Ready() }
+func (n *Node) Ready() bool {
+	select {
+	case <-n.quit:
+		return false
+	default:
+		return true
+	}
+}
 
 // backend is the node as the client API sees it.
 func (n *Node) backend() *api.Backend {
