@@ -504,12 +504,11 @@ func (r *reader) view(h *header, v *deltaView) error {
 			return fmt.Errorf("%w: leaf key of %d bytes exceeds %d", ErrLimit, shared+n, MaxKeyLen)
 		}
 		suffix, _ := r.bytes(n)
-		key := prev[:shared] + string(suffix)
+		key, p, err := r.leafKey(prev[:shared], suffix)
 		if i > 0 && key <= prev {
 			return r.errf("leaf keys not in order")
 		}
 		prev = key
-		p, err := ParseKey(key)
 		if err != nil {
 			return fmt.Errorf("leaf %d: %w", i, err)
 		}

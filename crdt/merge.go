@@ -103,6 +103,65 @@ func (h *header) appendView(b []byte, v *deltaView) []byte {
 	return h.appendContext(b, &v.ctx, v.holds)
 }
 
+// keyCache holds the leaf keys a Merger has parsed, each key's string
+// once: a stream of deltas names the same few keys again and again.
+type keyCache struct {
+	m   map[string]parsedKey
+	buf []byte
+}
+
+type parsedKey struct {
+	key  string
+	path Path
+}
+
+// keyCacheMax is the most keys a cache holds; it starts again when full.
+const keyCacheMax = 4096
+
+// leafKey is the leaf key that is prefix followed by suffix, and its path
+// (ParseKey's, and its error).
+func (r *reader) leafKey(prefix string, suffix []byte) (string, Path, error) {
+	c := r.keys
+	if c == nil {
+		key := prefix + string(suffix)
+		p, err := ParseKey(key)
+		return key, p, err
+	}
+	c.buf = append(append(c.buf[:0], prefix...), suffix...)
+	if k, ok := c.m[string(c.buf)]; ok {
+		return k.key, k.path, nil
+	}
+	key := string(c.buf)
+	p, err := ParseKey(key)
+	if err == nil {
+		if c.m == nil || len(c.m) >= keyCacheMax {
+			c.m = make(map[string]parsedKey)
+		}
+		c.m[key] = parsedKey{key, p}
+	}
+	return key, p, err
+}
+
+// arenaMax is the most entries a Merger's arena keeps between batches.
+const arenaMax = 1 << 12
+
+// newEntries returns n zero entries: new ones, or with an arena (a
+// Merger's, whose entries are joined and dropped) taken from it.
+func (r *reader) newEntries(n int) []Entry {
+	if r.arena == nil {
+		return make([]Entry, n)
+	}
+	a := *r.arena
+	if cap(a)-len(a) < n {
+		// Leaves decoded before keep the old array.
+		a = make([]Entry, 0, max(2*cap(a), n, 16))
+	}
+	es := a[len(a) : len(a)+n : len(a)+n]
+	clear(es)
+	*r.arena = a[:len(a)+n]
+	return es
+}
+
 // batchReader decodes batches into buffers it reuses from one batch to
 // the next.
 type batchReader struct {
@@ -112,6 +171,11 @@ type batchReader struct {
 	keys  []string
 	views []deltaView
 	buf   []byte // the canonical encoding, to compare
+	// reuse says the decoded leaves are joined and dropped before the
+	// next read (a Merger's), so keys and entries may be kept.
+	reuse bool
+	paths keyCache
+	arena []Entry
 }
 
 // read decodes data, refusing what is not the canonical encoding of a
@@ -122,6 +186,13 @@ func (d *batchReader) read(data []byte) error {
 		return fmt.Errorf("%w: %d bytes exceeds %d", ErrLimit, len(data), MaxEncodedSize)
 	}
 	r := &reader{b: data}
+	if d.reuse {
+		if cap(d.arena) > arenaMax {
+			d.arena = nil
+		}
+		d.arena = d.arena[:0]
+		r.keys, r.arena = &d.paths, &d.arena
+	}
 	var err error
 	if d.h.version, err = r.version(); err != nil {
 		return err
@@ -203,6 +274,7 @@ type Merger struct {
 // Nothing is joined unless the whole batch decodes. It returns the batch's
 // clock; a target's or a store's error ends the join and is returned.
 func (m *Merger) JoinBatch(data []byte, target func(key string) (Store, *Meta, error)) (Timestamp, error) {
+	m.d.reuse = true
 	if err := m.d.read(data); err != nil {
 		return Timestamp{}, err
 	}
