@@ -185,3 +185,39 @@ func FuzzJoinBatch(f *testing.F) {
 		}
 	})
 }
+
+// TestJoinBatchTargets checks what JoinBatch does with its target: an item
+// whose target gives no store is skipped, and a target's error ends the
+// join and is returned.
+func TestJoinBatchTargets(t *testing.T) {
+	o := crdt.NewObject()
+	d, err := o.Apply(lawReplicas[0], ts(simStart, 0), crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet, Path: []string{"f"}, Value: crdt.MustInt(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := crdt.Batch{Clock: ts(simStart, 0), Items: []crdt.BatchItem{{Key: "skip", Delta: d}, {Key: "a", Delta: d}}}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m crdt.Merger
+	a := crdt.NewObject()
+	clock, err := m.JoinBatchObjects(data, func(key string) *crdt.Object {
+		if key == "a" {
+			return a
+		}
+		return nil
+	})
+	if err != nil || clock != ts(simStart, 0) {
+		t.Fatalf("JoinBatchObjects: %v, %v", clock, err)
+	}
+	requireSame(t, "the item joined", a, d)
+	boom := errors.New("boom")
+	calls := 0
+	_, err = m.JoinBatch(data, func(string) (crdt.Store, *crdt.Meta, error) {
+		calls++
+		return nil, nil, boom
+	})
+	if !errors.Is(err, boom) || calls != 1 {
+		t.Fatalf("a target's error: %v after %d calls, want boom after 1", err, calls)
+	}
+}
