@@ -106,8 +106,9 @@ func (h *header) appendView(b []byte, v *deltaView) []byte {
 // keyCache holds the leaf keys a Merger has parsed, each key's string
 // once: a stream of deltas names the same few keys again and again.
 type keyCache struct {
-	m   map[string]parsedKey
-	buf []byte
+	m     map[string]parsedKey
+	bytes int // of the keys in m
+	buf   []byte
 }
 
 type parsedKey struct {
@@ -115,8 +116,11 @@ type parsedKey struct {
 	path Path
 }
 
-// keyCacheMax is the most keys a cache holds; it starts again when full.
-const keyCacheMax = 4096
+// The most keys, and key bytes, a cache holds; it starts again when full.
+const (
+	keyCacheMax      = 4096
+	keyCacheMaxBytes = 1 << 20
+)
 
 // leafKey is the leaf key that is prefix followed by suffix, and its path
 // (ParseKey's, and its error).
@@ -134,16 +138,21 @@ func (r *reader) leafKey(prefix string, suffix []byte) (string, Path, error) {
 	key := string(c.buf)
 	p, err := ParseKey(key)
 	if err == nil {
-		if c.m == nil || len(c.m) >= keyCacheMax {
-			c.m = make(map[string]parsedKey)
+		if c.m == nil || len(c.m) >= keyCacheMax || c.bytes+len(key) > keyCacheMaxBytes {
+			c.m, c.bytes = make(map[string]parsedKey), 0
 		}
 		c.m[key] = parsedKey{key, p}
+		c.bytes += len(key)
 	}
 	return key, p, err
 }
 
 // arenaMax is the most entries a Merger's arena keeps between batches.
 const arenaMax = 1 << 12
+
+// keepMax is the largest batch whose decode buffers a Merger keeps for
+// the next: one larger is read into buffers dropped after it.
+const keepMax = 64 << 10
 
 // newEntries returns n zero entries: new ones, or with an arena (a
 // Merger's, whose entries are joined and dropped) taken from it.
@@ -261,7 +270,8 @@ func (d *batchReader) read(data []byte) error {
 // buffers from one batch to the next. The zero value is ready; a Merger is
 // not safe for concurrent use: a goroutine that merges (a node's committer,
 // a client's reader) keeps one. (crdt stays free of concurrency, so there
-// is no pool of them here.) Its buffers grow to the largest batch it read.
+// is no pool of them here.) It keeps buffers the size of the largest batch
+// of up to 64 KiB it read, and up to 1 MiB of parsed leaf keys.
 type Merger struct {
 	d batchReader
 }
@@ -274,6 +284,7 @@ type Merger struct {
 // Nothing is joined unless the whole batch decodes. It returns the batch's
 // clock; a target's or a store's error ends the join and is returned.
 func (m *Merger) JoinBatch(data []byte, target func(key string) (Store, *Meta, error)) (Timestamp, error) {
+	defer m.shrink(len(data))
 	m.d.reuse = true
 	if err := m.d.read(data); err != nil {
 		return Timestamp{}, err
@@ -292,6 +303,13 @@ func (m *Merger) JoinBatch(data []byte, target func(key string) (Store, *Meta, e
 		}
 	}
 	return m.d.clock, nil
+}
+
+// shrink drops the buffers a batch of size bytes grew, if it was large.
+func (m *Merger) shrink(size int) {
+	if size > keepMax {
+		m.d = batchReader{paths: m.d.paths}
+	}
 }
 
 // JoinBatchObjects is JoinBatch into in-memory objects: target gives the
