@@ -185,6 +185,9 @@ func (c *CausalContext) compactReplica(r ReplicaID) {
 		}
 		c.vv[r] = next.Seq
 	}
+	if len(c.cloud) == 0 {
+		return
+	}
 	for d := range c.cloud {
 		if d.Replica == r && d.Seq <= c.vv[r] {
 			delete(c.cloud, d)
