@@ -238,7 +238,7 @@ func counterRaise(t Tally, before, after []Entry) error {
 // not dot by dot.
 func DiffLiveDots(old, new []Entry, gone, came func(Dot) error) error {
 	if !isTextLeaf(old) && !isTextLeaf(new) {
-		if slices.IsSortedFunc(old, compareEntryDot) && slices.IsSortedFunc(new, compareEntryDot) {
+		if sortedByDot(old) && sortedByDot(new) {
 			return diffSortedDots(old, new, gone, came)
 		}
 		had := make(map[Dot]bool, len(old))
@@ -280,6 +280,16 @@ func DiffLiveDots(old, new []Entry, gone, came func(Dot) error) error {
 		return err
 	}
 	return subtractRanges(b, a, func(lo, hi uint64) error { return each(lo, hi, came) })
+}
+
+// sortedByDot reports whether es is in strict dot order, as a leaf is.
+func sortedByDot(es []Entry) bool {
+	for i := 1; i < len(es); i++ {
+		if compareDot(es[i-1].Dot, es[i].Dot) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // diffSortedDots is DiffLiveDots of two leaves of one dot each entry,

@@ -73,9 +73,17 @@ func (v *deltaView) hasLeaf(key string) bool {
 // holds reports whether d is a live dot of the view's leaves (the dot
 // index of its Object).
 func (v *deltaView) holds(d Dot) bool {
-	i, _ := slices.BinarySearchFunc(v.spans, d, func(e Entry, d Dot) int { return compareDot(e.Dot, d) })
 	// spans[i] is the first entry at or after d; d is held by it or by
-	// the piece before it.
+	// the piece before it. (A search by index: entries are large to copy.)
+	i, j := 0, len(v.spans)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if compareDot(v.spans[h].Dot, d) < 0 {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
 	if i < len(v.spans) && v.spans[i].Dot == d {
 		return true
 	}
