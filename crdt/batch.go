@@ -1,9 +1,7 @@
 package crdt
 
 import (
-	"bytes"
 	"fmt"
-	"unicode/utf8"
 )
 
 // Batch is a message's worth of keyed deltas sharing one header, the unit
@@ -65,60 +63,13 @@ func (b Batch) encode(version byte) ([]byte, error) {
 
 // UnmarshalBatch decodes a batch from untrusted bytes.
 func UnmarshalBatch(data []byte) (Batch, error) {
-	if len(data) > MaxEncodedSize {
-		return Batch{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrLimit, len(data), MaxEncodedSize)
-	}
-	r := &reader{b: data}
-	h, err := readHeaderStart(r)
-	if err != nil {
+	var d batchReader
+	if err := d.read(data); err != nil {
 		return Batch{}, err
 	}
-	var b Batch
-	if b.Clock.Wall, err = r.wall(); err != nil {
-		return Batch{}, fmt.Errorf("clock: %w", err)
-	}
-	l, err := r.uvarint()
-	if err != nil {
-		return Batch{}, fmt.Errorf("clock: %w", err)
-	}
-	if l > uint64(^uint32(0)) {
-		return Batch{}, r.errf("logical clock %d out of range", l)
-	}
-	b.Clock.Logical = uint32(l)
-	h.base = b.Clock.Wall
-	if err := r.replicas(h); err != nil {
-		return Batch{}, err
-	}
-	b.Replicas = h.replicas
-	n, err := r.count(3)
-	if err != nil {
-		return Batch{}, fmt.Errorf("item count: %w", err)
-	}
-	b.Items = make([]BatchItem, 0, n)
-	for i := 0; i < n; i++ {
-		kn, err := r.count(1)
-		if err != nil {
-			return Batch{}, fmt.Errorf("item %d key: %w", i, err)
-		}
-		if kn > MaxKeyLen {
-			return Batch{}, fmt.Errorf("%w: key of %d bytes exceeds %d", ErrLimit, kn, MaxKeyLen)
-		}
-		key, _ := r.bytes(kn)
-		if !utf8.Valid(key) {
-			return Batch{}, r.errf("item %d key is not valid UTF-8", i)
-		}
-		d, err := r.body(h)
-		if err != nil {
-			return Batch{}, fmt.Errorf("item %q: %w", key, err)
-		}
-		b.Items = append(b.Items, BatchItem{Key: string(key), Delta: d})
-	}
-	if r.remaining() != 0 {
-		return Batch{}, r.errf("%d trailing bytes", r.remaining())
-	}
-	again, err := b.encode(h.version)
-	if err != nil || !bytes.Equal(again, data) {
-		return Batch{}, fmt.Errorf("%w: not the canonical encoding of its batch", ErrInvalid)
+	b := Batch{Clock: d.clock, Replicas: d.h.replicas, Items: make([]BatchItem, 0, d.n)}
+	for i, key := range d.keys {
+		b.Items = append(b.Items, BatchItem{Key: key, Delta: d.views[i].object()})
 	}
 	return b, nil
 }

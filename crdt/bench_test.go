@@ -253,3 +253,72 @@ func BenchmarkMapFieldWrite(b *testing.B) {
 		})
 	}
 }
+
+// mergeWorkload is scenario 4 of lattice bench: three replicas set small
+// integers on 102 fields of one map, each set's delta delivered as the
+// one-item batch a peer or a client carries. It returns the batches, in
+// order, and the state they converge to.
+func mergeWorkload(tb testing.TB, writes int) ([][]byte, *crdt.Object) {
+	states := []*crdt.Object{crdt.NewObject(), crdt.NewObject(), crdt.NewObject()}
+	var out [][]byte
+	for k := range writes {
+		r := k % 3
+		now := benchTime(k)
+		d, err := states[r].Apply(benchReplica(r), now, crdt.Op{Type: crdt.TypeLWW, Kind: crdt.OpSet,
+			Path: []string{fmt.Sprintf("f%d", (k*37)%102)}, Value: crdt.MustInt(int64(k % 100))})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for j := range states {
+			if j != r {
+				states[j].Join(d)
+			}
+		}
+		raw, err := crdt.Batch{Clock: now, Items: []crdt.BatchItem{{Key: "m", Delta: d}}}.MarshalBinary()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, raw)
+	}
+	return out, states[0]
+}
+
+// BenchmarkMergeBatch joins each one-item batch of a remote map set into
+// a replica, in order (scenario 4 of lattice bench): decoded by
+// UnmarshalBatch and then joined, and straight from its bytes by a Merger.
+func BenchmarkMergeBatch(b *testing.B) {
+	batches, _ := mergeWorkload(b, 3000)
+	var m crdt.Merger
+	for _, way := range []struct {
+		name string
+		join func(st *crdt.Object, raw []byte) error
+	}{
+		{"decode-then-join", func(st *crdt.Object, raw []byte) error {
+			bt, err := crdt.UnmarshalBatch(raw)
+			if err == nil {
+				st.Join(bt.Items[0].Delta)
+			}
+			return err
+		}},
+		{"JoinBatch", func(st *crdt.Object, raw []byte) error {
+			_, err := m.JoinBatchObjects(raw, func(string) *crdt.Object { return st })
+			return err
+		}},
+	} {
+		b.Run(way.name, func(b *testing.B) {
+			st := crdt.NewObject()
+			i := 0
+			for b.Loop() {
+				if i == len(batches) {
+					b.StopTimer()
+					st, i = crdt.NewObject(), 0
+					b.StartTimer()
+				}
+				if err := way.join(st, batches[i]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}

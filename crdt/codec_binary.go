@@ -99,6 +99,7 @@ const smallTable = 8
 // buildIndex makes the index map of a large replica table.
 func (h *header) buildIndex() {
 	if len(h.replicas) <= smallTable {
+		h.index = nil
 		return
 	}
 	h.index = make(map[ReplicaID]int, len(h.replicas))
@@ -174,39 +175,52 @@ func (o *Object) MarshalBinary() ([]byte, error) {
 }
 
 func (h *header) appendBody(b []byte, o *Object) []byte {
-	if o.meta.Types == o.leafRoots() {
-		b = appendUvarint(b, uint64(o.leaves.Len())<<1)
-	} else {
-		b = appendTypes(appendUvarint(b, uint64(o.leaves.Len())<<1|1), o.meta.Types)
-	}
-	prev := ""
-	first := true
+	b = appendLeafCount(b, o.leaves.Len(), o.meta.Types, o.leafRoots())
+	prev, first := "", true
 	o.eachLeaf(func(key string, es []Entry) {
-		shared := 0
-		if !first {
-			for shared < len(prev) && shared < len(key) && prev[shared] == key[shared] {
-				shared++
-			}
-			b = appendUvarint(b, uint64(shared))
-		}
-		first = false
-		b = appendString(b, key[shared:])
-		prev = key
-		b = h.appendEntries(b, leafKindOfKey(key), es)
+		b = h.appendEntries(appendLeafKey(b, first, prev, key), leafKindOfKey(key), es)
+		prev, first = key, false
 	})
 	// o.dots is every live dot the leaves hold (EachLiveDot).
-	return h.appendContext(b, &o.meta.Ctx, o.dots)
+	return h.appendContext(b, &o.meta.Ctx, func(d Dot) bool { _, ok := o.dots[d]; return ok })
 }
 
-// appendContext writes c less the dots in stored (the live dots of the
-// leaves, which the decoder adds back).
-func (h *header) appendContext(b []byte, c *CausalContext, stored map[Dot]string) []byte {
-	var cloud []Dot
-	for _, d := range c.Cloud() {
-		if _, ok := stored[d]; !ok {
-			cloud = append(cloud, d)
+// appendLeafCount writes a body's leaf count, and its types when they are
+// not those of its leaves' roots.
+func appendLeafCount(b []byte, n int, types, roots TypeSet) []byte {
+	if types == roots {
+		return appendUvarint(b, uint64(n)<<1)
+	}
+	return appendTypes(appendUvarint(b, uint64(n)<<1|1), types)
+}
+
+// appendLeafKey writes a leaf's key as the length it shares with the
+// previous leaf's (prev) and the rest; the first leaf's is written whole.
+func appendLeafKey(b []byte, first bool, prev, key string) []byte {
+	if first {
+		return appendString(b, key)
+	}
+	shared := 0
+	for shared < len(prev) && shared < len(key) && prev[shared] == key[shared] {
+		shared++
+	}
+	return appendString(appendUvarint(b, uint64(shared)), key[shared:])
+}
+
+// appendContext writes c less the dots stored holds (the live dots of the
+// leaves, which the decoder adds back; nil for none).
+func (h *header) appendContext(b []byte, c *CausalContext, stored func(Dot) bool) []byte {
+	// The cloud less the stored dots, sorted, in place.
+	var buf [4]Dot
+	cloud := c.appendCloud(buf[:0])
+	k := 0
+	for _, d := range cloud {
+		if stored == nil || !stored(d) {
+			cloud[k] = d
+			k++
 		}
 	}
+	cloud = cloud[:k]
 	vv := c.vv.Replicas()
 	x := uint64(len(cloud)) << 1
 	if len(vv) > 0 {
@@ -322,14 +336,24 @@ func UnmarshalObject(data []byte) (*Object, error) {
 }
 
 func readHeaderStart(r *reader) (*header, error) {
-	v, err := r.byte()
+	v, err := r.version()
 	if err != nil {
-		return nil, fmt.Errorf("version: %w", err)
-	}
-	if v < binaryVersionFirst || v > binaryVersion {
-		return nil, fmt.Errorf("%w: %d (this build reads %d to %d)", ErrVersion, v, binaryVersionFirst, binaryVersion)
+		return nil, err
 	}
 	return &header{version: v}, nil
+}
+
+// version reads an encoding's version byte, refusing versions this build
+// does not read.
+func (r *reader) version() (byte, error) {
+	v, err := r.byte()
+	if err != nil {
+		return 0, fmt.Errorf("version: %w", err)
+	}
+	if v < binaryVersionFirst || v > binaryVersion {
+		return 0, fmt.Errorf("%w: %d (this build reads %d to %d)", ErrVersion, v, binaryVersionFirst, binaryVersion)
+	}
+	return v, nil
 }
 
 func (r *reader) wall() (int64, error) {
@@ -355,7 +379,10 @@ func (r *reader) replicas(h *header) error {
 	if n > limit {
 		return fmt.Errorf("%w: %d replicas exceeds %d", ErrLimit, n, limit)
 	}
-	h.replicas = make([]ReplicaID, n)
+	if h.replicas == nil || cap(h.replicas) < n {
+		h.replicas = make([]ReplicaID, n)
+	}
+	h.replicas = h.replicas[:n]
 	for i := range h.replicas {
 		b, _ := r.bytes(16)
 		copy(h.replicas[i][:], b)
@@ -419,104 +446,117 @@ func (r *reader) timestamp(h *header) (Timestamp, error) {
 	return t, nil
 }
 
-// body decodes leaves and context. Checks beyond bounds (key order, dot
-// order, unique dots) are what make a decoded state valid to join.
+// body decodes leaves and context into a new object.
 func (r *reader) body(h *header) (*Object, error) {
-	o := NewObject()
+	var v deltaView
+	if err := r.view(h, &v); err != nil {
+		return nil, err
+	}
+	return v.object(), nil
+}
+
+// view decodes leaves and context into v, reusing its buffers. Checks
+// beyond bounds (key order, dot order, unique dots) are what make a decoded
+// state valid to join.
+func (r *reader) view(h *header, v *deltaView) error {
+	v.reset()
 	x, err := r.uvarint()
 	if err != nil {
-		return nil, fmt.Errorf("leaf count: %w", err)
+		return fmt.Errorf("leaf count: %w", err)
 	}
 	if x>>1 > uint64(r.remaining()/3) {
-		return nil, r.errf("%d leaves exceed the %d bytes left", x>>1, r.remaining())
+		return r.errf("%d leaves exceed the %d bytes left", x>>1, r.remaining())
 	}
 	nleaves, explicit := int(x>>1), x&1 == 1
 	if explicit {
 		ts, err := r.types()
 		if err != nil {
-			return nil, fmt.Errorf("types: %w", err)
+			return fmt.Errorf("types: %w", err)
 		}
-		o.meta.Types = ts
+		v.types = ts
 	}
 	var roots TypeSet
-	// The live entries, whose dots the object's dot index holds and which
-	// must therefore be in one leaf each, and the deleted text pieces. A
-	// deleted piece only holds a place in its text, so its dots may also be
-	// in a piece of another text: only a forged history makes one (a
-	// replica that minted a dot twice), and the join of two such states
-	// keeps both deleted, which must still decode.
-	var spans, dead []Entry
-	leaves := make([]leafItem, 0, nleaves)
-	live := 0 // live dots, to size the dot index once
+	// The live entries (v.spans), whose dots the object's dot index holds
+	// and which must therefore be in one leaf each, and the deleted text
+	// pieces. A deleted piece only holds a place in its text, so its dots
+	// may also be in a piece of another text: only a forged history makes
+	// one (a replica that minted a dot twice), and the join of two such
+	// states keeps both deleted, which must still decode.
+	dead := v.dead
 	prev := ""
 	for i := 0; i < nleaves; i++ {
 		shared := 0
 		if i > 0 {
 			s, err := r.uvarint()
 			if err != nil {
-				return nil, fmt.Errorf("leaf %d: %w", i, err)
+				return fmt.Errorf("leaf %d: %w", i, err)
 			}
 			if s > uint64(len(prev)) {
-				return nil, r.errf("leaf %d shares %d bytes of a %d-byte key", i, s, len(prev))
+				return r.errf("leaf %d shares %d bytes of a %d-byte key", i, s, len(prev))
 			}
 			shared = int(s)
 		}
 		n, err := r.count(1)
 		if err != nil {
-			return nil, fmt.Errorf("leaf %d key: %w", i, err)
+			return fmt.Errorf("leaf %d key: %w", i, err)
 		}
 		if shared+n > MaxKeyLen {
-			return nil, fmt.Errorf("%w: leaf key of %d bytes exceeds %d", ErrLimit, shared+n, MaxKeyLen)
+			return fmt.Errorf("%w: leaf key of %d bytes exceeds %d", ErrLimit, shared+n, MaxKeyLen)
 		}
 		suffix, _ := r.bytes(n)
-		key := prev[:shared] + string(suffix)
+		key, p, err := r.leafKey(prev[:shared], suffix)
 		if i > 0 && key <= prev {
-			return nil, r.errf("leaf keys not in order")
+			return r.errf("leaf keys not in order")
 		}
 		prev = key
-		p, err := ParseKey(key)
 		if err != nil {
-			return nil, fmt.Errorf("leaf %d: %w", i, err)
+			return fmt.Errorf("leaf %d: %w", i, err)
 		}
 		roots |= TypeSetOf(p.Root)
-		if explicit && !o.meta.Types.Has(p.Root) {
-			return nil, r.errf("leaf %s: root type not in the object's types", p)
+		if explicit && !v.types.Has(p.Root) {
+			return r.errf("leaf %s: root type not in the object's types", p)
 		}
 		es, err := r.entries(h, p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, e := range es {
 			if !e.live() {
 				dead = append(dead, e)
 			} else {
-				spans = append(spans, e)
-				live += int(e.span())
+				v.spans = append(v.spans, e)
+				v.live += int(e.span())
 			}
 		}
-		leaves = append(leaves, leafItem{key: key, entries: es})
+		v.leaves = append(v.leaves, leafItem{key: key, entries: es})
+		v.kinds = append(v.kinds, p.leafKind())
 	}
-	o.loadLeaves(leaves, live)
+	v.dead = dead
 	if !explicit {
-		o.meta.Types = roots
+		v.types = roots
 	}
-	if err := r.context(h, &o.meta.Ctx); err != nil {
-		return nil, fmt.Errorf("context: %w", err)
+	v.explicit = explicit
+	if err := r.context(h, &v.ctx); err != nil {
+		return fmt.Errorf("context: %w", err)
 	}
-	if d, ok := overlap(spans); ok {
-		return nil, r.errf("dot %s appears in two leaves", d)
+	if d, ok := overlap(v.spans); ok {
+		return r.errf("dot %s appears in two leaves", d)
 	}
 	// In dot order (overlap sorted them), so that each dot extends the
 	// vector rather than the cloud.
-	for _, e := range spans {
-		e.EachLiveDot(o.meta.Ctx.Add)
+	for _, e := range v.spans {
+		if e.Len == 0 {
+			v.ctx.Add(e.Dot)
+			continue
+		}
+		e.EachLiveDot(v.ctx.Add)
 	}
-	for _, e := range dead {
-		if !o.meta.Ctx.covers(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.Len-1) {
-			return nil, r.errf("deleted piece %s+%d not in the context", e.Dot, e.Len)
+	for _, e := range v.dead {
+		if !v.ctx.covers(e.Dot.Replica, e.Dot.Seq, e.Dot.Seq+e.Len-1) {
+			return r.errf("deleted piece %s+%d not in the context", e.Dot, e.Len)
 		}
 	}
-	return o, nil
+	return nil
 }
 
 // vectorEntry reads one version vector entry: its replica's index and its
@@ -565,7 +605,9 @@ func (r *reader) context(h *header, c *CausalContext) error {
 		if nvv == 0 || nvv > len(h.replicas) {
 			return r.errf("version vector of %d entries", nvv)
 		}
-		c.vv = make(VersionVector, nvv)
+		if c.vv == nil {
+			c.vv = make(VersionVector, nvv)
+		}
 		last := -1
 		for i := 0; i < nvv; i++ {
 			idx, seq, err := r.vectorEntry(h, last)

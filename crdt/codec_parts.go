@@ -94,7 +94,7 @@ func (r *reader) entries(h *header, p Path) ([]Entry, error) {
 	if ne == 0 {
 		return nil, r.errf("leaf %s has no entries", p)
 	}
-	es := make([]Entry, ne)
+	es := r.newEntries(ne)
 	if kind == leafCounter && h.version >= 2 {
 		return r.counterEntries(h, p, es)
 	}

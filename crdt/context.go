@@ -121,12 +121,29 @@ func (c *CausalContext) Join(o *CausalContext) {
 	if c.vv == nil && len(o.vv) > 0 {
 		c.vv = VersionVector{}
 	}
-	touched := map[ReplicaID]struct{}{}
+	// The replicas to compact, each once: a delta names one or two.
+	var small [4]ReplicaID
+	touched := small[:0]
+	var many map[ReplicaID]struct{}
+	touch := func(r ReplicaID) {
+		switch {
+		case many != nil:
+			many[r] = struct{}{}
+		case slices.Contains(touched, r):
+		case len(touched) < len(small):
+			touched = append(touched, r)
+		default:
+			many = map[ReplicaID]struct{}{r: {}}
+			for _, t := range touched {
+				many[t] = struct{}{}
+			}
+		}
+	}
 	for r, s := range o.vv {
 		c.touch(r)
 		if s > c.vv[r] {
 			c.vv[r] = s
-			touched[r] = struct{}{}
+			touch(r)
 			c.mark(r)
 		}
 	}
@@ -137,10 +154,16 @@ func (c *CausalContext) Join(o *CausalContext) {
 				c.cloud = map[Dot]struct{}{}
 			}
 			c.cloud[d] = struct{}{}
-			touched[d.Replica] = struct{}{}
+			touch(d.Replica)
 		}
 	}
-	for r := range touched {
+	if many != nil {
+		for r := range many {
+			c.compactReplica(r)
+		}
+		return
+	}
+	for _, r := range touched {
 		c.compactReplica(r)
 	}
 }
@@ -161,6 +184,9 @@ func (c *CausalContext) compactReplica(r ReplicaID) {
 			c.vv = VersionVector{}
 		}
 		c.vv[r] = next.Seq
+	}
+	if len(c.cloud) == 0 {
+		return
 	}
 	for d := range c.cloud {
 		if d.Replica == r && d.Seq <= c.vv[r] {
@@ -185,12 +211,15 @@ func (c *CausalContext) Clone() *CausalContext {
 func (c *CausalContext) VersionVector() VersionVector { return c.vv.Clone() }
 
 // Cloud returns the dots seen out of order, in canonical order.
-func (c *CausalContext) Cloud() []Dot {
-	ds := make([]Dot, 0, len(c.cloud))
+func (c *CausalContext) Cloud() []Dot { return c.appendCloud(make([]Dot, 0, len(c.cloud))) }
+
+// appendCloud appends the cloud's dots to ds, in canonical order.
+func (c *CausalContext) appendCloud(ds []Dot) []Dot {
+	n := len(ds)
 	for d := range c.cloud {
 		ds = append(ds, d)
 	}
-	slices.SortFunc(ds, compareDot)
+	slices.SortFunc(ds[n:], compareDot)
 	return ds
 }
 

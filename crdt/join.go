@@ -11,42 +11,38 @@ import (
 // that sits in a leaf d does not name was removed where d came from, so it
 // goes.
 func JoinInto(st Store, m *Meta, d *Object) error {
+	return joinDelta(st, m, d, &d.meta.Ctx, d.meta.Types)
+}
+
+// deltaLeaves is a delta's leaves: an Object's, or those of a delta decoded
+// into reusable buffers (deltaView).
+type deltaLeaves interface {
+	joinLeaves(st Store, ctx, dctx *CausalContext) error
+	hasLeaf(key string) bool
+}
+
+// joinDelta is JoinInto of the delta whose leaves are d, context dctx and
+// types types.
+func joinDelta(st Store, m *Meta, d deltaLeaves, dctx *CausalContext, types TypeSet) error {
 	ctx := &m.Ctx
-	var err error
-	d.eachLeaf(func(key string, es []Entry) {
-		if err != nil {
-			return
-		}
-		if leafKindOfKey(key) == leafCounter {
-			err = joinCounterLeaf(st, key, es, ctx, &d.meta.Ctx)
-			return
-		}
-		var cur []Entry
-		if cur, err = st.Leaf(key); err != nil {
-			err = fmt.Errorf("reading leaf: %w", err)
-			return
-		}
-		res := joinLeafEntries(cur, es, ctx, &d.meta.Ctx)
-		if !equalEntries(cur, res) {
-			if err = st.SetLeaf(key, res); err != nil {
-				err = fmt.Errorf("writing leaf: %w", err)
-			}
-		}
-	})
-	if err != nil {
+	if err := d.joinLeaves(st, ctx, dctx); err != nil {
 		return err
 	}
-	removed := map[string][]Dot{}
-	d.meta.Ctx.eachRange(func(r ReplicaID, lo, hi uint64) {
-		if err != nil {
-			return
-		}
-		err = st.Dots(r, lo, hi, func(dot Dot, key string) error {
-			if !d.hasLeaf(key) {
-				removed[key] = append(removed[key], dot)
+	var removed map[string][]Dot
+	collect := func(dot Dot, key string) error {
+		if !d.hasLeaf(key) {
+			if removed == nil {
+				removed = map[string][]Dot{}
 			}
-			return nil
-		})
+			removed[key] = append(removed[key], dot)
+		}
+		return nil
+	}
+	var err error
+	dctx.eachRange(func(r ReplicaID, lo, hi uint64) {
+		if err == nil {
+			err = st.Dots(r, lo, hi, collect)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("finding removed dots: %w", err)
@@ -67,9 +63,39 @@ func JoinInto(st Store, m *Meta, d *Object) error {
 			return fmt.Errorf("writing leaf: %w", err)
 		}
 	}
-	ctx.Join(&d.meta.Ctx)
-	m.Types |= d.meta.Types
+	ctx.Join(dctx)
+	m.Types |= types
 	return ctx.Err()
+}
+
+// joinLeaves joins each of the object's leaves into st (joinLeaf).
+func (o *Object) joinLeaves(st Store, ctx, dctx *CausalContext) error {
+	var err error
+	o.eachLeaf(func(key string, es []Entry) {
+		if err == nil {
+			err = joinLeaf(st, key, leafKindOfKey(key), es, ctx, dctx)
+		}
+	})
+	return err
+}
+
+// joinLeaf joins a delta's leaf at key, of kind kind, into st: entry by
+// entry, a counter's writer by writer.
+func joinLeaf(st Store, key string, kind leafKind, es []Entry, ctx, dctx *CausalContext) error {
+	if kind == leafCounter {
+		return joinCounterLeaf(st, key, es, ctx, dctx)
+	}
+	cur, err := st.Leaf(key)
+	if err != nil {
+		return fmt.Errorf("reading leaf: %w", err)
+	}
+	res := joinLeafEntries(cur, es, ctx, dctx)
+	if !equalEntries(cur, res) {
+		if err := st.SetLeaf(key, res); err != nil {
+			return fmt.Errorf("writing leaf: %w", err)
+		}
+	}
+	return nil
 }
 
 // joinCounterLeaf joins a delta's counter leaf writer by writer: a dot's

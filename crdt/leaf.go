@@ -238,6 +238,9 @@ func counterRaise(t Tally, before, after []Entry) error {
 // not dot by dot.
 func DiffLiveDots(old, new []Entry, gone, came func(Dot) error) error {
 	if !isTextLeaf(old) && !isTextLeaf(new) {
+		if sortedByDot(old) && sortedByDot(new) {
+			return diffSortedDots(old, new, gone, came)
+		}
 		had := make(map[Dot]bool, len(old))
 		for _, e := range old {
 			had[e.Dot] = true
@@ -277,6 +280,49 @@ func DiffLiveDots(old, new []Entry, gone, came func(Dot) error) error {
 		return err
 	}
 	return subtractRanges(b, a, func(lo, hi uint64) error { return each(lo, hi, came) })
+}
+
+// sortedByDot reports whether es is in strict dot order, as a leaf is.
+func sortedByDot(es []Entry) bool {
+	for i := 1; i < len(es); i++ {
+		if compareDot(es[i-1].Dot, es[i].Dot) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// diffSortedDots is DiffLiveDots of two leaves of one dot each entry,
+// sorted by dot (as every leaf is): one walk, no index.
+func diffSortedDots(old, new []Entry, gone, came func(Dot) error) error {
+	i, j := 0, 0
+	for i < len(old) || j < len(new) {
+		c := 0
+		switch {
+		case i == len(old):
+			c = 1
+		case j == len(new):
+			c = -1
+		default:
+			c = compareEntryDot(old[i], new[j])
+		}
+		var err error
+		switch {
+		case c == 0:
+			i++
+			j++
+		case c < 0:
+			err = gone(old[i].Dot)
+			i++
+		default:
+			err = came(new[j].Dot)
+			j++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // liveRanges lists the live pieces of a text block as [lo, hi] sequences.

@@ -61,15 +61,16 @@ func (o *Object) SetLeaf(key string, es []Entry) error {
 	if !o.editing {
 		o.texts = nil
 	}
-	old, _ := o.leaves.Get(leafItem{key: key})
+	// One walk of the tree: the old leaf is what the write replaces.
+	var old leafItem
+	if len(es) == 0 {
+		old, _ = o.leaves.Delete(leafItem{key: key})
+	} else {
+		old, _ = o.leaves.ReplaceOrInsert(leafItem{key: key, entries: es})
+	}
 	_ = DiffLiveDots(old.get(), es,
 		func(d Dot) error { delete(o.dots, d); return nil },
 		func(d Dot) error { o.dots[d] = key; return nil })
-	if len(es) == 0 {
-		o.leaves.Delete(leafItem{key: key})
-		return nil
-	}
-	o.leaves.ReplaceOrInsert(leafItem{key: key, entries: es})
 	return nil
 }
 

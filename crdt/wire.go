@@ -60,6 +60,10 @@ func appendValue(b []byte, v Value) []byte {
 type reader struct {
 	b   []byte
 	off int
+	// Set by a Merger, whose decoded leaves are joined and dropped: the
+	// keys it has parsed, and an arena for entries (reader.newEntries).
+	keys  *keyCache
+	arena *[]Entry
 }
 
 func (r *reader) remaining() int { return len(r.b) - r.off }
