@@ -13,7 +13,10 @@ import (
 // The rule (docs/protocol.md, "What a client may send") is:
 //
 //   - Entries only under the sender's own replica id: a delta carries the
-//     sender's own writes, never another replica's.
+//     sender's own writes, never another replica's. No base (fold.go):
+//     only nodes fold, so a client never sets or moves one, its own
+//     included; a base of its own stored here holds its new entries to
+//     totals at least the base's, like any earlier entry of its own.
 //   - A re-sent entry (a dot the receiver has seen) must be exactly what is
 //     stored under that dot, at the same leaf: a dot names one write.
 //   - New entries keep their type's invariants: a G-counter entry has no
@@ -149,6 +152,9 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 	}
 	t, kind := p.leafType(), p.leafKind()
 	for _, e := range es {
+		if e.Base {
+			return fmt.Errorf("%w: entry %s at %s is a base", ErrClientBase, e.Dot, p)
+		}
 		if e.Dot.Replica != c.Client {
 			return fmt.Errorf("%w: entry %s at %s is another replica's write", ErrForgedDot, e.Dot, p)
 		}
@@ -205,7 +211,7 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 	if err != nil {
 		return fmt.Errorf("reading counter tally: %w", err)
 	}
-	if err := counterRaise(tally, cur, joinEntries(cur, es, &m.Ctx, &d.meta.Ctx)); err != nil {
+	if err := counterRaise(tally, cur, counterJoin(cur, es, &m.Ctx, &d.meta.Ctx)); err != nil {
 		return fmt.Errorf("counter %s: %w", p, err)
 	}
 	return nil

@@ -50,7 +50,7 @@ import (
 // not 0. Version 1 is still read (stored data and logs written before),
 // and re-encoded in version 2; a build that reads only version 1 refuses
 // version 2 with ErrVersion.
-const binaryVersion = 2
+const binaryVersion = 3
 
 // BinaryVersion is the version byte every binary encoding written here
 // starts with, for code that splits or rebuilds encodings (internal/frames).
