@@ -2,7 +2,7 @@ package crdt
 
 import "fmt"
 
-// Counter entries in binary version 2 (codec_binary.go): a counter leaf's
+// Counter entries in binary versions 2 and 3 (codec_binary.go): a counter leaf's
 // entries are in replica table order, so each names its replica by the
 // step from the previous entry's, one byte with its sequence in the common
 // case, and its totals follow without N when N is 0. With the context's
