@@ -279,3 +279,22 @@ func TestFoldConverges(t *testing.T) {
 		requireSame(t, "binary round trip", viaWire(t, join(a, b)), join(a, b))
 	})
 }
+
+// TestFoldKeepsTheBound: the sum a write is held to counts a folded
+// writer's share, not its raw totals: a folded writer near 2^53-1 may still
+// count up to it, and not past it.
+func TestFoldKeepsTheBound(t *testing.T) {
+	client := crdt.NewObject()
+	mustInc(t, client, foldW, crdt.MaxSafeInt-1)
+	node := client.Clone()
+	f, err := node.Fold(foldW, crdt.FoldReplica(foldNodeX))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.Join(f)
+	mustInc(t, client, foldW, 1)
+	wantValue(t, "at the bound", client, crdt.MaxSafeInt)
+	if _, err := client.Apply(foldW, crdt.Timestamp{Wall: simStart}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1}); !errors.Is(err, crdt.ErrOutOfRange) {
+		t.Fatalf("past the bound: %v, want ErrOutOfRange", err)
+	}
+}
