@@ -254,6 +254,11 @@ type Zeroed struct {
 // an object's hot state (the node's cold key range). o's value does not
 // change. To put one back, SetReplicaLeaf(z.Key, z.Base.Dot.Replica,
 // []Entry{z.Base}).
+//
+// What is left is fit for a client (plus that client's own base), not for
+// repair between nodes: joined where the fold was lost, it removes the
+// writer's raw entry without giving its base, and the writer's return
+// would count the folded amount twice (docs/crdt-cost.md).
 func (o *Object) SplitZeroed() []Zeroed {
 	var out []Zeroed
 	var keys []string
