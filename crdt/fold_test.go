@@ -298,3 +298,43 @@ func TestFoldKeepsTheBound(t *testing.T) {
 		t.Fatalf("past the bound: %v, want ErrOutOfRange", err)
 	}
 }
+
+// TestSplitZeroed: taking zeroed writers out of a state keeps its value,
+// and putting them back gives the state again. The hot part alone is not a
+// repair between nodes: where the fold was lost, it drops the writer's raw
+// entry without giving its base, and the writer's return counts twice.
+func TestSplitZeroed(t *testing.T) {
+	client := crdt.NewObject()
+	lost := crdt.NewObject() // a node that never gets the fold delta
+	node := crdt.NewObject()
+	b1 := mustInc(t, client, foldW, 5)
+	node.Join(b1)
+	lost.Join(b1)
+	node.Join(mustInc(t, crdt.NewObject(), foldV, 2))
+	if _, err := node.Fold(foldW, crdt.FoldReplica(foldNodeX)); err != nil {
+		t.Fatal(err)
+	}
+	hot := node.Clone()
+	cold := hot.SplitZeroed()
+	if len(cold) != 1 || cold[0].Base.Dot.Replica != foldW || !cold[0].Base.Base {
+		t.Fatalf("zeroed writers %+v, want w's base", cold)
+	}
+	wantValue(t, "the hot part", hot, 7)
+	back := hot.Clone()
+	for _, z := range cold {
+		if err := back.SetReplicaLeaf(z.Key, z.Base.Dot.Replica, []crdt.Entry{z.Base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requireSameT(t, "split and put back", back, node)
+
+	ret := mustInc(t, client, foldW, 1) // w never saw its fold
+	whole := lost.Clone()
+	whole.Join(node)
+	whole.Join(ret)
+	wantValue(t, "repair with the bases, then the return", whole, 8)
+	hotOnly := lost.Clone()
+	hotOnly.Join(hot)
+	hotOnly.Join(ret)
+	wantValue(t, "repair without the bases, then the return (the hazard)", hotOnly, 13)
+}
