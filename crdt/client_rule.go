@@ -47,7 +47,8 @@ type ClientRule struct {
 // Check refuses d, a delta from the client, unless it keeps the rule
 // against the object held by st with meta m. It reads only the leaves d
 // names and the dots d's entries carry, as JoinInto does, so it costs what
-// the join costs. The error wraps ErrForgedDot, ErrInvalid, ErrWrongType,
+// the join costs. The error wraps ErrForgedDot (with ErrClientBase for a
+// base), ErrInvalid, ErrWrongType,
 // ErrOutOfRange or ErrUnseenDots; the ones that can never succeed come
 // before ErrUnseenDots, so a retry is only asked for where it can help.
 func (c ClientRule) Check(st Store, m *Meta, d *Object) error {
@@ -153,7 +154,7 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 	t, kind := p.leafType(), p.leafKind()
 	for _, e := range es {
 		if e.Base {
-			return fmt.Errorf("%w: entry %s at %s is a base", ErrClientBase, e.Dot, p)
+			return fmt.Errorf("%w: %w: entry %s at %s is a base", ErrForgedDot, ErrClientBase, e.Dot, p)
 		}
 		if e.Dot.Replica != c.Client {
 			return fmt.Errorf("%w: entry %s at %s is another replica's write", ErrForgedDot, e.Dot, p)

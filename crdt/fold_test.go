@@ -338,3 +338,14 @@ func TestSplitZeroed(t *testing.T) {
 	hotOnly.Join(ret)
 	wantValue(t, "repair without the bases, then the return (the hazard)", hotOnly, 13)
 }
+
+func TestClientBaseIsForged(t *testing.T) {
+	node := crdt.NewObject()
+	node.Join(mustInc(t, crdt.NewObject(), foldW, 5))
+	key := crdt.Path{Root: crdt.TypePNCounter}.Key()
+	d := crdt.RawDelta(crdt.TypeSetOf(crdt.TypePNCounter), map[string][]crdt.Entry{key: {{Dot: crdt.Dot{Replica: foldW, Seq: 1}, P: 5, Base: true}}}, []crdt.Dot{{Replica: foldW, Seq: 1}}, nil)
+	err := crdt.ClientRule{Client: foldW, MaxWall: simStart}.Check(node, ptrMeta(node), d)
+	if !errors.Is(err, crdt.ErrClientBase) || !errors.Is(err, crdt.ErrForgedDot) {
+		t.Fatalf("a client's base: %v, want ErrClientBase and ErrForgedDot", err)
+	}
+}

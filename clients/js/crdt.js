@@ -462,7 +462,7 @@ export class CrdtObject {
    * fold folds writer w of this root counter into the fold replica into
    * (crdt/fold.go Fold): w's base becomes its latest entry and into's entry
    * gains what w added. Only nodes fold (a client's delta with a base is
-   * refused, fold_refused); it is here so that the conformance vectors
+   * refused as forged_dot); it is here so that the conformance vectors
    * replay. Returns the delta.
    */
   fold(w, into) {
