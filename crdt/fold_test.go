@@ -264,6 +264,13 @@ func TestFoldConverges(t *testing.T) {
 		for n := 1; n < nNodes; n++ {
 			requireSame(t, fmt.Sprintf("node %d and node 0", n), nodes[n], nodes[0])
 		}
+		// Clients converge too once they have every delta, in any order.
+		for c := range clients {
+			for _, k := range rapid.Permutation(seq(len(all))).Draw(t, "order") {
+				clients[c].Join(all[k])
+			}
+			requireSame(t, fmt.Sprintf("client %d and node 0", c), clients[c], nodes[0])
+		}
 		if got := nodes[0].Value(); total != 0 && got != total || total == 0 && got != int64(0) && got != nil {
 			t.Fatalf("value %v, want the %d counted", got, total)
 		}
