@@ -495,6 +495,9 @@ func (r *reader) body(h *header) (*Object, error) {
 			return nil, err
 		}
 		for _, e := range es {
+			if e.Base {
+				continue // not a write: no dot (fold.go)
+			}
 			if !e.live() {
 				dead = append(dead, e)
 			} else {

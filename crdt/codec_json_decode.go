@@ -146,7 +146,7 @@ func (r *jsonReader) leaf() error {
 	}
 	for _, e := range es {
 		var dup bool
-		e.eachDot(func(d Dot) {
+		e.eachWriteDot(func(d Dot) {
 			if _, ok := r.held[d]; ok {
 				dup = true
 			}

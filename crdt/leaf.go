@@ -55,6 +55,15 @@ func (e Entry) eachDot(fn func(Dot)) {
 	}
 }
 
+// eachWriteDot calls fn for every dot e covers as a write: eachDot's, and
+// none for a counter base, which is not a write (fold.go). What a state's
+// leaves hold, for its encodings' implied dots and its parts.
+func (e Entry) eachWriteDot(fn func(Dot)) {
+	if !e.Base {
+		e.eachDot(fn)
+	}
+}
+
 // SeenIn reports whether c holds every dot e covers: all of a text piece's,
 // the one dot of any other entry.
 func (e Entry) SeenIn(c *CausalContext) bool {

@@ -128,6 +128,8 @@ export function decodeObject(x) {
     // A base and the raw entries it covers read as a join keeps them.
     if (lk === LEAF_COUNTER) es = normalizeCounter(es);
     for (const e of es) {
+      // A counter base is not a write: no dot of its own (crdt/fold.go).
+      if (e.base) continue;
       let dup = false;
       eachDot(e, (r, s) => {
         const d = `${r}/${s}`;
