@@ -323,7 +323,8 @@ func (c ClientRule) checkCounter(t Type, cur, es []Entry, p Path, dctx *CausalCo
 		if e.Dot.Replica != c.Client {
 			continue
 		}
-		if len(p.Segs) > 0 && dctx.Contains(e.Dot) && !slices.ContainsFunc(es, func(n Entry) bool { return n.Dot == e.Dot }) {
+		// A base is never removed (fold.go): the client stays above it.
+		if len(p.Segs) > 0 && !e.Base && dctx.Contains(e.Dot) && !slices.ContainsFunc(es, func(n Entry) bool { return n.Dot == e.Dot }) {
 			continue // removed by this delta, as by a delete of its field
 		}
 		mine = append(mine, e)
