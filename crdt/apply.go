@@ -104,7 +104,8 @@ func Apply(st Store, m *Meta, r ReplicaID, now Timestamp, op Op) (*Object, error
 }
 
 // counterDelta makes the delta of an increment or decrement by r: r's new
-// running totals under dot, covering r's older entries. It reads r's
+// running totals under dot, covering r's older entries. r's latest entry
+// may be its base (fold.go): the new totals go on from it. It reads r's
 // entries and the leaf's Tally, never the other writers'.
 func counterDelta(st Store, key string, r ReplicaID, dot Dot, op Op, covers func([]Entry), put func(Entry)) error {
 	by := op.By
@@ -139,7 +140,9 @@ func counterDelta(st Store, key string, r ReplicaID, dot Dot, op Op, covers func
 	if err != nil {
 		return fmt.Errorf("reading counter tally: %w", err)
 	}
-	if err := counterRaise(t, mine, []Entry{e}); err != nil {
+	// A base of r's stays beside its new entry (fold.go).
+	_, bases := splitBases(mine)
+	if err := counterRaise(t, mine, append(bases, e)); err != nil {
 		return err
 	}
 	covers(mine)

@@ -13,7 +13,10 @@ import (
 // The rule (docs/protocol.md, "What a client may send") is:
 //
 //   - Entries only under the sender's own replica id: a delta carries the
-//     sender's own writes, never another replica's.
+//     sender's own writes, never another replica's. No base (fold.go):
+//     only nodes fold, so a client never sets or moves one, its own
+//     included; a base of its own stored here holds its new entries to
+//     totals at least the base's, like any earlier entry of its own.
 //   - A re-sent entry (a dot the receiver has seen) must be exactly what is
 //     stored under that dot, at the same leaf: a dot names one write.
 //   - New entries keep their type's invariants: a G-counter entry has no
@@ -44,7 +47,8 @@ type ClientRule struct {
 // Check refuses d, a delta from the client, unless it keeps the rule
 // against the object held by st with meta m. It reads only the leaves d
 // names and the dots d's entries carry, as JoinInto does, so it costs what
-// the join costs. The error wraps ErrForgedDot, ErrInvalid, ErrWrongType,
+// the join costs. The error wraps ErrForgedDot (with ErrClientBase for a
+// base), ErrInvalid, ErrWrongType,
 // ErrOutOfRange or ErrUnseenDots; the ones that can never succeed come
 // before ErrUnseenDots, so a retry is only asked for where it can help.
 func (c ClientRule) Check(st Store, m *Meta, d *Object) error {
@@ -149,6 +153,9 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 	}
 	t, kind := p.leafType(), p.leafKind()
 	for _, e := range es {
+		if e.Base {
+			return fmt.Errorf("%w: %w: entry %s at %s is a base", ErrForgedDot, ErrClientBase, e.Dot, p)
+		}
 		if e.Dot.Replica != c.Client {
 			return fmt.Errorf("%w: entry %s at %s is another replica's write", ErrForgedDot, e.Dot, p)
 		}
@@ -205,7 +212,7 @@ func (c ClientRule) checkLeaf(st Store, m *Meta, d *Object, key string, es []Ent
 	if err != nil {
 		return fmt.Errorf("reading counter tally: %w", err)
 	}
-	if err := counterRaise(tally, cur, joinEntries(cur, es, &m.Ctx, &d.meta.Ctx)); err != nil {
+	if err := counterRaise(tally, cur, counterJoin(cur, es, &m.Ctx, &d.meta.Ctx)); err != nil {
 		return fmt.Errorf("counter %s: %w", p, err)
 	}
 	return nil
@@ -316,7 +323,8 @@ func (c ClientRule) checkCounter(t Type, cur, es []Entry, p Path, dctx *CausalCo
 		if e.Dot.Replica != c.Client {
 			continue
 		}
-		if len(p.Segs) > 0 && dctx.Contains(e.Dot) && !slices.ContainsFunc(es, func(n Entry) bool { return n.Dot == e.Dot }) {
+		// A base is never removed (fold.go): the client stays above it.
+		if len(p.Segs) > 0 && !e.Base && dctx.Contains(e.Dot) && !slices.ContainsFunc(es, func(n Entry) bool { return n.Dot == e.Dot }) {
 			continue // removed by this delta, as by a delete of its field
 		}
 		mine = append(mine, e)

@@ -37,7 +37,7 @@ import (
 // they are written there since the piece costs a few bytes however many
 // dots it spans, and the decoder's work must stay linear in its input.)
 //
-// Version 2 (binaryVersion) names each replica once per encoding and
+// Version 2 names each replica once per encoding and
 // costs a few bytes per writer beside it, for objects many replicas write
 // (issue 13). It differs from version 1 in two places, where entries go in
 // replica table order and the index is written as the step from the
@@ -48,9 +48,17 @@ import (
 //
 // where stepped says the step is not 1 and is written, and hasN that N is
 // not 0. Version 1 is still read (stored data and logs written before),
-// and re-encoded in version 2; a build that reads only version 1 refuses
-// version 2 with ErrVersion.
-const binaryVersion = 2
+// and re-encoded in the current version; a build that reads only version 1
+// refuses version 2 with ErrVersion.
+//
+// Version 3 (binaryVersion) adds a base bit to counter entries, for
+// folded writers (fold.go, codec_counter.go):
+//
+//	counter entry (v3) := uvarint(seq<<3 | base<<2 | stepped<<1 | hasN) [uvarint(step)] uvarint(P) [uvarint(N)]
+//
+// Versions 1 and 2 are still read; a version 2 build refuses version 3
+// with ErrVersion.
+const binaryVersion = 3
 
 // BinaryVersion is the version byte every binary encoding written here
 // starts with, for code that splits or rebuilds encodings (internal/frames).
@@ -521,6 +529,9 @@ func (r *reader) view(h *header, v *deltaView) error {
 			return err
 		}
 		for _, e := range es {
+			if e.Base {
+				continue // not a write: no dot (fold.go)
+			}
 			if !e.live() {
 				dead = append(dead, e)
 			} else {

@@ -21,7 +21,8 @@ import (
 // block segment is [REPLICA,SEQ], SEQ the block's first sequence, e.g.
 // ["map",["note","text"],["5c000000-0000-4000-8000-000000000001",1]].
 // ENTRY is [REPLICA,SEQ] for flags and set elements, [REPLICA,SEQ,P,N]
-// for counters, [REPLICA,SEQ,VALUE] for multi-value registers,
+// for counters ([REPLICA,SEQ,P,N,"base"] for a writer's base, fold.go),
+// [REPLICA,SEQ,VALUE] for multi-value registers,
 // [REPLICA,SEQ,WALL,LOGICAL,VALUE] for LWW registers and
 // [REPLICA,SEQ,LEN,ORIGIN,VALUE] for text pieces (see text_codec.go). REPLICA is the
 // lowercase UUID text, whose string order is its byte order.
@@ -144,6 +145,9 @@ func appendEntryJSON(b []byte, kind leafKind, e Entry) []byte {
 	case leafCounter:
 		b = strconv.AppendUint(append(b, ','), e.P, 10)
 		b = strconv.AppendUint(append(b, ','), e.N, 10)
+		if e.Base {
+			b = append(b, `,"base"`...)
+		}
 	case leafMV:
 		b = appendValueJSON(append(b, ','), e.V)
 	case leafLWW:

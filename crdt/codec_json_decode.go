@@ -136,12 +136,17 @@ func (r *jsonReader) leaf() error {
 			return err
 		}
 	}
+	if kind == leafCounter {
+		// A delta may name a writer's base and raw entries it covers;
+		// what a join would keep of them is what is stored.
+		es = normalizeCounter(es)
+	}
 	if r.held == nil {
 		r.held = map[Dot]struct{}{}
 	}
 	for _, e := range es {
 		var dup bool
-		e.eachDot(func(d Dot) {
+		e.eachWriteDot(func(d Dot) {
 			if _, ok := r.held[d]; ok {
 				dup = true
 			}
@@ -301,6 +306,13 @@ func (r *jsonReader) entry(kind leafKind) (Entry, error) {
 	case leafCounter:
 		if e.P, err = r.uint("P", 0, MaxSafeInt); err == nil {
 			e.N, err = r.uint("N", 0, MaxSafeInt)
+		}
+		if err == nil && r.dec.More() {
+			var mark string
+			if mark, err = r.string("base mark"); err == nil && mark != "base" {
+				err = r.errf("counter entry: want \"base\" after N, got %q", mark)
+			}
+			e.Base = true
 		}
 	case leafMV:
 		e.V, err = r.scalar("value")

@@ -6,8 +6,9 @@ import (
 	"sync/atomic"
 )
 
-// Tally is what a counter leaf sums over its writers: each writer's latest
-// entry's totals, added up in 128 bits so that the sum is exact whatever
+// Tally is what a counter leaf sums over its writers: each writer's share
+// (its latest entry's totals, less its base's if it was folded: fold.go),
+// added up in 128 bits so that the sum is exact whatever
 // the number of writers, and how many writers it counts. A store keeps it
 // beside the per-writer entries, so reading a counter or checking that a
 // write keeps its sum within MaxSafeInt costs one lookup, not a walk of
@@ -38,7 +39,7 @@ func (u Uint128) saturated() (uint64, bool) {
 	return u.Lo, false
 }
 
-// Add counts e as a writer's latest entry.
+// Add counts e's totals as a writer's share.
 func (t *Tally) Add(e Entry) {
 	t.P, t.N = t.P.add(e.P), t.N.add(e.N)
 	t.Writers++
@@ -50,13 +51,14 @@ func (t *Tally) Sub(e Entry) {
 	t.Writers--
 }
 
-// Replace moves a writer's latest entry from old (if had) to new (if has).
+// Replace moves a writer's entries, sorted by dot, from old (if had) to
+// new (if has).
 func (t *Tally) Replace(old []Entry, new []Entry) {
 	if len(old) > 0 {
-		t.Sub(old[len(old)-1])
+		t.Sub(counterShare(old))
 	}
 	if len(new) > 0 {
-		t.Add(new[len(new)-1])
+		t.Add(counterShare(new))
 	}
 }
 
@@ -78,11 +80,13 @@ func (t Tally) Value() int64 {
 // TallyOf sums a whole counter leaf, sorted by dot.
 func TallyOf(es []Entry) Tally {
 	var t Tally
-	for i, e := range es {
-		if i+1 < len(es) && es[i+1].Dot.Replica == e.Dot.Replica {
-			continue
+	for i := 0; i < len(es); {
+		j := i + 1
+		for j < len(es) && es[j].Dot.Replica == es[i].Dot.Replica {
+			j++
 		}
-		t.Add(e)
+		t.Add(counterShare(es[i:j]))
+		i = j
 	}
 	return t
 }
@@ -110,7 +114,7 @@ func newCounterLeaf(es []Entry) *counterLeaf {
 			j++
 		}
 		c.by[es[i].Dot.Replica] = es[i:j:j]
-		c.tally.Add(es[j-1])
+		c.tally.Add(counterShare(es[i:j]))
 		i = j
 	}
 	return c

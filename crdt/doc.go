@@ -35,4 +35,10 @@
 // collaborative text (Fugue, text.go) and list with move (Fugue positions,
 // list.go). See docs/crdt.md for their semantics
 // with examples.
+//
+// A node may fold a retired writer of a root counter into an entry of its
+// own (Fold, fold.go): the writer's entry becomes a base that adds nothing
+// and may be kept out of the hot state, and the writer still counts once
+// if it comes back (docs/crdt-cost.md, "What is reclaimed, and what is
+// not").
 package crdt

@@ -34,4 +34,10 @@ var (
 	// saw is still on its way: the client's deltas may reach the store out
 	// of order, so a receiver may wait for one before refusing.
 	ErrCounterBehind = errors.New("crdt: counter entry below its writer's stored one")
+	// ErrClientBase: a client's delta carries a counter base (a fold,
+	// fold.go), which only nodes make. Never retryable. The client rule
+	// returns it wrapped with ErrForgedDot (a fold is a write the client
+	// did not make), so a receiver that has no code of its own for it
+	// answers as for a forged dot.
+	ErrClientBase = errors.New("crdt: a client may not fold counter entries")
 )

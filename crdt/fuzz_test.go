@@ -38,9 +38,19 @@ func fuzzBases(tb testing.TB) []*crdt.Object {
 
 // fuzzSeeds are the bases and the samples that are only seeds: the list,
 // whose writers (replicas 3 and 4) no base has, so that it joins into
-// every base, and adding it moved no committed input to another base.
+// every base, and adding it moved no committed input to another base; and
+// a counter with a folded writer (a base, binary version 3).
 func fuzzSeeds(tb testing.TB) []*crdt.Object {
-	return append(fuzzBases(tb), sampleObjects(tb)["list"])
+	folded := crdt.NewObject()
+	for i, r := range lawReplicas[3:5] {
+		if _, err := folded.Apply(r, crdt.Timestamp{Wall: simStart}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: int64(20 + i)}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if _, err := folded.Fold(lawReplicas[3], crdt.FoldReplica(lawReplicas[4])); err != nil {
+		tb.Fatal(err)
+	}
+	return append(fuzzBases(tb), sampleObjects(tb)["list"], folded)
 }
 
 // requireJoinable checks that a decoded state behaves as a lattice element

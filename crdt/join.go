@@ -120,7 +120,7 @@ func joinCounterLeaf(st Store, key string, es []Entry, ctx, dctx *CausalContext)
 		if err != nil {
 			return fmt.Errorf("reading counter writer: %w", err)
 		}
-		res := joinEntries(cur, replicaEntries(es, r), ctx, dctx)
+		res := counterJoin(cur, replicaEntries(es, r), ctx, dctx)
 		if !equalEntries(cur, res) {
 			if err := st.SetReplicaLeaf(key, r, res); err != nil {
 				return fmt.Errorf("writing counter writer: %w", err)

@@ -27,7 +27,7 @@ func JoinRange(st Store, m *Meta, chunk *Object, lo, hi string, last bool) error
 	if err := chunk.Range(lo, hi, func(k string, es []Entry) error {
 		keys[k] = true
 		for _, e := range es {
-			e.eachDot(func(d Dot) { added = append(added, d) })
+			e.eachWriteDot(func(d Dot) { added = append(added, d) })
 		}
 		return nil
 	}); err != nil {

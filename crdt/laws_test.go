@@ -283,6 +283,36 @@ func (w *world) do(t *rapid.T, i int, op crdt.Op) {
 	if err != nil {
 		t.Fatalf("apply %+v at replica %d: %v", op, i, err)
 	}
+	w.emit(t, i, op, now, before, delta)
+}
+
+// fold has the decider of writer k (replica k+1, so that one replica folds
+// each writer, in sequence) fold k's entry of a root counter, as a node
+// folds a retired client (fold.go). The event's op is an increment by 0:
+// a fold changes no value.
+func (w *world) fold(t *rapid.T, k int) {
+	i := (k + 1) % len(w.states)
+	st := w.states[i]
+	typ := st.Type()
+	if typ != crdt.TypeGCounter && typ != crdt.TypePNCounter {
+		return
+	}
+	before := st.Clone()
+	delta, err := st.Fold(w.reps[k], crdt.FoldReplica(w.reps[i]))
+	if errors.Is(err, crdt.ErrInvalidOp) {
+		return // nothing of k's to fold, or folded already
+	}
+	if err != nil {
+		t.Fatalf("fold of replica %d at replica %d: %v", k, i, err)
+	}
+	now := w.clocks[i].Now(w.pt + w.skew[i])
+	w.emit(t, i, crdt.Op{Type: typ, Kind: crdt.OpInc}, now, before, delta)
+}
+
+// emit records the event of replica i that made delta from before and
+// sends the delta to every other replica: once, twice, or not at all.
+func (w *world) emit(t *rapid.T, i int, op crdt.Op, now crdt.Timestamp, before, delta *crdt.Object) {
+	st := w.states[i]
 	id := len(w.events)
 	w.events = append(w.events, &event{
 		origin: i, op: op, now: now, before: before, after: st.Clone(), delta: delta,
@@ -356,6 +386,9 @@ func (w *world) run(t *rapid.T, gen *rapid.Generator[crdt.Op], minOps, maxOps in
 		}
 		w.do(t, rapid.IntRange(0, len(w.states)-1).Draw(t, "at"), gen.Draw(t, "op"))
 		done++
+		if rapid.IntRange(0, 5).Draw(t, "fold") == 0 {
+			w.fold(t, rapid.IntRange(0, len(w.states)-1).Draw(t, "folded"))
+		}
 	}
 }
 

@@ -18,6 +18,12 @@ import (
 // them as a string, or null once they are deleted, and Origin and Left
 // placing the first of them in the Fugue tree. Every other entry has Len 0
 // and spans its one dot.
+//
+// A counter entry with Base set is a writer's base (fold.go): the writer's
+// totals at Dot.Seq, which a node has folded into its fold entry, so that
+// the writer counts only what its entries hold beyond them. A base is not a
+// write: it holds no dot (EachLiveDot), no context removes it, and joins
+// keep the greater of two (counterJoin).
 type Entry struct {
 	Dot    Dot
 	P      uint64
@@ -27,6 +33,7 @@ type Entry struct {
 	Len    uint64
 	Origin Dot
 	Left   bool
+	Base   bool
 }
 
 // span is the number of dots e covers.
@@ -48,6 +55,15 @@ func (e Entry) eachDot(fn func(Dot)) {
 	}
 }
 
+// eachWriteDot calls fn for every dot e covers as a write: eachDot's, and
+// none for a counter base, which is not a write (fold.go). What a state's
+// leaves hold, for its encodings' implied dots and its parts.
+func (e Entry) eachWriteDot(fn func(Dot)) {
+	if !e.Base {
+		e.eachDot(fn)
+	}
+}
+
 // SeenIn reports whether c holds every dot e covers: all of a text piece's,
 // the one dot of any other entry.
 func (e Entry) SeenIn(c *CausalContext) bool {
@@ -59,7 +75,7 @@ func (e Entry) SeenIn(c *CausalContext) bool {
 // remove (a context covering them) must find them, and nothing else can be
 // removed.
 func (e Entry) EachLiveDot(fn func(Dot)) {
-	if e.live() {
+	if e.live() && !e.Base {
 		e.eachDot(fn)
 	}
 }
@@ -70,6 +86,11 @@ func (e Entry) EachLiveDot(fn func(Dot)) {
 // even then.
 func comparePayload(a, b Entry) int {
 	switch {
+	case a.Base != b.Base:
+		if a.Base {
+			return 1
+		}
+		return -1
 	case a.P != b.P:
 		return cmpU(a.P, b.P)
 	case a.N != b.N:
@@ -101,6 +122,9 @@ func overlap(es []Entry) (Dot, bool) {
 func joinLeafEntries(s, o []Entry, sc, oc *CausalContext) []Entry {
 	if isTextLeaf(s) || isTextLeaf(o) {
 		return joinText(s, o, sc, oc)
+	}
+	if hasBase(s) || hasBase(o) {
+		return counterJoin(s, o, sc, oc)
 	}
 	return joinEntries(s, o, sc, oc)
 }
@@ -243,9 +267,14 @@ func DiffLiveDots(old, new []Entry, gone, came func(Dot) error) error {
 		}
 		had := make(map[Dot]bool, len(old))
 		for _, e := range old {
-			had[e.Dot] = true
+			if !e.Base {
+				had[e.Dot] = true
+			}
 		}
 		for _, e := range new {
+			if e.Base {
+				continue
+			}
 			if had[e.Dot] {
 				delete(had, e.Dot)
 			} else if err := came(e.Dot); err != nil {

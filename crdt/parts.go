@@ -71,7 +71,7 @@ func (o *Object) MarshalJSONPart() ([]byte, error) {
 	held := map[Dot]struct{}{}
 	o.eachLeaf(func(_ string, es []Entry) {
 		for _, e := range es {
-			e.eachDot(func(d Dot) { held[d] = struct{}{} })
+			e.eachWriteDot(func(d Dot) { held[d] = struct{}{} })
 		}
 	})
 	return o.marshalJSON(func(d Dot) bool {
@@ -179,7 +179,7 @@ func (p *Object) addUnit(key string, es []Entry) {
 	old, _ := p.Leaf(key)
 	_ = p.SetLeaf(key, append(slices.Clip(old), es...))
 	for _, e := range es {
-		e.eachDot(p.meta.Ctx.Add)
+		e.eachWriteDot(p.meta.Ctx.Add)
 	}
 }
 
@@ -215,7 +215,9 @@ func (o *Object) restContext() []dotRange {
 	held := map[ReplicaID][][2]uint64{}
 	o.eachLeaf(func(_ string, es []Entry) {
 		for _, e := range es {
-			held[e.Dot.Replica] = append(held[e.Dot.Replica], [2]uint64{e.Dot.Seq, e.Dot.Seq + e.span() - 1})
+			if !e.Base {
+				held[e.Dot.Replica] = append(held[e.Dot.Replica], [2]uint64{e.Dot.Seq, e.Dot.Seq + e.span() - 1})
+			}
 		}
 	})
 	for r, rs := range held {

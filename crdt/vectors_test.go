@@ -59,6 +59,8 @@ type vecStep struct {
 	Deliver string          `json:"deliver,omitempty"`
 	Sync    string          `json:"sync,omitempty"`
 	To      string          `json:"to,omitempty"`
+	Fold    string          `json:"fold,omitempty"`
+	Into    string          `json:"into,omitempty"`
 }
 
 type vecTime struct {
@@ -130,6 +132,8 @@ func vecReplay(v *vecFile) (map[string]*crdt.Object, error) {
 			} else {
 				err = joinJSON(s.To, wire)
 			}
+		case s.At != "" && s.Fold != "" && s.Into != "" && s.Op == nil && s.Time == nil && s.To == "":
+			err = vecFold(objs, ids, deltas, s)
 		case s.Sync != "" && s.To != "" && s.At == "" && s.Deliver == "":
 			var from *crdt.Object
 			if from, err = replica(s.Sync); err == nil {
@@ -139,7 +143,7 @@ func vecReplay(v *vecFile) (map[string]*crdt.Object, error) {
 				}
 			}
 		default:
-			err = errors.New("not an op, deliver or sync step")
+			err = errors.New("not an op, fold, deliver or sync step")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", i, err)
@@ -183,6 +187,36 @@ func vecApply(objs map[string]*crdt.Object, ids map[string]crdt.ReplicaID, delta
 	}
 	if err != nil {
 		return fmt.Errorf("op %s: %w", s.Op, err)
+	}
+	if s.Delta != "" {
+		if _, dup := deltas[s.Delta]; dup {
+			return fmt.Errorf("delta %q named twice", s.Delta)
+		}
+		if deltas[s.Delta], err = d.MarshalJSON(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vecFold runs a fold step: replica s.At folds writer s.Fold of its root
+// counter into the fold replica s.Into (crdt.Fold).
+func vecFold(objs map[string]*crdt.Object, ids map[string]crdt.ReplicaID, deltas map[string][]byte, s vecStep) error {
+	o, ok := objs[s.At]
+	if !ok {
+		return fmt.Errorf("unknown replica %q", s.At)
+	}
+	w, ok := ids[s.Fold]
+	if !ok {
+		return fmt.Errorf("unknown replica %q", s.Fold)
+	}
+	into, err := uuid.Parse(s.Into)
+	if err != nil || into.String() != s.Into {
+		return fmt.Errorf("fold into %q: not a lowercase UUID", s.Into)
+	}
+	d, err := o.Fold(w, into)
+	if err != nil {
+		return fmt.Errorf("fold %s into %s: %w", s.Fold, s.Into, err)
 	}
 	if s.Delta != "" {
 		if _, dup := deltas[s.Delta]; dup {
@@ -439,5 +473,5 @@ func vecFormat(v *vecFile) ([]byte, error) {
 func vecScenarios() []vecScenario {
 	return slices.Concat(vecCounterScenarios(), vecSetScenarios(), vecRegisterScenarios(),
 		vecFlagScenarios(), vecMapScenarios(), vecFailureScenarios(), vecDeliveryScenarios(),
-		vecTextScenarios(), vecRangeScenarios(), vecListScenarios())
+		vecTextScenarios(), vecRangeScenarios(), vecListScenarios(), vecFoldScenarios())
 }

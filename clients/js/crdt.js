@@ -42,7 +42,7 @@
 
 import { CrdtError, firstType, hasType, invalid, LEAF_COUNTER, LEAF_ITEM, LEAF_LWW, LEAF_MV, LEAF_TEXT, MAX_ENCODED_SIZE, MAX_KEY_LEN, MAX_LOGICAL, MAX_SAFE_INT, MAX_SEQ, MAX_TYPE, pathLeafKind, T, TYPE_NAMES, typeBit, typeList, typeName } from './crdt_types.js';
 import { encodeValue } from './crdt_value.js';
-import { fieldKey, pathJSON } from './crdt_path.js';
+import { fieldKey, pathJSON, pathKey } from './crdt_path.js';
 import { compareTimestamps, successor } from './crdt_clock.js';
 import { compareEntryDot, comparePayload, Context, entry, isReplicaId, sameEntries } from './crdt_context.js';
 import { parseOp } from './crdt_op.js';
@@ -52,7 +52,7 @@ import { deleteChars, diffLiveDots, eachLiveDot, joinText } from './crdt_text.js
 import { textDelta } from './crdt_text_apply.js';
 import { textFugue } from './crdt_anchor.js';
 import { itemAt, listDelta } from './crdt_list.js';
-import { CounterLeaf } from './counter_leaf.js';
+import { CounterLeaf, counterShare, splitBases, withBases } from './counter_leaf.js';
 
 // The public API of the other modules.
 export { TYPE_NAMES, MAX_SAFE_INT, MAX_SEQ, MAX_DEPTH, MAX_FIELD_NAME, MAX_KEY_LEN, MAX_REPLICAS, MAX_ENCODED_SIZE, TEXT_BLOCK, MAX_TEXT_INSERT, CrdtError, typeNumber, typeName, MAX_LIST_INSERT, MAX_LIST_FIELDS } from './crdt_types.js';
@@ -308,6 +308,7 @@ export class CrdtObject {
           if (by === 0) break;
           // One entry per replica holding its running totals; the new entry
           // replaces this replica's old ones.
+          // Its latest entry may be its base (crdt/fold.go): it goes on from it.
           const mine = this.replicaLeaf(key, replica);
           let last = null;
           for (const e of mine) if (!last || e.s > last.s) last = e;
@@ -318,8 +319,10 @@ export class CrdtObject {
           if (p > MAX_SAFE_INT || n > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'counter total would exceed 2^53-1');
           // The sum over every replica must stay exact too (crdt/apply.go).
           const [sp, sn] = this.counterSums(key);
-          const tp = sp - BigInt(last ? last.p : 0) + BigInt(p);
-          const tn = sn - BigInt(last ? last.n : 0) + BigInt(n);
+          const [op_, on] = counterShare(mine);
+          const [np, nn] = counterShare([...mine.filter((e) => e.base), entry(replica, seq, p, n)]);
+          const tp = sp - BigInt(op_) + BigInt(np);
+          const tn = sn - BigInt(on) + BigInt(nn);
           // Only the sum this write raises is held to it (crdt/leaf.go
           // counterRaise): a decrement may go on while increments are at it.
           if (by > 0 ? tp > BigInt(MAX_SAFE_INT) : tn > BigInt(MAX_SAFE_INT)) throw new CrdtError('out_of_range', 'counter value would pass 2^53-1');
@@ -430,7 +433,7 @@ export class CrdtObject {
       const drop = new Set(gone);
       const l = this.leaves.get(key);
       if (pathLeafKind(l.path) === LEAF_TEXT) this.setLeaf(key, l.path, deleteChars(l.entries, drop));
-      else this.setLeaf(key, l.path, l.entries.filter((e) => !drop.has(`${e.r}/${e.s}`)));
+      else this.setLeaf(key, l.path, l.entries.filter((e) => e.base || !drop.has(`${e.r}/${e.s}`)));
     }
     this.ctx.join(d.ctx);
     this.types |= d.types;
@@ -450,9 +453,51 @@ export class CrdtObject {
     });
     for (const [r, theirs] of writers) {
       const cur = this.replicaLeaf(key, r);
-      const res = joinEntries(cur, theirs, this.ctx, dctx);
+      const res = counterJoin(cur, theirs, this.ctx, dctx);
       if (!sameEntries(cur, res)) this.setReplicaLeaf(key, l.path, r, res);
     }
+  }
+
+  /**
+   * fold folds writer w of this root counter into the fold replica into
+   * (crdt/fold.go Fold): w's base becomes its latest entry and into's entry
+   * gains what w added. Only nodes fold (a client's delta with a base is
+   * refused as forged_dot); it is here so that the conformance vectors
+   * replay. Returns the delta.
+   */
+  fold(w, into) {
+    const root = this.type();
+    if (root !== T.gcounter && root !== T.counter) throw new CrdtError('invalid_op', 'fold: not a counter');
+    if (w === into) throw new CrdtError('invalid_op', 'fold: a writer folds into itself');
+    const path = { root, segs: [] };
+    const key = pathKey(path);
+    const mine = this.replicaLeaf(key, w);
+    let last = null;
+    for (const e of mine) if (!last || e.s > last.s) last = e;
+    if (!last) throw new CrdtError('invalid_op', `fold: ${w} has no entry`);
+    if (last.base) throw new CrdtError('invalid_op', `fold: ${w} is already folded at ${last.s}`);
+    const [sp, sn] = counterShare(mine);
+    const delta = new CrdtObject();
+    delta.types = typeBit(root);
+    const base = { ...entry(w, last.s, last.p, last.n), base: true };
+    delta.ctx.add(w, last.s);
+    const es = [base];
+    if (sp !== 0 || sn !== 0) {
+      const fes = this.replicaLeaf(key, into);
+      let prev = null;
+      for (const e of fes) if (!prev || e.s > prev.s) prev = e;
+      const seq = this.ctx.max(into) + 1;
+      const p = (prev ? prev.p : 0) + sp;
+      const n = (prev ? prev.n : 0) + sn;
+      if (p > MAX_SAFE_INT || n > MAX_SAFE_INT) throw new CrdtError('out_of_range', 'fold: totals would pass 2^53-1');
+      for (const e of fes) delta.ctx.add(e.r, e.s);
+      delta.ctx.add(into, seq);
+      es.push(entry(into, seq, p, n));
+      es.sort(compareEntryDot);
+    }
+    delta.setLeaf(key, path, es);
+    this.join(delta);
+    return delta;
   }
 
   /** clone returns an independent copy (entries are shared: they are immutable). */
@@ -532,7 +577,7 @@ export class CrdtObject {
 function entryJSON(kind, e) {
   switch (kind) {
     case LEAF_COUNTER:
-      return [e.r, e.s, e.p, e.n];
+      return e.base ? [e.r, e.s, e.p, e.n, 'base'] : [e.r, e.s, e.p, e.n];
     case LEAF_MV:
       return [e.r, e.s, e.v];
     case LEAF_LWW:
@@ -586,16 +631,27 @@ export function counterTotal(es) {
 
 // counterSums is counterTotal without the saturation, for the writer's check.
 function counterSums(es) {
-  const latest = new Map();
+  const by = new Map();
   for (const e of es) {
-    const l = latest.get(e.r);
-    if (!l || e.s > l.s) latest.set(e.r, e);
+    if (!by.has(e.r)) by.set(e.r, []);
+    by.get(e.r).push(e);
   }
   let p = 0;
   let n = 0;
-  for (const e of latest.values()) {
-    p += e.p;
-    n += e.n;
+  for (const mine of by.values()) {
+    const [sp, sn] = counterShare(mine);
+    p += sp;
+    n += sn;
   }
   return [p, n];
+}
+
+// counterJoin joins two versions of a counter leaf (crdt/fold.go): the raw
+// entries as a dot store, the bases by writer, the greater winning, and each
+// writer's raw entries at or below its base dropped.
+function counterJoin(s, o, sc, oc) {
+  if (!s.some((e) => e.base) && !o.some((e) => e.base)) return joinEntries(s, o, sc, oc);
+  const [sr, sb] = splitBases(s);
+  const [or, ob] = splitBases(o);
+  return withBases(joinEntries(sr, or, sc, oc), [...sb, ...ob]);
 }

@@ -3,7 +3,9 @@
 //
 // An entry is {r, s, p, n, w, l, v}: the dot (replica, seq) and the payload
 // its leaf kind uses (P and N for counters, w and l the LWW timestamp, v the
-// value); unused fields are 0 or null. Entries are never modified in place.
+// value); unused fields are 0 or null. A counter writer's base (fold.go:
+// totals a node folded into its fold replica) carries base: true.
+// Entries are never modified in place.
 //
 // Part of the CRDT core; crdt.js is its entry point and describes how values
 // are represented.
@@ -24,6 +26,7 @@ export function entry(r, s, p = 0, n = 0, w = 0, l = 0, v = null) {
 // comparePayload orders entries carrying the same dot; only forged input has
 // two, and keeping the greater keeps join a semilattice even then.
 export function comparePayload(a, b) {
+  if (!!a.base !== !!b.base) return a.base ? 1 : -1;
   if (a.p !== b.p) return a.p < b.p ? -1 : 1;
   if (a.n !== b.n) return a.n < b.n ? -1 : 1;
   const c = compareTimestamps({ wall: a.w, logical: a.l }, { wall: b.w, logical: b.l });
@@ -33,7 +36,7 @@ export function comparePayload(a, b) {
 }
 
 function sameEntry(a, b) {
-  return a.r === b.r && a.s === b.s && a.p === b.p && a.n === b.n && a.w === b.w && a.l === b.l &&
+  return a.r === b.r && a.s === b.s && !!a.base === !!b.base && a.p === b.p && a.n === b.n && a.w === b.w && a.l === b.l &&
     encodeValue(a.v) === encodeValue(b.v) && a.len === b.len && a.or === b.or && a.os === b.os && a.left === b.left;
 }
 

@@ -3,6 +3,7 @@
 // Part of the CRDT core; crdt.js is its entry point and describes how values
 // are represented.
 
+import { normalizeCounter } from './counter_leaf.js';
 import { CrdtError, invalid, LEAF_COUNTER, LEAF_DOTS, LEAF_ITEM, LEAF_LWW, LEAF_MV, LEAF_TEXT, MAX_DEPTH, MAX_FIELD_NAME, MAX_KEY_LEN, MAX_LOGICAL, MAX_REPLICAS, MAX_SAFE_INT, MAX_SEQ, pathLeafKind, T, TEXT_BLOCK, TYPE_NAMES, typeBit, typeNumber } from './crdt_types.js';
 import { isWellFormed, scalar, textEncoder } from './crdt_value.js';
 import { pathKey } from './crdt_path.js';
@@ -77,7 +78,10 @@ export function decodeObject(x) {
     const lk = pathLeafKind(path);
     const want = { [LEAF_DOTS]: 2, [LEAF_COUNTER]: 4, [LEAF_MV]: 3, [LEAF_LWW]: 5, [LEAF_TEXT]: 5, [LEAF_ITEM]: 6 }[lk];
     let es = array(leaf[1], 'entries').map((e) => {
-      if (!Array.isArray(e) || e.length !== want) throw fail(`entry: want an array of ${want} elements`);
+      // A counter writer's base is [REPLICA,SEQ,P,N,"base"] (crdt/fold.go).
+      const isBase = lk === LEAF_COUNTER && Array.isArray(e) && e.length === 5;
+      if (isBase && e[4] !== 'base') throw fail(`counter entry: want "base" after N, got ${JSON.stringify(e[4])}`);
+      if (!Array.isArray(e) || (e.length !== want && !isBase)) throw fail(`entry: want an array of ${want} elements`);
       const [r, s] = dot(e, 0);
       switch (lk) {
         case LEAF_TEXT: {
@@ -98,8 +102,11 @@ export function decodeObject(x) {
           const [or, os] = dot(e[4], 0);
           return itemEntry(r, s, uint(e[2], 'wall', 0, MAX_SAFE_INT), uint(e[3], 'logical', 0, MAX_LOGICAL), or, os, sc(e[5], 'value'));
         }
-        case LEAF_COUNTER:
-          return entry(r, s, uint(e[2], 'P', 0, MAX_SAFE_INT), uint(e[3], 'N', 0, MAX_SAFE_INT));
+        case LEAF_COUNTER: {
+          const c = entry(r, s, uint(e[2], 'P', 0, MAX_SAFE_INT), uint(e[3], 'N', 0, MAX_SAFE_INT));
+          if (isBase) c.base = true;
+          return c;
+        }
         case LEAF_MV:
           return entry(r, s, 0, 0, 0, 0, sc(e[2], 'value'));
         case LEAF_LWW:
@@ -118,7 +125,11 @@ export function decodeObject(x) {
       const err = checkItem(path, es);
       if (err) throw fail(err);
     }
+    // A base and the raw entries it covers read as a join keeps them.
+    if (lk === LEAF_COUNTER) es = normalizeCounter(es);
     for (const e of es) {
+      // A counter base is not a write: no dot of its own (crdt/fold.go).
+      if (e.base) continue;
       let dup = false;
       eachDot(e, (r, s) => {
         const d = `${r}/${s}`;

@@ -233,8 +233,9 @@ function joinDisjointPieces(s, o, sc, oc) {
 export function diffLiveDots(old, next, gone, came) {
   const text = (old.length && isPiece(old[0])) || (next.length && isPiece(next[0]));
   if (!text) {
-    const had = new Set(old.map((e) => `${e.r}/${e.s}`));
-    for (const e of next) if (!had.delete(`${e.r}/${e.s}`)) came(e.r, e.s);
+    // A counter base is not a write: it holds no dot (crdt/fold.go).
+    const had = new Set(old.filter((e) => !e.base).map((e) => `${e.r}/${e.s}`));
+    for (const e of next) if (!e.base && !had.delete(`${e.r}/${e.s}`)) came(e.r, e.s);
     for (const id of had) {
       const i = id.lastIndexOf('/');
       gone(id.slice(0, i), Number(id.slice(i + 1)));

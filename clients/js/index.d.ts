@@ -94,6 +94,8 @@ export class CrdtObject {
   toJSON(): string;
   /** The canonical JSON structure: JSON.stringify(o.toWire()) === o.toJSON(). */
   toWire(): WireState;
+  /** fold folds writer w of a root counter into the fold replica into and returns the delta. Only nodes fold; it is here for the conformance vectors. */
+  fold(w: string, into: string): CrdtObject;
   static fromJSON(state: string | WireState): CrdtObject;
 }
 

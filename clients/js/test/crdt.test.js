@@ -425,3 +425,27 @@ test('list change events rebuild the list an app keeps in an array', () => {
     }
   }
 });
+
+test('counter bases: a folded writer counts once, and the JSON form keeps its base', () => {
+  const node = new CrdtObject();
+  const w = '00000000-0000-4000-8000-00000000000b';
+  const into = '4dab42a4-07b2-565c-9e3a-56a8f0c65fd9';
+  const client = new CrdtObject();
+  node.join(client.apply(w, { wall: 1000, logical: 0 }, { type: 'counter', op: 'inc', by: 5 }));
+  const f = node.fold(w, into);
+  assert.equal(node.value(), 5);
+  assert.throws(() => node.fold(w, into), (e) => e.code === 'invalid_op');
+  // Not seen: the client's running total 6 adds 1 where the base is known.
+  const back = client.clone().apply(w, { wall: 1001, logical: 0 }, { type: 'counter', op: 'inc', by: 1 });
+  const a = node.clone().join(back).join(back);
+  assert.equal(a.value(), 6);
+  // Seen: the client goes on from its base.
+  const seen = client.clone().join(f);
+  assert.equal(seen.value(), 5);
+  const b = node.clone().join(seen.apply(w, { wall: 1001, logical: 0 }, { type: 'counter', op: 'inc', by: 1 }));
+  assert.equal(b.value(), 6);
+  assert.equal(CrdtObject.fromJSON(a.toJSON()).toJSON(), a.toJSON());
+  assert.match(a.toJSON(), /,"base"\]/);
+  const bad = a.toJSON().replace('"base"', '"based"');
+  assert.throws(() => CrdtObject.fromJSON(bad), (e) => e.code === 'invalid');
+});

@@ -66,8 +66,14 @@ for (const file of files) {
         joinText(s.to, deltas[s.deliver]);
       } else if (s.sync !== undefined) {
         joinText(s.to, objs[s.sync].toJSON());
+      } else if (s.fold !== undefined) {
+        // A node folds a writer of its counter (crdt/fold.go).
+        const o = objs[s.at];
+        assert.ok(o, `${where}: unknown replica ${s.at}`);
+        const d = o.fold(v.replicas[s.fold], s.into);
+        if (s.delta) deltas[s.delta] = d.toJSON();
       } else {
-        assert.fail(`${where}: not an op, deliver or sync step`);
+        assert.fail(`${where}: not an op, fold, deliver or sync step`);
       }
     });
     for (const [name, want] of Object.entries(v.expect)) {
