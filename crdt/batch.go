@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"slices"
 )
 
 // Batch is a message's worth of keyed deltas sharing one header, the unit
@@ -36,6 +37,13 @@ func (b Batch) MarshalBinary() ([]byte, error) { return b.encode(binaryVersion) 
 func (b Batch) encode(version byte) ([]byte, error) {
 	if b.Clock.Wall < 0 || b.Clock.Wall > MaxSafeInt {
 		return nil, fmt.Errorf("%w: batch clock %s out of range", ErrInvalid, b.Clock)
+	}
+	if version < 3 {
+		for _, it := range b.Items {
+			if it.Delta.hasBase() {
+				return nil, fmt.Errorf("%w: a counter base (a fold) needs binary version 3, not %d", ErrVersion, version)
+			}
+		}
 	}
 	rs := map[ReplicaID]struct{}{}
 	for _, r := range b.Replicas {
@@ -72,4 +80,14 @@ func UnmarshalBatch(data []byte) (Batch, error) {
 		b.Items = append(b.Items, BatchItem{Key: key, Delta: d.views[i].object()})
 	}
 	return b, nil
+}
+
+// hasBase reports whether any counter of o holds a base (fold.go), which
+// binary versions before 3 cannot carry.
+func (o *Object) hasBase() bool {
+	found := false
+	o.eachLeaf(func(_ string, es []Entry) {
+		found = found || slices.ContainsFunc(es, func(e Entry) bool { return e.Base })
+	})
+	return found
 }

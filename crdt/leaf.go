@@ -322,7 +322,9 @@ func sortedByDot(es []Entry) bool {
 }
 
 // diffSortedDots is DiffLiveDots of two leaves of one dot each entry,
-// sorted by dot (as every leaf is): one walk, no index.
+// sorted by dot (as every leaf is): one walk, no index. A counter's base
+// carries its writer's dot but holds none, so it is stepped over; a base
+// and a live entry under one dot differ.
 func diffSortedDots(old, new []Entry, gone, came func(Dot) error) error {
 	i, j := 0, 0
 	for i < len(old) || j < len(new) {
@@ -337,14 +339,18 @@ func diffSortedDots(old, new []Entry, gone, came func(Dot) error) error {
 		}
 		var err error
 		switch {
-		case c == 0:
+		case c == 0 && old[i].Base == new[j].Base:
 			i++
 			j++
-		case c < 0:
-			err = gone(old[i].Dot)
+		case c < 0 || c == 0 && old[i].Base:
+			if !old[i].Base { // a base holds no dot
+				err = gone(old[i].Dot)
+			}
 			i++
 		default:
-			err = came(new[j].Dot)
+			if !new[j].Base {
+				err = came(new[j].Dot)
+			}
 			j++
 		}
 		if err != nil {
