@@ -53,7 +53,10 @@ type Result struct {
 	err    error
 }
 
-// Answer is what an operation's caller is told: the object's type and value.
+// Answer is what an operation's caller is told: the object's type and
+// value. The value is a plain value (a counter's int64) or, for objects
+// rendered from a state, its JSON already written (json.RawMessage, from
+// crdt.Object.AppendValueJSON), which encoding/json sends as it is.
 type Answer struct {
 	Type  crdt.Type
 	Value any
