@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -221,5 +222,51 @@ func TestRemoteChangeDecodedOnDemand(t *testing.T) {
 	}
 	if h, _ := n.Get("k"); !hot(n).Equal(h) {
 		t.Fatalf("kept object %v, stored %v", hot(n).Value(), h.Value())
+	}
+}
+
+// BenchmarkRemoteEntries: the committer joining a peer's one-item log
+// entries (set adds on 16 keys, as a peer pushes them), 64 a request, into
+// a store with no observer and no hot object (go test -run '^$' -bench
+// RemoteEntries -cpuprofile shows what decoding costs there).
+func BenchmarkRemoteEntries(b *testing.B) {
+	const pool, per = 4096, 64
+	p, err := openStore(testConfig(b, "peer"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	entries := make([]LogEntry, pool)
+	for i := range entries {
+		key := fmt.Sprintf("s/%d", i%16)
+		d, err := p.Apply(ctx, key, crdt.Op{Type: crdt.TypeORSet, Kind: crdt.OpAdd, Value: crdt.String(fmt.Sprint(i))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, err := logEntryOf(p.Now(), key, d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries[i] = LogEntry{Seq: uint64(i) + 1, Raw: raw}
+	}
+	p.Close()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		n, err := openStore(testConfig(b, "n"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for i := 0; i < pool && done < b.N; i += per {
+			k := min(per, pool-i, b.N-done)
+			if _, err := n.Submit(ctx, &Request{Kind: ReqRemote, Origin: writerID(7), Remote: entries[i : i+k]}); err != nil {
+				b.Fatal(err)
+			}
+			done += k
+		}
+		b.StopTimer()
+		n.Close()
+		b.StartTimer()
 	}
 }
