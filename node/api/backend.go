@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/node/store"
 )
 
@@ -29,7 +28,8 @@ type Backend struct {
 	Cluster func() ClusterInfo
 	// Observe registers fn for every committed change, after it is
 	// durable, in commit order; fn runs on the committer and must not block.
-	Observe func(fn func(key string, delta *crdt.Object))
+	// A change's delta is decoded only when asked (store.Change.Delta).
+	Observe func(fn func(store.Change))
 }
 
 // ClusterInfo is this node's view of the cluster, for /v1/cluster and the

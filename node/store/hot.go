@@ -53,21 +53,35 @@ func (h *hotObjects) stripe(key string) int {
 }
 
 // landed joins a commit's changes into the objects kept. The committer
-// calls it in commit order, before it acks the commit's writers.
+// calls it in commit order, before it acks the commit's writers. A
+// change's delta is decoded (a peer's) only for a kept object; one that
+// does not decode (a bug) drops the object, which is read again.
 func (h *hotObjects) landed(cs []Change) {
 	for _, c := range cs {
 		h.mu.Lock()
 		h.changes[h.stripe(c.Key)]++
 		var ho *hotObject
-		if e, ok := h.objs[c.Key]; ok {
+		e, ok := h.objs[c.Key]
+		if ok {
 			ho = e.Value.(*hotObject)
 		}
 		h.mu.Unlock()
-		if ho != nil {
-			ho.mu.Lock()
-			ho.o.Join(c.Delta)
-			ho.mu.Unlock()
+		if ho == nil {
+			continue
 		}
+		d, err := c.Delta()
+		if err != nil {
+			h.mu.Lock()
+			if h.objs[c.Key] == e {
+				h.lru.Remove(e)
+				delete(h.objs, c.Key)
+			}
+			h.mu.Unlock()
+			continue
+		}
+		ho.mu.Lock()
+		ho.o.Join(d)
+		ho.mu.Unlock()
 	}
 }
 

@@ -96,6 +96,7 @@ type Store struct {
 
 	busy        *atomic.Int64
 	hot         *hotObjects // states REST answers are read from (hot.go)
+	remote      remoteJoin  // joins peers' log entries; the committer's only
 	metrics     *Metrics
 	written     atomic.Int64 // bytes the committer wrote, as lattice_bytes_written_total
 	writtenKeys atomic.Int64 // distinct keys the committer set or deleted, batch by batch
