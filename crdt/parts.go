@@ -120,19 +120,41 @@ func (o *Object) PartsFrom(from PartPos, max int, size func(*Object) int) ([]*Ob
 			units = append(units, partUnit{key, es[j : j+1], size(o.unitPart(key, es[j:j+1]))})
 		}
 	})
+	// Units are grouped by the sum of their sizes, which is only an
+	// estimate: encodings are not additive (timestamps are offsets from
+	// one base per part, keys share prefixes), so a group whose part comes
+	// out over max is split in halves until each fits or is one unit.
+	var groups [][]partUnit
+	total := 0
+	for i, u := range units {
+		if i == 0 || total+u.size > max {
+			groups = append(groups, nil)
+			total = size(o.emptyPart())
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], u)
+		total += u.size
+	}
 	var parts []*Object
 	var starts []PartPos
 	var cur *Object
-	total := 0
-	for _, u := range units {
-		if cur == nil || total+u.size > max {
-			cur = o.emptyPart()
-			parts = append(parts, cur)
-			starts = append(starts, PartPos{Leaf: u.key, Dot: u.es[0].Dot})
-			total = size(cur)
+	var build func(g []partUnit)
+	build = func(g []partUnit) {
+		p := o.emptyPart()
+		for _, u := range g {
+			p.addUnit(u.key, u.es)
 		}
-		cur.addUnit(u.key, u.es)
-		total += u.size
+		n := size(p)
+		if n > max && len(g) > 1 {
+			build(g[:len(g)/2])
+			build(g[len(g)/2:])
+			return
+		}
+		cur, total = p, n
+		parts = append(parts, p)
+		starts = append(starts, PartPos{Leaf: g[0].key, Dot: g[0].es[0].Dot})
+	}
+	for _, g := range groups {
+		build(g)
 	}
 	rest := o.restContext()
 	perPart := max / 64 // a cloud dot costs under 64 bytes in either encoding
