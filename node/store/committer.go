@@ -20,6 +20,7 @@ const (
 	ReqRange                      // one object's state, in ranges, from a state transfer
 	ReqFloor                      // the end of a state transfer, or truncation: raise log floors
 	ReqTruncate                   // delete log entries at or below their origin's floor
+	ReqFold                       // fold writer Client of the root counter Key (crdt.Fold)
 )
 
 type Request struct {
@@ -330,6 +331,10 @@ func (s *Store) exec(txn *batchKV, st *Stage, r *Request) *Result {
 	if r.Kind == ReqOp {
 		return s.execOp(txn, st, r)
 	}
+	if r.Kind == ReqFold {
+		delta, err := s.execFold(txn, st, r)
+		return &Result{delta: delta, err: err}
+	}
 	delta, err := s.execJoin(txn, st, r)
 	return &Result{delta: delta, err: err}
 }
@@ -367,6 +372,32 @@ func (s *Store) execOp(txn *batchKV, st *Stage, r *Request) *Result {
 	}
 	state, err := objectOf(txn, r.Key, full, false)
 	return &Result{delta: delta, state: state, err: err}
+}
+
+// execFold folds writer r.Client of the root counter r.Key into this
+// node's fold replica (crdt.FoldReplica), and logs the fold delta as this
+// node's own log entry, so it replicates like any other delta.
+func (s *Store) execFold(txn *batchKV, st *Stage, r *Request) (*crdt.Object, error) {
+	m, err := st.metas.get(txn, r.Key)
+	if err != nil {
+		return nil, err
+	}
+	t := m.Types.First()
+	if m.Types != crdt.TypeSetOf(t) || (t != crdt.TypeGCounter && t != crdt.TypePNCounter) {
+		return nil, fmt.Errorf("%w: fold: %s is not a counter", crdt.ErrInvalidOp, r.Key)
+	}
+	os := newObjectStore(txn, r.Key)
+	delta, err := crdt.Fold(os, &m, crdt.Path{Root: t}.Key(), r.Client, crdt.FoldReplica(s.id))
+	if err != nil {
+		return nil, err
+	}
+	st.metas.put(r.Key, m)
+	s.metrics.folds.Inc()
+	raw, err := logEntryOf(s.Now(), r.Key, delta)
+	if err != nil {
+		return nil, err
+	}
+	return delta, s.logOwn(txn, st, raw, r.Key, delta)
 }
 
 // execJoin performs a request that joins deltas or states made elsewhere.

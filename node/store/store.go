@@ -290,6 +290,25 @@ func (s *Store) JoinClient(ctx context.Context, client crdt.ReplicaID, key strin
 	})
 }
 
+// Fold folds counter writer w of the root counter at key into this node's
+// fold replica, crdt.FoldReplica(ID()), and logs the fold delta as this
+// node's own log entry, which replicates like any delta. It returns the
+// delta once durable, and crdt.ErrInvalidOp for a key that is not a root
+// counter, a writer with no entry there, or one already folded.
+//
+// The caller keeps crdt.Fold's condition: every fold of w is made by one
+// node, each from a state holding w's earlier folds (node.Node.Fold).
+func (s *Store) Fold(ctx context.Context, key string, w crdt.ReplicaID) (*crdt.Object, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	r, err := s.Submit(ctx, &Request{Kind: ReqFold, Key: key, Client: w})
+	if err != nil {
+		return nil, err
+	}
+	return r.delta, r.err
+}
+
 // Get returns the object at key; an object never written is empty.
 func (s *Store) Get(key string) (*crdt.Object, error) {
 	if err := CheckKey(key); err != nil {
