@@ -56,3 +56,21 @@ func TestFoldRequest(t *testing.T) {
 		t.Fatalf("after the return %d, want 15", got)
 	}
 }
+
+// TestFoldReplicaIsNoClient: a client delta under a fold replica's id is
+// refused as forged, before it is looked at.
+func TestFoldReplicaIsNoClient(t *testing.T) {
+	n, err := openStore(testConfig(t, "n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	f := crdt.FoldReplica(n.ID())
+	d, err := crdt.NewObject().Apply(f, crdt.Timestamp{Wall: time.Now().UnixMilli()}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.JoinClient(context.Background(), f, "c", d); !errors.Is(err, crdt.ErrForgedDot) {
+		t.Fatalf("a delta of %s: %v, want ErrForgedDot", f, err)
+	}
+}

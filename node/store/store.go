@@ -278,6 +278,9 @@ func (s *Store) JoinClient(ctx context.Context, client crdt.ReplicaID, key strin
 	if err := CheckKey(key); err != nil {
 		return err
 	}
+	if client.Version() == 5 {
+		return fmt.Errorf("%w: %s is a version 5 UUID, the version of the nodes' fold replicas", crdt.ErrForgedDot, client)
+	}
 	// The log entry is encoded here, on the caller's goroutine, so the
 	// committer, which is serial, does not; its clock is taken now.
 	raw, err := logEntryOf(s.Now(), key, delta)
