@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/node/api"
 )
 
 // Folding counter writers (issue 13; docs/crdt-cost.md, "What is
@@ -43,10 +44,10 @@ import (
 // Errors of Node.Fold.
 var (
 	// ErrNotDecider: another node is w's decider; ask it.
-	ErrNotDecider = errors.New("fold: this node is not the writer's decider")
+	ErrNotDecider = api.ErrNotDecider
 	// ErrFoldNotStable: the peers have not reported what the rule needs
 	// in time; retryable.
-	ErrFoldNotStable = errors.New("fold: the peers' reports do not allow a fold yet")
+	ErrFoldNotStable = api.ErrFoldNotStable
 )
 
 // foldRank is what orders the candidates to decide w's folds.

@@ -228,6 +228,6 @@ func (n *Node) backend() *api.Backend {
 	return &api.Backend{
 		Name: n.cfg.Name, ClusterID: n.cfg.ClusterID, Store: n.st, Presence: n.presence,
 		Registry: n.metrics.reg, Logger: n.log, Clock: n.cfg.Clock, Done: n.quit,
-		Cluster: n.Cluster, Observe: func(fn func(string, *crdt.Object)) { n.Observe(fn) },
+		Cluster: n.Cluster, Observe: func(fn func(string, *crdt.Object)) { n.Observe(fn) }, Fold: n.Fold,
 	}
 }
