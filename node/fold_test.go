@@ -103,7 +103,7 @@ func TestFoldedWritersCountOnce(t *testing.T) {
 			}
 		}
 	}
-	if _, err := deciders[0].Fold(ctx, "likes", writerID(0)); !errors.Is(err, crdt.ErrInvalidOp) {
+	if _, err := foldWriter(t, nodes, "likes", writerID(0)); !errors.Is(err, crdt.ErrInvalidOp) {
 		t.Fatalf("folding writer 0 again: %v, want ErrInvalidOp", err)
 	}
 	waitConverged(t, time.Minute, nodes...)
@@ -153,4 +153,92 @@ func TestFoldedWritersCountOnce(t *testing.T) {
 		}
 	}
 	t.Logf("%d writers, %d folded, sum %d", writers, folded, want)
+}
+
+// TestFoldScheduler: with FoldAfter set, the nodes fold retired writers by
+// themselves (each by its decider), the value stays the exact sum, and a
+// folded writer that returns with a copy that never saw its fold counts
+// once. It waits for the folds with a generous deadline, asserting no
+// timing.
+func TestFoldScheduler(t *testing.T) {
+	const writers = 60
+	seed := testkit.Seed(t)
+	rnd := testkit.Rand(seed, 0)
+	nodes := threeNodesWith(t, "fs", func(c *Config) { c.FoldAfter = 100 * time.Millisecond })
+	ctx := context.Background()
+	leaf := crdt.Path{Root: crdt.TypePNCounter}.Key()
+	copies := make([]*crdt.Object, writers)
+	var want int64
+	write := func(i int) {
+		t.Helper()
+		by := int64(1 + rnd.IntN(5))
+		d, err := copies[i].Apply(writerID(i), crdt.Timestamp{Wall: time.Now().UnixMilli()}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: by})
+		if err == nil {
+			err = nodes[rnd.IntN(len(nodes))].JoinClient(ctx, writerID(i), "likes", d)
+		}
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+		want += by
+	}
+	for i := range writers {
+		copies[i] = crdt.NewObject()
+		write(i)
+		write(i)
+	}
+	zeroed := func() bool {
+		for _, n := range nodes {
+			o, err := n.Get("likes")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range writers {
+				if es, _ := o.ReplicaLeaf(leaf, writerID(i)); !crdt.IsZeroed(es) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !zeroed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the writers were not all folded within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitConverged(t, time.Minute, nodes...)
+	var folds float64
+	for _, n := range nodes {
+		if got := wsCounter(t, n, "likes"); got != want {
+			t.Fatalf("%s reads %d after the folds, want %d", n.Name(), got, want)
+		}
+		folds += foldsTotal(t, n)
+	}
+	if folds != writers {
+		t.Fatalf("%v folds, want %d (one per writer)", folds, writers)
+	}
+	write(0) // never saw its fold
+	waitConverged(t, time.Minute, nodes...)
+	for _, n := range nodes {
+		if got := wsCounter(t, n, "likes"); got != want {
+			t.Fatalf("%s reads %d after the return, want %d", n.Name(), got, want)
+		}
+	}
+}
+
+// foldsTotal is n's lattice_folds_total.
+func foldsTotal(t *testing.T, n *Node) float64 {
+	t.Helper()
+	mfs, err := n.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "lattice_folds_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatal("no lattice_folds_total")
+	return 0
 }

@@ -425,6 +425,12 @@ func TestHTTPContentType(t *testing.T) {
 // TestHTTPFold: POST /v1/admin/fold on a node alone (its own decider).
 func TestHTTPFold(t *testing.T) {
 	f := newHTTPFixture(t, HTTPOptions{Admin: true})
+	if status, m, _ := f.do("POST", "/v1/admin/fold", `{"key":"c","replica":"`+writerID(1).String()+`"}`); status != 503 || errCode(m) != "fold_not_stable" {
+		t.Fatalf("fold on a node not attached: %d %v", status, m)
+	}
+	if err := f.n.Attach(transport.NewMemNetwork().Add("h1")); err != nil {
+		t.Fatal(err)
+	}
 	w := writerID(1)
 	d, err := crdt.NewObject().Apply(w, crdt.Timestamp{Wall: time.Now().UnixMilli()}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 3})
 	if err != nil {

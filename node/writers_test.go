@@ -24,10 +24,18 @@ func writerID(i int) crdt.ReplicaID {
 // threeNodes opens three nodes joined on an in-memory network.
 func threeNodes(t *testing.T, name string) []*Node {
 	t.Helper()
+	return threeNodesWith(t, name, func(*Config) {})
+}
+
+// threeNodesWith is threeNodes with each node's test config changed by set.
+func threeNodesWith(t *testing.T, name string, set func(*Config)) []*Node {
+	t.Helper()
 	net := transport.NewMemNetwork()
 	var nodes []*Node
 	for i := range 3 {
-		n, err := Open(testConfig(t, fmt.Sprintf("%s%d", name, i)))
+		cfg := testConfig(t, fmt.Sprintf("%s%d", name, i))
+		set(&cfg)
+		n, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -33,17 +32,10 @@ type Backend struct {
 	// durable, in commit order; fn runs on the committer and must not block.
 	Observe func(fn func(key string, delta *crdt.Object))
 	// Fold folds counter writer w of the root counter at key on this
-	// node, by the node's rule (node.Node.Fold; /v1/admin/fold).
+	// node, by the fold rule (node/replica/fold.go; /v1/admin/fold):
+	// store.ErrNotDecider, store.ErrFoldNotStable.
 	Fold func(ctx context.Context, key string, w crdt.ReplicaID) (*crdt.Object, error)
 }
-
-// Errors of Backend.Fold, which the admin route maps to its codes.
-var (
-	// ErrNotDecider: another node decides the writer's folds.
-	ErrNotDecider = errors.New("fold: this node is not the writer's decider")
-	// ErrFoldNotStable: the peers' reports do not allow the fold yet.
-	ErrFoldNotStable = errors.New("fold: the peers' reports do not allow a fold yet")
-)
 
 // ClusterInfo is this node's view of the cluster, for /v1/cluster and the
 // demo's panel.

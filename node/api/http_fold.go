@@ -7,6 +7,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
+	"github.com/lattice-sync/lattice/node/store"
 )
 
 // The admin route that folds a counter writer (docs/api.md, "POST
@@ -43,9 +44,9 @@ func (a *httpAPI) postFold(w http.ResponseWriter, r *http.Request) error {
 	}
 	if _, err := a.n.Fold(r.Context(), req.Key, id); err != nil {
 		switch {
-		case errors.Is(err, ErrNotDecider):
+		case errors.Is(err, store.ErrNotDecider):
 			return errorf(http.StatusConflict, protocol.NotDecider, "%s", err)
-		case errors.Is(err, ErrFoldNotStable):
+		case errors.Is(err, store.ErrFoldNotStable):
 			return errorf(http.StatusServiceUnavailable, protocol.FoldNotStable, "%s", err)
 		}
 		return err

@@ -26,6 +26,12 @@ import (
 var (
 	ErrClosed     = errors.New("node: closed")
 	ErrInvalidKey = errors.New("node: invalid key")
+	// ErrNotDecider and ErrFoldNotStable are the fold rule's refusals
+	// (node/replica/fold.go), before any fold request: another node
+	// decides the writer's folds; the peers' reports do not allow the
+	// fold yet (retry later).
+	ErrNotDecider    = errors.New("fold: this node is not the writer's decider")
+	ErrFoldNotStable = errors.New("fold: the peers' reports do not allow a fold yet")
 )
 
 // MaxKeyLen bounds object keys.
