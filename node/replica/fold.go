@@ -35,11 +35,21 @@ import (
 // V, so Y is in X's report's view only if X holds Y's log; a node that has
 // not yet reported V to Y keeps Y from folding.
 //
+// The rule is checked twice: before the fold request is queued, and by the
+// committer just before the fold (foldGate), with the origins of the
+// entries staged but not landed counted in the view. So a fold lands
+// before any vector this node reports that names an origin its check did
+// not see: if X's check did not see Y, every report of X naming Y covers
+// X's fold; if it did, X was least of a view holding Y, and Y, least of
+// the view X later reported, which holds X, cannot be.
+//
 // What the rule costs: a node that leaves for good (its id stays in every
 // vector) stops all folds, as a node that never reports does. Folds are
 // worth making (not needed for correctness) once every node holds the
 // writer's latest entry: Fold waits until every report covers this node's
-// vector as it was when asked (foldStable).
+// vector as it was when asked (the mark), and the scheduler until every
+// report covers the vector it had when it first saw the writer's latest
+// entry.
 
 // The rule's refusals are store.ErrNotDecider and store.ErrFoldNotStable.
 var (
@@ -88,6 +98,24 @@ func (r *Replicator) ownView() (self crdt.ReplicaID, ours crdt.VersionVector, vi
 	return self, ours, view, ids
 }
 
+// foldGate is the rule again, run by the committer just before the fold
+// (store.Request.Gate), with the origins of the entries it has staged: a
+// check made earlier could be stale by then. Were a peer Z's first entries
+// to land after the check but before the fold, this node could report a
+// view with Z, which lets Z fold w, while its own fold of w is not in that
+// report. Run in the committer, the check sees Z's entries if they are in
+// a commit before the fold's, and otherwise the fold lands before them, so
+// any report naming Z covers the fold.
+func (r *Replicator) foldGate(w crdt.ReplicaID, mark crdt.VersionVector) func(map[crdt.ReplicaID]bool) error {
+	return func(staged map[crdt.ReplicaID]bool) error {
+		stable, err := r.foldCheck(w, mark, staged)
+		if err == nil && !stable {
+			err = fmt.Errorf("%w: the peers do not hold this node's entries yet", ErrFoldNotStable)
+		}
+		return err
+	}
+}
+
 // covers reports whether a holds every entry b does.
 func covers(a, b crdt.VersionVector) bool {
 	for o, s := range b {
@@ -99,9 +127,17 @@ func covers(a, b crdt.VersionVector) bool {
 }
 
 // foldCheck tells whether this node may fold w now (rules 1 to 3), and
-// whether every peer's report covers mark (stable).
-func (r *Replicator) foldCheck(w crdt.ReplicaID, mark crdt.VersionVector) (stable bool, err error) {
+// whether every peer's report covers mark (stable). staged, if not nil,
+// are origins to count in the view besides the vector's (the committer's
+// entries not yet landed: see foldGate).
+func (r *Replicator) foldCheck(w crdt.ReplicaID, mark crdt.VersionVector, staged map[crdt.ReplicaID]bool) (stable bool, err error) {
 	self, ours, view, ids := r.ownView()
+	for o := range staged {
+		if !view[o] {
+			view[o] = true
+			ids = append(ids, o)
+		}
+	}
 	if d := FoldDecider(w, ids); d != self {
 		return false, fmt.Errorf("%w: %s decides %s", ErrNotDecider, d, w)
 	}
@@ -147,12 +183,16 @@ func (r *Replicator) Fold(ctx context.Context, key string, w crdt.ReplicaID) (*c
 	mark := r.st.VersionVector()
 	var tk store.Ticker
 	for tries := 0; ; tries++ {
-		stable, err := r.foldCheck(w, mark)
+		stable, err := r.foldCheck(w, mark, nil)
 		if errors.Is(err, ErrNotDecider) {
 			return nil, err
 		}
 		if err == nil && stable {
-			return r.st.Fold(ctx, key, w)
+			d, ferr := r.st.Fold(ctx, key, w, r.foldGate(w, mark))
+			if !errors.Is(ferr, ErrFoldNotStable) {
+				return d, ferr
+			}
+			err = ferr // the committer's check, later, found otherwise
 		}
 		if err == nil {
 			err = fmt.Errorf("%w: the peers do not hold this node's entries yet", ErrFoldNotStable)
@@ -280,11 +320,11 @@ func (r *Replicator) foldScan(fs *foldScheduler) {
 			if folds >= foldsPerRound || now.Sub(iw.since) < r.cfg.FoldAfter {
 				continue
 			}
-			if stable, err := r.foldCheck(w, iw.mark); err != nil || !stable {
+			if stable, err := r.foldCheck(w, iw.mark, nil); err != nil || !stable {
 				continue
 			}
-			if _, err := r.st.Fold(context.Background(), k.Key, w); err != nil {
-				if !errors.Is(err, crdt.ErrInvalidOp) { // a write raced the scan: next round
+			if _, err := r.st.Fold(context.Background(), k.Key, w, r.foldGate(w, iw.mark)); err != nil {
+				if !errors.Is(err, crdt.ErrInvalidOp) && !errors.Is(err, ErrFoldNotStable) && !errors.Is(err, ErrNotDecider) {
 					r.log.Warn("fold scheduler: folding", "key", k.Key, "writer", w, "err", err)
 				}
 				continue

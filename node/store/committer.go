@@ -36,7 +36,11 @@ type Request struct {
 	Ranges []Range
 	Floors crdt.VersionVector
 	Drop   []uint64 // reqTruncate: sequence numbers of origin's entries
-	done   chan *Result
+	// Gate, for ReqFold, is the caller's rule, run by the committer just
+	// before the fold with the origins this node holds entries of, landed
+	// or staged in this commit or the one syncing (Store.Fold).
+	Gate func(origins map[crdt.ReplicaID]bool) error
+	done chan *Result
 }
 
 // Queued reports whether r is queued and not yet answered.
@@ -378,6 +382,11 @@ func (s *Store) execOp(txn *batchKV, st *Stage, r *Request) *Result {
 // node's fold replica (crdt.FoldReplica), and logs the fold delta as this
 // node's own log entry, so it replicates like any other delta.
 func (s *Store) execFold(txn *batchKV, st *Stage, r *Request) (*crdt.Object, error) {
+	if r.Gate != nil {
+		if err := r.Gate(s.stagedOrigins(st)); err != nil {
+			return nil, err
+		}
+	}
 	m, err := st.metas.get(txn, r.Key)
 	if err != nil {
 		return nil, err
@@ -398,6 +407,30 @@ func (s *Store) execFold(txn *batchKV, st *Stage, r *Request) (*crdt.Object, err
 		return nil, err
 	}
 	return delta, s.logOwn(txn, st, raw, r.Key, delta)
+}
+
+// stagedOrigins is every origin whose entries are in the log index's
+// vector, or staged in sg or the commit syncing before it.
+func (s *Store) stagedOrigins(sg *Stage) map[crdt.ReplicaID]bool {
+	os := map[crdt.ReplicaID]bool{}
+	s.mu.Lock()
+	for o, n := range s.logs.vv {
+		if n > 0 {
+			os[o] = true
+		}
+	}
+	s.mu.Unlock()
+	for _, g := range []*Stage{sg, sg.prev} {
+		if g == nil {
+			continue
+		}
+		for o, seqs := range g.entries {
+			if len(seqs) > 0 {
+				os[o] = true
+			}
+		}
+	}
+	return os
 }
 
 // execJoin performs a request that joins deltas or states made elsewhere.

@@ -35,7 +35,18 @@ func TestFoldRequest(t *testing.T) {
 	write()
 	write()
 	own := n.VersionVector()[n.ID()]
-	if _, err := n.Fold(ctx, "c", w); err != nil {
+	no := errors.New("no")
+	var seen map[crdt.ReplicaID]bool
+	if _, err := n.Fold(ctx, "c", w, func(os map[crdt.ReplicaID]bool) error { seen = os; return no }); !errors.Is(err, no) {
+		t.Fatalf("a fold its gate refuses: %v", err)
+	}
+	if !seen[n.ID()] || len(seen) != 1 {
+		t.Fatalf("the gate saw origins %v, want this node's alone", seen)
+	}
+	if got := n.VersionVector()[n.ID()]; got != own {
+		t.Fatalf("a refused fold moved the own log to %d from %d", got, own)
+	}
+	if _, err := n.Fold(ctx, "c", w, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := counterValue(t, n, "c"); got != 10 {
@@ -48,7 +59,7 @@ func TestFoldRequest(t *testing.T) {
 	if es, _ := o.ReplicaLeaf(crdt.Path{Root: crdt.TypePNCounter}.Key(), w); !crdt.IsZeroed(es) {
 		t.Fatalf("writer's entries after the fold: %v", es)
 	}
-	if _, err := n.Fold(ctx, "c", w); !errors.Is(err, crdt.ErrInvalidOp) {
+	if _, err := n.Fold(ctx, "c", w, nil); !errors.Is(err, crdt.ErrInvalidOp) {
 		t.Fatalf("second fold: %v, want ErrInvalidOp", err)
 	}
 	write() // from a copy that never saw the fold

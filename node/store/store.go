@@ -306,12 +306,17 @@ func (s *Store) JoinClient(ctx context.Context, client crdt.ReplicaID, key strin
 // counter, a writer with no entry there, or one already folded.
 //
 // The caller keeps crdt.Fold's condition: every fold of w is made by one
-// node, each from a state holding w's earlier folds (node.Node.Fold).
-func (s *Store) Fold(ctx context.Context, key string, w crdt.ReplicaID) (*crdt.Object, error) {
+// node, each from a state holding w's earlier folds (node/replica/fold.go).
+// gate, if not nil, is its rule, which the committer runs just before the
+// fold with the origins this node holds entries of, counting those staged
+// in the commits not yet landed: a fold the gate allows lands before any
+// vector this node reports with an origin the gate did not see. An error
+// from gate is returned and nothing is written.
+func (s *Store) Fold(ctx context.Context, key string, w crdt.ReplicaID, gate func(origins map[crdt.ReplicaID]bool) error) (*crdt.Object, error) {
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
-	r, err := s.Submit(ctx, &Request{Kind: ReqFold, Key: key, Client: w})
+	r, err := s.Submit(ctx, &Request{Kind: ReqFold, Key: key, Client: w, Gate: gate})
 	if err != nil {
 		return nil, err
 	}
