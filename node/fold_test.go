@@ -10,6 +10,7 @@ import (
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/testkit"
+	"github.com/lattice-sync/lattice/transport"
 )
 
 // foldWriter folds w on its decider among nodes, retrying while the
@@ -50,26 +51,9 @@ func TestFoldedWritersCountOnce(t *testing.T) {
 	nodes := threeNodes(t, "fold")
 	ctx := context.Background()
 	leaf := crdt.Path{Root: crdt.TypePNCounter}.Key()
-	copies := make([]*crdt.Object, writers)
-	first := make([]*crdt.Object, writers) // each writer's first delta
-	var want int64
-	write := func(i int, via *Node) {
-		t.Helper()
-		by := int64(1 + rnd.IntN(5))
-		d, err := copies[i].Apply(writerID(i), crdt.Timestamp{Wall: time.Now().UnixMilli()}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: by})
-		if err == nil {
-			err = via.JoinClient(ctx, writerID(i), "likes", d)
-		}
-		if err != nil {
-			t.Fatalf("writer %d via %s: %v", i, via.Name(), err)
-		}
-		if first[i] == nil {
-			first[i] = d
-		}
-		want += by
-	}
+	cw := newCounterWriters(t, rnd, "likes", writers)
+	write := cw.write
 	for i := range writers {
-		copies[i] = crdt.NewObject()
 		for range 1 + rnd.IntN(3) {
 			write(i, nodes[rnd.IntN(len(nodes))])
 		}
@@ -108,8 +92,8 @@ func TestFoldedWritersCountOnce(t *testing.T) {
 	}
 	waitConverged(t, time.Minute, nodes...)
 	for _, n := range nodes {
-		if got := wsCounter(t, n, "likes"); got != want {
-			t.Fatalf("%s reads %d after the folds, want %d", n.Name(), got, want)
+		if got := wsCounter(t, n, "likes"); got != cw.want {
+			t.Fatalf("%s reads %d after the folds, want %d", n.Name(), got, cw.want)
 		}
 		o, err := n.Get("likes")
 		if err != nil {
@@ -135,24 +119,24 @@ func TestFoldedWritersCountOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	copies[1].Join(st)
-	if es, _ := copies[1].ReplicaLeaf(leaf, writerID(1)); !crdt.IsZeroed(es) {
+	cw.copies[1].Join(st)
+	if es, _ := cw.copies[1].ReplicaLeaf(leaf, writerID(1)); !crdt.IsZeroed(es) {
 		t.Fatalf("writer 1's copy after reading: %v, want its base", es)
 	}
 	write(1, nodes[rnd.IntN(len(nodes))])
 	// A resend of pre-fold deltas changes nothing.
 	for _, i := range []int{0, 2, folded + 1} {
-		if err := nodes[rnd.IntN(len(nodes))].JoinClient(ctx, writerID(i), "likes", first[i]); err != nil {
+		if err := nodes[rnd.IntN(len(nodes))].JoinClient(ctx, writerID(i), "likes", cw.first[i]); err != nil {
 			t.Fatalf("resending writer %d's first delta: %v", i, err)
 		}
 	}
 	waitConverged(t, time.Minute, nodes...)
 	for _, n := range nodes {
-		if got := wsCounter(t, n, "likes"); got != want {
-			t.Fatalf("%s reads %d after the returns, want %d", n.Name(), got, want)
+		if got := wsCounter(t, n, "likes"); got != cw.want {
+			t.Fatalf("%s reads %d after the returns, want %d", n.Name(), got, cw.want)
 		}
 	}
-	t.Logf("%d writers, %d folded, sum %d", writers, folded, want)
+	t.Logf("%d writers, %d folded, sum %d", writers, folded, cw.want)
 }
 
 // TestFoldScheduler: with FoldAfter set, the nodes fold retired writers by
@@ -165,24 +149,10 @@ func TestFoldScheduler(t *testing.T) {
 	seed := testkit.Seed(t)
 	rnd := testkit.Rand(seed, 0)
 	nodes := threeNodesWith(t, "fs", func(c *Config) { c.FoldAfter = 100 * time.Millisecond })
-	ctx := context.Background()
 	leaf := crdt.Path{Root: crdt.TypePNCounter}.Key()
-	copies := make([]*crdt.Object, writers)
-	var want int64
-	write := func(i int) {
-		t.Helper()
-		by := int64(1 + rnd.IntN(5))
-		d, err := copies[i].Apply(writerID(i), crdt.Timestamp{Wall: time.Now().UnixMilli()}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: by})
-		if err == nil {
-			err = nodes[rnd.IntN(len(nodes))].JoinClient(ctx, writerID(i), "likes", d)
-		}
-		if err != nil {
-			t.Fatalf("writer %d: %v", i, err)
-		}
-		want += by
-	}
+	cw := newCounterWriters(t, rnd, "likes", writers)
+	write := func(i int) { cw.write(i, nodes[rnd.IntN(len(nodes))]) }
 	for i := range writers {
-		copies[i] = crdt.NewObject()
 		write(i)
 		write(i)
 	}
@@ -210,8 +180,8 @@ func TestFoldScheduler(t *testing.T) {
 	waitConverged(t, time.Minute, nodes...)
 	var folds float64
 	for _, n := range nodes {
-		if got := wsCounter(t, n, "likes"); got != want {
-			t.Fatalf("%s reads %d after the folds, want %d", n.Name(), got, want)
+		if got := wsCounter(t, n, "likes"); got != cw.want {
+			t.Fatalf("%s reads %d after the folds, want %d", n.Name(), got, cw.want)
 		}
 		folds += foldsTotal(t, n)
 	}
@@ -221,8 +191,8 @@ func TestFoldScheduler(t *testing.T) {
 	write(0) // never saw its fold
 	waitConverged(t, time.Minute, nodes...)
 	for _, n := range nodes {
-		if got := wsCounter(t, n, "likes"); got != want {
-			t.Fatalf("%s reads %d after the return, want %d", n.Name(), got, want)
+		if got := wsCounter(t, n, "likes"); got != cw.want {
+			t.Fatalf("%s reads %d after the return, want %d", n.Name(), got, cw.want)
 		}
 	}
 }
@@ -241,4 +211,134 @@ func foldsTotal(t *testing.T, n *Node) float64 {
 	}
 	t.Fatal("no lattice_folds_total")
 	return 0
+}
+
+// TestFoldReturnBeforeTheFold: the decider folds a writer while cut off
+// from the other nodes (on the peers' last reports), and the writer, whose
+// copy never saw the fold, writes again through another node before the
+// fold reaches it, and resends its first delta there. That node counts the
+// return once without the fold; once healed, every node converges to the
+// exact sum.
+func TestFoldReturnBeforeTheFold(t *testing.T) {
+	const writers = 20
+	seed := testkit.Seed(t)
+	rnd := testkit.Rand(seed, 0)
+	net := transport.NewMemNetwork()
+	var nodes []*Node
+	faulty := map[*Node]*transport.Faulty{}
+	for i := range 3 {
+		n, err := Open(testConfig(t, fmt.Sprintf("fr%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := transport.NewFaulty(net.Add(n.Name()), int64(seed)+int64(i))
+		t.Cleanup(func() { n.Close(); f.Close() })
+		if err := n.Attach(f); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		faulty[n] = f
+	}
+	ctx := context.Background()
+	cw := newCounterWriters(t, rnd, "likes", writers)
+	write := cw.write
+	for i := range writers {
+		write(i, nodes[rnd.IntN(len(nodes))])
+		write(i, nodes[rnd.IntN(len(nodes))])
+	}
+	waitConverged(t, time.Minute, nodes...)
+
+	var ids []crdt.ReplicaID
+	for _, n := range nodes {
+		ids = append(ids, n.ID())
+	}
+	var dec *Node
+	var others []*Node
+	for _, n := range nodes {
+		if n.ID() == FoldDecider(writerID(0), ids) {
+			dec = n
+		} else {
+			others = append(others, n)
+		}
+	}
+	cut := transport.Faults{Cut: []string{others[0].Name(), others[1].Name()}}
+	for tries := 0; ; tries++ {
+		// The decider needs reports that cover its vector: heal until
+		// they come, then fold cut off.
+		time.Sleep(100 * time.Millisecond)
+		if err := faulty[dec].SetFaults(cut); err != nil {
+			t.Fatal(err)
+		}
+		_, err := dec.Fold(ctx, "likes", writerID(0))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrFoldNotStable) || tries == 50 {
+			t.Fatalf("folding cut off: %v", err)
+		}
+		if err := faulty[dec].SetFaults(transport.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	via := others[0]
+	o, err := via.Get("likes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := o.ReplicaLeaf(crdt.Path{Root: crdt.TypePNCounter}.Key(), writerID(0)); len(es) == 0 || es[0].Base {
+		t.Fatalf("%s holds writer 0 as %v: the fold reached it through the cut", via.Name(), es)
+	}
+	write(0, via) // the fold has not reached via
+	if err := via.JoinClient(ctx, writerID(0), "likes", cw.first[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := wsCounter(t, via, "likes"); got != cw.want {
+		t.Fatalf("%s reads %d before the fold reaches it, want %d", via.Name(), got, cw.want)
+	}
+	if err := faulty[dec].SetFaults(transport.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, time.Minute, nodes...)
+	for _, n := range nodes {
+		if got := wsCounter(t, n, "likes"); got != cw.want {
+			t.Fatalf("%s reads %d after the heal, want %d", n.Name(), got, cw.want)
+		}
+	}
+}
+
+// counterWriters are a test's client replicas of one root counter, each
+// with its own copy, writing through the real client path (JoinClient).
+type counterWriters struct {
+	t      *testing.T
+	rnd    interface{ IntN(int) int }
+	key    string
+	copies []*crdt.Object
+	first  []*crdt.Object // each writer's first delta
+	want   int64          // the sum of every increment
+}
+
+func newCounterWriters(t *testing.T, rnd interface{ IntN(int) int }, key string, n int) *counterWriters {
+	cw := &counterWriters{t: t, rnd: rnd, key: key, copies: make([]*crdt.Object, n), first: make([]*crdt.Object, n)}
+	for i := range cw.copies {
+		cw.copies[i] = crdt.NewObject()
+	}
+	return cw
+}
+
+// write has writer i add 1 to 5 through via.
+func (cw *counterWriters) write(i int, via *Node) {
+	t := cw.t
+	t.Helper()
+	by := int64(1 + cw.rnd.IntN(5))
+	d, err := cw.copies[i].Apply(writerID(i), crdt.Timestamp{Wall: time.Now().UnixMilli()}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: by})
+	if err == nil {
+		err = via.JoinClient(context.Background(), writerID(i), cw.key, d)
+	}
+	if err != nil {
+		t.Fatalf("writer %d via %s: %v", i, via.Name(), err)
+	}
+	if cw.first[i] == nil {
+		cw.first[i] = d
+	}
+	cw.want += by
 }
