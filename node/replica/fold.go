@@ -126,11 +126,21 @@ func covers(a, b crdt.VersionVector) bool {
 	return true
 }
 
-// foldCheck tells whether this node may fold w now (rules 1 to 3), and
-// whether every peer's report covers mark (stable). staged, if not nil,
-// are origins to count in the view besides the vector's (the committer's
-// entries not yet landed: see foldGate).
-func (r *Replicator) foldCheck(w crdt.ReplicaID, mark crdt.VersionVector, staged map[crdt.ReplicaID]bool) (stable bool, err error) {
+// foldState is what the rule reads besides the writer, read once: this
+// node's view (rule 1) and whether the peers' reports allow folds at all
+// (rule 3).
+type foldState struct {
+	self    crdt.ReplicaID
+	view    map[crdt.ReplicaID]bool
+	ids     []crdt.ReplicaID
+	reports []crdt.VersionVector // the other members', once rule 3 holds
+	err     error                // why rule 3 does not hold (ErrFoldNotStable)
+}
+
+// foldState reads the rule's state. staged, if not nil, are origins to
+// count in the view besides the vector's (the committer's entries not yet
+// landed: see foldGate).
+func (r *Replicator) foldState(staged map[crdt.ReplicaID]bool) foldState {
 	self, ours, view, ids := r.ownView()
 	for o := range staged {
 		if !view[o] {
@@ -138,34 +148,59 @@ func (r *Replicator) foldCheck(w crdt.ReplicaID, mark crdt.VersionVector, staged
 			ids = append(ids, o)
 		}
 	}
-	if d := FoldDecider(w, ids); d != self {
-		return false, fmt.Errorf("%w: %s decides %s", ErrNotDecider, d, w)
-	}
-	reports := r.Reports()
-	stable = true
+	fs := foldState{self: self, view: view, ids: ids}
+	all := r.Reports()
 	for id := range view {
 		if id == self {
 			continue
 		}
-		rep, ok := reports[id]
+		rep, ok := all[id]
 		if !ok {
-			return false, fmt.Errorf("%w: no report from %s", ErrFoldNotStable, id)
+			fs.err = fmt.Errorf("%w: no report from %s", ErrFoldNotStable, id)
+			return fs
 		}
 		theirs := foldView(id, rep)
-		if len(theirs) != len(view) {
-			return false, fmt.Errorf("%w: %s's view differs", ErrFoldNotStable, id)
-		}
+		same := len(theirs) == len(view)
 		for o := range theirs {
-			if !view[o] {
-				return false, fmt.Errorf("%w: %s's view differs", ErrFoldNotStable, id)
-			}
+			same = same && view[o]
+		}
+		if !same {
+			fs.err = fmt.Errorf("%w: %s's view differs", ErrFoldNotStable, id)
+			return fs
 		}
 		if !covers(ours, rep) {
-			return false, fmt.Errorf("%w: %s reported entries not applied here", ErrFoldNotStable, id)
+			fs.err = fmt.Errorf("%w: %s reported entries not applied here", ErrFoldNotStable, id)
+			return fs
 		}
-		stable = stable && covers(rep, mark)
+		fs.reports = append(fs.reports, rep)
 	}
-	return stable, nil
+	return fs
+}
+
+// decides reports whether this node is w's decider (rule 2).
+func (fs *foldState) decides(w crdt.ReplicaID) bool { return FoldDecider(w, fs.ids) == fs.self }
+
+// check tells whether this node may fold w (rules 1 to 3), and whether
+// every peer's report covers mark (stable).
+func (fs *foldState) check(w crdt.ReplicaID, mark crdt.VersionVector) (stable bool, err error) {
+	if d := FoldDecider(w, fs.ids); d != fs.self {
+		return false, fmt.Errorf("%w: %s decides %s", ErrNotDecider, d, w)
+	}
+	if fs.err != nil {
+		return false, fs.err
+	}
+	for _, rep := range fs.reports {
+		if !covers(rep, mark) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// foldCheck is the rule for w, read now (foldState.check).
+func (r *Replicator) foldCheck(w crdt.ReplicaID, mark crdt.VersionVector, staged map[crdt.ReplicaID]bool) (stable bool, err error) {
+	fs := r.foldState(staged)
+	return fs.check(w, mark)
 }
 
 // Fold folds counter writer w of the root counter at key into this node's
@@ -285,7 +320,8 @@ func (r *Replicator) foldScan(fs *foldScheduler) {
 		return
 	}
 	now := r.cfg.Clock.Now()
-	self, ours, view, ids := r.ownView()
+	ours := r.st.VersionVector()
+	rule := r.foldState(nil) // read once a round
 	folds := 0
 	for _, k := range keys {
 		if k.Type != crdt.TypeGCounter && k.Type != crdt.TypePNCounter {
@@ -307,7 +343,7 @@ func (r *Replicator) foldScan(fs *foldScheduler) {
 			es, _ := o.ReplicaLeaf(leaf, w)
 			// Nodes (writers of REST operations) and fold replicas are not
 			// retired clients: they are left alone.
-			if len(es) == 0 || crdt.IsZeroed(es) || w.Version() == 5 || view[w] || FoldDecider(w, ids) != self {
+			if len(es) == 0 || crdt.IsZeroed(es) || w.Version() == 5 || rule.view[w] || !rule.decides(w) {
 				continue
 			}
 			last := es[len(es)-1].Dot.Seq
@@ -320,7 +356,7 @@ func (r *Replicator) foldScan(fs *foldScheduler) {
 			if folds >= foldsPerRound || now.Sub(iw.since) < r.cfg.FoldAfter {
 				continue
 			}
-			if stable, err := r.foldCheck(w, iw.mark, nil); err != nil || !stable {
+			if stable, err := rule.check(w, iw.mark); err != nil || !stable {
 				continue
 			}
 			if _, err := r.st.Fold(context.Background(), k.Key, w, r.foldGate(w, iw.mark)); err != nil {
