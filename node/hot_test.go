@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -82,6 +83,11 @@ func TestHotAnswersHoldOwnWriteAndMatchStore(t *testing.T) {
 }
 
 func holds(v any, mine string) bool {
+	if raw, ok := v.(json.RawMessage); ok {
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return false
+		}
+	}
 	switch x := v.(type) {
 	case []any:
 		return slices.Contains(x, any(mine))

@@ -63,7 +63,9 @@ type Node struct {
 // Observer hears about every committed change, after it is durable: the
 // WebSocket layer uses it to push live deltas to subscribers. It runs on
 // the committer goroutine and must not block.
-type Observer func(key string, delta *crdt.Object)
+// A change's delta is decoded only when asked (store.Change.Delta): a
+// peer's is joined from its log entry's bytes without it.
+type Observer func(c store.Change)
 
 // Open opens (or creates) the node's data directory and starts its
 // committer. The replica id is created on first open and kept.
@@ -107,7 +109,7 @@ func (n *Node) landed(st *store.Stage) {
 	n.mu.Unlock()
 	for _, c := range st.Changes {
 		for _, o := range observers {
-			o(c.Key, c.Delta)
+			o(c)
 		}
 	}
 	if r := n.repl.Load(); r != nil {
@@ -253,6 +255,6 @@ func (n *Node) backend() *api.Backend {
 	return &api.Backend{
 		Name: n.cfg.Name, ClusterID: n.cfg.ClusterID, Store: n.st, Presence: n.presence,
 		Registry: n.metrics.reg, Logger: n.log, Clock: n.cfg.Clock, Done: n.quit,
-		Cluster: n.Cluster, Observe: func(fn func(string, *crdt.Object)) { n.Observe(fn) }, Fold: n.Fold,
+		Cluster: n.Cluster, Observe: func(fn func(store.Change)) { n.Observe(fn) }, Fold: n.Fold,
 	}
 }

@@ -28,6 +28,7 @@
 //   crdt_render.js     plain values
 //   crdt_json.js       decoding the JSON form
 //   crdt_text.js       text pieces: code points, joins, deletes, checks
+//   crdt_join.js       the join of a leaf's entries, counters' with bases
 //   crdt_fugue.js      the Fugue tree walk (texts and lists)
 //   crdt_text_index.js TextIndex, for local text edits
 //   crdt_text_apply.js text ops applied to an object
@@ -44,7 +45,7 @@ import { CrdtError, firstType, hasType, invalid, LEAF_COUNTER, LEAF_ITEM, LEAF_L
 import { encodeValue } from './crdt_value.js';
 import { fieldKey, pathJSON, pathKey } from './crdt_path.js';
 import { compareTimestamps, successor } from './crdt_clock.js';
-import { compareEntryDot, comparePayload, Context, entry, isReplicaId, sameEntries } from './crdt_context.js';
+import { compareEntryDot, Context, entry, isReplicaId, sameEntries } from './crdt_context.js';
 import { parseOp } from './crdt_op.js';
 import { render } from './crdt_render.js';
 import { decodeObject } from './crdt_json.js';
@@ -52,7 +53,8 @@ import { deleteChars, diffLiveDots, eachLiveDot, joinText } from './crdt_text.js
 import { textDelta } from './crdt_text_apply.js';
 import { textFugue } from './crdt_anchor.js';
 import { itemAt, listDelta } from './crdt_list.js';
-import { CounterLeaf, counterShare, splitBases, withBases } from './counter_leaf.js';
+import { CounterLeaf, counterShare } from './counter_leaf.js';
+import { counterJoin, joinEntries } from './crdt_join.js';
 
 // The public API of the other modules.
 export { TYPE_NAMES, MAX_SAFE_INT, MAX_SEQ, MAX_DEPTH, MAX_FIELD_NAME, MAX_KEY_LEN, MAX_REPLICAS, MAX_ENCODED_SIZE, TEXT_BLOCK, MAX_TEXT_INSERT, CrdtError, typeNumber, typeName, MAX_LIST_INSERT, MAX_LIST_FIELDS } from './crdt_types.js';
@@ -64,6 +66,7 @@ export { codePoints, codePointIndex, utf16Index } from './crdt_text.js';
 export { snapshotTexts, textChanges } from './crdt_text_edits.js';
 export { textAnchor, anchorIndex } from './crdt_anchor.js';
 export { snapshotLists, listChanges } from './crdt_list_edits.js';
+export { counterTotal } from './crdt_join.js';
 
 // ---------------------------------------------------------------------------
 // Objects
@@ -588,70 +591,4 @@ function entryJSON(kind, e) {
       return [e.r, e.s, e.len, e.or === null ? null : [e.or, e.os, e.left ? 'left' : 'right'], e.v];
   }
   return [e.r, e.s];
-}
-
-// joinEntries is the join of two dot stores (Almeida et al., section 5) for
-// one leaf: s and o sorted by dot, sc and oc their contexts.
-function joinEntries(s, o, sc, oc) {
-  const out = [];
-  let i = 0;
-  let j = 0;
-  while (i < s.length || j < o.length) {
-    let c;
-    if (i === s.length) c = 1;
-    else if (j === o.length) c = -1;
-    else c = compareEntryDot(s[i], o[j]);
-    if (c === 0) {
-      out.push(comparePayload(o[j], s[i]) > 0 ? o[j] : s[i]);
-      i++;
-      j++;
-    } else if (c < 0) {
-      if (!oc.contains(s[i].r, s[i].s)) out.push(s[i]);
-      i++;
-    } else {
-      if (!sc.contains(o[j].r, o[j].s)) out.push(o[j]);
-      j++;
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------
-// Counter totals (crdt/read.go; rendering is in crdt_render.js)
-
-// counterTotal sums, per replica, the entry with the highest sequence: an
-// entry holds that replica's running totals, so an older one still present
-// must not count twice.
-// The sums saturate at 2^53-1, as in Go: writers refuse to pass it, so only
-// state from a replica that broke the rule gets there.
-export function counterTotal(es) {
-  const [p, n] = counterSums(es);
-  return [Math.min(p, MAX_SAFE_INT), Math.min(n, MAX_SAFE_INT)];
-}
-
-// counterSums is counterTotal without the saturation, for the writer's check.
-function counterSums(es) {
-  const by = new Map();
-  for (const e of es) {
-    if (!by.has(e.r)) by.set(e.r, []);
-    by.get(e.r).push(e);
-  }
-  let p = 0;
-  let n = 0;
-  for (const mine of by.values()) {
-    const [sp, sn] = counterShare(mine);
-    p += sp;
-    n += sn;
-  }
-  return [p, n];
-}
-
-// counterJoin joins two versions of a counter leaf (crdt/fold.go): the raw
-// entries as a dot store, the bases by writer, the greater winning, and each
-// writer's raw entries at or below its base dropped.
-function counterJoin(s, o, sc, oc) {
-  if (!s.some((e) => e.base) && !o.some((e) => e.base)) return joinEntries(s, o, sc, oc);
-  const [sr, sb] = splitBases(s);
-  const [or, ob] = splitBases(o);
-  return withBases(joinEntries(sr, or, sc, oc), [...sb, ...ob]);
 }

@@ -70,7 +70,7 @@ export const connectionMethods = {
   _sendSub(conn, target, sub) {
     const id = this._nextId++;
     conn.subs.set(id, target);
-    // fresh (understood by node/ws_conn.go, not yet in docs/protocol.md)
+    // fresh (understood by node/api/ws_conn.go, not yet in docs/protocol.md)
     // tells the node this replica holds nothing the cursor vouches for, so it
     // must answer with a snapshot, never a catch-up. Nodes that do not know
     // the field ignore it, and hello then carries no cursor anyway unless

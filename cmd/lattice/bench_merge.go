@@ -59,7 +59,7 @@ func benchMerge(env *benchEnv) ([]row, error) {
 	}
 	rows := []row{
 		{Metric: "remote map-set deltas merged per second (decode + join)", Lattice: rates[0], Unit: "/s", BaseName: "Y.applyUpdate", Target: ">= 3",
-			Note: "Lattice: crdt.Merger.JoinBatchObjects of each one-item batch (as a peer's log entry or a client frame carries it) into a fresh replica, in order: validated as UnmarshalBatch validates and joined straight from the bytes, the decode buffers reused: the path of a remote delta into a replica, the path the node's committer is to take for a peer's log entry, crdt.Merger.JoinBatch into its store (node/committer.go, reqRemote; not wired yet). Yjs: Y.applyUpdate of each update into a fresh Y.Doc, in order (both decode from bytes)."},
+			Note: "Lattice: crdt.Merger.JoinBatchObjects of each one-item batch (as a peer's log entry or a client frame carries it) into a fresh replica, in order: validated as UnmarshalBatch validates and joined straight from the bytes, the decode buffers reused: the path of a remote delta into a replica, the path the node's committer takes for a peer's log entry, crdt.Merger.JoinBatch into its store (node/store/committer.go, ReqRemote), its changes decoding a delta only for a hot object or a subscriber. Yjs: Y.applyUpdate of each update into a fresh Y.Doc, in order (both decode from bytes)."},
 		{Metric: "remote map-set deltas decoded, then joined, per second", Lattice: rates[1], Unit: "/s",
 			Note: "informational: crdt.UnmarshalBatch of each batch into an object, then Object.Join (the path before crdt.Merger)."},
 		{Metric: "remote map-set deltas joined per second (join only)", Lattice: rates[2], Unit: "/s",

@@ -30,7 +30,8 @@ type Backend struct {
 	Cluster func() ClusterInfo
 	// Observe registers fn for every committed change, after it is
 	// durable, in commit order; fn runs on the committer and must not block.
-	Observe func(fn func(key string, delta *crdt.Object))
+	// A change's delta is decoded only when asked (store.Change.Delta).
+	Observe func(fn func(store.Change))
 	// Fold folds counter writer w of the root counter at key on this
 	// node, by the fold rule (node/replica/fold.go; /v1/admin/fold):
 	// store.ErrNotDecider, store.ErrFoldNotStable.

@@ -28,14 +28,14 @@ func newTestBackend(t testing.TB, edit func(*store.Config)) *Backend {
 		edit(&cfg)
 	}
 	var mu sync.Mutex
-	var observers []func(string, *crdt.Object)
+	var observers []func(store.Change)
 	st, err := store.Open(cfg, func(sg *store.Stage) {
 		mu.Lock()
 		os := observers
 		mu.Unlock()
 		for _, c := range sg.Changes {
 			for _, o := range os {
-				o(c.Key, c.Delta)
+				o(c)
 			}
 		}
 	})
@@ -56,7 +56,7 @@ func newTestBackend(t testing.TB, edit func(*store.Config)) *Backend {
 		Clock:    store.WallClock,
 		Done:     done,
 		Cluster:  func() ClusterInfo { return ClusterInfo{Name: "n", ID: st.ID().String()} },
-		Observe: func(fn func(string, *crdt.Object)) {
+		Observe: func(fn func(store.Change)) {
 			mu.Lock()
 			observers = append(observers, fn)
 			mu.Unlock()

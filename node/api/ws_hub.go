@@ -189,7 +189,9 @@ func (h *wsHub) presenceConfirm() {
 
 // observe is the node Observer: it runs on the committer, after the change
 // is durable, and must not block.
-func (h *wsHub) observe(key string, delta *crdt.Object) {
+// The change's delta is decoded (a peer's) only if a connection gets it.
+func (h *wsHub) observe(c store.Change) {
+	key := c.Key
 	vv := h.n.Store.VersionVector()
 	if vv.Compare(h.cur) != crdt.Equal {
 		h.safe.Store(newWSCursor(h.cur))
@@ -204,6 +206,11 @@ func (h *wsHub) observe(key string, delta *crdt.Object) {
 			}
 			s.c.gen = h.gen
 			if lc == nil {
+				delta, err := c.Delta()
+				if err != nil { // a bug: the committer joined it
+					h.n.Logger.Error("live delta not sent", "key", key, "err", err)
+					return
+				}
 				lc = &liveChange{key: key, delta: delta, cursor: h.safe.Load()}
 			}
 			s.c.offer(lc)

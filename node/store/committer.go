@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -58,7 +59,10 @@ type Result struct {
 	err    error
 }
 
-// Answer is what an operation's caller is told: the object's type and value.
+// Answer is what an operation's caller is told: the object's type and
+// value. The value is a plain value (a counter's int64) or, for objects
+// rendered from a state, its JSON already written (json.RawMessage, from
+// crdt.Object.AppendValueJSON), which encoding/json sends as it is.
 type Answer struct {
 	Type  crdt.Type
 	Value any
@@ -78,10 +82,48 @@ type LogEntry struct {
 	Raw []byte
 }
 
-// Change is one committed Change, for observers and for pushing.
+// Change is one committed change, for observers and for pushing. A change
+// joined from a peer's log entry holds the entry's bytes, not its delta:
+// the committer joined the entry straight from them (crdt.Merger), and
+// the delta is decoded only if a consumer asks for it (Delta).
 type Change struct {
 	Key   string
-	Delta *crdt.Object
+	delta *crdt.Object
+	entry *remoteEntry // the peer's log entry the change came from, if delta is nil
+	item  int          // the change's item in entry
+}
+
+// Delta returns the change's delta. A change joined from a peer's log
+// entry decodes the entry the first time one of its changes is asked
+// (once, whatever the goroutine); it decoded when it was joined, so an
+// error here is a bug.
+func (c Change) Delta() (*crdt.Object, error) {
+	if c.entry == nil {
+		return c.delta, nil
+	}
+	return c.entry.delta(c.item)
+}
+
+// remoteEntry is a peer's log entry, a binary crdt.Batch, decoded once if
+// one of its changes' deltas is asked for.
+type remoteEntry struct {
+	raw  []byte
+	once sync.Once
+	b    crdt.Batch
+	err  error
+}
+
+func (e *remoteEntry) delta(item int) (*crdt.Object, error) {
+	e.once.Do(func() {
+		e.b, e.err = crdt.UnmarshalBatch(e.raw)
+	})
+	if e.err != nil {
+		return nil, fmt.Errorf("decoding a joined log entry: %w", e.err)
+	}
+	if item >= len(e.b.Items) {
+		return nil, fmt.Errorf("decoding a joined log entry: %d items, no item %d", len(e.b.Items), item)
+	}
+	return e.b.Items[item].Delta, nil
 }
 
 // Stage is what a commit will change in memory once it is durable.
@@ -465,21 +507,18 @@ func (s *Store) execJoin(txn *batchKV, st *Stage, r *Request) (*crdt.Object, err
 				s.metrics.duplicates.Inc()
 				continue
 			}
-			b, err := crdt.UnmarshalBatch(e.Raw)
+			clock, joined, err := s.remote.join(s, txn, st, r.Origin, e)
 			if err != nil {
-				s.log.Warn("dropping undecodable log entry", "origin", r.Origin, "seq", e.Seq, "err", err)
-				continue
+				return nil, err
 			}
-			for _, it := range b.Items {
-				if err := s.joinState(txn, st, it.Key, it.Delta); err != nil {
-					return nil, err
-				}
+			if !joined {
+				continue
 			}
 			if err := txn.set(logKey(r.Origin, e.Seq), e.Raw); err != nil {
 				return nil, err
 			}
 			st.entries[r.Origin] = append(st.entries[r.Origin], e.Seq)
-			st.clocks = append(st.clocks, b.Clock)
+			st.clocks = append(st.clocks, clock)
 		}
 		return nil, nil
 	case ReqRange:
@@ -501,7 +540,7 @@ func (s *Store) execJoin(txn *batchKV, st *Stage, r *Request) (*crdt.Object, err
 		if err != nil {
 			return nil, err
 		}
-		st.Changes = append(st.Changes, Change{Key: r.Key, Delta: o})
+		st.Changes = append(st.Changes, Change{Key: r.Key, delta: o})
 		st.arrivals = true
 		return nil, nil
 	case ReqFloor:
@@ -552,8 +591,7 @@ func (s *Store) execJoin(txn *batchKV, st *Stage, r *Request) (*crdt.Object, err
 
 // joinState joins a delta or state that came from a peer.
 func (s *Store) joinState(txn *batchKV, st *Stage, key string, d *crdt.Object) error {
-	if CheckKey(key) != nil {
-		s.log.Warn("dropping delta for an invalid key", "key", key)
+	if !s.validKey(key) {
 		return nil
 	}
 	m, err := st.metas.get(txn, key)
@@ -564,9 +602,89 @@ func (s *Store) joinState(txn *batchKV, st *Stage, key string, d *crdt.Object) e
 		return err
 	}
 	st.metas.put(key, m)
-	st.Changes = append(st.Changes, Change{Key: key, Delta: d})
+	st.Changes = append(st.Changes, Change{Key: key, delta: d})
 	st.arrivals = true
 	return nil
+}
+
+// validKey reports whether a peer's delta for key may be joined, and warns
+// of one that may not.
+func (s *Store) validKey(key string) bool {
+	if CheckKey(key) != nil {
+		s.log.Warn("dropping delta for an invalid key", "key", key)
+		return false
+	}
+	return true
+}
+
+// remoteJoin joins peers' log entries straight from their bytes with a
+// crdt.Merger, as joinState joins each item of the decoded entry, without
+// building the items' Objects: their changes decode them only if asked
+// (Change.Delta). It belongs to the committer, the one goroutine that
+// executes batches (prepare), so one Merger serves every entry.
+type remoteJoin struct {
+	merger crdt.Merger
+	target func(key string) (crdt.Store, *crdt.Meta, error) // r.next, bound once
+
+	// The entry being joined.
+	s     *Store
+	txn   *batchKV
+	st    *Stage
+	entry *remoteEntry
+	item  int       // the item target was last called for
+	key   string    // the key of the item being joined, if valid
+	meta  crdt.Meta // its meta, which the join updates
+	open  bool      // an item is being joined: key and meta hold it
+}
+
+// join joins origin's log entry e into txn and st. It reports whether the
+// entry decoded: one that does not is warned of and dropped, with nothing
+// joined. It returns the entry's clock.
+func (r *remoteJoin) join(s *Store, txn *batchKV, st *Stage, origin crdt.ReplicaID, e LogEntry) (crdt.Timestamp, bool, error) {
+	if r.target == nil {
+		r.target = r.next
+	}
+	r.s, r.txn, r.st = s, txn, st
+	r.entry, r.item, r.open = &remoteEntry{raw: e.Raw}, -1, false
+	defer func() { r.s, r.txn, r.st, r.entry = nil, nil, nil, nil }()
+	clock, err := r.merger.JoinBatch(e.Raw, r.target)
+	if err != nil {
+		if r.item < 0 { // the merger calls target only once the whole entry decoded
+			s.log.Warn("dropping undecodable log entry", "origin", origin, "seq", e.Seq, "err", err)
+			return crdt.Timestamp{}, false, nil
+		}
+		return clock, false, err
+	}
+	r.done()
+	return clock, true, nil
+}
+
+// next is the merger's target: it ends the item joined before, then gives
+// the store and meta of the next item's key, or none if the key is not valid.
+func (r *remoteJoin) next(key string) (crdt.Store, *crdt.Meta, error) {
+	r.done()
+	r.item++
+	if !r.s.validKey(key) {
+		return nil, nil, nil
+	}
+	m, err := r.st.metas.get(r.txn, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.key, r.meta, r.open = key, m, true
+	return newObjectStore(r.txn, key), &r.meta, nil
+}
+
+// done ends the item joined last, if any: its meta is stored and its
+// change staged.
+func (r *remoteJoin) done() {
+	if !r.open {
+		return
+	}
+	r.open = false
+	r.st.metas.put(r.key, r.meta)
+	r.st.Changes = append(r.st.Changes, Change{Key: r.key, entry: r.entry, item: r.item})
+	r.st.arrivals = true
 }
 
 // logEntryOf encodes the log entry of one delta: a one-item batch.
@@ -583,7 +701,7 @@ func (s *Store) logOwn(txn *batchKV, st *Stage, raw []byte, key string, delta *c
 	}
 	st.entries[s.id] = append(st.entries[s.id], st.own)
 	st.Pushes = append(st.Pushes, LogEntry{Seq: st.own, Raw: raw})
-	st.Changes = append(st.Changes, Change{Key: key, Delta: delta})
+	st.Changes = append(st.Changes, Change{Key: key, delta: delta})
 	return nil
 }
 

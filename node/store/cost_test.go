@@ -99,3 +99,53 @@ func BenchmarkFieldWrite(b *testing.B) {
 		})
 	}
 }
+
+// TestCounterStateJoinWritesTheChange: joining a counter's whole state
+// as state transfer does (one range, crdt.JoinRange) into a node that holds
+// all but one of its 5,000 writers writes about what one new writer costs,
+// not every writer again: a writer whose entries did not change is not
+// rewritten. Bytes are deterministic, so a test checks them.
+func TestCounterStateJoinWritesTheChange(t *testing.T) {
+	n, err := openStore(testConfig(t, "ctrstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	const writers = 5000
+	state := crdt.NewObject()
+	inc := func(i int) *crdt.Object {
+		w := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "writer-%d", i))
+		d, err := crdt.NewObject().Apply(crdt.ReplicaID(w), crdt.Timestamp{Wall: 1_700_000_000_000}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	join := func(o *crdt.Object) float64 {
+		before := n.written.Load()
+		if _, err := n.Submit(context.Background(), &Request{Kind: ReqRange, Key: "likes", Ranges: []Range{{Slice: o}}}); err != nil {
+			t.Fatal(err)
+		}
+		return float64(n.written.Load() - before)
+	}
+	for i := 0; i < writers; i++ {
+		state.Join(inc(i))
+	}
+	first := join(state)
+	one := inc(writers)
+	alone := join(one.Clone())
+	state.Join(one)
+	state.Join(inc(writers + 1))
+	again := join(state)
+	t.Logf("bytes written: the state of %d writers %.0f, one new writer alone %.0f, the state again with one more %.0f", writers, first, alone, again)
+	if again > 3*alone || again > first/100 {
+		t.Fatalf("joining a state that adds one writer wrote %.0f bytes (that writer alone %.0f, the whole state %.0f): unchanged writers were written again", again, alone, first)
+	}
+	o, err := n.Get("likes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Value(); got != int64(writers+2) {
+		t.Fatalf("counter reads %v, want %d", got, writers+2)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/lattice-sync/lattice/crdt"
 )
@@ -162,7 +163,9 @@ func (s *objectStore) SetReplicaLeaf(leaf string, r crdt.ReplicaID, es []crdt.En
 
 // setCounterLeaf writes a counter leaf whose entries go from old to es,
 // both sorted by dot, by writer: the writers whose entries changed, the
-// tally and the dot index.
+// tally and the dot index. A writer whose entries did not change is not
+// written again, so joining a state of many writers into one that holds
+// most of them costs the ones that changed.
 func (s *objectStore) setCounterLeaf(leaf string, old, es []crdt.Entry) error {
 	groups := func(es []crdt.Entry) map[crdt.ReplicaID][]crdt.Entry {
 		g := map[crdt.ReplicaID][]crdt.Entry{}
@@ -172,6 +175,13 @@ func (s *objectStore) setCounterLeaf(leaf string, old, es []crdt.Entry) error {
 		return g
 	}
 	before, after := groups(old), groups(es)
+	// A leaf still in the first layout has no writer keys yet: all are
+	// written. (Its stored value is the leaf, not a tally.)
+	v, stored, err := s.txn.get(s.leafKey(leaf))
+	if err != nil {
+		return err
+	}
+	byWriter := stored && isTally(v)
 	p := s.writerPrefix(leaf)
 	for r := range before {
 		if _, ok := after[r]; !ok {
@@ -181,6 +191,9 @@ func (s *objectStore) setCounterLeaf(leaf string, old, es []crdt.Entry) error {
 		}
 	}
 	for r, mine := range after {
+		if byWriter && slices.Equal(before[r], mine) {
+			continue // unchanged: a state join names every writer, most as they were
+		}
 		if err := s.txn.set(append(append([]byte(nil), p...), r[:]...), crdt.EncodeLeaf(leaf, mine)); err != nil {
 			return err
 		}

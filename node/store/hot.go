@@ -2,6 +2,7 @@ package store
 
 import (
 	"container/list"
+	"encoding/json"
 	"hash/maphash"
 	"sync"
 
@@ -52,21 +53,35 @@ func (h *hotObjects) stripe(key string) int {
 }
 
 // landed joins a commit's changes into the objects kept. The committer
-// calls it in commit order, before it acks the commit's writers.
+// calls it in commit order, before it acks the commit's writers. A
+// change's delta is decoded (a peer's) only for a kept object; one that
+// does not decode (a bug) drops the object, which is read again.
 func (h *hotObjects) landed(cs []Change) {
 	for _, c := range cs {
 		h.mu.Lock()
 		h.changes[h.stripe(c.Key)]++
 		var ho *hotObject
-		if e, ok := h.objs[c.Key]; ok {
+		e, ok := h.objs[c.Key]
+		if ok {
 			ho = e.Value.(*hotObject)
 		}
 		h.mu.Unlock()
-		if ho != nil {
-			ho.mu.Lock()
-			ho.o.Join(c.Delta)
-			ho.mu.Unlock()
+		if ho == nil {
+			continue
 		}
+		d, err := c.Delta()
+		if err != nil {
+			h.mu.Lock()
+			if h.objs[c.Key] == e {
+				h.lru.Remove(e)
+				delete(h.objs, c.Key)
+			}
+			h.mu.Unlock()
+			continue
+		}
+		ho.mu.Lock()
+		ho.o.Join(d)
+		ho.mu.Unlock()
 	}
 }
 
@@ -104,16 +119,32 @@ func (h *hotObjects) put(key string, o *crdt.Object, v uint64) {
 
 // view returns key's type and value if the object is kept.
 func (h *hotObjects) view(key string) (crdt.Type, any, bool) {
+	var v any
+	t, ok := h.with(key, func(o *crdt.Object) { v = o.Value() })
+	return t, v, ok
+}
+
+// viewJSON returns key's type and its value as JSON if the object is kept:
+// what a REST answer sends, rendered without building the value.
+func (h *hotObjects) viewJSON(key string) (crdt.Type, json.RawMessage, bool) {
+	var v json.RawMessage
+	t, ok := h.with(key, func(o *crdt.Object) { v = o.AppendValueJSON(nil) })
+	return t, v, ok
+}
+
+// with calls fn with key's kept object, under its lock, if it is kept.
+func (h *hotObjects) with(key string, fn func(*crdt.Object)) (crdt.Type, bool) {
 	h.mu.Lock()
 	e, ok := h.objs[key]
 	if !ok {
 		h.mu.Unlock()
-		return 0, nil, false
+		return 0, false
 	}
 	h.lru.MoveToFront(e)
 	ho := e.Value.(*hotObject)
 	h.mu.Unlock()
 	ho.mu.Lock()
 	defer ho.mu.Unlock()
-	return ho.o.Type(), ho.o.Value(), true
+	fn(ho.o)
+	return ho.o.Type(), true
 }

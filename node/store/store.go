@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -101,6 +102,7 @@ type Store struct {
 
 	busy        *atomic.Int64
 	hot         *hotObjects // states REST answers are read from (hot.go)
+	remote      remoteJoin  // joins peers' log entries; the committer's only
 	metrics     *Metrics
 	written     atomic.Int64 // bytes the committer wrote, as lattice_bytes_written_total
 	writtenKeys atomic.Int64 // distinct keys the committer set or deleted, batch by batch
@@ -247,7 +249,8 @@ func (s *Store) apply(ctx context.Context, key string, op crdt.Op) (*Result, err
 // them within its batch (later writes of the same batch not included);
 // otherwise the state kept in memory for objects REST writes (hot.go),
 // joined with every commit up to and including this one, or, the first
-// time, read back once durable and then kept.
+// time, read back once durable and then kept. A value from a state is
+// its JSON (Answer).
 func (s *Store) ApplyAndRead(ctx context.Context, key string, op crdt.Op) (*Answer, error) {
 	r, err := s.apply(ctx, key, op)
 	if err != nil {
@@ -257,9 +260,9 @@ func (s *Store) ApplyAndRead(ctx context.Context, key string, op crdt.Op) (*Answ
 		return r.answer, nil
 	}
 	if r.state != nil {
-		return &Answer{Type: r.state.Type(), Value: r.state.Value()}, nil
+		return &Answer{Type: r.state.Type(), Value: json.RawMessage(r.state.AppendValueJSON(nil))}, nil
 	}
-	if t, v, ok := s.hot.view(key); ok {
+	if t, v, ok := s.hot.viewJSON(key); ok {
 		return &Answer{Type: t, Value: v}, nil
 	}
 	ver := s.hot.version(key)
@@ -267,7 +270,7 @@ func (s *Store) ApplyAndRead(ctx context.Context, key string, op crdt.Op) (*Answ
 	if err != nil {
 		return nil, err
 	}
-	a := &Answer{Type: o.Type(), Value: o.Value()}
+	a := &Answer{Type: o.Type(), Value: json.RawMessage(o.AppendValueJSON(nil))}
 	s.hot.put(key, o, ver)
 	return a, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -184,7 +185,8 @@ func TestApplyAnswersFromTheCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := o.Value.(map[string]any); len(v) != 2 {
+	var v map[string]any
+	if raw, _ := o.Value.(json.RawMessage); json.Unmarshal(raw, &v) != nil || len(v) != 2 {
 		t.Errorf("map answered %v, want two fields", o.Value)
 	}
 }
