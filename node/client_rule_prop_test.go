@@ -58,7 +58,9 @@ func TestClientRuleOnACluster(t *testing.T) {
 		// (ids break last-writer-wins ties).
 		salt := rapid.Uint64().Draw(rt, "id salt")
 		id := func(name string) crdt.ReplicaID {
-			return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%s", salt, name))
+			u := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%s", salt, name))
+			u[6] = u[6]&0x0f | 0x40 // a client's version (4): version 5 ids are the nodes' fold replicas
+			return u
 		}
 		honest := []crdt.ReplicaID{id("h1"), id("h2"), id("h3")}
 		hostile := id("hostile")

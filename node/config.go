@@ -80,6 +80,15 @@ type Config struct {
 	// measures deltas against, not for production: traffic then grows with
 	// the store, and lattice serve has no flag for it. Default false.
 	FullState bool
+	// FoldAfter turns on the fold scheduler (node/replica/fold.go): root counters'
+	// writers whose latest entry this node has seen unchanged for longer
+	// than FoldAfter, and that this node decides, are folded into its fold
+	// replica once the peers' reports allow it, so a retired writer stops
+	// adding a live entry (docs/crdt-cost.md, "What is reclaimed, and what
+	// is not"). Each round (every FoldAfter/2, at least the anti-entropy
+	// interval) looks at foldKeysPerRound objects and folds at most
+	// foldsPerRound writers. Default 0: off.
+	FoldAfter time.Duration
 	// EncryptionKey, if set, encrypts the data directory at rest (Badger's
 	// AES-CTR, with data keys rotated every 10 days and kept encrypted
 	// under this one): 16, 24 or 32 bytes for AES-128, -192 or -256. A
@@ -155,6 +164,9 @@ func (c *Config) validate() error {
 	}
 	if c.MemTableSize < 8<<20 {
 		errs = append(errs, fmt.Errorf("MemTableSize %d must be at least 8 MiB (Badger keeps values up to 1 MiB in its tables)", c.MemTableSize))
+	}
+	if c.FoldAfter < 0 {
+		errs = append(errs, fmt.Errorf("FoldAfter %v must not be negative", c.FoldAfter))
 	}
 	if c.LogRetention == 0 {
 		errs = append(errs, errors.New("LogRetention must be positive"))

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
@@ -276,6 +278,9 @@ func TestHTTPAdmin(t *testing.T) {
 			t.Fatalf("no faults: %s %s: %d %v", r.method, r.path, status, m)
 		}
 	}
+	if status, m, _ := off.do("POST", "/v1/admin/fold", `{"key":"c","replica":"`+writerID(1).String()+`"}`); status != 403 || errCode(m) != "admin_disabled" {
+		t.Fatalf("admin off: fold: %d %v", status, m)
+	}
 
 	net := transport.NewMemNetwork()
 	faulty := transport.NewFaulty(net.Add("h1"), 1)
@@ -414,5 +419,42 @@ func TestHTTPContentType(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	if status, m := doReq(t, req); status != 200 {
 		t.Errorf("application/json; charset=utf-8: %d %v", status, m)
+	}
+}
+
+// TestHTTPFold: POST /v1/admin/fold on a node alone (its own decider).
+func TestHTTPFold(t *testing.T) {
+	f := newHTTPFixture(t, HTTPOptions{Admin: true})
+	if status, m, _ := f.do("POST", "/v1/admin/fold", `{"key":"c","replica":"`+writerID(1).String()+`"}`); status != 503 || errCode(m) != "fold_not_stable" {
+		t.Fatalf("fold on a node not attached: %d %v", status, m)
+	}
+	if err := f.n.Attach(transport.NewMemNetwork().Add("h1")); err != nil {
+		t.Fatal(err)
+	}
+	w := writerID(1)
+	d, err := crdt.NewObject().Apply(w, crdt.Timestamp{Wall: time.Now().UnixMilli()}, crdt.Op{Type: crdt.TypePNCounter, Kind: crdt.OpInc, By: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.n.JoinClient(context.Background(), w, "c", d); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"key":"c","replica":"` + w.String() + `"}`
+	jsonEq(t, f.want(200, "POST", "/v1/admin/fold", body),
+		`{"key":"c","replica":"`+w.String()+`","fold":"`+crdt.FoldReplica(f.n.ID()).String()+`"}`)
+	if got := wsCounter(t, f.n, "c"); got != 3 {
+		t.Fatalf("after the fold %d, want 3", got)
+	}
+	for _, c := range []struct{ body, code string }{
+		{body, "invalid_op"}, // already folded
+		{`{"key":"c","replica":"` + writerID(2).String() + `"}`, "invalid_op"},
+		{`{"key":"never","replica":"` + w.String() + `"}`, "invalid_op"},
+		{`{"key":"c","replica":"nope"}`, "invalid_value"},
+		{`{"key":"","replica":"` + w.String() + `"}`, "invalid_key"},
+		{`{"key":"c","replica":"` + w.String() + `","x":1}`, "unknown_field"},
+	} {
+		if status, m, _ := f.do("POST", "/v1/admin/fold", c.body); status != 400 || errCode(m) != c.code {
+			t.Fatalf("fold %s: %d %v, want 400 %s", c.body, status, m, c.code)
+		}
 	}
 }

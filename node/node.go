@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -186,7 +187,7 @@ func (n *Node) Keys(prefix, after string, limit int) ([]KeyInfo, string, error) 
 func (n *Node) Attach(t replica.Net) error {
 	r := replica.New(replica.Config{
 		AntiEntropyInterval: n.cfg.AntiEntropyInterval, SyncFanout: n.cfg.SyncFanout, MaxSyncBytes: n.cfg.MaxSyncBytes,
-		FullState: n.cfg.FullState, Clock: n.cfg.Clock, Rand: n.rand, Logger: n.log, Busy: &n.busy, Metrics: n.metrics.repl,
+		FullState: n.cfg.FullState, FoldAfter: n.cfg.FoldAfter, Clock: n.cfg.Clock, Rand: n.rand, Logger: n.log, Busy: &n.busy, Metrics: n.metrics.repl,
 		OnPresence: n.peerPresence,
 	}, n.st, t)
 	if !n.repl.CompareAndSwap(nil, r) {
@@ -197,6 +198,30 @@ func (n *Node) Attach(t replica.Net) error {
 		return err
 	}
 	return nil
+}
+
+// ErrNotDecider and ErrFoldNotStable are Fold's refusals by the fold rule
+// (node/replica/fold.go).
+var (
+	ErrNotDecider    = store.ErrNotDecider
+	ErrFoldNotStable = store.ErrFoldNotStable
+)
+
+// Fold folds counter writer w of the root counter at key into this node's
+// fold replica, if this node decides w and the peers' reports allow it
+// (Replicator.Fold; docs/crdt-cost.md, "What is reclaimed, and what is
+// not"). A node not attached folds nothing (ErrFoldNotStable).
+func (n *Node) Fold(ctx context.Context, key string, w crdt.ReplicaID) (*crdt.Object, error) {
+	r := n.repl.Load()
+	if r == nil {
+		return nil, fmt.Errorf("%w: the node is not attached to a cluster", ErrFoldNotStable)
+	}
+	return r.Fold(ctx, key, w)
+}
+
+// FoldDecider is the node of view that decides w's folds (node/replica/fold.go).
+func FoldDecider(w crdt.ReplicaID, view []crdt.ReplicaID) crdt.ReplicaID {
+	return replica.FoldDecider(w, view)
 }
 
 // sendPresence sends presence states to the peers, if attached.
@@ -230,6 +255,6 @@ func (n *Node) backend() *api.Backend {
 	return &api.Backend{
 		Name: n.cfg.Name, ClusterID: n.cfg.ClusterID, Store: n.st, Presence: n.presence,
 		Registry: n.metrics.reg, Logger: n.log, Clock: n.cfg.Clock, Done: n.quit,
-		Cluster: n.Cluster, Observe: func(fn func(store.Change)) { n.Observe(fn) },
+		Cluster: n.Cluster, Observe: func(fn func(store.Change)) { n.Observe(fn) }, Fold: n.Fold,
 	}
 }

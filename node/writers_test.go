@@ -24,15 +24,29 @@ func writerID(i int) crdt.ReplicaID {
 // threeNodes opens three nodes joined on an in-memory network.
 func threeNodes(t *testing.T, name string) []*Node {
 	t.Helper()
+	return threeNodesWith(t, name, func(*Config) {}, nil)
+}
+
+// threeNodesWith is threeNodes with each node's test config changed by
+// set and, if wrap is not nil, its transport wrapped by wrap (which may
+// register a Cleanup for what it makes).
+func threeNodesWith(t *testing.T, name string, set func(*Config), wrap func(i int, tr transport.Transport) transport.Transport) []*Node {
+	t.Helper()
 	net := transport.NewMemNetwork()
 	var nodes []*Node
 	for i := range 3 {
-		n, err := Open(testConfig(t, fmt.Sprintf("%s%d", name, i)))
+		cfg := testConfig(t, fmt.Sprintf("%s%d", name, i))
+		set(&cfg)
+		n, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { n.Close() })
-		if err := n.Attach(net.Add(n.Name())); err != nil {
+		var tr transport.Transport = net.Add(n.Name())
+		if wrap != nil {
+			tr = wrap(i, tr)
+		}
+		if err := n.Attach(tr); err != nil {
 			t.Fatal(err)
 		}
 		nodes = append(nodes, n)

@@ -82,6 +82,8 @@ func TestWSBadInput(t *testing.T) {
 				map[string]any{"t": "sub", "id": 1, "key": "k"},
 				map[string]any{"t": "hello", "v": 1, "replica": "NOT-A-UUID"},
 				map[string]any{"t": "hello", "v": 1, "replica": strings.ToUpper(uuid.NewString())},
+				// a fold replica's id (version 5): only nodes mint its dots
+				map[string]any{"t": "hello", "v": 1, "replica": crdt.FoldReplica(s.n.ID()).String()},
 			} {
 				w := dialWS(t, s.url, true)
 				w.send(first)

@@ -37,6 +37,7 @@ type nodeOptions struct {
 	aeInterval   time.Duration
 	syncFanout   int
 	logRetention uint64
+	foldAfter    time.Duration
 	faultSeed    int64
 	gossipKey    string // base64; decoded by startNode
 	gossipLabel  string // memberlist's cluster label
@@ -67,6 +68,7 @@ func (o *nodeOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.aeInterval, "ae-interval", 2*time.Second, "anti-entropy interval")
 	fs.IntVar(&o.syncFanout, "sync-fanout", 1, "peers asked in each anti-entropy round, picked at random (0: every reachable peer)")
 	fs.Uint64Var(&o.logRetention, "log-retention", node.DefaultLogRetention, "log entries kept per origin; a peer that needs older ones gets the objects' state instead (state transfer)")
+	fs.DurationVar(&o.foldAfter, "fold-after", 0, "fold root counters' writers idle longer than this into this node's fold replica, so retired clients stop costing a live entry (docs/crdt-cost.md; 0: off)")
 	fs.Int64Var(&o.faultSeed, "fault-seed", 0, "seed of the fault-injecting transport (default: from the clock, logged)")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 of a 16, 24 or 32-byte key that encrypts gossip, the same on every node (default: none; prefer the environment to the command line)")
 	fs.StringVar(&o.gossipLabel, "gossip-label", "", "cluster label: gossip with another label is dropped, so two clusters on one network cannot merge")
@@ -203,6 +205,9 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.foldAfter < 0 {
+		return nil, errors.New("--fold-after (LATTICE_FOLD_AFTER) must not be negative")
+	}
 	if o.logRetention == 0 {
 		return nil, errors.New("--log-retention (LATTICE_LOG_RETENTION) must be at least 1")
 	}
@@ -224,6 +229,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*running, error) {
 	cfg.AntiEntropyInterval = o.aeInterval
 	cfg.SyncFanout = o.syncFanout
 	cfg.LogRetention = o.logRetention
+	cfg.FoldAfter = o.foldAfter
 	cfg.Logger = log
 	cfg.EncryptionKey = encKey
 	ln, err := net.Listen("tcp", o.http)

@@ -43,6 +43,8 @@ const (
 	Unauthorized     = "unauthorized"
 	TokenExpired     = "token_expired"
 	UnsupportedMedia = "unsupported_media_type"
+	NotDecider       = "not_decider"
+	FoldNotStable    = "fold_not_stable"
 )
 
 // Retry is what a client does with a delta the node refused with a code.
@@ -106,6 +108,8 @@ var codes = []CodeInfo{
 	{Unauthorized, 401, false, RetryNot},
 	{TokenExpired, 401, false, RetryNot},
 	{UnsupportedMedia, 415, false, RetryNot},
+	{NotDecider, 409, false, RetryNot},
+	{FoldNotStable, 503, false, RetryNot},
 }
 
 // Codes returns every error code, sorted by code.

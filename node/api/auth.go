@@ -121,9 +121,9 @@ func (a *Authenticator) Verify(token string) (*Grant, error) {
 	}
 	g := &Grant{Subject: c.Subject, Read: c.Read, Write: c.Write, Admin: c.Admin, Expires: c.ExpiresAt.Time}
 	if c.Replica != "" {
-		id, err := parseLowerUUID(c.Replica)
+		id, err := parseClientReplica(c.Replica)
 		if err != nil {
-			return nil, fmt.Errorf("%w: replica %q is not a lowercase UUID", ErrTokenInvalid, c.Replica)
+			return nil, fmt.Errorf("%w: replica %q: %v", ErrTokenInvalid, c.Replica, err)
 		}
 		g.Replica = id
 	}
@@ -146,8 +146,8 @@ func MintToken(priv ed25519.PrivateKey, c Claims) (string, error) {
 		return "", errors.New("auth: a token needs an expiry")
 	}
 	if c.Replica != "" {
-		if _, err := parseLowerUUID(c.Replica); err != nil {
-			return "", fmt.Errorf("auth: replica %q is not a lowercase UUID", c.Replica)
+		if _, err := parseClientReplica(c.Replica); err != nil {
+			return "", fmt.Errorf("auth: replica %q: %v", c.Replica, err)
 		}
 	}
 	if c.ID == "" {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/node/store"
 )
 
@@ -30,6 +32,10 @@ type Backend struct {
 	// durable, in commit order; fn runs on the committer and must not block.
 	// A change's delta is decoded only when asked (store.Change.Delta).
 	Observe func(fn func(store.Change))
+	// Fold folds counter writer w of the root counter at key on this
+	// node, by the fold rule (node/replica/fold.go; /v1/admin/fold):
+	// store.ErrNotDecider, store.ErrFoldNotStable.
+	Fold func(ctx context.Context, key string, w crdt.ReplicaID) (*crdt.Object, error)
 }
 
 // ClusterInfo is this node's view of the cluster, for /v1/cluster and the

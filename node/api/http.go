@@ -88,6 +88,7 @@ func NewHTTPHandler(n *Backend, opts HTTPOptions) http.Handler {
 	handle(http.MethodGet, "/v1/admin/faults", accessAdmin, a.admin(a.getFaults))
 	handle(http.MethodPut, "/v1/admin/faults", accessAdmin, a.admin(a.putFaults))
 	handle(http.MethodPost, "/v1/admin/heal", accessAdmin, a.admin(a.heal))
+	handle(http.MethodPost, "/v1/admin/fold", accessAdmin, noQuery(a.adminOn(a.postFold)))
 	handle(http.MethodGet, "/healthz", accessOpen, a.healthz)
 	handle(http.MethodGet, "/readyz", accessOpen, a.readyz)
 	prom := promhttp.HandlerFor(n.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError)})
@@ -207,12 +208,19 @@ func (a *httpAPI) readyz(w http.ResponseWriter, r *http.Request) error {
 // admin guards an admin route: 403 unless enabled, 501 without a
 // FaultController.
 func (a *httpAPI) admin(h handlerFunc) handlerFunc {
+	return a.adminOn(func(w http.ResponseWriter, r *http.Request) error {
+		if a.opts.Faults == nil {
+			return errorf(http.StatusNotImplemented, protocol.NotImplemented, "this node has no fault-injecting transport")
+		}
+		return h(w, r)
+	})
+}
+
+// adminOn guards an admin route: 403 unless the node's admin switch is on.
+func (a *httpAPI) adminOn(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if !a.opts.Admin {
 			return errorf(http.StatusForbidden, protocol.AdminDisabled, "admin endpoints are disabled on this node")
-		}
-		if a.opts.Faults == nil {
-			return errorf(http.StatusNotImplemented, protocol.NotImplemented, "this node has no fault-injecting transport")
 		}
 		return h(w, r)
 	}

@@ -56,7 +56,7 @@ func (c *wsConn) hello() bool {
 		c.closeWith(protocol.CloseUnsupportedVersion, "unsupported_version")
 		return false
 	}
-	id, err := parseLowerUUID(m.Replica)
+	id, err := parseClientReplica(m.Replica)
 	if err != nil || (m.Encoding != "" && m.Encoding != "json" && m.Encoding != "binary" && m.Encoding != protocol.EncodingCompact) {
 		c.closeWith(protocol.CloseHelloRequired, "hello_required")
 		return false
@@ -148,6 +148,18 @@ func (c *wsConn) authenticate(token string, replica crdt.ReplicaID) bool {
 func (c *wsConn) forbidden(id json.RawMessage, format string, args ...any) {
 	c.h.sec.authFailures.WithLabelValues("ws", "forbidden").Inc()
 	c.replyError(id, protocol.Forbidden, format, args...)
+}
+
+// parseClientReplica parses a client's replica id: a lowercase UUID that
+// is not version 5, the version of the nodes' fold replicas
+// (crdt.FoldReplica), under which a client could mint the dots of a node's
+// folds (docs/crdt-cost.md).
+func parseClientReplica(s string) (crdt.ReplicaID, error) {
+	id, err := parseLowerUUID(s)
+	if err == nil && id.Version() == 5 {
+		err = errors.New("a version 5 UUID, which names a node's fold replica")
+	}
+	return id, err
 }
 
 func parseLowerUUID(s string) (crdt.ReplicaID, error) {

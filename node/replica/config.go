@@ -14,9 +14,11 @@ type Config struct {
 	SyncFanout          int
 	MaxSyncBytes        int
 	FullState           bool
-	Clock               store.Clock
-	Rand                Rand
-	Logger              *slog.Logger
+	// FoldAfter turns the fold scheduler on (fold.go); 0: off.
+	FoldAfter time.Duration
+	Clock     store.Clock
+	Rand      Rand
+	Logger    *slog.Logger
 	// Busy counts work under way (the node's, shared with the store): a
 	// peer task from its queueing until it has run.
 	Busy    *atomic.Int64

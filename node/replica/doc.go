@@ -16,7 +16,10 @@
 //   - state transfer: digests, wants, ranges and the finish that sets the
 //     receiver's log floor (statesync.go);
 //   - full-state mode, the baseline lattice bench measures deltas against
-//     (fullstate.go).
+//     (fullstate.go);
+//   - the fold rule and scheduler: which node folds a retired counter
+//     writer (its decider, by the peers' reported views and vectors) and
+//     when (Config.FoldAfter), through the store's fold request (fold.go).
 //
 // Everything a peer sends that changes data goes to the store's committer
 // as a request (store.Request); log truncation is the store's too

@@ -43,3 +43,23 @@ func (r *Replicator) Members(ours crdt.VersionVector) []Member {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
 	return ms
 }
+
+// Reports is, by peer replica id, the log version vector each peer last
+// reported (in its anti-entropy requests and answers), for the node's fold
+// rule (node/fold.go). A peer not heard from yet is absent.
+func (r *Replicator) Reports() map[crdt.ReplicaID]crdt.VersionVector {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[crdt.ReplicaID]crdt.VersionVector, len(r.peers))
+	for _, p := range r.peers {
+		if p.vv == nil || p.id == (crdt.ReplicaID{}) {
+			continue
+		}
+		vv := make(crdt.VersionVector, len(p.vv))
+		for o, s := range p.vv {
+			vv[o] = s
+		}
+		out[p.id] = vv
+	}
+	return out
+}

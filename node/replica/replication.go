@@ -185,6 +185,10 @@ func (r *Replicator) Start() error {
 	// The ticker is made here, not in the goroutine, so that a simulated
 	// clock sees it made at a fixed point.
 	go r.antiEntropyLoop(r.cfg.Clock.NewTicker(r.cfg.AntiEntropyInterval))
+	if r.cfg.FoldAfter > 0 {
+		r.wg.Add(1)
+		go r.foldLoop(r.cfg.Clock.NewTicker(foldRound(r.cfg)))
+	}
 	return nil
 }
 

@@ -21,6 +21,7 @@ const (
 	ReqRange                      // one object's state, in ranges, from a state transfer
 	ReqFloor                      // the end of a state transfer, or truncation: raise log floors
 	ReqTruncate                   // delete log entries at or below their origin's floor
+	ReqFold                       // fold writer Client of the root counter Key (crdt.Fold)
 )
 
 type Request struct {
@@ -36,7 +37,11 @@ type Request struct {
 	Ranges []Range
 	Floors crdt.VersionVector
 	Drop   []uint64 // reqTruncate: sequence numbers of origin's entries
-	done   chan *Result
+	// Gate, for ReqFold, is the caller's rule, run by the committer just
+	// before the fold with the origins this node holds entries of, landed
+	// or staged in this commit or the one syncing (Store.Fold).
+	Gate func(origins map[crdt.ReplicaID]bool) error
+	done chan *Result
 }
 
 // Queued reports whether r is queued and not yet answered.
@@ -372,6 +377,10 @@ func (s *Store) exec(txn *batchKV, st *Stage, r *Request) *Result {
 	if r.Kind == ReqOp {
 		return s.execOp(txn, st, r)
 	}
+	if r.Kind == ReqFold {
+		delta, err := s.execFold(txn, st, r)
+		return &Result{delta: delta, err: err}
+	}
 	delta, err := s.execJoin(txn, st, r)
 	return &Result{delta: delta, err: err}
 }
@@ -409,6 +418,61 @@ func (s *Store) execOp(txn *batchKV, st *Stage, r *Request) *Result {
 	}
 	state, err := objectOf(txn, r.Key, full, false)
 	return &Result{delta: delta, state: state, err: err}
+}
+
+// execFold folds writer r.Client of the root counter r.Key into this
+// node's fold replica (crdt.FoldReplica), and logs the fold delta as this
+// node's own log entry, so it replicates like any other delta.
+func (s *Store) execFold(txn *batchKV, st *Stage, r *Request) (*crdt.Object, error) {
+	if r.Gate != nil {
+		if err := r.Gate(s.stagedOrigins(st)); err != nil {
+			return nil, err
+		}
+	}
+	m, err := st.metas.get(txn, r.Key)
+	if err != nil {
+		return nil, err
+	}
+	t := m.Types.First()
+	if m.Types != crdt.TypeSetOf(t) || (t != crdt.TypeGCounter && t != crdt.TypePNCounter) {
+		return nil, fmt.Errorf("%w: fold: %s is not a counter", crdt.ErrInvalidOp, r.Key)
+	}
+	os := newObjectStore(txn, r.Key)
+	delta, err := crdt.Fold(os, &m, crdt.Path{Root: t}.Key(), r.Client, crdt.FoldReplica(s.id))
+	if err != nil {
+		return nil, err
+	}
+	st.metas.put(r.Key, m)
+	s.metrics.folds.Inc()
+	raw, err := logEntryOf(s.Now(), r.Key, delta)
+	if err != nil {
+		return nil, err
+	}
+	return delta, s.logOwn(txn, st, raw, r.Key, delta)
+}
+
+// stagedOrigins is every origin whose entries are in the log index's
+// vector, or staged in sg or the commit syncing before it.
+func (s *Store) stagedOrigins(sg *Stage) map[crdt.ReplicaID]bool {
+	os := map[crdt.ReplicaID]bool{}
+	s.mu.Lock()
+	for o, n := range s.logs.vv {
+		if n > 0 {
+			os[o] = true
+		}
+	}
+	s.mu.Unlock()
+	for _, g := range []*Stage{sg, sg.prev} {
+		if g == nil {
+			continue
+		}
+		for o, seqs := range g.entries {
+			if len(seqs) > 0 {
+				os[o] = true
+			}
+		}
+	}
+	return os
 }
 
 // execJoin performs a request that joins deltas or states made elsewhere.

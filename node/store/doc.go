@@ -7,7 +7,8 @@
 //     key (object.go), a counter's writers and tally (counter.go);
 //   - the committer (committer.go): requests (a Request: an operation, a
 //     client delta, peers' log entries or states, a state transfer's ranges,
-//     a floor, a truncation) queue on one channel and are joined with crdt in
+//     a floor, a truncation, a fold of a counter writer: Store.Fold, whose
+//     rule the caller gives as a gate the committer runs) queue on one channel and are joined with crdt in
 //     group commits, one Badger transaction and one sync per batch, pipelined
 //     two deep; a request is answered only once its batch is durable;
 //   - the delta logs: the log index, the node version vector and the floors

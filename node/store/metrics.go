@@ -17,6 +17,7 @@ type Metrics struct {
 	clockSkewRejected prometheus.Counter
 	unseenRefused     prometheus.Counter
 	logTruncated      prometheus.Counter
+	folds             prometheus.Counter
 }
 
 // NewMetrics makes the store's metrics and registers them with reg.
@@ -51,12 +52,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		logTruncated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lattice_log_entries_truncated_total", Help: "Log entries dropped past LogRetention; a peer that needs them gets state instead.",
 		}),
+		folds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_folds_total", Help: "Counter writers this node folded into its fold replica.",
+		}),
 	}
 	// Every operation a client can send shows from the start, at 0.
 	for _, p := range operationLabels {
 		m.ops.WithLabelValues(p.Type.String(), p.Kind.String())
 	}
-	reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.overlapped, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected, m.logTruncated)
+	reg.MustRegister(m.unseenRefused, m.ops, m.commits, m.overlapped, m.bytesWritten, m.batchSize, m.duplicates, m.clockSkewRejected, m.logTruncated, m.folds)
 	return m
 }
 

@@ -27,6 +27,12 @@ import (
 var (
 	ErrClosed     = errors.New("node: closed")
 	ErrInvalidKey = errors.New("node: invalid key")
+	// ErrNotDecider and ErrFoldNotStable are the fold rule's refusals
+	// (node/replica/fold.go), before any fold request: another node
+	// decides the writer's folds; the peers' reports do not allow the
+	// fold yet (retry later).
+	ErrNotDecider    = errors.New("fold: this node is not the writer's decider")
+	ErrFoldNotStable = errors.New("fold: the peers' reports do not allow a fold yet")
 )
 
 // MaxKeyLen bounds object keys.
@@ -281,6 +287,9 @@ func (s *Store) JoinClient(ctx context.Context, client crdt.ReplicaID, key strin
 	if err := CheckKey(key); err != nil {
 		return err
 	}
+	if client.Version() == 5 {
+		return fmt.Errorf("%w: %s is a version 5 UUID, the version of the nodes' fold replicas", crdt.ErrForgedDot, client)
+	}
 	// The log entry is encoded here, on the caller's goroutine, so the
 	// committer, which is serial, does not; its clock is taken now.
 	raw, err := logEntryOf(s.Now(), key, delta)
@@ -291,6 +300,30 @@ func (s *Store) JoinClient(ctx context.Context, client crdt.ReplicaID, key strin
 		_, err := s.Submit(ctx, &Request{Kind: ReqClientDelta, Key: key, Delta: delta, Client: client, Raw: raw})
 		return err
 	})
+}
+
+// Fold folds counter writer w of the root counter at key into this node's
+// fold replica, crdt.FoldReplica(ID()), and logs the fold delta as this
+// node's own log entry, which replicates like any delta. It returns the
+// delta once durable, and crdt.ErrInvalidOp for a key that is not a root
+// counter, a writer with no entry there, or one already folded.
+//
+// The caller keeps crdt.Fold's condition: every fold of w is made by one
+// node, each from a state holding w's earlier folds (node/replica/fold.go).
+// gate, if not nil, is its rule, which the committer runs just before the
+// fold with the origins this node holds entries of, counting those staged
+// in the commits not yet landed: a fold the gate allows lands before any
+// vector this node reports with an origin the gate did not see. An error
+// from gate is returned and nothing is written.
+func (s *Store) Fold(ctx context.Context, key string, w crdt.ReplicaID, gate func(origins map[crdt.ReplicaID]bool) error) (*crdt.Object, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	r, err := s.Submit(ctx, &Request{Kind: ReqFold, Key: key, Client: w, Gate: gate})
+	if err != nil {
+		return nil, err
+	}
+	return r.delta, r.err
 }
 
 // Get returns the object at key; an object never written is empty.
