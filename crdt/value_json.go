@@ -84,6 +84,7 @@ func appendFieldsJSON(dst []byte, leaves []pathLeaf, depth int) []byte {
 		name string
 		t    Type
 		i, j int
+		text string // a text field's value, rendered once
 	}
 	fields := make([]field, 0, len(leaves))
 	for i := 0; i < len(leaves); {
@@ -92,8 +93,12 @@ func appendFieldsJSON(dst []byte, leaves []pathLeaf, depth int) []byte {
 		for j < len(leaves) && sameField(leaves[j].path.Segs[depth], seg) {
 			j++
 		}
-		if seg.Type != TypeText || renderText(leaves[i:j]) != "" {
-			fields = append(fields, field{seg.Field, seg.Type, i, j})
+		f := field{name: seg.Field, t: seg.Type, i: i, j: j}
+		if seg.Type == TypeText {
+			f.text = renderText(leaves[i:j])
+		}
+		if seg.Type != TypeText || f.text != "" {
+			fields = append(fields, f)
 		}
 		i = j
 	}
@@ -116,6 +121,10 @@ func appendFieldsJSON(dst []byte, leaves []pathLeaf, depth int) []byte {
 		}
 		dst = appendQuoted(dst, f.name)
 		dst = append(dst, ':')
+		if f.t == TypeText {
+			dst = appendQuoted(dst, f.text)
+			continue
+		}
 		dst = appendRenderJSON(dst, f.t, leaves[f.i:f.j], depth+1)
 	}
 	return append(dst, '}')
