@@ -206,13 +206,12 @@ func (r *Replicator) Stop() {
 
 // spawn queues fn as peer's task of that kind (peerWork), unless
 // replication has stopped.
-func (r *Replicator) spawn(peer string, kind peerTaskKind, fn func()) {
+// It reports whether fn was queued.
+func (r *Replicator) spawn(peer string, kind peerTaskKind, fn func()) bool {
 	r.mu.Lock()
 	stopped := r.stopped
 	r.mu.Unlock()
-	if !stopped {
-		r.work.add(peer, kind, fn)
-	}
+	return !stopped && r.work.add(peer, kind, fn)
 }
 
 // answerKind keeps an answer that must end with our full vector apart from
@@ -290,6 +289,8 @@ func (r *Replicator) Receive(from string, payload []byte) {
 		r.spawn(from, taskWants, func() { r.onWants(from, m) })
 	case msgRange:
 		r.onRange(from, m)
+	case msgPart:
+		r.onPart(from, m)
 	case msgFinish:
 		r.onFinish(from, m)
 	}
