@@ -111,13 +111,17 @@ func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e store.LogEntry) err
 		if !s.matches(it.Key) {
 			continue
 		}
+		d, err := c.n.withBases(it.Key, it.Delta)
+		if err != nil {
+			return err
+		}
 		var frame []byte
 		mt := websocket.TextMessage
 		if c.binary {
 			mt = websocket.BinaryMessage
-			frame, err = deltaFrameBinary(c.n, cursor.JSON(), it.Key, it.Delta)
+			frame, err = deltaFrameBinary(c.n, cursor.JSON(), it.Key, d)
 		} else {
-			frame, err = deltaFrameJSON(cursor.JSON(), it.Key, it.Delta)
+			frame, err = deltaFrameJSON(cursor.JSON(), it.Key, d)
 		}
 		if err != nil {
 			if err := c.skipBad(it.Key, err); err != nil {

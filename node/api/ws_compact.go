@@ -22,8 +22,13 @@ const (
 )
 
 // compactItem is lc's item, split once for every compact session.
+// Its delta is the one clients get (forClients).
 func (lc *liveChange) compactItem(n *Backend) (*frames.Item, error) {
-	lc.itemOnce.Do(func() { lc.item, lc.itemErr = frames.NewItem(lc.key, lc.delta, itemClock(n, lc.delta)) })
+	d, err := lc.forClients(n)
+	if err != nil {
+		return nil, err
+	}
+	lc.itemOnce.Do(func() { lc.item, lc.itemErr = frames.NewItem(lc.key, d, itemClock(n, d)) })
 	return &lc.item, lc.itemErr
 }
 
@@ -63,6 +68,9 @@ func (c *wsConn) writeLiveBatch(first *liveChange, drain bool) error {
 	)
 	for {
 		if c.wants(lc.key) {
+			if _, err := lc.forClients(c.n); err != nil {
+				return err // a store read failed: the client resyncs on its next connection
+			}
 			it, err := lc.compactItem(c.n)
 			if err != nil {
 				_ = c.skipBad(lc.key, err)
@@ -116,7 +124,11 @@ func (c *wsConn) writeCompactLog(s *wsSub, cursor *wsCursor, b crdt.Batch) error
 		if !s.matches(it.Key) {
 			continue
 		}
-		fi, err := frames.NewItem(it.Key, it.Delta, itemClock(c.n, it.Delta))
+		d, err := c.n.withBases(it.Key, it.Delta)
+		if err != nil {
+			return err
+		}
+		fi, err := frames.NewItem(it.Key, d, itemClock(c.n, d))
 		if err != nil {
 			if err := c.skipBad(it.Key, err); err != nil {
 				return err

@@ -128,15 +128,19 @@ type liveChange struct {
 	delta  *crdt.Object
 	cursor *wsCursor
 
-	textOnce sync.Once
-	text     []byte
-	textErr  error
-	binOnce  sync.Once
-	bin      []byte
-	binErr   error
-	itemOnce sync.Once
-	item     frames.Item
-	itemErr  error
+	// client is delta as clients get it (forClients).
+	clientOnce sync.Once
+	client     *crdt.Object
+	clientErr  error
+	textOnce   sync.Once
+	text       []byte
+	textErr    error
+	binOnce    sync.Once
+	bin        []byte
+	binErr     error
+	itemOnce   sync.Once
+	item       frames.Item
+	itemErr    error
 }
 
 // presenceChanged hands a presence change to every connection subscribed

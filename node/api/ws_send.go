@@ -189,14 +189,18 @@ func (c *wsConn) wants(key string) bool {
 }
 
 func (c *wsConn) writeLive(lc *liveChange) error {
+	d, err := lc.forClients(c.n)
+	if err != nil {
+		return err // a store read failed: the client resyncs on its next connection
+	}
 	if c.binary {
-		lc.binOnce.Do(func() { lc.bin, lc.binErr = deltaFrameBinary(c.n, lc.cursor.JSON(), lc.key, lc.delta) })
+		lc.binOnce.Do(func() { lc.bin, lc.binErr = deltaFrameBinary(c.n, lc.cursor.JSON(), lc.key, d) })
 		if lc.binErr != nil {
 			return c.skipBad(lc.key, lc.binErr)
 		}
 		return c.writeFrame(websocket.BinaryMessage, protocol.Delta, lc.bin)
 	}
-	lc.textOnce.Do(func() { lc.text, lc.textErr = deltaFrameJSON(lc.cursor.JSON(), lc.key, lc.delta) })
+	lc.textOnce.Do(func() { lc.text, lc.textErr = deltaFrameJSON(lc.cursor.JSON(), lc.key, d) })
 	if lc.textErr != nil {
 		return c.skipBad(lc.key, lc.textErr)
 	}

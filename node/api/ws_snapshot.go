@@ -109,7 +109,7 @@ func (c *wsConn) snapshot(s *wsSub, from *snapFrom) error {
 		after = from.key
 	}
 	for {
-		objs, more, err := c.n.Store.ScanPage(s.key, after, w.chunk, w.encode)
+		objs, more, err := c.n.Store.ScanPage(s.key, after, w.chunk, w.encodeForClient)
 		if err != nil {
 			return err
 		}
@@ -136,6 +136,13 @@ type snapWriter struct {
 	next    snapFrom // where the page after the pending one starts
 }
 
+// encodeForClient takes out of o what the client needs not (clientState),
+// then encodes it.
+func (w *snapWriter) encodeForClient(o *crdt.Object) ([]byte, error) {
+	clientState(o, w.c.replica)
+	return w.encode(o)
+}
+
 func (w *snapWriter) encode(o *crdt.Object) ([]byte, error) {
 	if w.c.binary {
 		return o.MarshalBinary()
@@ -158,10 +165,16 @@ func (w *snapWriter) measure(o *crdt.Object) int {
 	return crdt.JSONSize(o)
 }
 
-// object adds the object at key (enc its encoding, or nil), from pos of its
-// entries: whole to the pending page when it fits a page, as parts otherwise.
+// object adds the object at key (enc its encoding by encodeForClient, or
+// nil: o is then as the store holds it), from pos of its entries: whole to
+// the pending page when it fits a page, as parts otherwise. Positions are
+// orders of entries, not indices, so a resumed snapshot from which writers
+// folded since were taken out starts where it should.
 func (w *snapWriter) object(key string, o *crdt.Object, enc []byte, pos crdt.PartPos) error {
 	whole := pos == crdt.PartPos{}
+	if enc == nil {
+		clientState(o, w.c.replica)
+	}
 	if whole && enc == nil {
 		var err error
 		if enc, err = w.encode(o); err != nil {

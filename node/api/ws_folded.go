@@ -1,0 +1,109 @@
+package api
+
+import (
+	"fmt"
+
+	"github.com/lattice-sync/lattice/crdt"
+)
+
+// Folded counter writers and clients (issue 13; docs/crdt-cost.md, "What
+// is reclaimed, and what is not").
+//
+// A folded writer's entries are a base alone (crdt.IsZeroed): it adds
+// nothing to the counter. The states a node sends a client (snapshot pages,
+// whole or in parts) leave such writers out, but for the client's own
+// (clientState): its copy must go on from its base, or its next entry
+// falls below the base and is refused (crdt.ErrCounterBehind). The context
+// stays whole, so the client's join of the state removes whatever raw
+// entries of those writers it held, and the fold entries carry their
+// counts.
+//
+// A client whose copy came from such a state has no base for those
+// writers. Should one of them return without having seen its fold, its
+// delta holds its raw totals, the folded amount included, and joined as
+// such at that client it would count that amount twice (once more in the
+// fold entry). So every delta the node sends a client (live, or from the
+// logs) carries, for each writer of a root counter it names without a
+// base, the base the node holds (withBases). Between nodes nothing
+// changes: states and deltas there carry every base.
+
+// rootCounterLeaves are the leaves folds happen in: a root counter's
+// (crdt.Fold refuses any other).
+var rootCounterLeaves = []string{
+	crdt.Path{Root: crdt.TypeGCounter}.Key(),
+	crdt.Path{Root: crdt.TypePNCounter}.Key(),
+}
+
+// isCounter reports whether o holds a root counter.
+func isCounter(o *crdt.Object) bool {
+	ts := o.Types()
+	return ts.Has(crdt.TypeGCounter) || ts.Has(crdt.TypePNCounter)
+}
+
+// clientState takes out of o, a state about to go to client me, every
+// zeroed counter writer but me; o's value and context do not change.
+// It returns how many it took out.
+func clientState(o *crdt.Object, me crdt.ReplicaID) int {
+	if !isCounter(o) {
+		return 0
+	}
+	zs := o.SplitZeroed()
+	for _, z := range zs {
+		if z.Base.Dot.Replica == me {
+			_ = o.SetReplicaLeaf(z.Key, me, []crdt.Entry{z.Base})
+			return len(zs) - 1
+		}
+	}
+	return len(zs)
+}
+
+// withBases returns d, a delta of the object at key about to go to
+// clients, or a copy of it that also carries the node's base of every root
+// counter writer d has raw entries of and no base (one store read per such
+// writer; a client's delta names one).
+func (n *Backend) withBases(key string, d *crdt.Object) (*crdt.Object, error) {
+	if !isCounter(d) {
+		return d, nil
+	}
+	var add []crdt.Entry
+	var leaves []string
+	for _, leaf := range rootCounterLeaves {
+		es, _ := d.Leaf(leaf)
+		for i := 0; i < len(es); {
+			w := es[i].Dot.Replica
+			based := false
+			for ; i < len(es) && es[i].Dot.Replica == w; i++ {
+				based = based || es[i].Base
+			}
+			if based {
+				continue
+			}
+			mine, err := n.Store.ReplicaLeaf(key, leaf, w)
+			if err != nil {
+				return nil, fmt.Errorf("reading the base of %s in %q: %w", w, key, err)
+			}
+			if len(mine) > 0 && mine[0].Base {
+				add = append(add, mine[0])
+				leaves = append(leaves, leaf)
+			}
+		}
+	}
+	if len(add) == 0 {
+		return d, nil
+	}
+	bases := crdt.NewObject()
+	for i, b := range add {
+		old, _ := bases.Leaf(leaves[i])
+		_ = bases.SetLeaf(leaves[i], append(old, b))
+	}
+	out := d.Clone()
+	out.Join(bases)
+	return out, nil
+}
+
+// forClients is lc's delta as clients get it (withBases), made once for
+// every connection.
+func (lc *liveChange) forClients(n *Backend) (*crdt.Object, error) {
+	lc.clientOnce.Do(func() { lc.client, lc.clientErr = n.withBases(lc.key, lc.delta) })
+	return lc.client, lc.clientErr
+}
