@@ -18,6 +18,20 @@ import (
 // entries of those writers it held, and the fold entries carry their
 // counts.
 //
+// Why the context cannot leave them out too (it is most of a folded
+// counter's snapshot: 17 B a writer in binary). Snapshots do not go only
+// to new clients: a resync (a slow connection's dropped queue), a cursor
+// the logs no longer reach, and a sub with "fresh" (which clients send
+// whenever their cursor does not vouch for the target, copy or no copy)
+// all answer a client that may hold raw entries of a writer folded since,
+// and clients join a snapshot into their copy, as any state. A raw entry
+// is dropped by a join only when the other side's context covers its dot;
+// with the writer's context entry left out the client would keep it next
+// to the fold entry that holds its share, and count it twice, until the
+// writer writes again. TestClientState checks it, and on three nodes
+// TestFoldedWritersLeaveClientSnapshots. Leaving it out needs to know that
+// the client holds nothing of the target, which no message says today.
+//
 // A client whose copy came from such a state has no base for those
 // writers. Should one of them return without having seen its fold, its
 // delta holds its raw totals, the folded amount included, and joined as

@@ -9,7 +9,9 @@ import (
 // TestClientState: a client's state of a counter leaves out the zeroed
 // writers but the client's own, and keeps every other entry (a folded
 // writer that wrote again keeps its base and raw entry), the context and
-// the value; a state of another type is untouched.
+// the value; a client's older copy holding the raw entries of the writers
+// taken out joins it to the same value; a state of another type is
+// untouched.
 func TestClientState(t *testing.T) {
 	leaf := crdt.Path{Root: crdt.TypePNCounter}.Key()
 	id := func(i byte) crdt.ReplicaID { return crdt.ReplicaID{0: 0xAB, 15: i} }
@@ -23,6 +25,9 @@ func TestClientState(t *testing.T) {
 	}
 	for i := byte(1); i <= 4; i++ {
 		inc(id(i), int64(i))
+	}
+	older := o.Clone() // a client's copy from before the folds
+	for i := byte(1); i <= 4; i++ {
 		if _, err := o.Fold(id(i), crdt.FoldReplica(node)); err != nil {
 			t.Fatal(err)
 		}
@@ -44,6 +49,20 @@ func TestClientState(t *testing.T) {
 	}
 	if o.Value() != value || !o.Context().Equal(ctx) {
 		t.Fatalf("value %v context %v, want %v %v", o.Value(), o.Context(), value, ctx)
+	}
+	// The context names the writers taken out, so a client whose older
+	// copy holds their raw entries (a snapshot after a resync, or after a
+	// cursor the logs no longer reach) drops them when it joins the state:
+	// the fold entry alone counts them. Without their context entries it
+	// would keep them, and count them twice.
+	older.Join(o)
+	if older.Value() != value {
+		t.Fatalf("an older copy joined with the client's state reads %v, want %v", older.Value(), value)
+	}
+	for _, i := range []byte{1, 3} {
+		if es, _ := older.ReplicaLeaf(leaf, id(i)); len(es) != 0 {
+			t.Fatalf("an older copy joined with the client's state keeps writer %d's %v", i, es)
+		}
 	}
 
 	m := crdt.NewObject()
