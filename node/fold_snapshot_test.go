@@ -182,6 +182,48 @@ func TestFoldedWritersLeaveClientSnapshots(t *testing.T) {
 		t.Fatalf("the folded JSON snapshot is %d bytes, the unfolded %d", jsonSize(pages), unfoldedJSON)
 	}
 
+	// (a') A new client that says it holds nothing of the target
+	// ("empty"): its snapshot leaves out the folded writers' context
+	// entries too, and reads the exact sum.
+	checkEmpty := func(form string, o *crdt.Object) {
+		t.Helper()
+		if got := o.Value().(int64); got != want {
+			t.Fatalf("%s: the snapshot reads %d, want %d", form, got, want)
+		}
+		es, _ := o.Leaf(leaf)
+		if len(es) > len(nodes) {
+			t.Fatalf("%s: the snapshot holds %d entries, want the fold entries (at most %d)", form, len(es), len(nodes))
+		}
+		ctx := o.Context()
+		for i := range writers {
+			if ctx.Max(writerID(i)) != 0 {
+				t.Fatalf("%s: the snapshot's context names folded writer %d", form, i)
+			}
+		}
+		if n := len(ctx.VersionVector()) + len(ctx.Cloud()); n > len(nodes) {
+			t.Fatalf("%s: the snapshot's context has %d entries, want at most %d", form, n, len(nodes))
+		}
+	}
+	we := dialWS(t, a.url, true)
+	we.hello(map[string]any{"encoding": "binary"})
+	we.send(map[string]any{"t": "sub", "id": 1, "key": "likes", "empty": true})
+	emptied, emptySize := snapshotBinary(t, we)
+	checkEmpty("binary empty", emptied)
+	t.Logf("%d writers: an empty client's binary snapshot is %d bytes, a new client's without the flag %d", writers, emptySize, foldedSize)
+	wje := dialWS(t, a.url, true)
+	wje.hello(nil)
+	wje.send(map[string]any{"t": "sub", "id": 1, "key": "likes", "empty": true})
+	ev := newWSView()
+	readSnapshot(t, wje, ev, nil)
+	checkEmpty("json empty", ev.objs["likes"])
+	// "empty" with "resume" is refused: a resumed snapshot's first pages
+	// are held.
+	wbad := dialWS(t, a.url, true)
+	wbad.hello(nil)
+	wbad.send(map[string]any{"t": "sub", "id": 1, "key": "likes", "empty": true,
+		"resume": map[string]any{"base": map[string]any{}, "key": "likes", "leaf": "", "replica": writerID(0).String(), "seq": 1}})
+	wbad.expectError("bad_message", nil)
+
 	// The JSON snapshot cut after its first page and resumed.
 	if len(pages) < 2 {
 		t.Fatalf("the JSON snapshot came in %d pages, want several at a chunk of %d", len(pages), testSnapChunk)
@@ -237,6 +279,16 @@ func TestFoldedWritersLeaveClientSnapshots(t *testing.T) {
 	wl.hello(nil)
 	wl.send(map[string]any{"t": "sub", "id": 1, "key": "likes"})
 	readSnapshot(t, wl, live, nil)
+	// and a client subscribed "empty", whose snapshot named none of the
+	// folded writers, watches live.
+	flagged := newWSView()
+	wf := dialWS(t, a.url, true)
+	wf.hello(nil)
+	wf.send(map[string]any{"t": "sub", "id": 1, "key": "likes", "empty": true})
+	readSnapshot(t, wf, flagged, nil)
+	if flagged.objs["likes"].Context().Max(writerID(0)) != 0 {
+		t.Fatal("the empty client's snapshot names writer 0")
+	}
 	away := newWSView()
 	wa := dialWS(t, a.url, true)
 	wa.hello(nil)
@@ -261,6 +313,7 @@ func TestFoldedWritersLeaveClientSnapshots(t *testing.T) {
 		return func() bool { return v.objs["likes"].Value().(int64) == want }
 	}
 	live.readUntil(t, wl, value(live))
+	flagged.readUntil(t, wf, value(flagged))
 	wk := dialWS(t, a.url, true)
 	wk.hello(map[string]any{"cursor": json.RawMessage(cursor)})
 	wk.send(map[string]any{"t": "sub", "id": 1, "key": "likes"})
@@ -274,5 +327,8 @@ func TestFoldedWritersLeaveClientSnapshots(t *testing.T) {
 	// Neither overshoots later: the views match the node's value.
 	if got := live.objs["likes"].Value().(int64); got != want {
 		t.Fatalf("the live client reads %d, want %d", got, want)
+	}
+	if got := flagged.objs["likes"].Value().(int64); got != want {
+		t.Fatalf("the empty client reads %d, want %d", got, want)
 	}
 }

@@ -32,6 +32,13 @@ func (lc *liveChange) compactItem(n *Backend) (*frames.Item, error) {
 	return &lc.item, lc.itemErr
 }
 
+// ownItem is the item of d, a live delta of key with the bases a
+// connection read itself (liveFor).
+func ownItem(n *Backend, key string, d *crdt.Object) (*frames.Item, error) {
+	it, err := frames.NewItem(key, d, itemClock(n, d))
+	return &it, err
+}
+
 // itemClock is the clock a delta goes with in a compact frame: the wall
 // time of its newest timestamp, which the node has seen (so it is a
 // reading a receiver may fold into its clock) and against which its
@@ -67,11 +74,17 @@ func (c *wsConn) writeLiveBatch(first *liveChange, drain bool) error {
 		lc    = first
 	)
 	for {
-		if c.wants(lc.key) {
-			if _, err := lc.forClients(c.n); err != nil {
+		if want, own := c.liveFor(lc.key); want {
+			d, err := c.clientDelta(lc, own)
+			if err != nil {
 				return err // a store read failed: the client resyncs on its next connection
 			}
-			it, err := lc.compactItem(c.n)
+			var it *frames.Item
+			if own {
+				it, err = ownItem(c.n, lc.key, d)
+			} else {
+				it, err = lc.compactItem(c.n)
+			}
 			if err != nil {
 				_ = c.skipBad(lc.key, err)
 			} else {

@@ -55,20 +55,30 @@ func isCounter(o *crdt.Object) bool {
 }
 
 // clientState takes out of o, a state about to go to client me, every
-// zeroed counter writer but me; o's value and context do not change.
-// It returns how many it took out.
-func clientState(o *crdt.Object, me crdt.ReplicaID) int {
+// zeroed counter writer but me; o's value does not change. With forget
+// (the first answer of an "empty" subscription: the client holds nothing
+// of o) it also takes those writers out of o's context. It returns how
+// many writers it took out.
+func clientState(o *crdt.Object, me crdt.ReplicaID, forget bool) int {
 	if !isCounter(o) {
 		return 0
 	}
 	zs := o.SplitZeroed()
+	n := 0
 	for _, z := range zs {
-		if z.Base.Dot.Replica == me {
+		w := z.Base.Dot.Replica
+		if w == me {
 			_ = o.SetReplicaLeaf(z.Key, me, []crdt.Entry{z.Base})
-			return len(zs) - 1
+			continue
+		}
+		n++
+		if forget {
+			// It refuses only a writer with entries left in another
+			// leaf; its context entry then stays, as without forget.
+			_ = o.ForgetReplica(w)
 		}
 	}
-	return len(zs)
+	return n
 }
 
 // withBases returns d, a delta of the object at key about to go to

@@ -76,9 +76,12 @@ func parseResume(m *resumeJSON, s *wsSub) (*snapFrom, error) {
 
 // snapshot sends what s covers now, from the start or from where a cut-off
 // one stopped, in pages; the cursor goes on the last.
-func (c *wsConn) snapshot(s *wsSub, from *snapFrom) error {
+// With forget the states leave out the context entries of the folded
+// writers they leave out (clientState): only for the first answer of an
+// "empty" subscription.
+func (c *wsConn) snapshot(s *wsSub, from *snapFrom, forget bool) error {
 	c.refreshClaim()
-	w := &snapWriter{c: c, sub: s.id, cursor: c.claim, chunk: c.opts.SnapshotChunk}
+	w := &snapWriter{c: c, sub: s.id, cursor: c.claim, chunk: c.opts.SnapshotChunk, forget: forget}
 	if !s.isPrefix {
 		o, err := c.n.Store.Get(s.key)
 		if err != nil {
@@ -131,6 +134,7 @@ type snapWriter struct {
 	sub     uint64
 	cursor  *wsCursor
 	chunk   int
+	forget  bool // clientState's forget
 	pending []store.Encoded
 	size    int
 	next    snapFrom // where the page after the pending one starts
@@ -139,7 +143,7 @@ type snapWriter struct {
 // encodeForClient takes out of o what the client needs not (clientState),
 // then encodes it.
 func (w *snapWriter) encodeForClient(o *crdt.Object) ([]byte, error) {
-	clientState(o, w.c.replica)
+	clientState(o, w.c.replica, w.forget)
 	return w.encode(o)
 }
 
@@ -173,7 +177,7 @@ func (w *snapWriter) measure(o *crdt.Object) int {
 func (w *snapWriter) object(key string, o *crdt.Object, enc []byte, pos crdt.PartPos) error {
 	whole := pos == crdt.PartPos{}
 	if enc == nil {
-		clientState(o, w.c.replica)
+		clientState(o, w.c.replica, w.forget)
 	}
 	if whole && enc == nil {
 		var err error
