@@ -168,25 +168,39 @@ func benchWriters(env *benchEnv) ([]row, error) {
 		{Metric: "bytes written by one client delta increment, " + w + " writers", Lattice: cbMany, Base: cbOne, Unit: "B", BaseName: "one-writer counter", Target: "<= 1.5", Note: "the same writes."},
 		{Metric: "pure crdt join of one increment, " + w + "-writer counter", Lattice: joinMany, Base: joinOne, Unit: "ns", BaseName: "one-writer counter", Target: "<= 2", Note: "crdt.Object.Join of one writer's successive increment deltas into the counter in memory, mean over 20,000 joins, median of the repetitions."},
 		{Metric: "encoded state at rest per writer, " + w + "-writer counter", Lattice: perWriter, Base: 16, Unit: "B", BaseName: "replica id (16 B)", Target: "<= 1.25", Note: "crdt.Object.MarshalBinary of the counter (each writer's entry and context entry) divided by its writers; the target, 1.25 replica ids, is 20 B per writer."},
-		{Metric: "snapshot bytes to a new client of a " + w + "-writer counter, all folded (JSON)", Lattice: snap[0][1], Base: snap[0][0], Unit: "B", BaseName: "the same, unfolded", Note: snapNote},
-		{Metric: "snapshot bytes to a new client of a " + w + "-writer counter, all folded (binary)", Lattice: snap[1][1], Base: snap[1][0], Unit: "B", BaseName: "the same, unfolded", Note: "the same, the session in the binary encoding."},
+		{Metric: "snapshot bytes to a client that may hold a copy, " + w + "-writer counter, all folded (JSON)", Lattice: snap[0][1], Base: snap[0][0], Unit: "B", BaseName: "the same, unfolded", Note: snapNote},
+		{Metric: "snapshot bytes to a client that may hold a copy, " + w + "-writer counter, all folded (binary)", Lattice: snap[1][1], Base: snap[1][0], Unit: "B", BaseName: "the same, unfolded", Note: "the same, the session in the binary encoding."},
+		{Metric: "snapshot bytes to a new, empty client of a " + w + "-writer counter, all folded (JSON)", Lattice: snap[0][2], Base: snap[0][0], Unit: "B", BaseName: "the same, unfolded", Note: snapEmptyNote},
+		{Metric: "snapshot bytes to a new, empty client of a " + w + "-writer counter, all folded (binary)", Lattice: snap[1][2], Base: snap[1][0], Unit: "B", BaseName: "the same, unfolded", Note: "the same, the session in the binary encoding."},
 	}, nil
 }
 
-const snapNote = "the counter above (its writers and the timed client's); the bytes of every snapshot page a new WebSocket client subscribing to it receives (a deterministic count), before and after every writer is folded (Node.Fold from 32 goroutines, the fold rule on one node). Folded writers leave snapshots to clients, but for the client's own base; the context (each writer's id and sequence) stays whole, and is most of what is left."
+const snapNote = "the counter above (its writers and the timed client's); the bytes of every snapshot page a new WebSocket client subscribing to it receives (a deterministic count), before and after every writer is folded (Node.Fold from 32 goroutines, the fold rule on one node). The client subscribes without \"empty\" (as after a resync, or with a copy its cursor does not vouch for): folded writers leave the snapshot, but for the client's own base; the context (each writer's id and sequence) stays whole, and is most of what is left."
+
+const snapEmptyNote = "the same counter and folds; the client subscribes with \"empty\" (it holds nothing under the key, as the Go and JS clients say when so): its first snapshot also leaves the folded writers out of the context."
 
 // foldedSnapshots measures the snapshot a new client gets of key, whose
 // writers are writerReplica(0..writers-1), in JSON and in binary, before
-// and after folding every writer: [encoding][unfolded, folded].
-func foldedSnapshots(bn *benchNode, key string, writers int) ([2][2]float64, error) {
-	var out [2][2]float64
+// and after folding every writer, after them also to a client that says
+// it is empty: [encoding][unfolded, folded, folded and empty].
+func foldedSnapshots(bn *benchNode, key string, writers int) ([2][3]float64, error) {
+	var out [2][3]float64
 	measure := func(folded int) error {
 		for enc, binaryEnc := range []bool{false, true} {
-			size, err := snapshotBytes(bn.url, binaryEnc, key)
-			if err != nil {
-				return err
+			for _, empty := range []bool{false, true} {
+				if empty && folded == 0 {
+					continue
+				}
+				size, err := snapshotBytes(bn.url, binaryEnc, key, empty)
+				if err != nil {
+					return err
+				}
+				i := folded
+				if empty {
+					i = 2
+				}
+				out[enc][i] = float64(size)
 			}
-			out[enc][folded] = float64(size)
 		}
 		return nil
 	}
@@ -209,8 +223,8 @@ func foldedSnapshots(bn *benchNode, key string, writers int) ([2][2]float64, err
 }
 
 // snapshotBytes is the size of every snapshot page a new client (JSON or
-// binary) gets when it subscribes to key.
-func snapshotBytes(url string, binaryEnc bool, key string) (int, error) {
+// binary) gets when it subscribes to key, saying it is empty or not.
+func snapshotBytes(url string, binaryEnc bool, key string, empty bool) (int, error) {
 	var size int
 	done := make(chan struct{})
 	c, err := dialClient(url, binaryEnc, false, func(f frame) {
@@ -225,7 +239,7 @@ func snapshotBytes(url string, binaryEnc bool, key string) (int, error) {
 		return 0, err
 	}
 	defer c.close()
-	if err := c.subscribe(1, key); err != nil {
+	if err := c.subscribeAs(1, key, empty); err != nil {
 		return 0, err
 	}
 	select {

@@ -29,8 +29,13 @@ import (
 // with the writer's context entry left out the client would keep it next
 // to the fold entry that holds its share, and count it twice, until the
 // writer writes again. TestClientState checks it, and on three nodes
-// TestFoldedWritersLeaveClientSnapshots. Leaving it out needs to know that
-// the client holds nothing of the target, which no message says today.
+// TestFoldedWritersLeaveClientSnapshots. Only a sub with "empty", by which
+// the client says it holds no object and no delta of its own under the
+// target, gets a first snapshot without them (forget; never a resumed one,
+// never after a resync): the Go and JS clients send it when so, and one
+// that lies only miscounts its own view, since nothing the node takes from
+// a client depends on its copy (the client rule). Live deltas around that
+// snapshot: liveFor.
 //
 // A client whose copy came from such a state has no base for those
 // writers. Should one of them return without having seen its fold, its
