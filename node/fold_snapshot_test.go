@@ -11,12 +11,21 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lattice-sync/lattice/crdt"
+	"github.com/lattice-sync/lattice/internal/frames"
+	"github.com/lattice-sync/lattice/internal/protocol"
 	"github.com/lattice-sync/lattice/internal/testkit"
 )
 
 // snapshotBinary reads the binary snapshot pages of one subscription and
 // returns the state they join to and their bytes.
 func snapshotBinary(t *testing.T, w *testWS) (*crdt.Object, int) {
+	t.Helper()
+	got, size, _ := snapshotBinaryLast(t, w)
+	return got, size
+}
+
+// snapshotBinaryLast is snapshotBinary, also returning the last page.
+func snapshotBinaryLast(t *testing.T, w *testWS) (*crdt.Object, int, []byte) {
 	t.Helper()
 	got, size := crdt.NewObject(), 0
 	for n := 0; ; n++ {
@@ -38,7 +47,7 @@ func snapshotBinary(t *testing.T, w *testWS) (*crdt.Object, int) {
 			got.Join(it.Delta)
 		}
 		if done == 1 {
-			return got, size
+			return got, size, f.data
 		}
 	}
 }
@@ -289,6 +298,17 @@ func TestFoldedWritersLeaveClientSnapshots(t *testing.T) {
 	if flagged.objs["likes"].Context().Max(writerID(0)) != 0 {
 		t.Fatal("the empty client's snapshot names writer 0")
 	}
+	// So does one in the compact binary form (binary2), whose live deltas
+	// come in frames of items.
+	wc2 := dialWS(t, a.url, true)
+	wc2.hello(map[string]any{"encoding": protocol.EncodingCompact})
+	wc2.send(map[string]any{"t": "sub", "id": 1, "key": "likes", "empty": true})
+	compact, _, last := snapshotBinaryLast(t, wc2)
+	if got := compact.Value().(int64); got != want || compact.Context().Max(writerID(0)) != 0 {
+		t.Fatalf("the binary2 empty client's snapshot reads %d (want %d), names writer 0 at %d", got, want, compact.Context().Max(writerID(0)))
+	}
+	var rd frames.Reader
+	rd.SetCursor(snapshotCursor(t, last))
 	away := newWSView()
 	wa := dialWS(t, a.url, true)
 	wa.hello(nil)
@@ -314,6 +334,26 @@ func TestFoldedWritersLeaveClientSnapshots(t *testing.T) {
 	}
 	live.readUntil(t, wl, value(live))
 	flagged.readUntil(t, wf, value(flagged))
+	for deadline := time.Now().Add(15 * time.Second); compact.Value().(int64) != want; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the binary2 empty client reads %d, want %d", compact.Value().(int64), want)
+		}
+		f := wc2.next()
+		if f.mt != websocket.BinaryMessage {
+			continue // presence sets
+		}
+		its, err := rd.ReadLive(f.data)
+		if err != nil {
+			t.Fatalf("live frame: %v", err)
+		}
+		for _, it := range its {
+			d, err := it.Decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			compact.Join(d)
+		}
+	}
 	wk := dialWS(t, a.url, true)
 	wk.hello(map[string]any{"cursor": json.RawMessage(cursor)})
 	wk.send(map[string]any{"t": "sub", "id": 1, "key": "likes"})
