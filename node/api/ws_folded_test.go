@@ -170,3 +170,29 @@ func mustBase(t *testing.T, o *crdt.Object, leaf string, w crdt.ReplicaID) crdt.
 	}
 	return es[0]
 }
+
+// TestLiveFor: a live change that only an "empty" subscription not yet
+// answered wants is not sent (its snapshot, read later, holds it); one
+// another subscription wants is; a subscription whose first snapshot left
+// folded writers' context out has the connection read bases itself.
+func TestLiveFor(t *testing.T) {
+	c := &wsConn{subs: map[uint64]*wsSub{}}
+	e := &wsSub{c: c, id: 1, key: "k", fresh: true, empty: true}
+	c.subs[1] = e
+	check := func(key string, want, own bool) {
+		t.Helper()
+		if w, o := c.liveFor(key); w != want || o != own {
+			t.Fatalf("liveFor(%q) = %v, %v; want %v, %v", key, w, o, want, own)
+		}
+	}
+	check("k", false, false) // the snapshot to come holds it
+	check("other", false, false)
+	p := &wsSub{c: c, id: 2, key: "", isPrefix: true, answered: true}
+	c.subs[2] = p
+	check("k", true, false)
+	e.forgot, e.answered = true, true
+	check("k", true, true)
+	delete(c.subs, 2)
+	check("k", true, true)
+	check("other", false, false)
+}
