@@ -181,21 +181,28 @@ func resolve(st Store, types TypeSet, op Op) (string, error) {
 			want = TypeList
 		}
 		// As at the root, a field written concurrently as two types stays
-		// writable as either; only a type it does not hold is refused.
-		var present TypeSet
-		for t := TypeGCounter; t <= maxType; t++ {
-			found, err := hasLeaves(st, fieldPrefix(key, name, t))
+		// writable as either; only a type it does not hold is refused. A
+		// field that holds the wanted type is writable whatever else it
+		// holds, so that type is looked for first, and the others only
+		// when it is absent.
+		wanted := fieldPrefix(key, name, want)
+		found, err := hasLeaves(st, wanted)
+		if err != nil {
+			return "", fmt.Errorf("reading field %q: %w", name, err)
+		}
+		for t := TypeGCounter; t <= maxType && !found; t++ {
+			if t == want {
+				continue
+			}
+			present, err := hasLeaves(st, fieldPrefix(key, name, t))
 			if err != nil {
 				return "", fmt.Errorf("reading field %q: %w", name, err)
 			}
-			if found {
-				present |= TypeSetOf(t)
+			if present {
+				return "", fmt.Errorf("%w: field %q is a %s, not a %s", ErrWrongType, name, t, want)
 			}
 		}
-		if present != 0 && !present.Has(want) {
-			return "", fmt.Errorf("%w: field %q is a %s, not a %s", ErrWrongType, name, present.First(), want)
-		}
-		key = fieldPrefix(key, name, want)
+		key = wanted
 	}
 	if op.Type == TypeORSet {
 		key = string(appendValue([]byte(key), op.Value))

@@ -285,3 +285,28 @@ func (o *Object) SplitZeroed() []Zeroed {
 	}
 	return out
 }
+
+// ForgetReplica takes r out of o's causal context: a state sent to a
+// client that holds nothing of o, from which r's zeroed entries were taken
+// out (SplitZeroed), needs not name r (node/api/ws_folded.go). It refuses
+// an object that still holds an entry of r (the context must cover every
+// entry), or whose context is lazy (it would not see r's whole entry).
+// What is left is still a set of dots, so still a causal context.
+func (o *Object) ForgetReplica(r ReplicaID) error {
+	if o.meta.Ctx.IsLazy() {
+		return fmt.Errorf("%w: forget %s: the context is lazy", ErrInvalidOp, r)
+	}
+	for d := range o.dots {
+		if d.Replica == r {
+			return fmt.Errorf("%w: forget %s: the object holds its entry %d", ErrInvalidOp, r, d.Seq)
+		}
+	}
+	c := &o.meta.Ctx
+	delete(c.vv, r)
+	for d := range c.cloud {
+		if d.Replica == r {
+			delete(c.cloud, d)
+		}
+	}
+	return nil
+}

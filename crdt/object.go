@@ -20,6 +20,10 @@ type Object struct {
 	// whose own leaf writes keep the cache. Every other write drops it.
 	texts   map[string]*textIndex
 	editing bool
+
+	// vjson, when kept (KeepValueJSON), is the JSON of a map's fields;
+	// every leaf write tells it which field changed.
+	vjson *valueJSONCache
 }
 
 type leafItem struct {
@@ -60,6 +64,9 @@ func (o *Object) Leaf(key string) ([]Entry, error) {
 func (o *Object) SetLeaf(key string, es []Entry) error {
 	if !o.editing {
 		o.texts = nil
+	}
+	if o.vjson != nil {
+		o.vjson.touched(key)
 	}
 	// One walk of the tree: the old leaf is what the write replaces.
 	var old leafItem
@@ -106,6 +113,9 @@ func (o *Object) ReplicaLeaf(key string, r ReplicaID) ([]Entry, error) {
 func (o *Object) SetReplicaLeaf(key string, r ReplicaID, es []Entry) error {
 	if !o.editing {
 		o.texts = nil
+	}
+	if o.vjson != nil {
+		o.vjson.touched(key)
 	}
 	it := o.counterItem(key)
 	_ = DiffLiveDots(it.ctr.by[r], es,

@@ -29,19 +29,24 @@ func (o *Object) pathLeaves(t Type) []pathLeaf {
 		if err != nil {
 			return true // unreachable: keys are validated on the way in
 		}
-		l := pathLeaf{path: p}
-		if it.ctr != nil {
-			// A counter kept by writer is read from its tally, not its
-			// writers' entries.
-			tally := it.ctr.tally
-			l.tally = &tally
-		} else {
-			l.entries = it.entries
-		}
-		leaves = append(leaves, l)
+		leaves = append(leaves, toPathLeaf(it, p))
 		return true
 	})
 	return leaves
+}
+
+// pathLeaf is the leaf it, whose key parses to p.
+func toPathLeaf(it leafItem, p Path) pathLeaf {
+	l := pathLeaf{path: p}
+	if it.ctr != nil {
+		// A counter kept by writer is read from its tally, not its
+		// writers' entries.
+		tally := it.ctr.tally
+		l.tally = &tally
+	} else {
+		l.entries = it.entries
+	}
+	return l
 }
 
 type pathLeaf struct {

@@ -16,6 +16,12 @@ func (o *Object) AppendValueJSON(dst []byte) []byte {
 	if t == 0 {
 		return append(dst, "null"...)
 	}
+	if c := o.vjson; c != nil {
+		if t == TypeORMap {
+			return o.appendMapJSON(dst, c)
+		}
+		c.built = false
+	}
 	return appendRenderJSON(dst, t, o.pathLeaves(t), 0)
 }
 
@@ -103,13 +109,7 @@ func appendFieldsJSON(dst []byte, leaves []pathLeaf, depth int) []byte {
 		i = j
 	}
 	slices.SortStableFunc(fields, func(a, b field) int {
-		switch {
-		case a.name < b.name:
-			return -1
-		case a.name > b.name:
-			return 1
-		}
-		return int(a.t) - int(b.t)
+		return compareFieldID(fieldID{a.name, a.t}, fieldID{b.name, b.t})
 	})
 	dst = append(dst, '{')
 	for k, f := range fields {

@@ -54,3 +54,40 @@ func TestAppendValueJSONStrings(t *testing.T) {
 		t.Fatalf("got %s (%v)\nwant %s", got, err, want)
 	}
 }
+
+// TestKeptValueJSON: an object that keeps its map fields' JSON
+// (KeepValueJSON) renders what one that does not renders, after every
+// delta of a random history joined into it in turn and after local writes
+// (Apply), for every type: a field's JSON is rendered again whenever one of
+// its leaves changed.
+func TestKeptValueJSON(t *testing.T) {
+	forEveryType(t, func(t *rapid.T, typ crdt.Type) {
+		w := drawHistory(t, typ, true)
+		kept := crdt.NewObject()
+		kept.KeepValueJSON()
+		check := func(what string) {
+			t.Helper()
+			got, want := kept.AppendValueJSON(nil), kept.Clone().AppendValueJSON(nil)
+			if string(got) != string(want) {
+				t.Fatalf("%s:\n kept    %s\n renders %s", what, got, want)
+			}
+		}
+		check("empty")
+		for i, ev := range w.events {
+			kept.Join(ev.delta)
+			if rapid.Bool().Draw(t, fmt.Sprintf("render%d", i)) {
+				check(fmt.Sprintf("after delta %d", i))
+			}
+		}
+		check("after every delta")
+		for i, st := range w.states {
+			kept.Join(st)
+			check(fmt.Sprintf("after state %d", i))
+		}
+		for i, op := range rapid.SliceOfN(genOp(typ, false), 0, 8).Draw(t, "local") {
+			if _, err := kept.Apply(lawReplicas[0], crdt.Timestamp{Wall: simStart + int64(1000+i)}, op); err == nil {
+				check(fmt.Sprintf("after local op %d (%v)", i, op))
+			}
+		}
+	})
+}

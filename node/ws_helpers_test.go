@@ -49,12 +49,17 @@ func startWSNode(t *testing.T, cfg Config, ws WSOptions, mem *transport.MemNetwo
 			t.Fatal(err)
 		}
 	}
+	t.Cleanup(func() { n.Close() })
+	return serveWS(t, n, ws)
+}
+
+// serveWS serves n's HTTP API (its WebSocket endpoint with ws) until the
+// test ends; closing n is the caller's.
+func serveWS(t *testing.T, n *Node, ws WSOptions) *wsNode {
+	t.Helper()
 	h := NewHTTPHandler(n, HTTPOptions{WS: ws})
 	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		n.Close()
-		srv.Close()
-	})
+	t.Cleanup(srv.Close)
 	return &wsNode{n: n, ws: wsHandlerOf(t, h), srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/ws"}
 }
 

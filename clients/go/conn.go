@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -284,6 +285,31 @@ func (c *Client) helloLocked(token string) []byte {
 	return b
 }
 
+// holdsNothingLocked reports whether the client holds nothing under
+// target t: no object and no pending delta. A sub says so ("empty"), and
+// its first snapshot then leaves out the context entries of counter
+// writers folded on the nodes (docs/protocol.md); a copy holding a raw
+// entry of such a writer would count it twice beside the fold entry.
+func (c *Client) holdsNothingLocked(t string) bool {
+	under := func(key string) bool {
+		if t[0] == 'p' {
+			return strings.HasPrefix(key, t[2:])
+		}
+		return key == t[2:]
+	}
+	for k := range c.objects {
+		if under(k) {
+			return false
+		}
+	}
+	for _, p := range c.pending {
+		if under(p.key) {
+			return false
+		}
+	}
+	return true
+}
+
 // writeLoop sends what the client's state says this connection owes:
 // subscriptions it lacks, unsubscriptions, pending deltas not sent on it
 // (at most maxInFlight unacknowledged), and pings.
@@ -348,6 +374,8 @@ func (cn *conn) owed() [][]byte {
 		if pos, ok := c.resume[t]; ok && cn.resumes {
 			m.Resume = pos
 			c.stats.resumed++
+		} else {
+			m.Empty = m.Fresh && c.holdsNothingLocked(t)
 		}
 		if t[0] == 'p' {
 			p := t[2:]

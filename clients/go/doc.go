@@ -31,8 +31,11 @@
 //     resume has been answered, and it then speaks for exactly the
 //     subscriptions answered. hello carries it whenever it speaks for
 //     some subscription; a subscription it does not speak for goes with
-//     "fresh" and is answered by a snapshot. When the nodes' logs no
-//     longer reach back to it, they answer with a snapshot too.
+//     "fresh" and is answered by a snapshot, and also with "empty" when
+//     the client holds no object and no pending delta under its target
+//     (that snapshot then leaves folded counter writers out of its
+//     context). When the nodes' logs no longer reach back to it, they
+//     answer with a snapshot too.
 //   - A snapshot cut off by a dropped connection continues on the next
 //     one from the position of the last page joined (the sub's "resume"),
 //     when the node lists the snapshot_resume feature.

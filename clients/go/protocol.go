@@ -20,6 +20,8 @@ type subMsg struct {
 	Key    *string `json:"key,omitempty"`
 	Prefix *string `json:"prefix,omitempty"`
 	Fresh  bool    `json:"fresh,omitempty"`
+	// Empty: the client holds nothing under the target (holdsNothingLocked).
+	Empty bool `json:"empty,omitempty"`
 	// Resume continues a snapshot cut off with the connection, from the
 	// position its last page carried (docs/protocol.md, "Resumable
 	// snapshots").

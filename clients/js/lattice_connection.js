@@ -70,7 +70,7 @@ export const connectionMethods = {
   _sendSub(conn, target, sub) {
     const id = this._nextId++;
     conn.subs.set(id, target);
-    // fresh (understood by node/api/ws_conn.go, not yet in docs/protocol.md)
+    // fresh (docs/protocol.md, "sub")
     // tells the node this replica holds nothing the cursor vouches for, so it
     // must answer with a snapshot, never a catch-up. Nodes that do not know
     // the field ignore it, and hello then carries no cursor anyway unless
@@ -82,8 +82,19 @@ export const connectionMethods = {
     // snapshots").
     const features = (conn.welcome && conn.welcome.features) || [];
     if (this._resume.has(target) && features.includes('snapshot_resume')) msg.resume = this._resume.get(target);
+    // empty: this replica holds no object and no pending delta under the
+    // target, so the node may leave folded counter writers out of the
+    // first snapshot's context too (docs/protocol.md, "sub"). A copy that
+    // held a raw entry of such a writer would count it twice.
+    else if (msg.fresh && this._holdsNothing(target)) msg.empty = true;
     this._send(conn, msg);
     this._persist(); // nextId moved
+  },
+
+  _holdsNothing(target) {
+    const under = (key) => (target.startsWith('p:') ? key.startsWith(target.slice(2)) : key === target.slice(2));
+    for (const k of this._objects.keys()) if (under(k)) return false;
+    return !this._pending.some((p) => under(p.key));
   },
 
   _sendDelta(conn, p) {

@@ -210,8 +210,16 @@ func (w *wsClient) send(mt int, b []byte) error {
 
 // subscribe asks for key, fresh; the caller's onFrame sees the snapshot
 // (isSnapshotDone) and then the live deltas.
-func (w *wsClient) subscribe(id int, key string) error {
-	b, _ := json.Marshal(map[string]any{"t": protocol.Sub, "id": id, "key": key, "fresh": true})
+func (w *wsClient) subscribe(id int, key string) error { return w.subscribeAs(id, key, false) }
+
+// subscribeAs is subscribe, saying with empty that the client holds
+// nothing under key (docs/protocol.md, "sub").
+func (w *wsClient) subscribeAs(id int, key string, empty bool) error {
+	m := map[string]any{"t": protocol.Sub, "id": id, "key": key, "fresh": true}
+	if empty {
+		m["empty"] = true
+	}
+	b, _ := json.Marshal(m)
 	return w.send(websocket.TextMessage, b)
 }
 

@@ -10,7 +10,8 @@
 //     auth, ws_dispatch.go reading and dispatching messages, ws_join.go a
 //     delta's way to the committer, ws_send.go the send queue and writer,
 //     ws_hub.go subscriptions and live deltas, ws_catchup.go catch-up,
-//     ws_snapshot.go snapshot pages, ws_compact.go the compact binary form;
+//     ws_snapshot.go snapshot pages, ws_compact.go the compact binary form,
+//     ws_folded.go folded counter writers in what clients get;
 //   - tokens and grants (auth.go), the per-connection rate limit
 //     (token_bucket.go), strict decoding of client JSON (json_exact.go);
 //   - presence (presence.go): ephemeral states in memory, fed by connections

@@ -38,7 +38,13 @@ func (c *wsConn) answer(s *wsSub) error {
 			s.from = nil
 		}
 	}
-	if err := c.snapshot(s, s.from); err != nil {
+	// An "empty" subscription's first snapshot leaves out the folded
+	// writers' context entries (ws_folded.go); from here on the
+	// connection reads the bases of the live deltas it gets under s
+	// itself (liveFor).
+	forget := s.empty && s.from == nil
+	s.forgot = s.forgot || forget
+	if err := c.snapshot(s, s.from, forget); err != nil {
 		return err
 	}
 	s.answered = true
@@ -111,13 +117,17 @@ func (c *wsConn) writeLogEntry(s *wsSub, cursor *wsCursor, e store.LogEntry) err
 		if !s.matches(it.Key) {
 			continue
 		}
+		d, err := c.n.withBases(it.Key, it.Delta)
+		if err != nil {
+			return err
+		}
 		var frame []byte
 		mt := websocket.TextMessage
 		if c.binary {
 			mt = websocket.BinaryMessage
-			frame, err = deltaFrameBinary(c.n, cursor.JSON(), it.Key, it.Delta)
+			frame, err = deltaFrameBinary(c.n, cursor.JSON(), it.Key, d)
 		} else {
-			frame, err = deltaFrameJSON(cursor.JSON(), it.Key, it.Delta)
+			frame, err = deltaFrameJSON(cursor.JSON(), it.Key, d)
 		}
 		if err != nil {
 			if err := c.skipBad(it.Key, err); err != nil {
@@ -154,7 +164,7 @@ func (c *wsConn) resync() error {
 		if !active {
 			continue
 		}
-		if err := c.snapshot(s, nil); err != nil {
+		if err := c.snapshot(s, nil, false); err != nil {
 			return err
 		}
 	}

@@ -22,9 +22,21 @@ const (
 )
 
 // compactItem is lc's item, split once for every compact session.
+// Its delta is the one clients get (forClients).
 func (lc *liveChange) compactItem(n *Backend) (*frames.Item, error) {
-	lc.itemOnce.Do(func() { lc.item, lc.itemErr = frames.NewItem(lc.key, lc.delta, itemClock(n, lc.delta)) })
+	d, err := lc.forClients(n)
+	if err != nil {
+		return nil, err
+	}
+	lc.itemOnce.Do(func() { lc.item, lc.itemErr = frames.NewItem(lc.key, d, itemClock(n, d)) })
 	return &lc.item, lc.itemErr
+}
+
+// ownItem is the item of d, a live delta of key with the bases a
+// connection read itself (liveFor).
+func ownItem(n *Backend, key string, d *crdt.Object) (*frames.Item, error) {
+	it, err := frames.NewItem(key, d, itemClock(n, d))
+	return &it, err
 }
 
 // itemClock is the clock a delta goes with in a compact frame: the wall
@@ -62,8 +74,17 @@ func (c *wsConn) writeLiveBatch(first *liveChange, drain bool) error {
 		lc    = first
 	)
 	for {
-		if c.wants(lc.key) {
-			it, err := lc.compactItem(c.n)
+		if want, own := c.liveFor(lc.key); want {
+			d, err := c.clientDelta(lc, own)
+			if err != nil {
+				return err // a store read failed: the client resyncs on its next connection
+			}
+			var it *frames.Item
+			if own {
+				it, err = ownItem(c.n, lc.key, d)
+			} else {
+				it, err = lc.compactItem(c.n)
+			}
 			if err != nil {
 				_ = c.skipBad(lc.key, err)
 			} else {
@@ -116,7 +137,11 @@ func (c *wsConn) writeCompactLog(s *wsSub, cursor *wsCursor, b crdt.Batch) error
 		if !s.matches(it.Key) {
 			continue
 		}
-		fi, err := frames.NewItem(it.Key, it.Delta, itemClock(c.n, it.Delta))
+		d, err := c.n.withBases(it.Key, it.Delta)
+		if err != nil {
+			return err
+		}
+		fi, err := frames.NewItem(it.Key, d, itemClock(c.n, d))
 		if err != nil {
 			if err := c.skipBad(it.Key, err); err != nil {
 				return err

@@ -114,6 +114,9 @@ type subMsg struct {
 	Key    *string `json:"key"`
 	Prefix *string `json:"prefix"`
 	Fresh  bool    `json:"fresh"`
+	// Empty says the client holds nothing under the target, no object and
+	// no delta of its own (ws_folded.go); it implies fresh.
+	Empty bool `json:"empty"`
 	// Resume continues a cut-off snapshot from the position its last page
 	// carried (ws_snapshot.go).
 	Resume json.RawMessage `json:"resume"`
@@ -129,7 +132,11 @@ func (c *wsConn) handleSub(id json.RawMessage, data []byte) {
 		c.replyError(id, protocol.BadMessage, `sub needs an "id" and exactly one of "key" and "prefix"`)
 		return
 	}
-	s := &wsSub{c: c, id: *m.ID, fresh: m.Fresh}
+	if m.Empty && m.Resume != nil {
+		c.replyError(id, protocol.BadMessage, `sub: "empty" and "resume" contradict: a client resuming a snapshot holds its first pages`)
+		return
+	}
+	s := &wsSub{c: c, id: *m.ID, fresh: m.Fresh || m.Empty, empty: m.Empty}
 	if m.Key != nil {
 		if err := store.CheckKey(*m.Key); err != nil {
 			c.replyError(id, protocol.InvalidKey, "%v", err)

@@ -17,7 +17,9 @@ type wsSub struct {
 	id       uint64
 	key      string // the key, or the prefix when isPrefix
 	isPrefix bool
-	fresh    bool      // the client holds nothing of it: never catch up
+	fresh    bool      // the client's cursor does not vouch for it: never catch up
+	empty    bool      // the client holds nothing under it (implies fresh)
+	forgot   bool      // a snapshot without folded writers' context went out; writer only
 	from     *snapFrom // where a resumed snapshot continues; nil: the start
 	answered bool      // its first snapshot or catch-up went out; writer only
 }
@@ -128,15 +130,19 @@ type liveChange struct {
 	delta  *crdt.Object
 	cursor *wsCursor
 
-	textOnce sync.Once
-	text     []byte
-	textErr  error
-	binOnce  sync.Once
-	bin      []byte
-	binErr   error
-	itemOnce sync.Once
-	item     frames.Item
-	itemErr  error
+	// client is delta as clients get it (forClients).
+	clientOnce sync.Once
+	client     *crdt.Object
+	clientErr  error
+	textOnce   sync.Once
+	text       []byte
+	textErr    error
+	binOnce    sync.Once
+	bin        []byte
+	binErr     error
+	itemOnce   sync.Once
+	item       frames.Item
+	itemErr    error
 }
 
 // presenceChanged hands a presence change to every connection subscribed

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/lattice-sync/lattice/crdt"
 	"github.com/lattice-sync/lattice/internal/protocol"
 )
 
@@ -150,10 +152,11 @@ func (c *wsConn) write(m wsOut) error {
 		if c.compact {
 			return c.writeLiveBatch(m.live, false)
 		}
-		if !c.wants(m.live.key) {
-			return nil // unsubscribed since
+		want, own := c.liveFor(m.live.key)
+		if !want {
+			return nil // unsubscribed since, or the snapshot to come holds it
 		}
-		if err := c.writeLive(m.live); err != nil {
+		if err := c.writeLive(m.live, own); err != nil {
 			return err
 		}
 		c.claim = m.live.cursor
@@ -177,26 +180,66 @@ func (c *wsConn) write(m wsOut) error {
 	return nil
 }
 
-func (c *wsConn) wants(key string) bool {
+// liveFor reports whether the connection wants a live change of key, and
+// whether it must read the change's bases itself (own) rather than share
+// the ones read once for every connection (forClients).
+//
+// Both are for "empty" subscriptions (ws_folded.go). A change that only
+// such a subscription, not yet answered, wants is not sent: it was
+// committed before the snapshot to come is read, which holds it. Once that
+// snapshot left out folded writers' context entries, a raw entry of such a
+// writer must not reach the client without its base, and bases read
+// before the fold (by a connection that wrote the change earlier) lack
+// it; read now, after the snapshot was, they have it.
+func (c *wsConn) liveFor(key string) (want, own bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.subs {
-		if s.matches(key) {
-			return true
+		if !s.matches(key) || s.empty && !s.answered {
+			continue
 		}
+		want = true
+		own = own || s.forgot
 	}
-	return false
+	return want, own
 }
 
-func (c *wsConn) writeLive(lc *liveChange) error {
+// clientDelta is lc's delta as this connection sends it: with the bases
+// read once for every connection, or, when own, read now (liveFor).
+func (c *wsConn) clientDelta(lc *liveChange, own bool) (*crdt.Object, error) {
+	if own {
+		return c.n.withBases(lc.key, lc.delta)
+	}
+	return lc.forClients(c.n)
+}
+
+func (c *wsConn) writeLive(lc *liveChange, own bool) error {
+	d, err := c.clientDelta(lc, own)
+	if err != nil {
+		return err // a store read failed: the client resyncs on its next connection
+	}
+	if own {
+		if c.binary {
+			b, err := deltaFrameBinary(c.n, lc.cursor.JSON(), lc.key, d)
+			if err != nil {
+				return c.skipBad(lc.key, err)
+			}
+			return c.writeFrame(websocket.BinaryMessage, protocol.Delta, b)
+		}
+		b, err := deltaFrameJSON(lc.cursor.JSON(), lc.key, d)
+		if err != nil {
+			return c.skipBad(lc.key, err)
+		}
+		return c.writeFrame(websocket.TextMessage, protocol.Delta, b)
+	}
 	if c.binary {
-		lc.binOnce.Do(func() { lc.bin, lc.binErr = deltaFrameBinary(c.n, lc.cursor.JSON(), lc.key, lc.delta) })
+		lc.binOnce.Do(func() { lc.bin, lc.binErr = deltaFrameBinary(c.n, lc.cursor.JSON(), lc.key, d) })
 		if lc.binErr != nil {
 			return c.skipBad(lc.key, lc.binErr)
 		}
 		return c.writeFrame(websocket.BinaryMessage, protocol.Delta, lc.bin)
 	}
-	lc.textOnce.Do(func() { lc.text, lc.textErr = deltaFrameJSON(lc.cursor.JSON(), lc.key, lc.delta) })
+	lc.textOnce.Do(func() { lc.text, lc.textErr = deltaFrameJSON(lc.cursor.JSON(), lc.key, d) })
 	if lc.textErr != nil {
 		return c.skipBad(lc.key, lc.textErr)
 	}

@@ -76,9 +76,12 @@ func parseResume(m *resumeJSON, s *wsSub) (*snapFrom, error) {
 
 // snapshot sends what s covers now, from the start or from where a cut-off
 // one stopped, in pages; the cursor goes on the last.
-func (c *wsConn) snapshot(s *wsSub, from *snapFrom) error {
+// With forget the states leave out the context entries of the folded
+// writers they leave out (clientState): only for the first answer of an
+// "empty" subscription.
+func (c *wsConn) snapshot(s *wsSub, from *snapFrom, forget bool) error {
 	c.refreshClaim()
-	w := &snapWriter{c: c, sub: s.id, cursor: c.claim, chunk: c.opts.SnapshotChunk}
+	w := &snapWriter{c: c, sub: s.id, cursor: c.claim, chunk: c.opts.SnapshotChunk, forget: forget}
 	if !s.isPrefix {
 		o, err := c.n.Store.Get(s.key)
 		if err != nil {
@@ -109,7 +112,7 @@ func (c *wsConn) snapshot(s *wsSub, from *snapFrom) error {
 		after = from.key
 	}
 	for {
-		objs, more, err := c.n.Store.ScanPage(s.key, after, w.chunk, w.encode)
+		objs, more, err := c.n.Store.ScanPage(s.key, after, w.chunk, w.encodeForClient)
 		if err != nil {
 			return err
 		}
@@ -131,9 +134,17 @@ type snapWriter struct {
 	sub     uint64
 	cursor  *wsCursor
 	chunk   int
+	forget  bool // clientState's forget
 	pending []store.Encoded
 	size    int
 	next    snapFrom // where the page after the pending one starts
+}
+
+// encodeForClient takes out of o what the client needs not (clientState),
+// then encodes it.
+func (w *snapWriter) encodeForClient(o *crdt.Object) ([]byte, error) {
+	clientState(o, w.c.replica, w.forget)
+	return w.encode(o)
 }
 
 func (w *snapWriter) encode(o *crdt.Object) ([]byte, error) {
@@ -158,10 +169,16 @@ func (w *snapWriter) measure(o *crdt.Object) int {
 	return crdt.JSONSize(o)
 }
 
-// object adds the object at key (enc its encoding, or nil), from pos of its
-// entries: whole to the pending page when it fits a page, as parts otherwise.
+// object adds the object at key (enc its encoding by encodeForClient, or
+// nil: o is then as the store holds it), from pos of its entries: whole to
+// the pending page when it fits a page, as parts otherwise. Positions are
+// orders of entries, not indices, so a resumed snapshot from which writers
+// folded since were taken out starts where it should.
 func (w *snapWriter) object(key string, o *crdt.Object, enc []byte, pos crdt.PartPos) error {
 	whole := pos == crdt.PartPos{}
+	if enc == nil {
+		clientState(o, w.c.replica, w.forget)
+	}
 	if whole && enc == nil {
 		var err error
 		if enc, err = w.encode(o); err != nil {

@@ -269,6 +269,7 @@ func (s *Store) commitNow(batch []*Request) {
 func (s *Store) pipeline(batch []*Request, prev *flight) *flight {
 	p := s.prepare(batch, prev)
 	if prev != nil {
+		s.gather(p, prev.done)
 		<-prev.done
 		s.land(prev)
 		if prev.err != nil {
@@ -276,14 +277,42 @@ func (s *Store) pipeline(batch []*Request, prev *flight) *flight {
 			// prepare it again on what did.
 			prev.kv.release()
 			prev = nil
-			p = s.prepare(batch, nil)
+			p = s.prepare(p.batch, nil)
 		}
+	}
+	if err := p.st.metas.flush(p.kv); err != nil && p.err == nil {
+		p.err = fmt.Errorf("storing metas: %w", err)
 	}
 	return s.launch(p, prev)
 }
 
+// gather executes into p the requests that arrive while the batch before
+// it syncs (until synced is closed), up to MaxBatch in all: p cannot be
+// written before that batch is durable, so they share p's sync instead of
+// waiting for a sync of their own after it. A writer that sends its next
+// request as soon as it is answered (a REST client) then finds its commit
+// already gathering, not a commit behind. It adds at most one request's
+// execution to p's start.
+func (s *Store) gather(p *flight, synced <-chan struct{}) {
+	for len(p.batch) < s.cfg.MaxBatch {
+		select {
+		case <-synced:
+			return
+		default:
+		}
+		select {
+		case r := <-s.writes:
+			p.batch = append(p.batch, r)
+			p.results = append(p.results, s.exec(p.kv, p.st, r))
+		case <-synced:
+			return
+		}
+	}
+}
+
 // prepare executes batch into a new overlay on top of prev's, or on a
-// snapshot when nothing syncs.
+// snapshot when nothing syncs; pipeline stores the batch's metas once it
+// is complete.
 func (s *Store) prepare(batch []*Request, prev *flight) *flight {
 	p := &flight{batch: batch, results: make([]*Result, len(batch)), done: make(chan struct{})}
 	p.st = &Stage{entries: map[crdt.ReplicaID][]uint64{}, metas: metaCache{}}
@@ -300,9 +329,6 @@ func (s *Store) prepare(batch []*Request, prev *flight) *flight {
 	}
 	for i, r := range batch {
 		p.results[i] = s.exec(p.kv, p.st, r)
-	}
-	if err := p.st.metas.flush(p.kv); err != nil {
-		p.err = fmt.Errorf("storing metas: %w", err)
 	}
 	return p
 }

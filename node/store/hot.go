@@ -101,6 +101,7 @@ func (h *hotObjects) put(key string, o *crdt.Object, v uint64) {
 	if h.changes[h.stripe(key)] != v {
 		return
 	}
+	o.KeepValueJSON() // an answer renders again only the fields that changed
 	if e, ok := h.objs[key]; ok {
 		ho := e.Value.(*hotObject)
 		ho.mu.Lock()

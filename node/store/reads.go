@@ -7,7 +7,7 @@ import (
 )
 
 // The store reads a connection's catch-up and snapshots need: log ranges, log
-// pages and snapshot pages.
+// pages, snapshot pages, and one counter writer's entries.
 
 // LogRange is the part of one origin's log a resuming client lacks:
 // entries from..to, of which those up to contiguous must all be held.
@@ -103,4 +103,18 @@ func metaKeys(txn *badger.Txn, p, seek []byte, limit int) ([]string, bool) {
 		keys = append(keys, string(it.Item().Key()[1:]))
 	}
 	return keys, false
+}
+
+// ReplicaLeaf returns writer w's entries of the counter leaf at leaf of the
+// object at key, as crdt.Store.ReplicaLeaf does: a folded writer's base
+// first. The node sends a client a returning folded writer's delta with
+// its base (node/api, ws_folded.go).
+func (s *Store) ReplicaLeaf(key, leaf string, w crdt.ReplicaID) ([]crdt.Entry, error) {
+	var es []crdt.Entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		es, err = newObjectStore(readKV{txn}, key).ReplicaLeaf(leaf, w)
+		return err
+	})
+	return es, err
 }

@@ -463,3 +463,21 @@ test('presence: a presence_set replaces what a subscription held, and states nob
   assert.deepEqual(events.map((e) => [e.key, e.state]).sort(), [['doc/1', null], ['other', null]]);
   await c.close();
 });
+
+test('a sub says empty only when the replica holds no object and no pending delta under its target', async () => {
+  const cl = new FakeCluster(['n1']);
+  const c = mk(cl, ['ws://n1/v1/ws']);
+  c.setOffline(true);
+  await c.open();
+  c.inc('b/x'); // pending under b/x and b/
+  c.subscribe('a/', { prefix: true });
+  c.subscribe('b/', { prefix: true });
+  c.subscribe('b/x');
+  c.subscribe('d');
+  c.setOffline(false);
+  await waitFor('four subs', () => cl.received.filter((m) => m.t === 'sub').length === 4);
+  const empty = {};
+  for (const m of cl.received.filter((x) => x.t === 'sub')) empty[m.prefix !== undefined ? `p:${m.prefix}` : `k:${m.key}`] = m.empty === true;
+  assert.deepEqual(empty, { 'p:a/': true, 'p:b/': false, 'k:b/x': false, 'k:d': true });
+  await c.close();
+});
