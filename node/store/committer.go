@@ -250,13 +250,13 @@ func (s *Store) commitLoop() {
 				break fill
 			}
 		}
-		fl = s.pipeline(batch, fl)
+		fl, carry = s.pipeline(batch, fl)
 	}
 }
 
 // commitNow commits batch and waits until it is answered.
 func (s *Store) commitNow(batch []*Request) {
-	if fl := s.pipeline(batch, nil); fl != nil {
+	if fl, _ := s.pipeline(batch, nil); fl != nil { // no gather without prev: nothing carried
 		<-fl.done
 		s.land(fl)
 		fl.kv.release()
@@ -265,11 +265,13 @@ func (s *Store) commitNow(batch []*Request) {
 
 // pipeline prepares batch on top of prev (the batch syncing, or nil),
 // waits for prev to be durable and answers it, then launches batch and
-// returns it, syncing; nil if nothing is left to wait for.
-func (s *Store) pipeline(batch []*Request, prev *flight) *flight {
+// returns it, syncing; nil if nothing is left to wait for. It also returns
+// a part that gather took off the queue: the next batch, alone.
+func (s *Store) pipeline(batch []*Request, prev *flight) (*flight, *Request) {
 	p := s.prepare(batch, prev)
+	var carry *Request
 	if prev != nil {
-		s.gather(p, prev.done)
+		carry = s.gather(p, prev.done)
 		<-prev.done
 		s.land(prev)
 		if prev.err != nil {
@@ -283,7 +285,7 @@ func (s *Store) pipeline(batch []*Request, prev *flight) *flight {
 	if err := p.st.metas.flush(p.kv); err != nil && p.err == nil {
 		p.err = fmt.Errorf("storing metas: %w", err)
 	}
-	return s.launch(p, prev)
+	return s.launch(p, prev), carry
 }
 
 // gather executes into p the requests that arrive while the batch before
@@ -292,22 +294,30 @@ func (s *Store) pipeline(batch []*Request, prev *flight) *flight {
 // waiting for a sync of their own after it. A writer that sends its next
 // request as soon as it is answered (a REST client) then finds its commit
 // already gathering, not a commit behind. It adds at most one request's
-// execution to p's start.
-func (s *Store) gather(p *flight, synced <-chan struct{}) {
+// execution to p's start. A part is not gathered, nor gathered into
+// (commitLoop): one taken off the queue is returned, to be the next batch.
+func (s *Store) gather(p *flight, synced <-chan struct{}) *Request {
+	if p.batch[0].Kind == ReqPart {
+		return nil
+	}
 	for len(p.batch) < s.cfg.MaxBatch {
 		select {
 		case <-synced:
-			return
+			return nil
 		default:
 		}
 		select {
 		case r := <-s.writes:
+			if r.Kind == ReqPart {
+				return r
+			}
 			p.batch = append(p.batch, r)
 			p.results = append(p.results, s.exec(p.kv, p.st, r))
 		case <-synced:
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // prepare executes batch into a new overlay on top of prev's, or on a
