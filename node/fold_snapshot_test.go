@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -214,7 +215,9 @@ func TestFoldedWritersLeaveClientSnapshots(t *testing.T) {
 		}
 	}
 	we := dialWS(t, a.url, true)
-	we.hello(map[string]any{"encoding": "binary"})
+	if welcome := we.hello(map[string]any{"encoding": "binary"}); !slices.Contains(welcome["features"].([]any), any(protocol.FeatureEmptySub)) {
+		t.Fatalf("welcome lists features %v, without %s", welcome["features"], protocol.FeatureEmptySub)
+	}
 	we.send(map[string]any{"t": "sub", "id": 1, "key": "likes", "empty": true})
 	emptied, emptySize := snapshotBinary(t, we)
 	checkEmpty("binary empty", emptied)

@@ -44,6 +44,7 @@ type conn struct {
 	refused  map[string]string // targets the node refused, with the code
 	presence map[string]string // this client's presence states sent on this connection
 	resumes  bool              // the node's welcome lists snapshot_resume
+	empties  bool              // the node's welcome lists empty_sub
 	// The compact binary form's session state (Options.Binary): fw for
 	// what this client sends (guarded by c.mu, and frames are written in
 	// the order owed makes them), fr for what the node sends (reader only).
@@ -375,7 +376,7 @@ func (cn *conn) owed() [][]byte {
 			m.Resume = pos
 			c.stats.resumed++
 		} else {
-			m.Empty = m.Fresh && c.holdsNothingLocked(t)
+			m.Empty = m.Fresh && cn.empties && c.holdsNothingLocked(t)
 		}
 		if t[0] == 'p' {
 			p := t[2:]

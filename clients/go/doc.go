@@ -33,7 +33,7 @@
 //     some subscription; a subscription it does not speak for goes with
 //     "fresh" and is answered by a snapshot, and also with "empty" when
 //     the client holds no object and no pending delta under its target
-//     (that snapshot then leaves folded counter writers out of its
+//     and the node's welcome lists empty_sub (that snapshot then leaves folded counter writers out of its
 //     context). When the nodes' logs no longer reach back to it, they
 //     answer with a snapshot too.
 //   - A snapshot cut off by a dropped connection continues on the next

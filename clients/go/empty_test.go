@@ -28,31 +28,37 @@ func TestSubSaysEmpty(t *testing.T) {
 		c.subs[tg] = &subEntry{target: tg}
 	}
 	c.synced[keyTarget("c")] = true
-	cn := &conn{c: c, welcomed: true, subs: map[uint64]string{}, subIDs: map[string]uint64{}}
-	c.conn = cn
 	c.mu.Unlock()
-	owed := cn.owed()
-	c.mu.Lock()
-	c.conn = nil // no network behind it for Close to drop
-	c.mu.Unlock()
-	seen := 0
-	for _, b := range owed {
-		var m subMsg
-		if err := json.Unmarshal(b, &m); err != nil || m.T != "sub" {
-			continue
+	// A node whose welcome does not list empty_sub (an older one refuses
+	// the field) is never sent it.
+	for _, empties := range []bool{true, false} {
+		c.mu.Lock()
+		cn := &conn{c: c, welcomed: true, empties: empties, subs: map[uint64]string{}, subIDs: map[string]uint64{}}
+		c.conn = cn
+		c.mu.Unlock()
+		owed := cn.owed()
+		c.mu.Lock()
+		c.conn = nil // no network behind it for Close to drop
+		c.mu.Unlock()
+		seen := 0
+		for _, b := range owed {
+			var m subMsg
+			if err := json.Unmarshal(b, &m); err != nil || m.T != "sub" {
+				continue
+			}
+			tg := keyTarget("")
+			if m.Key != nil {
+				tg = keyTarget(*m.Key)
+			} else {
+				tg = prefixTarget(*m.Prefix)
+			}
+			if want := targets[tg] && empties; m.Empty != want {
+				t.Errorf("empty_sub listed %v: sub of %q says empty %v, want %v (%s)", empties, tg, m.Empty, want, b)
+			}
+			seen++
 		}
-		tg := keyTarget("")
-		if m.Key != nil {
-			tg = keyTarget(*m.Key)
-		} else {
-			tg = prefixTarget(*m.Prefix)
+		if seen != len(targets) {
+			t.Fatalf("%d subs, want %d", seen, len(targets))
 		}
-		if m.Empty != targets[tg] {
-			t.Errorf("sub of %q says empty %v, want %v (%s)", tg, m.Empty, targets[tg], b)
-		}
-		seen++
-	}
-	if seen != len(targets) {
-		t.Fatalf("%d subs, want %d", seen, len(targets))
 	}
 }

@@ -79,6 +79,7 @@ func (c *Client) handleMsg(cn *conn, m *inMsg, states []remoteState, incomplete 
 		cn.welcomed = true
 		cn.node = m.Node
 		cn.resumes = slices.Contains(m.Feats, protocol.FeatureSnapshotResume)
+		cn.empties = slices.Contains(m.Feats, protocol.FeatureEmptySub)
 		c.attempt = 0
 		c.stats.welcomes++
 		c.setStatusLocked(StatusOnline)

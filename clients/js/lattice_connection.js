@@ -85,8 +85,9 @@ export const connectionMethods = {
     // empty: this replica holds no object and no pending delta under the
     // target, so the node may leave folded counter writers out of the
     // first snapshot's context too (docs/protocol.md, "sub"). A copy that
-    // held a raw entry of such a writer would count it twice.
-    else if (msg.fresh && this._holdsNothing(target)) msg.empty = true;
+    // held a raw entry of such a writer would count it twice. Only to a
+    // node whose welcome lists empty_sub: an older one refuses the field.
+    else if (msg.fresh && features.includes('empty_sub') && this._holdsNothing(target)) msg.empty = true;
     this._send(conn, msg);
     this._persist(); // nextId moved
   },

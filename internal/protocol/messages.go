@@ -34,10 +34,13 @@ const (
 	// FeatureCompact: hello accepts "encoding":"binary2", the compact
 	// binary form (docs/protocol.md, "Compact binary form").
 	FeatureCompact = "binary2"
+	// FeatureEmptySub: sub accepts "empty" (docs/protocol.md, "sub"); an
+	// older node refuses the field as unknown (bad_message).
+	FeatureEmptySub = "empty_sub"
 )
 
 // Features is every feature this version of the node supports.
-var Features = []string{FeatureSnapshotResume, FeatureCompact}
+var Features = []string{FeatureSnapshotResume, FeatureCompact, FeatureEmptySub}
 
 // Encodings a client may ask for in hello.
 const (

@@ -74,7 +74,7 @@ class FakeCluster {
     switch (msg.t) {
       case 'hello':
         ws.hello = msg;
-        return ws._push({ t: 'welcome', v: 1, node: ws.node.name, node_id: ws.node.id, cluster: this.clusterID, cursor: this.cursor() });
+        return ws._push({ t: 'welcome', v: 1, node: ws.node.name, node_id: ws.node.id, cluster: this.clusterID, cursor: this.cursor(), ...(this.features ? { features: this.features } : {}) });
       case 'sub': {
         ws.subs.set(msg.id, msg);
         const from = ws.hello.cursor;
@@ -466,6 +466,7 @@ test('presence: a presence_set replaces what a subscription held, and states nob
 
 test('a sub says empty only when the replica holds no object and no pending delta under its target', async () => {
   const cl = new FakeCluster(['n1']);
+  cl.features = ['empty_sub'];
   const c = mk(cl, ['ws://n1/v1/ws']);
   c.setOffline(true);
   await c.open();
@@ -480,4 +481,13 @@ test('a sub says empty only when the replica holds no object and no pending delt
   for (const m of cl.received.filter((x) => x.t === 'sub')) empty[m.prefix !== undefined ? `p:${m.prefix}` : `k:${m.key}`] = m.empty === true;
   assert.deepEqual(empty, { 'p:a/': true, 'p:b/': false, 'k:b/x': false, 'k:d': true });
   await c.close();
+  // A node whose welcome does not list empty_sub (an older one refuses the
+  // field) is never sent it.
+  const old = new FakeCluster(['n1']);
+  const c2 = mk(old, ['ws://n1/v1/ws']);
+  await c2.open();
+  c2.subscribe('a/', { prefix: true });
+  await waitFor('a sub', () => old.received.filter((m) => m.t === 'sub').length === 1);
+  assert.equal(old.received.find((m) => m.t === 'sub').empty, undefined);
+  await c2.close();
 });
