@@ -188,14 +188,22 @@ func vecApply(objs map[string]*crdt.Object, ids map[string]crdt.ReplicaID, delta
 	if err != nil {
 		return fmt.Errorf("op %s: %w", s.Op, err)
 	}
-	if s.Delta != "" {
-		if _, dup := deltas[s.Delta]; dup {
-			return fmt.Errorf("delta %q named twice", s.Delta)
-		}
-		if deltas[s.Delta], err = d.MarshalJSON(); err != nil {
-			return err
-		}
+	return nameDelta(deltas, s.Delta, d)
+}
+
+// nameDelta keeps d's JSON under name, when a step names its delta.
+func nameDelta(deltas map[string][]byte, name string, d *crdt.Object) error {
+	if name == "" {
+		return nil
 	}
+	if _, dup := deltas[name]; dup {
+		return fmt.Errorf("delta %q named twice", name)
+	}
+	b, err := d.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	deltas[name] = b
 	return nil
 }
 
@@ -218,15 +226,7 @@ func vecFold(objs map[string]*crdt.Object, ids map[string]crdt.ReplicaID, deltas
 	if err != nil {
 		return fmt.Errorf("fold %s into %s: %w", s.Fold, s.Into, err)
 	}
-	if s.Delta != "" {
-		if _, dup := deltas[s.Delta]; dup {
-			return fmt.Errorf("delta %q named twice", s.Delta)
-		}
-		if deltas[s.Delta], err = d.MarshalJSON(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return nameDelta(deltas, s.Delta, d)
 }
 
 // vecCanonValue is the comparable text of a plain value: decoded and
