@@ -250,13 +250,13 @@ func (s *Store) commitLoop() {
 				break fill
 			}
 		}
-		fl, carry = s.pipeline(batch, fl)
+		fl = s.pipeline(batch, fl)
 	}
 }
 
 // commitNow commits batch and waits until it is answered.
 func (s *Store) commitNow(batch []*Request) {
-	if fl, _ := s.pipeline(batch, nil); fl != nil { // no gather without prev: nothing carried
+	if fl := s.pipeline(batch, nil); fl != nil {
 		<-fl.done
 		s.land(fl)
 		fl.kv.release()
@@ -265,13 +265,11 @@ func (s *Store) commitNow(batch []*Request) {
 
 // pipeline prepares batch on top of prev (the batch syncing, or nil),
 // waits for prev to be durable and answers it, then launches batch and
-// returns it, syncing; nil if nothing is left to wait for. It also returns
-// a part that gather took off the queue: the next batch, alone.
-func (s *Store) pipeline(batch []*Request, prev *flight) (*flight, *Request) {
+// returns it, syncing; nil if nothing is left to wait for.
+func (s *Store) pipeline(batch []*Request, prev *flight) *flight {
 	p := s.prepare(batch, prev)
-	var carry *Request
 	if prev != nil {
-		carry = s.gather(p, prev.done)
+		s.gather(p, prev.done)
 		<-prev.done
 		s.land(prev)
 		if prev.err != nil {
@@ -285,7 +283,7 @@ func (s *Store) pipeline(batch []*Request, prev *flight) (*flight, *Request) {
 	if err := p.st.metas.flush(p.kv); err != nil && p.err == nil {
 		p.err = fmt.Errorf("storing metas: %w", err)
 	}
-	return s.launch(p, prev), carry
+	return s.launch(p, prev)
 }
 
 // gather executes into p the requests that arrive while the batch before
@@ -294,30 +292,22 @@ func (s *Store) pipeline(batch []*Request, prev *flight) (*flight, *Request) {
 // waiting for a sync of their own after it. A writer that sends its next
 // request as soon as it is answered (a REST client) then finds its commit
 // already gathering, not a commit behind. It adds at most one request's
-// execution to p's start. A part is not gathered, nor gathered into
-// (commitLoop): one taken off the queue is returned, to be the next batch.
-func (s *Store) gather(p *flight, synced <-chan struct{}) *Request {
-	if p.batch[0].Kind == ReqPart {
-		return nil
-	}
+// execution to p's start.
+func (s *Store) gather(p *flight, synced <-chan struct{}) {
 	for len(p.batch) < s.cfg.MaxBatch {
 		select {
 		case <-synced:
-			return nil
+			return
 		default:
 		}
 		select {
 		case r := <-s.writes:
-			if r.Kind == ReqPart {
-				return r
-			}
 			p.batch = append(p.batch, r)
 			p.results = append(p.results, s.exec(p.kv, p.st, r))
 		case <-synced:
-			return nil
+			return
 		}
 	}
-	return nil
 }
 
 // prepare executes batch into a new overlay on top of prev's, or on a
