@@ -64,42 +64,21 @@ func openOn(t *testing.T, net *transport.MemNetwork, name string, set func(*Conf
 }
 
 // TestManyWritersConverge: 100,000 distinct client replicas (5,000 under
-// -short or -race) each add a random amount to one counter, through
-// JoinClient on a node chosen at random, the real path of a client delta;
-// the three nodes converge to the exact sum, and read back the same state.
+// -short) each add a random amount to one counter, through JoinClient on a
+// node chosen at random, the real path of a client delta; the three nodes
+// converge to the exact sum, and read back the same state. Their logs keep
+// a quarter of each origin's entries, so a fourth node that joins empty
+// afterwards gets the counter by state transfer (it adopts a floor), as
+// writer parts each committed in a transaction of its own, and reads the
+// exact sum.
 func TestManyWritersConverge(t *testing.T) {
 	writers := 100_000
 	if testing.Short() || raceEnabled {
 		writers = 5_000
 	}
-	manyWriters(t, writers, false)
-}
-
-// TestManyWritersStateTransfer: the same with 40,000 writers (5,000 under
-// -short or -race), more than one Badger transaction takes as one leaf;
-// the three nodes' logs keep a quarter of each origin's entries, so a
-// fourth node that joins empty afterwards gets the counter by state
-// transfer (it adopts a floor), as writer parts each committed in a
-// transaction of its own, and reads the exact sum.
-func TestManyWritersStateTransfer(t *testing.T) {
-	writers := 40_000
-	if testing.Short() || raceEnabled {
-		writers = 5_000
-	}
-	manyWriters(t, writers, true)
-}
-
-// manyWriters has writers client replicas increment one counter on three
-// nodes, checks the sum, and, when late, has a fourth node join empty and
-// catch up by state transfer.
-func manyWriters(t *testing.T, writers int, late bool) {
 	seed := testkit.Seed(t)
 	net := transport.NewMemNetwork()
-	retain := func(cfg *Config) {
-		if late {
-			cfg.LogRetention = uint64(writers / 4)
-		}
-	}
+	retain := func(cfg *Config) { cfg.LogRetention = uint64(writers / 4) }
 	same := func(tr transport.Transport) transport.Transport { return tr }
 	var nodes []*Node
 	for i := range 3 {
@@ -158,10 +137,6 @@ func manyWriters(t *testing.T, writers int, late bool) {
 		t.Fatalf("an increment answered %+v (%v), want %d", ans, err, want+1)
 	}
 	want++
-	if !late {
-		t.Logf("%d writers, sum %d", writers, want)
-		return
-	}
 	// A node that joins now lacks entries the logs no longer hold.
 	if err := testkit.Eventually(time.Minute, func() error {
 		if nodes[0].st.Floor(nodes[0].ID()) == 0 {
@@ -172,11 +147,11 @@ func manyWriters(t *testing.T, writers int, late bool) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	joined := openOn(t, net, "mw3", retain, same)
-	waitConverged(t, 4*time.Minute, append(nodes, joined)...)
-	waitFloor(t, joined, nodes[0].ID())
-	if got := wsCounter(t, joined, "likes"); got != want {
-		t.Fatalf("%s, joined late, reads %d, want %d", joined.Name(), got, want)
+	late := openOn(t, net, "mw3", retain, same)
+	waitConverged(t, 4*time.Minute, append(nodes, late)...)
+	waitFloor(t, late, nodes[0].ID())
+	if got := wsCounter(t, late, "likes"); got != want {
+		t.Fatalf("%s, joined late, reads %d, want %d", late.Name(), got, want)
 	}
 	t.Logf("%d writers, sum %d; a fourth node caught up by state transfer in %v", writers, want, time.Since(start).Round(time.Millisecond))
 }
