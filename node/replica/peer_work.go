@@ -36,7 +36,6 @@ type peerTaskKind int
 const (
 	taskDigests    peerTaskKind = iota // state transfer, receiving side: every chunk counts
 	taskWants                          // state transfer, sending side: every chunk counts
-	taskPart                           // state transfer, receiving side: queue a counter's writer part
 	taskOffer                          // offer our state to a peer that needs it
 	taskAnswer                         // answer a peer's vector
 	taskAnswerFull                     // answer it, then send our full vector (flagFull)
@@ -44,9 +43,7 @@ const (
 	taskAskFull                        // send it, asking for its full one back
 )
 
-func (k peerTaskKind) coalesces() bool {
-	return k != taskDigests && k != taskWants && k != taskPart
-}
+func (k peerTaskKind) coalesces() bool { return k != taskDigests && k != taskWants }
 
 type peerTask struct {
 	kind peerTaskKind
@@ -76,11 +73,11 @@ func newPeerWork(log *slog.Logger, busy *atomic.Int64, dropped prometheus.Counte
 }
 
 // add queues fn for peer. It never blocks.
-func (w *peerWork) add(peer string, kind peerTaskKind, fn func()) bool {
+func (w *peerWork) add(peer string, kind peerTaskKind, fn func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
-		return false
+		return
 	}
 	q := w.queues[peer]
 	if q == nil {
@@ -91,14 +88,14 @@ func (w *peerWork) add(peer string, kind peerTaskKind, fn func()) bool {
 		for i := range q.tasks {
 			if q.tasks[i].kind == kind {
 				q.tasks[i].fn = fn
-				return true
+				return
 			}
 		}
 	}
 	if len(q.tasks) >= maxPeerTasks {
 		w.dropped.Inc()
 		w.log.Warn("peer sends faster than it is answered; dropping a task", "peer", peer)
-		return false
+		return
 	}
 	w.busy.Add(1) // until the task has run, or stop drops it
 	q.tasks = append(q.tasks, peerTask{kind: kind, fn: fn})
@@ -106,7 +103,6 @@ func (w *peerWork) add(peer string, kind peerTaskKind, fn func()) bool {
 		w.ready = append(w.ready, peer)
 		w.cond.Signal()
 	}
-	return true
 }
 
 func (w *peerWork) loop() {

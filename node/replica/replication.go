@@ -206,12 +206,13 @@ func (r *Replicator) Stop() {
 
 // spawn queues fn as peer's task of that kind (peerWork), unless
 // replication has stopped.
-// It reports whether fn was queued.
-func (r *Replicator) spawn(peer string, kind peerTaskKind, fn func()) bool {
+func (r *Replicator) spawn(peer string, kind peerTaskKind, fn func()) {
 	r.mu.Lock()
 	stopped := r.stopped
 	r.mu.Unlock()
-	return !stopped && r.work.add(peer, kind, fn)
+	if !stopped {
+		r.work.add(peer, kind, fn)
+	}
 }
 
 // answerKind keeps an answer that must end with our full vector apart from
@@ -289,8 +290,6 @@ func (r *Replicator) Receive(from string, payload []byte) {
 		r.spawn(from, taskWants, func() { r.onWants(from, m) })
 	case msgRange:
 		r.onRange(from, m)
-	case msgPart:
-		r.onPart(from, m)
 	case msgFinish:
 		r.onFinish(from, m)
 	}

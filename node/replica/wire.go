@@ -25,8 +25,7 @@ const (
 	msgDigests byte = 'D' // session, final, (key, sha256 of its state)*
 	msgWants   byte = 'W' // session, final, key*
 	msgRange   byte = 'R' // session, key, index, total, lo, hi, object slice
-	msgPart    byte = 'T' // session, key, index, total, late, one writer part of a counter (crdt.Object.WriterParts)
-	msgFinish  byte = 'F' // session, number of ranges and parts sent, the sender's node version vector
+	msgFinish  byte = 'F' // session, number of ranges sent, the sender's node version vector
 )
 
 // Sync request flags.
@@ -58,8 +57,7 @@ type message struct {
 	digests []keyDigest
 	keys    []string
 	key     string
-	index   uint64 // of a range among its object's ranges, or a part among its parts
-	late    bool   // msgPart: the part holds writers that come last (fold replicas)
+	index   uint64 // of a range among its object's ranges
 	total   uint64
 	lo, hi  string
 	slice   *crdt.Object
@@ -109,14 +107,6 @@ func encodeRange(sender crdt.ReplicaID, session uint64, key string, index, total
 	b = binary.AppendUvarint(b, total)
 	b = appendStr(appendStr(b, lo), hi)
 	return append(b, slice...)
-}
-
-func encodePart(sender crdt.ReplicaID, session uint64, key string, index, total uint64, late bool, part []byte) []byte {
-	b := binary.AppendUvarint(appendHead(msgPart, sender), session)
-	b = appendStr(b, key)
-	b = binary.AppendUvarint(b, index)
-	b = binary.AppendUvarint(b, total)
-	return append(appendBool(b, late), part...)
 }
 
 func encodeFinish(sender crdt.ReplicaID, session, count uint64, vv crdt.VersionVector) []byte {
@@ -201,24 +191,6 @@ func (c *cursor) vv() crdt.VersionVector {
 		vv[r] = c.uvarint()
 	}
 	return vv
-}
-
-// indexedObject checks a range's or part's index against its total, then
-// reads the rest of the message as m's object. A bad object is the error
-// returned; a bad index sticks in c.
-func (c *cursor) indexedObject(m *message, what string) error {
-	if c.err == nil && (m.total == 0 || m.index >= m.total) {
-		c.fail("%s %d of %d", what, m.index, m.total)
-	}
-	if c.err != nil {
-		return nil
-	}
-	o, err := crdt.UnmarshalObject(c.b)
-	if err != nil {
-		return fmt.Errorf("%s of %q: %w", what, m.key, err)
-	}
-	m.slice, c.b = o, nil
-	return nil
 }
 
 func appendHead(kind byte, sender crdt.ReplicaID) []byte {
@@ -319,7 +291,7 @@ func decodeMessage(b []byte) (*message, error) {
 			return nil, c.err
 		}
 		b = c.b
-	case msgDigests, msgWants, msgRange, msgPart, msgFinish:
+	case msgDigests, msgWants, msgRange, msgFinish:
 		c := &cursor{b: b}
 		m.session = c.uvarint()
 		switch m.kind {
@@ -341,15 +313,15 @@ func decodeMessage(b []byte) (*message, error) {
 			m.key = c.str()
 			m.index, m.total = c.uvarint(), c.uvarint()
 			m.lo, m.hi = c.str(), c.str()
-			if err := c.indexedObject(m, "range"); err != nil {
-				return nil, err
+			if c.err == nil && (m.total == 0 || m.index >= m.total) {
+				c.fail("range %d of %d", m.index, m.total)
 			}
-		case msgPart:
-			m.key = c.str()
-			m.index, m.total = c.uvarint(), c.uvarint()
-			m.late = c.bool()
-			if err := c.indexedObject(m, "part"); err != nil {
-				return nil, err
+			if c.err == nil {
+				o, err := crdt.UnmarshalObject(c.b)
+				if err != nil {
+					return nil, fmt.Errorf("range of %q: %w", m.key, err)
+				}
+				m.slice, c.b = o, nil
 			}
 		case msgFinish:
 			m.count = c.uvarint()

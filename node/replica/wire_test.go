@@ -35,7 +35,6 @@ func wireSeeds(t testing.TB) [][]byte {
 		encodeFinish(a, 7, 3, crdt.VersionVector{b: 2}),
 		encodeSyncVV(a, flagReply, originsHash([]crdt.ReplicaID{a, b}), []uint64{3, 9}),
 		append(appendHead(msgPresence, a), `[{"key":"k","conn":"a/1","replica":"r","state":{"name":"ann"}}]`...),
-		encodePart(a, 7, "k", 1, 2, true, slice),
 	}
 }
 
@@ -53,25 +52,17 @@ func TestWireRoundTrip(t *testing.T) {
 	if m.flags != flagReply || len(m.vv) != 2 {
 		t.Fatalf("sync request decoded as %+v", m)
 	}
-	seeds := wireSeeds(t)
-	p, _ := decodeMessage(seeds[len(seeds)-1])
-	if p.kind != msgPart || p.key != "k" || p.index != 1 || p.total != 2 || !p.late || p.slice == nil {
-		t.Fatalf("part decoded as %+v", p)
-	}
 }
 
 func TestWireRejectsBadInput(t *testing.T) {
 	valid := wireSeeds(t)
 	cases := map[string][]byte{
-		"empty":              nil,
-		"short":              []byte("E1234"),
-		"unknown kind":       append([]byte{'?'}, make([]byte, 16)...),
-		"huge count":         append(append([]byte{'E'}, make([]byte, 32)...), 0xff, 0xff, 0xff, 0xff, 0x0f),
-		"trailing bytes":     append(bytes.Clone(valid[1]), 0),
-		"range 1 of 1":       encodeRange(crdt.ReplicaID{}, 1, "k", 1, 1, "", "", nil),
-		"part 2 of 2":        encodePart(crdt.ReplicaID{}, 1, "k", 2, 2, false, nil),
-		"part of 0":          encodePart(crdt.ReplicaID{}, 1, "k", 0, 0, false, nil),
-		"part not an object": encodePart(crdt.ReplicaID{}, 1, "k", 0, 1, false, []byte{0xff}),
+		"empty":          nil,
+		"short":          []byte("E1234"),
+		"unknown kind":   append([]byte{'?'}, make([]byte, 16)...),
+		"huge count":     append(append([]byte{'E'}, make([]byte, 32)...), 0xff, 0xff, 0xff, 0xff, 0x0f),
+		"trailing bytes": append(bytes.Clone(valid[1]), 0),
+		"range 1 of 1":   encodeRange(crdt.ReplicaID{}, 1, "k", 1, 1, "", "", nil),
 	}
 	for i, s := range valid {
 		for cut := 17; cut < len(s); cut += 1 + len(s)/7 {

@@ -22,11 +22,6 @@ const (
 	ReqFloor                      // the end of a state transfer, or truncation: raise log floors
 	ReqTruncate                   // delete log entries at or below their origin's floor
 	ReqFold                       // fold writer Client of the root counter Key (crdt.Fold)
-	// ReqPart is one writer part of a counter from a state transfer
-	// (crdt.Object.WriterParts): Delta, joined into Key. It commits in a
-	// batch of its own, so that its writes bound its transaction
-	// (PartWriters).
-	ReqPart
 )
 
 type Request struct {
@@ -46,18 +41,7 @@ type Request struct {
 	// before the fold with the origins this node holds entries of, landed
 	// or staged in this commit or the one syncing (Store.Fold).
 	Gate func(origins map[crdt.ReplicaID]bool) error
-	// Done, if set, is called on the committer once the request has
-	// committed (nil) or failed: it must not block.
-	Done func(error)
 	done chan *Result
-}
-
-// answer gives r its result.
-func (r *Request) answer(res *Result) {
-	r.done <- res
-	if r.Done != nil {
-		r.Done(res.err)
-	}
 }
 
 // Queued reports whether r is queued and not yet answered.
@@ -199,52 +183,40 @@ type flight struct {
 // only once it is on disk, in commit order.
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
-	var fl *flight     // the batch syncing, if any
-	var carry *Request // a part that ended the last batch: the next one
+	var fl *flight // the batch syncing, if any
 	for {
 		var landed chan struct{}
 		if fl != nil {
 			landed = fl.done
 		}
 		var batch []*Request
-		if carry != nil {
-			batch, carry = []*Request{carry}, nil
-		} else {
-			select {
-			case r := <-s.writes:
-				batch = append(batch, r)
-			case <-landed:
+		select {
+		case r := <-s.writes:
+			batch = append(batch, r)
+		case <-landed:
+			s.land(fl)
+			fl.kv.release()
+			fl = nil
+			continue
+		case <-s.quit:
+			if fl != nil {
+				<-fl.done
 				s.land(fl)
 				fl.kv.release()
-				fl = nil
-				continue
-			case <-s.quit:
-				if fl != nil {
-					<-fl.done
-					s.land(fl)
-					fl.kv.release()
-				}
-				for {
-					select {
-					case r := <-s.writes:
-						s.commitNow([]*Request{r})
-					default:
-						return
-					}
+			}
+			for {
+				select {
+				case r := <-s.writes:
+					s.commitNow([]*Request{r})
+				default:
+					return
 				}
 			}
 		}
-		// A part commits alone: its transaction is bounded by the part
-		// (Store.PartWriters), and the many context entries it loads are
-		// not copied for every other request of the batch.
 	fill:
-		for batch[0].Kind != ReqPart && len(batch) < s.cfg.MaxBatch {
+		for len(batch) < s.cfg.MaxBatch {
 			select {
 			case r := <-s.writes:
-				if r.Kind == ReqPart {
-					carry = r // the next batch, alone: order is kept
-					break fill
-				}
 				batch = append(batch, r)
 			default:
 				break fill
@@ -351,7 +323,7 @@ func (s *Store) launch(p *flight, prev *flight) *flight {
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		p.kv.release()
 		if len(p.batch) == 1 {
-			p.batch[0].answer(&Result{err: fmt.Errorf("write too large for one transaction: %w", err)})
+			p.batch[0].done <- &Result{err: fmt.Errorf("write too large for one transaction: %w", err)}
 			s.settled(1)
 			return nil
 		}
@@ -376,7 +348,7 @@ func (s *Store) fail(p *flight, err error) {
 	p.kv.release()
 	s.log.Error("commit failed", "err", err, "batch", len(p.batch))
 	for _, r := range p.batch {
-		r.answer(&Result{err: err})
+		r.done <- &Result{err: err}
 	}
 }
 
@@ -389,7 +361,7 @@ func (s *Store) land(p *flight) {
 		err := fmt.Errorf("commit: %w", p.err)
 		s.log.Error("commit failed", "err", err, "batch", len(p.batch))
 		for _, r := range p.batch {
-			r.answer(&Result{err: err})
+			r.done <- &Result{err: err}
 		}
 		return
 	}
@@ -417,7 +389,7 @@ func (s *Store) land(p *flight) {
 	s.metrics.batchSize.Observe(float64(len(p.batch)))
 	s.hot.landed(st.Changes) // before the acks: an answer read from it holds its write
 	for i, r := range p.batch {
-		r.answer(p.results[i])
+		r.done <- p.results[i]
 	}
 	if s.landed != nil {
 		s.landed(st) // the observers (live deltas), then the push to peers
@@ -632,8 +604,6 @@ func (s *Store) execJoin(txn *batchKV, st *Stage, r *Request) (*crdt.Object, err
 			}
 		}
 		return nil, nil
-	case ReqPart:
-		return nil, s.joinState(txn, st, r.Key, r.Delta)
 	case ReqState:
 		for _, it := range r.States {
 			if err := s.joinState(txn, st, it.Key, it.Delta); err != nil {

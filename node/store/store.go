@@ -446,36 +446,6 @@ func (s *Store) TryEnqueue(r *Request) bool {
 	}
 }
 
-// PartWriters is the most writers a counter part of a state transfer
-// (ReqPart) into key may name: joined into a node that holds none of them,
-// each costs three keys (its entries, its dot, its context entry) and
-// their bytes. A part commits alone; it may take a quarter of what Badger
-// allows one transaction (DB.MaxBatchCount, DB.MaxBatchSize: both follow
-// MemTableSize), which leaves room for its tally, head and the estimate's
-// error.
-func (s *Store) PartWriters(key string) int {
-	byCount := s.db.MaxBatchCount() / 4 / 3
-	perWriter := int64(3 * (len(key) + 96)) // keys name the object; values are small
-	byBytes := s.db.MaxBatchSize() / 4 / perWriter
-	return int(max(1, min(byCount, byBytes)))
-}
-
-// Enqueue queues r for the committer, waiting for room in the queue but
-// not for the result (Request.Done tells it), until the store or stop
-// closes; it reports whether r was queued.
-func (s *Store) Enqueue(r *Request, stop <-chan struct{}) bool {
-	r.done = make(chan *Result, 1)
-	s.busy.Add(1) // until its batch has landed
-	select {
-	case s.writes <- r:
-		return true
-	case <-s.quit:
-	case <-stop:
-	}
-	s.busy.Add(-1)
-	return false
-}
-
 // settled ends k counted pieces of work.
 func (s *Store) settled(k int) { s.busy.Add(-int64(k)) }
 
